@@ -1,0 +1,26 @@
+//! What crosses hops with a request, and who may set it.
+//!
+//! [`RequestContext`] carries the start instant, correlation ID, trace
+//! context, deadline, criticality and fault directive of the request being
+//! served; it lives in the request extensions and, for the life of the
+//! request future, in a task-local, so client layers pick it up without
+//! the handler passing it by hand. [`TrustPolicy`] decides whether a
+//! caller may set what changes behaviour. The layers that fill the context
+//! from inbound headers and write it onto outbound calls live in
+//! `buttress-context`.
+
+mod correlation;
+mod criticality;
+mod current;
+mod fault;
+mod request;
+mod trace;
+mod trust;
+
+pub use self::correlation::CorrelationId;
+pub use self::criticality::Criticality;
+pub use self::current::spawn_with_context;
+pub use self::fault::{FaultAbort, FaultDirective};
+pub use self::request::RequestContext;
+pub use self::trace::TraceContext;
+pub use self::trust::{InvalidNetwork, IpNet, PeerAddr, TrustPolicy, TrustRequest};

@@ -1,0 +1,160 @@
+//! The per-request context every layer reads.
+
+use std::time::Duration;
+
+use http::Extensions;
+use tokio::time::Instant;
+
+use super::{CorrelationId, Criticality, FaultDirective, TraceContext};
+
+/// What Buttress knows about the request being served: when it started,
+/// its correlation ID and trace, its deadline, its criticality, and any
+/// fault a trusted caller asked for.
+///
+/// The outermost Buttress layer creates it — reading the clock once, so
+/// inner layers take the start instant from here instead of reading it
+/// again — and puts it in the request extensions and in a task-local
+/// ([`RequestContext::scope`]). Client layers find it there
+/// ([`RequestContext::current`]) and carry the ID, the remaining deadline
+/// and the criticality into every outgoing call. Clones share their
+/// header bytes; cloning allocates nothing.
+///
+/// ```
+/// use buttress_core::{Criticality, RequestContext};
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let start = Instant::now();
+/// let ctx = RequestContext::new(start)
+///     .with_deadline(start + Duration::from_millis(300))
+///     .with_criticality(Criticality::Sheddable);
+/// assert_eq!(ctx.remaining(start + Duration::from_millis(100)), Some(Duration::from_millis(200)));
+/// assert_eq!(ctx.remaining(start + Duration::from_secs(1)), Some(Duration::ZERO));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    start: Instant,
+    correlation_id: Option<CorrelationId>,
+    trace: Option<TraceContext>,
+    deadline: Option<Instant>,
+    criticality: Criticality,
+    fault: Option<FaultDirective>,
+}
+
+impl RequestContext {
+    /// A context for a request that started at `start`, with nothing else
+    /// known: no ID, no deadline, default criticality.
+    pub fn new(start: Instant) -> Self {
+        RequestContext {
+            start,
+            correlation_id: None,
+            trace: None,
+            deadline: None,
+            criticality: Criticality::default(),
+            fault: None,
+        }
+    }
+
+    /// A context for a request starting now (reads the clock).
+    pub fn starting_now() -> Self {
+        Self::new(Instant::now())
+    }
+
+    /// Sets the correlation ID.
+    pub fn with_correlation_id(mut self, id: CorrelationId) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// Sets the trace context.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Sets the deadline; an earlier deadline already set wins, since a
+    /// layer may shorten the time a request has but never extend it.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(match self.deadline {
+            Some(current) => current.min(deadline),
+            None => deadline,
+        });
+        self
+    }
+
+    /// Sets the criticality.
+    pub fn with_criticality(mut self, criticality: Criticality) -> Self {
+        self.criticality = criticality;
+        self
+    }
+
+    /// Sets the fault directive.
+    pub fn with_fault(mut self, fault: FaultDirective) -> Self {
+        self.fault = Some(fault);
+        self
+    }
+
+    /// When the request started, as read by the outermost layer.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The correlation ID.
+    pub fn correlation_id(&self) -> Option<&CorrelationId> {
+        self.correlation_id.as_ref()
+    }
+
+    /// The trace context.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// The instant by which the request must be answered.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The time left before the deadline at `now` (zero once passed);
+    /// `None` without a deadline.
+    pub fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
+    /// Whether the deadline has passed at `now`.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
+    /// The request's criticality.
+    pub fn criticality(&self) -> Criticality {
+        self.criticality
+    }
+
+    /// The fault a trusted caller asked for.
+    pub fn fault(&self) -> Option<&FaultDirective> {
+        self.fault.as_ref()
+    }
+
+    /// The context stored in a request's (or response's) extensions.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    ///
+    /// let mut req = http::Request::new(());
+    /// req.extensions_mut().insert(RequestContext::starting_now());
+    /// assert!(RequestContext::from_extensions(req.extensions()).is_some());
+    /// ```
+    pub fn from_extensions(extensions: &Extensions) -> Option<&RequestContext> {
+        extensions.get::<RequestContext>()
+    }
+
+    /// The context for a request: the one in its extensions (server side,
+    /// or an outbound `http::Request` built with it), else the current
+    /// task's (a client call made from a handler).
+    pub fn for_request<B>(request: &http::Request<B>) -> Option<RequestContext> {
+        Self::from_extensions(request.extensions())
+            .cloned()
+            .or_else(Self::current)
+    }
+}

@@ -1,0 +1,47 @@
+//! The shared vocabulary of the Buttress resilience layers.
+//!
+//! Every Buttress layer — breaker, bulkhead, adaptive limit, shedding,
+//! throttling, rate limit, retry, timeout, fallback, chaos — speaks the
+//! types defined here, so that they compose without glue:
+//!
+//! - [`Outcome`] and [`Classify`]: one notion of failure, shared by every
+//!   layer that judges a call ([`classify`]).
+//! - [`Rejected`] and [`Reason`]: the one typed error a layer returns when
+//!   it refuses a request, found anywhere in a `BoxError` chain.
+//! - [`telemetry`]: how a layer reports what it decided, without
+//!   allocating, to a sink installed once per process or given per layer.
+//! - [`RequestContext`] and [`TrustPolicy`]: what crosses hops (ID, trace,
+//!   deadline, criticality) and whether a caller may set it ([`context`]).
+//! - [`access`]: read method, headers and status alike over `http` and
+//!   `reqwest` types.
+//! - [`codec`]: strict parsers for the untrusted headers the layers honour.
+//! - [`keyed`]: bounded per-key state that fails safe under key floods.
+//!
+//! ```
+//! use buttress_core::{Reason, Rejected};
+//! use std::time::Duration;
+//!
+//! let err: buttress_core::BoxError =
+//!     Rejected::new(Reason::CircuitOpen).with_retry_after(Duration::from_secs(3)).into();
+//! let found = Rejected::find(&*err).expect("a rejection");
+//! assert_eq!(found.reason(), Reason::CircuitOpen);
+//! assert!(!found.was_sent());
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod classify;
+pub mod codec;
+pub mod context;
+pub mod grpc;
+pub mod keyed;
+mod rejected;
+pub mod telemetry;
+
+pub use classify::{Classify, Outcome};
+pub use context::{Criticality, RequestContext, TrustPolicy};
+pub use grpc::GrpcCode;
+pub use rejected::{Reason, Rejected};
+
+/// The boxed error every Buttress layer returns, as tower's own layers do.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

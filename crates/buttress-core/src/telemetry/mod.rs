@@ -1,0 +1,31 @@
+//! How layers report what they decide (DESIGN.md contract 9).
+//!
+//! A layer registers once, when it is built, with a [`LayerKind`] and a
+//! name, and keeps the [`Telemetry`] handle it gets back. Per request it
+//! reports [`Event`]s through the handle: `Copy` values with no text to
+//! format, so the request path allocates nothing. The sink behind the
+//! handle is either the process-wide one ([`install_global`]; the
+//! `buttress-metrics` crate installs one feeding the `metrics` facade and
+//! `tracing`) or one given to the layer ([`Telemetry::with_sink`]).
+//! [`RecordingSink`] records everything for tests.
+//!
+//! ```
+//! use buttress_core::telemetry::{Event, GaugeKind, LayerKind, RecordingSink, Telemetry};
+//!
+//! let sink = RecordingSink::new();
+//! let limit = Telemetry::with_sink(&sink, LayerKind::AdaptiveLimit, "search");
+//! limit.report(Event::Gauge { kind: GaugeKind::Limit, value: 24.0 });
+//! assert_eq!(sink.events_for("search").len(), 1);
+//! ```
+
+mod event;
+mod handle;
+mod recording;
+mod sink;
+
+pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind};
+pub use self::handle::Telemetry;
+pub use self::recording::RecordingSink;
+pub use self::sink::{
+    AlreadyInstalled, LayerReporter, NoopReporter, TelemetrySink, global, install_global,
+};

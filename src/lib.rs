@@ -1,0 +1,26 @@
+//! Buttress: tower layers that keep a microservice standing when its
+//! dependencies fail or its own load spikes.
+//!
+//! This facade re-exports the component crates. Today it carries the
+//! shared vocabulary ([`core`]): outcomes and classification, typed
+//! rejections, telemetry, request context and trust, header codecs and
+//! bounded keyed state. The layers arrive crate by crate; each is a real
+//! [`tower::Layer`](https://docs.rs/tower/latest/tower/trait.Layer.html)
+//! that composes with the others.
+//!
+//! ```
+//! use buttress::core::classify::{Classify, HttpClassifier, Outcome};
+//! use buttress::{Reason, Rejected};
+//!
+//! let res = http::Response::builder().status(502).body(()).unwrap();
+//! assert_eq!(HttpClassifier::default().classify(Ok(&res)), Outcome::Failure);
+//!
+//! let refused = Rejected::new(Reason::BulkheadFull);
+//! assert_eq!(refused.outcome(), Outcome::Ignored); // never blames the dependency
+//! ```
+#![forbid(unsafe_code)]
+
+pub use buttress_core as core;
+pub use buttress_core::{
+    BoxError, Classify, Criticality, Outcome, Reason, Rejected, RequestContext, TrustPolicy,
+};
