@@ -20,6 +20,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod edge;
+
 pub use buttress_core as core;
 pub use buttress_core::{
     BoxError, Classify, Criticality, Outcome, Reason, Rejected, RequestContext, TrustPolicy,

@@ -30,13 +30,16 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod answer;
 pub mod classify;
 pub mod codec;
+pub mod config;
 pub mod context;
 pub mod grpc;
 pub mod keyed;
 mod rejected;
 pub mod telemetry;
+pub mod timeout;
 
 pub use classify::{Classify, Outcome};
 pub use context::{Criticality, RequestContext, TrustPolicy};

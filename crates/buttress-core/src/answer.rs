@@ -1,0 +1,270 @@
+//! How a rejection becomes an answer: one mapping for HTTP and gRPC,
+//! shared by the edge layer, `IntoResponse for Rejected` (feature `axum`)
+//! and `From<Rejected> for tonic::Status` (feature `tonic`), so a
+//! rejection reads the same wherever it surfaces.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::codec::{GRPC_RETRY_PUSHBACK_MS, RETRY_AFTER, pushback_value, retry_after_value};
+use crate::grpc::{GRPC_MESSAGE, GRPC_STATUS};
+use crate::{GrpcCode, Reason, Rejected};
+
+impl Reason {
+    /// The HTTP status a rejection for this reason answers with: 429 for
+    /// rate limited (the caller's quota), 504 for timeout and deadline
+    /// exceeded, 503 for the rest (the service is protecting itself).
+    ///
+    /// ```
+    /// use buttress_core::Reason;
+    /// assert_eq!(Reason::RateLimited.http_status(), 429);
+    /// assert_eq!(Reason::DeadlineExceeded.http_status(), 504);
+    /// assert_eq!(Reason::CircuitOpen.http_status(), 503);
+    /// ```
+    pub const fn http_status(self) -> StatusCode {
+        match self {
+            Reason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Reason::Timeout | Reason::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Reason::CircuitOpen
+            | Reason::BulkheadFull
+            | Reason::QueueTimeout
+            | Reason::Overloaded
+            | Reason::Shed
+            | Reason::Throttled
+            | Reason::FaultInjected => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The gRPC status a rejection for this reason answers with:
+    /// RESOURCE_EXHAUSTED when this server is out of capacity or the
+    /// caller out of quota, UNAVAILABLE when a dependency is (circuit open,
+    /// throttled, an injected fault), DEADLINE_EXCEEDED for time limits.
+    ///
+    /// ```
+    /// use buttress_core::{GrpcCode, Reason};
+    /// assert_eq!(Reason::Shed.grpc_code(), GrpcCode::ResourceExhausted);
+    /// assert_eq!(Reason::CircuitOpen.grpc_code(), GrpcCode::Unavailable);
+    /// ```
+    pub const fn grpc_code(self) -> GrpcCode {
+        match self {
+            Reason::RateLimited
+            | Reason::Shed
+            | Reason::BulkheadFull
+            | Reason::QueueTimeout
+            | Reason::Overloaded => GrpcCode::ResourceExhausted,
+            Reason::CircuitOpen | Reason::Throttled | Reason::FaultInjected => {
+                GrpcCode::Unavailable
+            }
+            Reason::Timeout | Reason::DeadlineExceeded => GrpcCode::DeadlineExceeded,
+        }
+    }
+
+    /// A JSON body naming the reason, as a static string (no formatting).
+    const fn json_body(self) -> &'static str {
+        match self {
+            Reason::CircuitOpen => r#"{"error":"circuit_open","message":"circuit open"}"#,
+            Reason::BulkheadFull => r#"{"error":"bulkhead_full","message":"bulkhead full"}"#,
+            Reason::QueueTimeout => r#"{"error":"queue_timeout","message":"queue timeout"}"#,
+            Reason::Overloaded => r#"{"error":"overloaded","message":"overloaded"}"#,
+            Reason::Shed => r#"{"error":"shed","message":"load shed"}"#,
+            Reason::Throttled => r#"{"error":"throttled","message":"throttled"}"#,
+            Reason::RateLimited => r#"{"error":"rate_limited","message":"rate limited"}"#,
+            Reason::Timeout => r#"{"error":"timeout","message":"timed out"}"#,
+            Reason::DeadlineExceeded => {
+                r#"{"error":"deadline_exceeded","message":"deadline exceeded"}"#
+            }
+            Reason::FaultInjected => r#"{"error":"fault_injected","message":"fault injected"}"#,
+        }
+    }
+
+    /// A plain-text body naming the reason.
+    const fn text_body(self) -> &'static str {
+        match self {
+            Reason::CircuitOpen => "circuit open\n",
+            Reason::BulkheadFull => "bulkhead full\n",
+            Reason::QueueTimeout => "queue timeout\n",
+            Reason::Overloaded => "overloaded\n",
+            Reason::Shed => "load shed\n",
+            Reason::Throttled => "throttled\n",
+            Reason::RateLimited => "rate limited\n",
+            Reason::Timeout => "timed out\n",
+            Reason::DeadlineExceeded => "deadline exceeded\n",
+            Reason::FaultInjected => "fault injected\n",
+        }
+    }
+}
+
+/// The body format of an HTTP answer to a rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `text/plain`.
+    Text,
+    /// `application/json`.
+    Json,
+}
+
+impl BodyFormat {
+    /// JSON when the request's `Accept` names JSON, text otherwise.
+    pub fn negotiate(request_headers: &HeaderMap) -> Self {
+        let wants_json = request_headers
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .any(|value| {
+                value
+                    .as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"json"))
+            });
+        if wants_json {
+            BodyFormat::Json
+        } else {
+            BodyFormat::Text
+        }
+    }
+}
+
+impl Rejected {
+    /// The HTTP answer: the reason's status, `Retry-After` when known
+    /// (rounded up to whole seconds), and a short body naming the reason.
+    /// The `Rejected` rides in the response extensions, so outer layers
+    /// (metrics) can label the answer.
+    ///
+    /// ```
+    /// use buttress_core::answer::BodyFormat;
+    /// use buttress_core::{Reason, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let res = Rejected::new(Reason::CircuitOpen)
+    ///     .with_retry_after(Duration::from_secs(3))
+    ///     .to_http_response(BodyFormat::Text);
+    /// assert_eq!(res.status(), 503);
+    /// assert_eq!(res.headers()["retry-after"], "3");
+    /// assert_eq!(res.body().as_ref(), b"circuit open\n");
+    /// assert!(res.extensions().get::<Rejected>().is_some());
+    /// ```
+    pub fn to_http_response(&self, format: BodyFormat) -> Response<Bytes> {
+        let (content_type, body) = match format {
+            BodyFormat::Text => ("text/plain; charset=utf-8", self.reason().text_body()),
+            BodyFormat::Json => ("application/json", self.reason().json_body()),
+        };
+        let mut response = Response::new(Bytes::from_static(body.as_bytes()));
+        *response.status_mut() = self.reason().http_status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(delay) = self.retry_after() {
+            headers.insert(RETRY_AFTER, retry_after_value(delay));
+        }
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+
+    /// The gRPC answer: a trailers-only response (HTTP 200, status in the
+    /// headers, empty body) with `grpc-retry-pushback-ms` when a retry
+    /// hint is known. The `Rejected` rides in the extensions.
+    ///
+    /// ```
+    /// use buttress_core::{Reason, Rejected};
+    ///
+    /// let res = Rejected::new(Reason::Shed).to_grpc_response();
+    /// assert_eq!(res.status(), 200);
+    /// assert_eq!(res.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
+    /// assert_eq!(res.headers()["content-type"], "application/grpc");
+    /// ```
+    pub fn to_grpc_response(&self) -> Response<()> {
+        let mut response = grpc_status_response(
+            self.reason().grpc_code(),
+            self.reason().text_body().trim_end(),
+        );
+        if let Some(delay) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(GRPC_RETRY_PUSHBACK_MS, pushback_value(delay));
+        }
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+}
+
+/// A trailers-only gRPC answer with `code` and a static message (which
+/// must be plain printable ASCII, so it needs no percent-encoding).
+pub fn grpc_status_response(code: GrpcCode, message: &'static str) -> Response<()> {
+    let mut response = Response::new(());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(GRPC_STATUS, HeaderValue::from_static(code.as_str()));
+    headers.insert(GRPC_MESSAGE, HeaderValue::from_static(message));
+    response
+}
+
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for Rejected {
+    /// The same answer the edge layer gives, for a handler whose own
+    /// client call was rejected.
+    fn into_response(self) -> axum_core::response::Response {
+        self.to_http_response(BodyFormat::Text)
+            .map(axum_core::body::Body::from)
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl From<Rejected> for tonic::Status {
+    /// The same status the edge layer answers with; the retry hint goes in
+    /// `grpc-retry-pushback-ms`.
+    fn from(rejected: Rejected) -> tonic::Status {
+        let code = tonic::Code::from_i32(i32::from(rejected.reason().grpc_code().as_u8()));
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        let pushback = rejected
+            .retry_after()
+            .and_then(|delay| pushback_value(delay).to_str().ok()?.parse().ok());
+        if let Some(value) = pushback {
+            metadata.insert("grpc-retry-pushback-ms", value);
+        }
+        tonic::Status::with_metadata(code, rejected.reason().to_string(), metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_reason_has_a_mapping() {
+        for reason in Reason::ALL {
+            let res = Rejected::new(reason).to_http_response(BodyFormat::Json);
+            assert!(res.status().is_client_error() || res.status().is_server_error());
+            assert!(res.body().starts_with(b"{\"error\":\""));
+            assert!(res.headers().get(RETRY_AFTER).is_none());
+            let grpc = Rejected::new(reason).to_grpc_response();
+            assert_ne!(grpc.headers()[GRPC_STATUS], "0");
+            assert_ne!(grpc.headers()[GRPC_STATUS], "13");
+            assert_ne!(grpc.headers()[GRPC_STATUS], "2");
+        }
+    }
+
+    #[test]
+    fn retry_hints_round_up() {
+        let rejected =
+            Rejected::new(Reason::Overloaded).with_retry_after(Duration::from_millis(1_200));
+        assert_eq!(
+            rejected.to_http_response(BodyFormat::Text).headers()[RETRY_AFTER],
+            "2"
+        );
+        assert_eq!(
+            rejected.to_grpc_response().headers()[GRPC_RETRY_PUSHBACK_MS],
+            "1200"
+        );
+    }
+
+    #[test]
+    fn json_when_accepted() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(BodyFormat::negotiate(&headers), BodyFormat::Text);
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("text/html, application/JSON;q=0.9"),
+        );
+        assert_eq!(BodyFormat::negotiate(&headers), BodyFormat::Json);
+    }
+}

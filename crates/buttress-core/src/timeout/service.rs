@@ -1,0 +1,95 @@
+//! The [`Timeout`] service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::layer::Shared;
+use crate::access::RequestAccess;
+use crate::telemetry::Event;
+use crate::{BoxError, Reason, Rejected, RequestContext};
+
+/// Ends calls at the smaller of a limit and the request's deadline; built
+/// by [`TimeoutLayer`](super::TimeoutLayer).
+///
+/// The deadline is read from the [`RequestContext`] in the request's
+/// extensions, else from the current task's (a client call made while
+/// serving a request).
+#[derive(Debug, Clone)]
+pub struct Timeout<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Timeout<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Timeout { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+fn request_deadline<R: RequestAccess>(request: &R) -> Option<Instant> {
+    match request
+        .extensions()
+        .and_then(RequestContext::from_extensions)
+    {
+        Some(ctx) => ctx.deadline(),
+        None => RequestContext::with_current(|ctx| ctx.and_then(RequestContext::deadline)),
+    }
+}
+
+impl<S, Req> Service<Req> for Timeout<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    Req: RequestAccess,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let deadline = request_deadline(&request);
+        if self.shared.limit.is_none() && deadline.is_none() {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        }
+        let now = Instant::now();
+        let own_end = self.shared.limit.map(|limit| now + limit);
+        let (end, reason) = match (own_end, deadline) {
+            (Some(own), Some(deadline)) if deadline <= own => (deadline, Reason::DeadlineExceeded),
+            (Some(own), _) => (own, Reason::Timeout),
+            (None, Some(deadline)) => (deadline, Reason::DeadlineExceeded),
+            (None, None) => unreachable!("handled above"),
+        };
+        if reason == Reason::DeadlineExceeded && end <= now {
+            // Spent before we start: refuse without calling the inner
+            // service, so nobody downstream works on a dead request.
+            self.shared
+                .telemetry
+                .report(Event::Rejected(Reason::DeadlineExceeded));
+            return ResponseFuture::rejected(Rejected::new(Reason::DeadlineExceeded));
+        }
+        ResponseFuture::running(
+            self.inner.call(request),
+            end,
+            reason,
+            self.shared.telemetry.clone(),
+        )
+    }
+}

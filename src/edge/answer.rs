@@ -1,0 +1,79 @@
+//! Building the edge's own answers.
+
+use std::any::Any;
+
+use buttress_core::answer::{BodyFormat, grpc_status_response};
+use buttress_core::{BoxError, GrpcCode, Rejected};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+
+use super::EdgeBody;
+
+/// How the request expects to be answered, noted when it arrives (the
+/// request itself is gone by the time an error comes back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocol {
+    Grpc,
+    Http(BodyFormat),
+}
+
+impl Protocol {
+    pub(super) fn of(headers: &HeaderMap) -> Self {
+        let grpc = headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+        if grpc {
+            Protocol::Grpc
+        } else {
+            Protocol::Http(BodyFormat::negotiate(headers))
+        }
+    }
+}
+
+fn local<B>(response: Response<Bytes>) -> Response<EdgeBody<B>> {
+    response.map(EdgeBody::local)
+}
+
+fn empty<B>(response: Response<()>) -> Response<EdgeBody<B>> {
+    response.map(|()| EdgeBody::empty())
+}
+
+/// The answer to an error from the inner service.
+pub(super) fn error<B>(error: BoxError, protocol: Protocol) -> Response<EdgeBody<B>> {
+    if let Some(rejected) = Rejected::find(&*error) {
+        tracing::debug!(reason = %rejected.reason(), "request rejected");
+        return match protocol {
+            Protocol::Grpc => empty(rejected.to_grpc_response()),
+            Protocol::Http(format) => local(rejected.to_http_response(format)),
+        };
+    }
+    tracing::error!(error = %error, "inner service failed");
+    internal(protocol)
+}
+
+/// The answer to a panic in the inner service.
+pub(super) fn panic<B>(payload: &(dyn Any + Send), protocol: Protocol) -> Response<EdgeBody<B>> {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    tracing::error!(panic = message, "inner service panicked");
+    internal(protocol)
+}
+
+fn internal<B>(protocol: Protocol) -> Response<EdgeBody<B>> {
+    match protocol {
+        Protocol::Grpc => empty(grpc_status_response(GrpcCode::Internal, "internal error")),
+        Protocol::Http(_) => {
+            let mut response = Response::new(Bytes::from_static(b"internal server error\n"));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            local(response)
+        }
+    }
+}
