@@ -54,12 +54,7 @@ pub(super) fn error<B>(error: BoxError, protocol: Protocol) -> Response<EdgeBody
 
 /// The answer to a panic in the inner service.
 pub(super) fn panic<B>(payload: &(dyn Any + Send), protocol: Protocol) -> Response<EdgeBody<B>> {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    tracing::error!(panic = message, "inner service panicked");
+    tracing::error!(panic = panic_message(payload), "inner service panicked");
     internal(protocol)
 }
 
@@ -76,4 +71,13 @@ fn internal<B>(protocol: Protocol) -> Response<EdgeBody<B>> {
             local(response)
         }
     }
+}
+
+/// The text of a panic, when it has one.
+pub(super) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }

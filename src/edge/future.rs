@@ -48,12 +48,11 @@ impl<F, B> ResponseFuture<F, B> {
 
 /// A panic in `poll_ready`, kept as an error to answer on the next call.
 pub(super) fn panic_error(payload: &(dyn Any + Send)) -> BoxError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    format!("inner service panicked in poll_ready: {message}").into()
+    format!(
+        "inner service panicked in poll_ready: {}",
+        answer::panic_message(payload)
+    )
+    .into()
 }
 
 impl<F, B, E> Future for ResponseFuture<F, B>
