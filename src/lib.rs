@@ -22,7 +22,17 @@
 
 pub mod edge;
 
+#[cfg(feature = "breaker")]
+pub use buttress_breaker as breaker;
+#[cfg(feature = "context")]
+pub use buttress_context as context;
 pub use buttress_core as core;
 pub use buttress_core::{
     BoxError, Classify, Criticality, Outcome, Reason, Rejected, RequestContext, TrustPolicy,
 };
+#[cfg(feature = "limit")]
+pub use buttress_limit as limit;
+#[cfg(feature = "metrics")]
+pub use buttress_metrics as metrics;
+#[cfg(feature = "retry")]
+pub use buttress_retry as retry;

@@ -1,1 +1,129 @@
-//! (in progress)
+//! A circuit breaker for tower services.
+//!
+//! A breaker stands between a caller and a dependency. While the
+//! dependency answers well, it is **closed**: calls pass and their
+//! outcomes fill a sliding window. When the window shows the dependency
+//! failing — a failure rate, or a slow-call rate, at or above its
+//! threshold once at least `minimum_calls` are in the window — it
+//! **opens**: calls are rejected at once, without reaching the
+//! dependency, so the caller answers fast instead of piling up waits, and
+//! the dependency gets room to recover. After a wait it turns
+//! **half-open** and lets a few probe calls through; their verdict closes
+//! it or opens it again, for a wait that can grow on each consecutive
+//! re-open.
+//!
+//! ```text
+//!            rate >= threshold                  wait passed
+//!   Closed ───────────────────▶ Open ─────────────────────────▶ HalfOpen
+//!     ▲                          ▲                                 │
+//!     │                          └──── probes' rate >= threshold ──┤
+//!     └───────────── all probes done, rates under thresholds ──────┘
+//! ```
+//!
+//! Plus states set by hand through a [`CircuitBreakerHandle`]: forced
+//! open, disabled, and metrics-only (shadow) mode, which keeps judging
+//! but admits what it would reject and counts it — for tuning thresholds
+//! on production traffic before enforcing them.
+//!
+//! # Behaviour
+//!
+//! - **Windows**: exactly the last N calls, or the last T in buckets;
+//!   both O(1) per call and bounded in memory ([`WindowConfig`]).
+//! - **What fails** comes from core's [`Classify`]: by default
+//!   [`HttpClassifier`] (5xx and 429 fail, transport errors fail). Use
+//!   `AnyErrorFails` for services that are not HTTP. A timeout or an
+//!   injected fault from an inner layer (a [`Rejected`] marked *sent*)
+//!   fails, so a hung dependency trips the breaker; a rejection before
+//!   sending and a dropped call count neither way.
+//! - **Half-open** admits `permitted_probes` calls in total (and so at
+//!   most that many in flight) and rejects the rest. Once all probes are
+//!   done it closes if their rates are under the thresholds; it re-opens
+//!   as soon as the failures among the permitted probes reach the
+//!   threshold. A probe whose future is dropped, or panics, gives its slot
+//!   back. A call admitted before the breaker opened that ends later does
+//!   not count: every call carries the generation that admitted it.
+//! - **Rejections** are `Err(`[`Rejected`]`)` with
+//!   [`Reason::CircuitOpen`] and, while open, the time until half-open as
+//!   retry hint (in half-open with every probe taken, a hint of at most a
+//!   second); the edge layer turns it into 503 with `Retry-After`.
+//! - **Per-key breakers** ([`KeyedCircuitBreakerLayer`]): one per host,
+//!   route or tenant, in a bounded map that never evicts a breaker that
+//!   is not closed and quiet.
+//! - **Telemetry**: the layer registers once as `breaker/<name>`; per call
+//!   it reports `Admitted` or `Rejected(CircuitOpen)`, then `Completed`
+//!   (whose duration is measured only when slow-call tracking is on, and
+//!   zero otherwise); every transition is a `StateChanged` with the names
+//!   of [`State::as_str`]. A breaker starts `closed`.
+//!
+//! # Defaults
+//!
+//! | setting | default |
+//! |---|---|
+//! | window | the last 100 calls |
+//! | failure rate | 50 % |
+//! | slow calls | off |
+//! | minimum calls | 20 |
+//! | wait | 30 s, constant (backoff multiplier 1, max 5 min, no jitter) |
+//! | permitted probes | 5 |
+//! | max keys (keyed) | 1,000 |
+//!
+//! # Cost
+//!
+//! In the closed state, admission is one atomic load and recording is a
+//! few atomic updates; no lock, no allocation, and no clock read unless
+//! slow calls are timed or the window is time-based. A rejection
+//! allocates once (the boxed [`Rejected`]). `poll_ready` only passes on
+//! the inner service's readiness.
+//!
+//! # Example
+//!
+//! ```
+//! use buttress_breaker::CircuitBreakerLayer;
+//! use std::time::Duration;
+//! use tower::ServiceBuilder;
+//!
+//! let breaker = CircuitBreakerLayer::builder("payments")
+//!     .count_window(100)
+//!     .failure_rate(50.0)
+//!     .slow_calls(Duration::from_secs(1), 80.0)
+//!     .minimum_calls(20)
+//!     .wait(Duration::from_secs(30))
+//!     .backoff(2.0, Duration::from_secs(300))
+//!     .jitter(0.1)
+//!     .build()
+//!     .unwrap();
+//! let handle = breaker.handle();
+//!
+//! let client = ServiceBuilder::new().layer(breaker).service_fn(|_req: http::Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+//! });
+//! # drop(client);
+//! assert_eq!(handle.stats().calls, 0);
+//! ```
+//!
+//! [`Classify`]: buttress_core::Classify
+//! [`HttpClassifier`]: buttress_core::classify::HttpClassifier
+//! [`Rejected`]: buttress_core::Rejected
+//! [`Reason::CircuitOpen`]: buttress_core::Reason::CircuitOpen
+#![forbid(unsafe_code)]
+
+mod config;
+mod future;
+mod handle;
+mod keyed;
+mod layer;
+mod machine;
+mod service;
+mod shared;
+mod track;
+mod window;
+
+pub use self::config::{
+    BackoffConfig, BreakerConfig, CircuitBreakerBuilder, ConfigError, SlowCallConfig, WindowConfig,
+};
+pub use self::future::ResponseFuture;
+pub use self::handle::{CircuitBreakerHandle, Stats, Transitions};
+pub use self::keyed::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
+pub use self::layer::CircuitBreakerLayer;
+pub use self::machine::state::{State, Transition};
+pub use self::service::CircuitBreaker;

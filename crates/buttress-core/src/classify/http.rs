@@ -6,8 +6,12 @@ use std::ops::RangeInclusive;
 use super::{Classify, Outcome, classify_error};
 use crate::access::ResponseAccess;
 
-/// A set of HTTP status codes (100 to 999), stored as a bitmap so that a
-/// lookup is one shift and mask.
+/// A set of HTTP error statuses (400 to 599), stored as a bitmap so that
+/// a lookup is one shift and mask, and small enough (32 bytes) that a
+/// layer can copy its classifier into every response future.
+///
+/// Only 4xx and 5xx statuses can be in the set: a 1xx, 2xx or 3xx answer
+/// is never a dependency's failure, and statuses past 599 are not HTTP's.
 ///
 /// ```
 /// use buttress_core::classify::StatusSet;
@@ -15,36 +19,43 @@ use crate::access::ResponseAccess;
 /// let set = StatusSet::empty().with_range(500..=599).with(429);
 /// assert!(set.contains(503) && set.contains(429));
 /// assert!(!set.contains(404));
+/// assert!(!StatusSet::empty().with(302).contains(302)); // not an error status
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusSet {
-    bits: [u64; 16],
+    /// Bit `n` stands for status `400 + n`.
+    bits: [u64; 4],
 }
 
 impl StatusSet {
+    const FIRST: u16 = 400;
+    const LAST: u16 = 599;
+
     /// No status at all.
     pub const fn empty() -> Self {
-        StatusSet { bits: [0; 16] }
+        StatusSet { bits: [0; 4] }
     }
 
-    /// Adds one status. Values outside 100..=999 are ignored: they are not
-    /// valid HTTP statuses.
+    /// Adds one status. Statuses outside 400..=599 are ignored: they are
+    /// never failures.
     pub const fn with(mut self, status: u16) -> Self {
-        if status >= 100 && status <= 999 {
-            self.bits[(status / 64) as usize] |= 1 << (status % 64);
+        if status >= Self::FIRST && status <= Self::LAST {
+            let n = status - Self::FIRST;
+            self.bits[(n / 64) as usize] |= 1 << (n % 64);
         }
         self
     }
 
     /// Removes one status.
     pub const fn without(mut self, status: u16) -> Self {
-        if status <= 999 {
-            self.bits[(status / 64) as usize] &= !(1 << (status % 64));
+        if status >= Self::FIRST && status <= Self::LAST {
+            let n = status - Self::FIRST;
+            self.bits[(n / 64) as usize] &= !(1 << (n % 64));
         }
         self
     }
 
-    /// Adds every status in `range`.
+    /// Adds every status in `range` (those in 400..=599).
     pub fn with_range(mut self, range: RangeInclusive<u16>) -> Self {
         for status in range {
             self = self.with(status);
@@ -54,7 +65,11 @@ impl StatusSet {
 
     /// Whether `status` is in the set.
     pub const fn contains(&self, status: u16) -> bool {
-        status <= 999 && self.bits[(status / 64) as usize] & (1 << (status % 64)) != 0
+        if status < Self::FIRST || status > Self::LAST {
+            return false;
+        }
+        let n = status - Self::FIRST;
+        self.bits[(n / 64) as usize] & (1 << (n % 64)) != 0
     }
 }
 
@@ -174,8 +189,17 @@ mod tests {
 
     #[test]
     fn status_set_bounds() {
-        let set = StatusSet::empty().with(99).with(1000).with(999).with(100);
-        assert!(set.contains(999) && set.contains(100));
-        assert!(!set.contains(99) && !set.contains(1000) && !set.contains(u16::MAX));
+        let set = StatusSet::empty()
+            .with(99)
+            .with(1000)
+            .with(200)
+            .with(400)
+            .with(599)
+            .with(600);
+        assert!(set.contains(400) && set.contains(599));
+        for other in [99, 200, 399, 600, 1000, u16::MAX] {
+            assert!(!set.contains(other), "{other}");
+        }
+        assert_eq!(std::mem::size_of::<HttpClassifier>(), 32);
     }
 }

@@ -1,0 +1,120 @@
+//! The keyed breaker layer.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use buttress_core::classify::HttpClassifier;
+use buttress_core::keyed::{KeyedMap, KeyedStats};
+use tower_layer::Layer;
+
+use super::{KeyedCircuitBreaker, KeyedShared};
+use crate::handle::CircuitBreakerHandle;
+use crate::shared::{Breaker, Policy};
+
+/// Wraps services in a [`KeyedCircuitBreaker`]: one breaker per key, all
+/// shared by every service the layer builds. Built with
+/// [`CircuitBreakerBuilder::build_keyed`](crate::CircuitBreakerBuilder::build_keyed).
+///
+/// ```
+/// use buttress_breaker::{CircuitBreakerLayer, State};
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // One breaker per host.
+/// let layer = CircuitBreakerLayer::builder("upstreams")
+///     .count_window(4)
+///     .minimum_calls(2)
+///     .build_keyed(|req: &Request<()>| req.uri().host().unwrap_or("").to_owned())
+///     .unwrap();
+///
+/// let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(|req: Request<()>| async move {
+///     let status = if req.uri().host() == Some("sick.internal") { 503 } else { 200 };
+///     Ok::<_, std::convert::Infallible>(Response::builder().status(status).body(()).unwrap())
+/// });
+/// for host in ["sick.internal", "sick.internal", "well.internal"] {
+///     let req = Request::get(format!("http://{host}/")).body(()).unwrap();
+///     svc.clone().oneshot(req).await.unwrap();
+/// }
+/// assert_eq!(layer.handle("sick.internal").unwrap().state(), State::Open);
+/// assert_eq!(layer.handle("well.internal").unwrap().state(), State::Closed);
+/// # }
+/// ```
+pub struct KeyedCircuitBreakerLayer<K, E, C = HttpClassifier> {
+    shared: Arc<KeyedShared<K>>,
+    extract: E,
+    classifier: C,
+}
+
+impl<K, E, C> KeyedCircuitBreakerLayer<K, E, C>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        policy: Arc<Policy>,
+        max_keys: usize,
+        metrics_only: bool,
+        extract: E,
+        classifier: C,
+    ) -> Self {
+        let overflow = Breaker::new(policy.clone(), metrics_only);
+        KeyedCircuitBreakerLayer {
+            shared: Arc::new(KeyedShared {
+                policy,
+                map: KeyedMap::new(max_keys, overflow),
+                metrics_only,
+            }),
+            extract,
+            classifier,
+        }
+    }
+
+    /// A handle to the breaker of `key`, if the layer holds one. Holding
+    /// the handle keeps that breaker from being evicted.
+    pub fn handle<Q>(&self, key: &Q) -> Option<CircuitBreakerHandle>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shared.map.get(key).map(CircuitBreakerHandle::keyed)
+    }
+
+    /// Counters of the key map: keys held, capacity, evictions, overflows.
+    pub fn key_stats(&self) -> KeyedStats {
+        self.shared.map.stats()
+    }
+}
+
+impl<K, E: Clone, C: Clone> Clone for KeyedCircuitBreakerLayer<K, E, C> {
+    fn clone(&self) -> Self {
+        KeyedCircuitBreakerLayer {
+            shared: self.shared.clone(),
+            extract: self.extract.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<K, E, C> fmt::Debug for KeyedCircuitBreakerLayer<K, E, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedCircuitBreakerLayer")
+            .field("breaker", self.shared.policy.telemetry.layer())
+            .field("keys", &self.shared.map)
+            .finish()
+    }
+}
+
+impl<S, K, E: Clone, C: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, E, C> {
+    type Service = KeyedCircuitBreaker<S, K, E, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedCircuitBreaker::new(
+            inner,
+            self.shared.clone(),
+            self.extract.clone(),
+            self.classifier.clone(),
+        )
+    }
+}

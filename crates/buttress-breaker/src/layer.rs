@@ -1,0 +1,108 @@
+//! The breaker layer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use buttress_core::classify::HttpClassifier;
+use tower_layer::Layer;
+
+use crate::config::{BreakerConfig, CircuitBreakerBuilder, ConfigError};
+use crate::handle::CircuitBreakerHandle;
+use crate::service::CircuitBreaker;
+use crate::shared::{Breaker, Lanes, Policy};
+
+/// Wraps services in a [`CircuitBreaker`] that they all share.
+///
+/// The breaker's state is created when the layer is built; `layer()` and
+/// `clone()` share it and never create it, so under `axum::serve` (which
+/// applies a route's layers per connection and per request) one breaker
+/// still sees all the traffic.
+///
+/// ```
+/// use buttress_breaker::{CircuitBreakerLayer, State};
+/// use buttress_core::classify::AnyErrorFails;
+/// use std::time::Duration;
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = CircuitBreakerLayer::builder("inventory")
+///     .count_window(10)
+///     .minimum_calls(4)
+///     .wait(Duration::from_secs(5))
+///     .classifier(AnyErrorFails)
+///     .build()
+///     .unwrap();
+/// let handle = layer.handle();
+///
+/// let svc = ServiceBuilder::new().layer(layer).service_fn(|_: ()| async {
+///     Err::<(), _>(std::io::Error::other("connection refused"))
+/// });
+/// for _ in 0..4 {
+///     let _ = svc.clone().oneshot(()).await;
+/// }
+/// assert_eq!(handle.state(), State::Open);
+///
+/// let err = svc.clone().oneshot(()).await.unwrap_err();
+/// let rejected = buttress_core::Rejected::find(&*err).unwrap();
+/// assert_eq!(rejected.reason(), buttress_core::Reason::CircuitOpen);
+/// assert!(rejected.retry_after().unwrap() <= Duration::from_secs(5));
+/// # }
+/// ```
+pub struct CircuitBreakerLayer<C = HttpClassifier> {
+    lanes: Lanes,
+    classifier: C,
+}
+
+impl CircuitBreakerLayer<HttpClassifier> {
+    /// A builder with the documented defaults, for a breaker named `name`.
+    pub fn builder(name: impl Into<String>) -> CircuitBreakerBuilder<HttpClassifier> {
+        CircuitBreakerBuilder::new(name)
+    }
+
+    /// A breaker from `config`, judging HTTP answers with
+    /// [`HttpClassifier`], reporting to the global telemetry sink.
+    pub fn from_config(config: BreakerConfig) -> Result<Self, ConfigError> {
+        CircuitBreakerBuilder::from_config(config).build()
+    }
+}
+
+impl<C> CircuitBreakerLayer<C> {
+    pub(crate) fn new(policy: Arc<Policy>, metrics_only: bool, classifier: C) -> Self {
+        let breaker = Arc::new(Breaker::new(policy, metrics_only));
+        CircuitBreakerLayer {
+            lanes: crate::shared::lanes_for(&breaker),
+            classifier,
+        }
+    }
+
+    /// A handle to read and steer the breaker.
+    pub fn handle(&self) -> CircuitBreakerHandle {
+        CircuitBreakerHandle::single(self.lanes[0].breaker.clone())
+    }
+}
+
+impl<C: Clone> Clone for CircuitBreakerLayer<C> {
+    fn clone(&self) -> Self {
+        CircuitBreakerLayer {
+            lanes: self.lanes.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for CircuitBreakerLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerLayer")
+            .field("breaker", &self.lanes[0].breaker.policy.telemetry.layer())
+            .field("state", &self.lanes[0].breaker.machine.state())
+            .finish()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+    type Service = CircuitBreaker<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreaker::new(inner, self.lanes.clone(), self.classifier.clone())
+    }
+}

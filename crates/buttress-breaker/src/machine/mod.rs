@@ -1,0 +1,369 @@
+//! The atomic core of the breaker: state, window and probes.
+//!
+//! Everything here is plain data and `std` atomics, and time is a number
+//! of nanoseconds passed in by the caller ([`Clock`]) — no tokio, no
+//! allocation after construction — so the core can be exercised by a
+//! model checker (loom) apart from the tower plumbing around it.
+//!
+//! The call path is lock-free: admission is a load of the state word (and,
+//! only when half-open, a compare-and-swap on the probe word); recording
+//! an outcome updates the window's atomics. A *change* of state is rare
+//! and takes a short mutex that serialises writers of the state word, so
+//! that whoever changes it also writes what goes with it (the end of the
+//! open period, a fresh probe word, a cleared window) before publishing
+//! the new state; readers never take it.
+
+pub(crate) mod probes;
+pub(crate) mod settings;
+pub(crate) mod state;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use self::settings::{Settings, WindowShape};
+use self::state::{State, Transition, pack, unpack};
+use crate::window::count::CountWindow;
+use crate::window::time::TimeWindow;
+use crate::window::{Totals, Window};
+
+/// A source of "now", in nanoseconds since some fixed start.
+pub(crate) trait Clock {
+    /// The current time.
+    fn now(&self) -> u64;
+}
+
+/// What a call is, to the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Admitted while closed: its outcome fills the window.
+    Window,
+    /// A half-open probe.
+    Probe,
+    /// Admitted without counting (disabled, or a would-be rejection in
+    /// metrics-only mode).
+    Untracked,
+}
+
+/// What a call carries from admission to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub(crate) generation: u64,
+    pub(crate) role: Role,
+}
+
+/// The admission decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Admitted(Ticket),
+    /// Rejected; retry after this many nanoseconds, if known.
+    Rejected(Option<u64>),
+}
+
+/// How a completed call is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Success {
+        slow: bool,
+    },
+    Failure {
+        slow: bool,
+    },
+    /// Ignored or cancelled: counts neither way, gives back a probe slot.
+    Void,
+}
+
+/// What changes under the writer mutex, besides the atomics.
+#[derive(Debug)]
+struct Writer {
+    /// Consecutive re-opens from half-open, for the growing wait.
+    reopens: u32,
+    rng: fastrand::Rng,
+}
+
+/// A snapshot for the handle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Snapshot {
+    pub(crate) state: State,
+    pub(crate) totals: Totals,
+    pub(crate) probes_in_flight: u64,
+    pub(crate) open_for: Option<u64>,
+    pub(crate) rejected: u64,
+    pub(crate) would_reject: u64,
+    pub(crate) metrics_only: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Machine {
+    /// State and generation, see [`state::pack`].
+    word: AtomicU64,
+    /// When the open period ends, in clock nanoseconds.
+    open_until: AtomicU64,
+    /// Half-open bookkeeping, see [`probes`].
+    probes: AtomicU64,
+    metrics_only: AtomicBool,
+    rejected: AtomicU64,
+    would_reject: AtomicU64,
+    window: Window,
+    writer: Mutex<Writer>,
+}
+
+impl Machine {
+    /// A closed breaker with an empty window.
+    pub(crate) fn new(settings: &Settings, lanes: usize, seed: u64, metrics_only: bool) -> Self {
+        let window = match settings.window {
+            WindowShape::Count { size } => Window::Count(CountWindow::new(size)),
+            WindowShape::Time { span, buckets } => {
+                Window::Time(TimeWindow::new(span, buckets, lanes))
+            }
+        };
+        Machine {
+            word: AtomicU64::new(pack(State::Closed, 0)),
+            open_until: AtomicU64::new(0),
+            probes: AtomicU64::new(probes::fresh(u64::MAX)),
+            metrics_only: AtomicBool::new(metrics_only),
+            rejected: AtomicU64::new(0),
+            would_reject: AtomicU64::new(0),
+            window,
+            writer: Mutex::new(Writer {
+                reopens: 0,
+                rng: fastrand::Rng::with_seed(seed),
+            }),
+        }
+    }
+
+    /// The current state.
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        unpack(self.word.load(Ordering::Acquire)).0
+    }
+
+    /// Decides whether to admit a call. May move an open breaker whose
+    /// wait has passed to half-open, which it returns.
+    #[inline]
+    pub(crate) fn admit(
+        &self,
+        settings: &Settings,
+        clock: &impl Clock,
+    ) -> (Admission, Option<Transition>) {
+        let mut transition = None;
+        loop {
+            let word = self.word.load(Ordering::Acquire);
+            let (state, generation) = unpack(word);
+            let retry_after = match state {
+                State::Closed => {
+                    let ticket = Ticket {
+                        generation,
+                        role: Role::Window,
+                    };
+                    return (Admission::Admitted(ticket), transition);
+                }
+                State::Disabled => {
+                    let ticket = Ticket {
+                        generation,
+                        role: Role::Untracked,
+                    };
+                    return (Admission::Admitted(ticket), transition);
+                }
+                State::ForcedOpen => None,
+                State::Open => {
+                    let now = clock.now();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now < until {
+                        Some(until - now)
+                    } else {
+                        if let Some(moved) = self.move_from(settings, word, State::HalfOpen, now) {
+                            transition = Some(moved);
+                        }
+                        continue;
+                    }
+                }
+                State::HalfOpen => {
+                    let tag = probes::tag(generation);
+                    match probes::try_admit(&self.probes, tag, settings.permitted_probes) {
+                        Ok(()) => {
+                            let ticket = Ticket {
+                                generation,
+                                role: Role::Probe,
+                            };
+                            return (Admission::Admitted(ticket), transition);
+                        }
+                        Err(probes::Refusal::Stale) => continue,
+                        Err(probes::Refusal::Full) => Some(settings.half_open_hint()),
+                    }
+                }
+            };
+            return (self.refuse(generation, retry_after), transition);
+        }
+    }
+
+    fn refuse(&self, generation: u64, retry_after: Option<u64>) -> Admission {
+        if self.metrics_only.load(Ordering::Relaxed) {
+            self.would_reject.fetch_add(1, Ordering::Relaxed);
+            Admission::Admitted(Ticket {
+                generation,
+                role: Role::Untracked,
+            })
+        } else {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            Admission::Rejected(retry_after)
+        }
+    }
+
+    /// Records the outcome of an admitted call; returns the transition it
+    /// caused, if any.
+    #[inline]
+    pub(crate) fn complete(
+        &self,
+        settings: &Settings,
+        ticket: Ticket,
+        lane: usize,
+        verdict: Verdict,
+        clock: &impl Clock,
+    ) -> Option<Transition> {
+        let (failed, slow) = match verdict {
+            Verdict::Success { slow } => (false, slow),
+            Verdict::Failure { slow } => (true, slow),
+            Verdict::Void => {
+                if ticket.role == Role::Probe {
+                    probes::release(&self.probes, probes::tag(ticket.generation));
+                }
+                return None;
+            }
+        };
+        match ticket.role {
+            Role::Untracked => None,
+            Role::Window => {
+                let word = pack(State::Closed, ticket.generation);
+                // A call admitted by an earlier closed period describes a
+                // dependency the breaker has judged since: not counted.
+                if self.word.load(Ordering::Acquire) != word {
+                    return None;
+                }
+                let totals = self.window.record(lane, || clock.now(), failed, slow)?;
+                if settings.trips(totals) {
+                    self.move_from(settings, word, State::Open, clock.now())
+                } else {
+                    None
+                }
+            }
+            Role::Probe => {
+                let decision = probes::complete(
+                    &self.probes,
+                    probes::tag(ticket.generation),
+                    failed,
+                    slow,
+                    settings.permitted_probes,
+                    |f, s, of| settings.crossed(f, s, of),
+                );
+                let to = match decision {
+                    probes::Decision::Pending | probes::Decision::Stale => return None,
+                    probes::Decision::Close => State::Closed,
+                    probes::Decision::Reopen => State::Open,
+                };
+                let word = pack(State::HalfOpen, ticket.generation);
+                self.move_from(settings, word, to, clock.now())
+            }
+        }
+    }
+
+    /// Moves to `to` if the state word still is `expected`.
+    fn move_from(
+        &self,
+        settings: &Settings,
+        expected: u64,
+        to: State,
+        now: u64,
+    ) -> Option<Transition> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let word = self.word.load(Ordering::Acquire);
+        if word != expected {
+            return None;
+        }
+        Some(self.enter(&mut writer, settings, word, to, now))
+    }
+
+    /// Moves to `to` by hand, whatever the current state; `None` if
+    /// already there.
+    pub(crate) fn force(&self, settings: &Settings, to: State, now: u64) -> Option<Transition> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let word = self.word.load(Ordering::Acquire);
+        if unpack(word).0 == to {
+            return None;
+        }
+        Some(self.enter(&mut writer, settings, word, to, now))
+    }
+
+    fn enter(
+        &self,
+        writer: &mut Writer,
+        settings: &Settings,
+        word: u64,
+        to: State,
+        now: u64,
+    ) -> Transition {
+        let (from, generation) = unpack(word);
+        let next = generation.wrapping_add(1);
+        match to {
+            State::Open => {
+                writer.reopens = if from == State::HalfOpen {
+                    writer.reopens.saturating_add(1)
+                } else {
+                    0
+                };
+                let wait = settings.open_wait(writer.reopens, &mut writer.rng);
+                self.open_until
+                    .store(now.saturating_add(wait), Ordering::Relaxed);
+            }
+            State::HalfOpen => {
+                self.probes
+                    .store(probes::fresh(probes::tag(next)), Ordering::Relaxed);
+            }
+            State::Closed => {
+                writer.reopens = 0;
+                self.window.reset();
+            }
+            State::ForcedOpen | State::Disabled => {}
+        }
+        // Published last: a reader that sees the new state sees what was
+        // written for it above.
+        self.word.store(pack(to, next), Ordering::Release);
+        Transition { from, to }
+    }
+
+    /// Switches metrics-only (shadow) mode.
+    pub(crate) fn set_metrics_only(&self, on: bool) {
+        self.metrics_only.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the breaker is closed with no failure or slow call in its
+    /// window: forgetting it would change nothing.
+    pub(crate) fn is_neutral(&self, now: u64) -> bool {
+        if self.state() != State::Closed {
+            return false;
+        }
+        let totals = self.window.totals(now);
+        totals.failures == 0 && totals.slow == 0
+    }
+
+    /// A snapshot for the handle.
+    pub(crate) fn snapshot(&self, now: u64) -> Snapshot {
+        let state = self.state();
+        let open_for = match state {
+            State::Open => Some(self.open_until.load(Ordering::Acquire).saturating_sub(now)),
+            _ => None,
+        };
+        let probes_in_flight = match state {
+            State::HalfOpen => probes::in_flight(self.probes.load(Ordering::Acquire)),
+            _ => 0,
+        };
+        Snapshot {
+            state,
+            totals: self.window.totals(now),
+            probes_in_flight,
+            open_for,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            would_reject: self.would_reject.load(Ordering::Relaxed),
+            metrics_only: self.metrics_only.load(Ordering::Relaxed),
+        }
+    }
+}

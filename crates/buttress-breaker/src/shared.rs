@@ -1,0 +1,184 @@
+//! The state a layer creates once and every service and future shares
+//! (DESIGN.md contract 1).
+//!
+//! [`Policy`] is per layer: settings, telemetry, the clock's origin.
+//! [`Breaker`] is one breaker: the atomic core plus the channel that tells
+//! subscribers about transitions. A single breaker is reached through
+//! [`Lane`]s: several `Arc`s to the same breaker, one per group of
+//! threads, so that the reference count a response future bumps lives on
+//! a cache line only that group writes — one shared `Arc` would be a
+//! contended counter on every call.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use buttress_core::keyed::KeyedState;
+use buttress_core::telemetry::{Event, Telemetry};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::machine::settings::Settings;
+use crate::machine::state::Transition;
+use crate::machine::{Clock, Machine};
+
+/// Per-layer policy.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) settings: Settings,
+    pub(crate) telemetry: Telemetry,
+    /// The origin of the core's nanosecond clock.
+    pub(crate) origin: Instant,
+    pub(crate) lanes: usize,
+}
+
+impl Policy {
+    pub(crate) fn new(settings: Settings, telemetry: Telemetry) -> Self {
+        Policy {
+            settings,
+            telemetry,
+            origin: Instant::now(),
+            lanes: lane_count(),
+        }
+    }
+
+    /// Nanoseconds since the origin at `instant`.
+    pub(crate) fn nanos_at(&self, instant: Instant) -> u64 {
+        let since = instant.saturating_duration_since(self.origin);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether admission must read the clock for every call (to time slow
+    /// calls).
+    #[inline]
+    pub(crate) fn times_calls(&self) -> bool {
+        self.settings.slow.is_some()
+    }
+}
+
+/// One breaker.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) machine: Machine,
+    transitions: watch::Sender<Option<Transition>>,
+}
+
+/// Seeds of breakers built by one layer differ, so that per-key breakers
+/// tripped together are not jittered alike.
+static SEEDS: AtomicUsize = AtomicUsize::new(0);
+
+impl Breaker {
+    pub(crate) fn new(policy: Arc<Policy>, metrics_only: bool) -> Self {
+        let n = SEEDS.fetch_add(1, Ordering::Relaxed) as u64;
+        let seed = policy
+            .settings
+            .seed
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Breaker {
+            machine: Machine::new(&policy.settings, policy.lanes, seed, metrics_only),
+            transitions: watch::Sender::new(None),
+            policy,
+        }
+    }
+
+    /// Reports a transition to telemetry and to subscribers.
+    pub(crate) fn announce(&self, transition: Transition) {
+        self.policy.telemetry.report(Event::StateChanged {
+            from: transition.from.as_str(),
+            to: transition.to.as_str(),
+        });
+        self.transitions.send_replace(Some(transition));
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Option<Transition>> {
+        self.transitions.subscribe()
+    }
+
+    /// A clock reading the tokio clock at most once.
+    #[inline]
+    pub(crate) fn clock(&self) -> OnceClock<'_> {
+        OnceClock {
+            policy: &self.policy,
+            now: Cell::new(None),
+        }
+    }
+
+    /// The retry hint in nanoseconds as a `Duration`.
+    pub(crate) fn retry_after(nanos: u64) -> Duration {
+        Duration::from_nanos(nanos)
+    }
+}
+
+impl KeyedState for Breaker {
+    fn is_neutral(&self, now: Instant) -> bool {
+        self.machine.is_neutral(self.policy.nanos_at(now))
+    }
+}
+
+/// Reads the tokio clock on first use and returns that reading after.
+#[derive(Debug)]
+pub(crate) struct OnceClock<'a> {
+    policy: &'a Policy,
+    now: Cell<Option<u64>>,
+}
+
+impl Clock for OnceClock<'_> {
+    #[inline]
+    fn now(&self) -> u64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.policy.nanos_at(Instant::now());
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+}
+
+/// One `Arc` to the single breaker, for one group of threads.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Lane {
+    pub(crate) breaker: Arc<Breaker>,
+}
+
+/// The lanes of a single breaker.
+pub(crate) type Lanes = Arc<[Arc<Lane>]>;
+
+pub(crate) fn lanes_for(breaker: &Arc<Breaker>) -> Lanes {
+    (0..breaker.policy.lanes)
+        .map(|_| {
+            Arc::new(Lane {
+                breaker: breaker.clone(),
+            })
+        })
+        .collect()
+}
+
+/// About two lanes per core, a power of two, at most 16.
+fn lane_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 2).next_power_of_two().min(16)
+}
+
+static NEXT_LANE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's lane number (threads are numbered as they first call).
+#[inline]
+pub(crate) fn current_lane() -> usize {
+    LANE.with(|lane| {
+        let mut n = lane.get();
+        if n == usize::MAX {
+            n = NEXT_LANE.fetch_add(1, Ordering::Relaxed);
+            lane.set(n);
+        }
+        n
+    })
+}

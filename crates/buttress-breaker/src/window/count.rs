@@ -1,0 +1,154 @@
+//! The count window: exactly the last N calls.
+//!
+//! A ring of N one-byte slots holds each call's outcome; running totals of
+//! calls, failures and slow calls are packed in one word. Recording a call
+//! takes the next slot (one shared index), swaps its outcome in, and adds
+//! the difference between the new and the overwritten outcome to the
+//! totals in a single `fetch_add` — so the totals always describe exactly
+//! the last N recorded calls, without rescanning them.
+//!
+//! Under concurrent completion, two calls racing for slots a full ring
+//! apart can leave a total off by one for an instant; it corrects itself
+//! with the next update.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use super::Totals;
+
+/// The largest count window: each total has 21 bits in the packed word.
+pub(crate) const MAX_SIZE: u32 = 1_000_000;
+
+const FIELD_BITS: u32 = 21;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+const FAILURES: u32 = FIELD_BITS;
+const SLOW: u32 = 2 * FIELD_BITS;
+
+const RECORDED: u8 = 1;
+const FAILED: u8 = 2;
+const SLOWED: u8 = 4;
+
+/// The shared index and totals, on one cache line of their own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Head {
+    next: AtomicU64,
+    totals: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    head: Head,
+    slots: Box<[AtomicU8]>,
+}
+
+/// The packed contribution of one slot's outcome to the totals.
+const fn weight(code: u8) -> u64 {
+    (code & RECORDED) as u64
+        | (((code & FAILED) >> 1) as u64) << FAILURES
+        | (((code & SLOWED) >> 2) as u64) << SLOW
+}
+
+const fn unpack(packed: u64) -> Totals {
+    Totals {
+        calls: packed & FIELD_MASK,
+        failures: (packed >> FAILURES) & FIELD_MASK,
+        slow: (packed >> SLOW) & FIELD_MASK,
+    }
+}
+
+impl CountWindow {
+    /// A window over the last `size` calls (1 to [`MAX_SIZE`]).
+    pub(crate) fn new(size: u32) -> Self {
+        CountWindow {
+            head: Head {
+                next: AtomicU64::new(0),
+                totals: AtomicU64::new(0),
+            },
+            slots: (0..size.max(1)).map(|_| AtomicU8::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, failed: bool, slow: bool) -> Totals {
+        let code = RECORDED | (u8::from(failed) << 1) | (u8::from(slow) << 2);
+        let index = self.head.next.fetch_add(1, Ordering::Relaxed) % self.slots.len() as u64;
+        let old = self.slots[index as usize].swap(code, Ordering::Relaxed);
+        // Wrapping arithmetic on the packed word adds and subtracts each
+        // field at once; no field leaves its range once both updates land.
+        let delta = weight(code).wrapping_sub(weight(old));
+        let packed = self
+            .head
+            .totals
+            .fetch_add(delta, Ordering::AcqRel)
+            .wrapping_add(delta);
+        unpack(packed)
+    }
+
+    pub(crate) fn totals(&self) -> Totals {
+        unpack(self.head.totals.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn reset(&self) {
+        for slot in self.slots.iter() {
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.head.next.store(0, Ordering::Relaxed);
+        self.head.totals.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_exactly_the_last_n_calls() {
+        let window = CountWindow::new(4);
+        for _ in 0..3 {
+            window.record(true, true);
+        }
+        assert_eq!(
+            window.totals(),
+            Totals {
+                calls: 3,
+                failures: 3,
+                slow: 3
+            }
+        );
+        for _ in 0..3 {
+            window.record(false, false);
+        }
+        // Last four: one failure (slow) and three successes.
+        assert_eq!(
+            window.totals(),
+            Totals {
+                calls: 4,
+                failures: 1,
+                slow: 1
+            }
+        );
+        window.record(false, false);
+        assert_eq!(window.totals().failures, 0);
+        window.reset();
+        assert_eq!(window.totals(), Totals::default());
+    }
+
+    #[test]
+    fn totals_match_a_rescan_after_many_wraps() {
+        let window = CountWindow::new(7);
+        let mut seen = Vec::new();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..1_000 {
+            let (failed, slow) = (rng.bool(), rng.u8(..4) == 0);
+            seen.push((failed, slow));
+            let totals = window.record(failed, slow);
+            let last = &seen[seen.len().saturating_sub(7)..];
+            assert_eq!(totals.calls, last.len() as u64);
+            assert_eq!(
+                totals.failures,
+                last.iter().filter(|(f, _)| *f).count() as u64
+            );
+            assert_eq!(totals.slow, last.iter().filter(|(_, s)| *s).count() as u64);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Sliding windows of recent outcomes.
+//!
+//! A breaker trips on *rates*, so it needs the number of calls, failures
+//! and slow calls over a recent span, updated on every call at constant
+//! cost. Two shapes, as Resilience4j users know them:
+//!
+//! - [`count`]: exactly the last N calls — a ring of N one-byte slots and
+//!   running totals, adjusted by the slot a call overwrites.
+//! - [`time`]: the last T, split into buckets, with each bucket striped
+//!   over lanes so that threads on different cores write different cache
+//!   lines.
+//!
+//! Neither rescans stored calls on the call path, and both take bounded
+//! memory whatever the traffic.
+
+pub(crate) mod count;
+pub(crate) mod time;
+
+use self::count::CountWindow;
+use self::time::TimeWindow;
+
+/// Calls, failures and slow calls in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// The window a breaker keeps.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the count window's head is padded to its own cache lines on purpose"
+)]
+pub(crate) enum Window {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    /// Records one outcome; returns the totals to judge, or `None` when
+    /// the window cannot trip (no failure or slow call in it).
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        lane: usize,
+        now: impl FnOnce() -> u64,
+        failed: bool,
+        slow: bool,
+    ) -> Option<Totals> {
+        match self {
+            Window::Count(window) => Some(window.record(failed, slow)),
+            Window::Time(window) => window.record(lane, now(), failed, slow),
+        }
+    }
+
+    /// The totals at `now`.
+    pub(crate) fn totals(&self, now: u64) -> Totals {
+        match self {
+            Window::Count(window) => window.totals(),
+            Window::Time(window) => window.totals(now),
+        }
+    }
+
+    /// Forgets every call.
+    pub(crate) fn reset(&self) {
+        match self {
+            Window::Count(window) => window.reset(),
+            Window::Time(window) => window.reset(),
+        }
+    }
+}

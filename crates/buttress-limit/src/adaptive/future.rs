@@ -1,0 +1,161 @@
+//! The adaptive limit's response future.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use buttress_core::classify::Classify;
+use buttress_core::telemetry::Event;
+use buttress_core::{BoxError, Reason, Rejected};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::limiter::Limiter;
+use crate::permit::{Expired, Permit, PoolRef, Stage, Step, Wait};
+
+pin_project! {
+    /// The response future of an [`AdaptiveLimit`](super::AdaptiveLimit).
+    ///
+    /// When the call ends it is judged by the classifier and its round trip
+    /// (from admission, queueing excluded) goes into the limiter's window;
+    /// then the permit is returned. Dropped early, it returns the permit
+    /// and records nothing: a cancelled call says nothing about latency.
+    pub struct ResponseFuture<S, Req, C>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        stage: Stage<S, Req, S::Future>,
+        permit: Option<Permit>,
+        admitted_at: Instant,
+        classifier: C,
+        limiter: Option<Arc<Limiter>>,
+    }
+}
+
+impl<S, Req, C> ResponseFuture<S, Req, C>
+where
+    S: Service<Req>,
+{
+    pub(crate) fn running(
+        future: S::Future,
+        permit: Permit,
+        admitted_at: Instant,
+        classifier: C,
+    ) -> Self {
+        ResponseFuture {
+            stage: Stage::Running { future },
+            permit: Some(permit),
+            admitted_at,
+            classifier,
+            limiter: None,
+        }
+    }
+
+    pub(crate) fn queued(
+        wait: Wait,
+        inner: S,
+        request: Req,
+        limiter: Arc<Limiter>,
+        classifier: C,
+    ) -> Self {
+        ResponseFuture {
+            admitted_at: wait.queued_at(),
+            stage: Stage::Queued {
+                wait,
+                pending: Some((inner, request)),
+            },
+            permit: None,
+            classifier,
+            limiter: Some(limiter),
+        }
+    }
+
+    pub(crate) fn refused(rejected: Rejected, now: Instant, classifier: C) -> Self {
+        ResponseFuture {
+            stage: Stage::Refused {
+                rejected: Some(rejected),
+            },
+            permit: None,
+            admitted_at: now,
+            classifier,
+            limiter: None,
+        }
+    }
+}
+
+fn limiter_of(permit: &Option<Permit>) -> Option<&Limiter> {
+    match permit.as_ref()?.source() {
+        PoolRef::Adaptive(limiter) => Some(limiter),
+        _ => None,
+    }
+}
+
+impl<S, Req, C> Future for ResponseFuture<S, Req, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match ready!(this.stage.as_mut().poll_step(this.permit, cx)) {
+                Step::Admitted { waited } => {
+                    *this.admitted_at += waited;
+                    if let Some(limiter) = this.limiter.as_ref() {
+                        limiter.telemetry.report(Event::Waited(waited));
+                        limiter.telemetry.report(Event::Admitted);
+                    }
+                }
+                Step::Finished(result) => {
+                    let result = result.map_err(Into::into);
+                    if let Some(limiter) = limiter_of(this.permit) {
+                        let outcome = match &result {
+                            Ok(response) => this.classifier.classify(Ok(response)),
+                            Err(err) => {
+                                let err: &(dyn Error + 'static) = &**err;
+                                this.classifier.classify(Err(err))
+                            }
+                        };
+                        limiter.record(*this.admitted_at, Instant::now(), outcome);
+                    }
+                    this.permit.take();
+                    return Poll::Ready(result);
+                }
+                Step::Refused(rejected) => return Poll::Ready(Err(Box::new(rejected))),
+                Step::Expired { cause, waited } => {
+                    let reason = match cause {
+                        Expired::Patience => Reason::Overloaded,
+                        Expired::Deadline => Reason::QueueTimeout,
+                    };
+                    let mut rejected = Rejected::new(reason);
+                    if let Some(limiter) = this.limiter.as_ref() {
+                        limiter.telemetry.report(Event::Waited(waited));
+                        limiter.telemetry.report(Event::Rejected(reason));
+                        rejected = rejected.with_retry_after(limiter.config.retry_after);
+                    }
+                    return Poll::Ready(Err(Box::new(rejected)));
+                }
+            }
+        }
+    }
+}
+
+impl<S, Req, C> fmt::Debug for ResponseFuture<S, Req, C>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("holds_permit", &self.permit.is_some())
+            .field("admitted_at", &self.admitted_at)
+            .finish()
+    }
+}

@@ -1,0 +1,206 @@
+//! The shared state of an adaptive limit: permits, the open window, and
+//! the controller that moves the limit once per window.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use buttress_core::Outcome;
+use buttress_core::telemetry::{Event, GaugeKind, Telemetry};
+use tokio::time::Instant;
+
+use super::algorithm::{LimitAlgorithm, Sample};
+use super::config::AdaptiveLimitConfig;
+use super::window::Window;
+use crate::permit::PermitPool;
+
+/// What the controller alone touches, once per window.
+#[derive(Debug)]
+struct Control {
+    algorithm: Box<dyn LimitAlgorithm>,
+    limit: f64,
+    no_load_rtt: Option<Duration>,
+    /// While re-probing the no-load round trip: the limit to restore.
+    probing: Option<f64>,
+    next_probe: Instant,
+    rng: fastrand::Rng,
+}
+
+/// An adaptive limit's state, created once when the layer is built.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    pub(crate) pool: PermitPool,
+    pub(crate) config: AdaptiveLimitConfig,
+    pub(crate) telemetry: Telemetry,
+    window: Window,
+    /// When the open window may close, in nanoseconds since `epoch`.
+    window_end: AtomicU64,
+    epoch: Instant,
+    /// Taken with `try_lock` by the one call that closes a window; calls
+    /// that find it taken just go on.
+    control: Mutex<Control>,
+    no_load_rtt_nanos: AtomicU64,
+}
+
+impl Limiter {
+    pub(crate) fn new(
+        config: AdaptiveLimitConfig,
+        algorithm: Box<dyn LimitAlgorithm>,
+        telemetry: Telemetry,
+    ) -> Self {
+        let epoch = Instant::now();
+        let mut rng = match config.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        let next_probe = epoch + jittered(config.probe_interval, config.probe_jitter, &mut rng);
+        let limiter = Limiter {
+            pool: PermitPool::new(config.initial_limit, config.queue_capacity, config.order),
+            window: Window::new(),
+            window_end: AtomicU64::new(nanos(config.window)),
+            epoch,
+            control: Mutex::new(Control {
+                algorithm,
+                limit: config.initial_limit as f64,
+                no_load_rtt: None,
+                probing: None,
+                next_probe,
+                rng,
+            }),
+            no_load_rtt_nanos: AtomicU64::new(0),
+            telemetry,
+            config,
+        };
+        limiter.report_gauges();
+        limiter
+    }
+
+    /// How long a caller arriving at `now` may wait: `max_wait` while the
+    /// queue is healthy, CoDel's target once it has stood for an interval.
+    pub(crate) fn patience(&self, now: Instant) -> Duration {
+        if self.pool.busy_for(now) > self.config.codel_interval {
+            self.config.codel_target
+        } else {
+            self.config.max_wait
+        }
+    }
+
+    /// Records a finished call admitted at `admitted_at`.
+    #[inline]
+    pub(crate) fn record(&self, admitted_at: Instant, now: Instant, outcome: Outcome) {
+        let failed = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure => true,
+            // Never reached the dependency, or nobody waited for it: says
+            // nothing about its latency.
+            Outcome::Ignored | Outcome::Cancelled => return,
+        };
+        let rtt = now.saturating_duration_since(admitted_at);
+        let slow = self.config.drop_above.is_some_and(|limit| rtt > limit);
+        let full = self
+            .window
+            .record(nanos(rtt), failed || slow, self.pool.in_flight());
+        let since_epoch = nanos(now.saturating_duration_since(self.epoch));
+        if full || since_epoch >= self.window_end.load(Ordering::Relaxed) {
+            self.close_window(now, since_epoch, full);
+        }
+    }
+
+    #[cold]
+    fn close_window(&self, now: Instant, since_epoch: u64, full: bool) {
+        if !full && self.window.calls() < self.config.window_min_calls {
+            return;
+        }
+        let Ok(mut guard) = self.control.try_lock() else {
+            return;
+        };
+        if !full && since_epoch < self.window_end.load(Ordering::Relaxed) {
+            return; // another call closed it meanwhile
+        }
+        let snap = self.window.take();
+        if snap.calls == 0 {
+            return;
+        }
+        let window_min = Duration::from_nanos(snap.rtt_min_nanos);
+        let control = &mut *guard;
+        if let Some(restore) = control.probing.take() {
+            // The probe window ran at the minimum limit: its fastest call is
+            // the dependency's no-load round trip now.
+            control.no_load_rtt = Some(window_min);
+            control.limit = restore;
+            control.next_probe = now
+                + jittered(
+                    self.config.probe_interval,
+                    self.config.probe_jitter,
+                    &mut control.rng,
+                );
+            self.pool.set_limit(restore.round() as usize);
+        } else {
+            let no_load = control
+                .no_load_rtt
+                .map_or(window_min, |known| known.min(window_min));
+            control.no_load_rtt = Some(no_load);
+            if now >= control.next_probe {
+                control.probing = Some(control.limit);
+                self.pool.set_limit(self.config.min_limit);
+            } else {
+                let sample = Sample {
+                    rtt: Duration::from_nanos(snap.rtt_sum_nanos / u64::from(snap.calls)),
+                    min_rtt_in_window: window_min,
+                    no_load_rtt: no_load,
+                    calls: snap.calls,
+                    drops: snap.drops,
+                    max_in_flight: snap.max_in_flight,
+                };
+                let current = control.limit;
+                let mut next = control.algorithm.update(current, &sample);
+                if !next.is_finite() {
+                    next = current;
+                }
+                // Not raised while unused: an idle service earns nothing.
+                if next > current && (sample.max_in_flight as f64) * 2.0 < current {
+                    next = current;
+                }
+                next = next.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
+                control.limit = next;
+                self.pool.set_limit(next.round() as usize);
+            }
+        }
+        let no_load = control.no_load_rtt.unwrap_or_default();
+        self.no_load_rtt_nanos
+            .store(nanos(no_load), Ordering::Relaxed);
+        let length = self.config.window.max(no_load * 2);
+        self.window_end
+            .store(since_epoch + nanos(length), Ordering::Relaxed);
+        drop(guard);
+        self.report_gauges();
+    }
+
+    fn report_gauges(&self) {
+        let gauge = |kind, value| self.telemetry.report(Event::Gauge { kind, value });
+        gauge(GaugeKind::Limit, self.pool.limit() as f64);
+        gauge(GaugeKind::InFlight, self.pool.in_flight() as f64);
+        gauge(GaugeKind::QueueDepth, self.pool.queued() as f64);
+        gauge(GaugeKind::MinRtt, self.no_load_rtt().as_secs_f64());
+    }
+
+    /// The no-load round trip measured last (zero before the first window).
+    pub(crate) fn no_load_rtt(&self) -> Duration {
+        Duration::from_nanos(self.no_load_rtt_nanos.load(Ordering::Relaxed))
+    }
+
+    /// The exact limit, before rounding.
+    pub(crate) fn limit_exact(&self) -> f64 {
+        self.control
+            .lock()
+            .map_or(self.pool.limit() as f64, |control| control.limit)
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn jittered(interval: Duration, jitter: f64, rng: &mut fastrand::Rng) -> Duration {
+    interval + interval.mul_f64(jitter * rng.f64())
+}

@@ -1,0 +1,29 @@
+//! Bulkheads: a fixed number of concurrent calls per compartment.
+//!
+//! A ship's bulkheads keep one breach from flooding the hull. A service's
+//! keep one slow dependency (or one noisy tenant, or one heavy route) from
+//! taking every worker, connection and socket: calls to payments queue or
+//! fail fast while inventory calls go on untouched. Each bulkhead allows
+//! `max_concurrent` calls at once; beyond that a caller may wait in a
+//! bounded queue (capacity, maximum wait, FIFO or LIFO, and never past its
+//! request's deadline) or is refused at once with
+//! [`Reason::BulkheadFull`](buttress_core::Reason::BulkheadFull). A caller
+//! whose wait runs out is refused with
+//! [`Reason::QueueTimeout`](buttress_core::Reason::QueueTimeout). Both are
+//! "never sent": they never count against the dependency.
+//!
+//! A keyed bulkhead ([`BulkheadBuilder::build_keyed`]) keeps one such
+//! compartment per key — tenant, route, host — in core's bounded keyed map.
+
+mod config;
+mod future;
+mod layer;
+mod scope;
+mod service;
+
+pub(crate) use self::config::MAX_WAIT_CEILING;
+pub use self::config::{BulkheadBuilder, BulkheadConfig};
+pub use self::future::ResponseFuture;
+pub use self::layer::BulkheadLayer;
+pub use self::scope::{Global, PerKey};
+pub use self::service::Bulkhead;

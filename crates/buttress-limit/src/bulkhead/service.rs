@@ -1,0 +1,186 @@
+//! The bulkhead service.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use buttress_core::access::RequestAccess;
+use buttress_core::telemetry::{Event, GaugeKind};
+use buttress_core::{BoxError, Reason, Rejected};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::config::Settings;
+use super::future::ResponseFuture;
+use super::scope::{Global, PerKey};
+use crate::permit::{self, Permit, PoolRef, SlowPath};
+use crate::release::{OnResponse, ReleasePolicy};
+
+/// Limits the calls in flight to an inner service; see
+/// [`BulkheadLayer`](super::BulkheadLayer).
+///
+/// `poll_ready` only passes on the inner service's readiness. Capacity is
+/// taken in `call`, where the request (its key, its deadline) is known: a
+/// free slot is taken at once, without a lock or an allocation; otherwise
+/// the call queues, and the response future waits — for at most the
+/// configured wait, and never past the request's deadline — holding the
+/// ready inner service and the request until a slot frees.
+pub struct Bulkhead<S, K = Global, R = OnResponse> {
+    inner: S,
+    scope: K,
+    settings: Arc<Settings>,
+    _release: PhantomData<fn() -> R>,
+}
+
+impl<S, K, R> Bulkhead<S, K, R> {
+    pub(crate) fn new(inner: S, scope: K, settings: Arc<Settings>) -> Self {
+        Bulkhead {
+            inner,
+            scope,
+            settings,
+            _release: PhantomData,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, K: Clone, R> Clone for Bulkhead<S, K, R> {
+    fn clone(&self) -> Self {
+        Bulkhead::new(
+            self.inner.clone(),
+            self.scope.clone(),
+            self.settings.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, K: fmt::Debug, R> fmt::Debug for Bulkhead<S, K, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("inner", &self.inner)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Admits `request` against `source`: at once if a slot is free, else
+/// through the queue.
+fn admit<S, Req, R>(
+    inner: &mut S,
+    settings: &Arc<Settings>,
+    source: PoolRef,
+    request: Req,
+) -> ResponseFuture<S, Req, R>
+where
+    S: Service<Req> + Clone,
+    Req: RequestAccess,
+{
+    if source.pool().try_acquire() {
+        settings.telemetry.report(Event::Admitted);
+        let permit = Permit::new(source);
+        return ResponseFuture::running(inner.call(request), permit);
+    }
+    admit_slow(inner, settings, source, request)
+}
+
+#[cold]
+fn admit_slow<S, Req, R>(
+    inner: &mut S,
+    settings: &Arc<Settings>,
+    source: PoolRef,
+    request: Req,
+) -> ResponseFuture<S, Req, R>
+where
+    S: Service<Req> + Clone,
+    Req: RequestAccess,
+{
+    let config = &settings.config;
+    let now = Instant::now();
+    let deadline = permit::deadline_of(&request);
+    let refuse = |reason: Reason| {
+        settings.telemetry.report(Event::Rejected(reason));
+        ResponseFuture::refused(Rejected::new(reason).with_retry_after(config.retry_after))
+    };
+    match permit::queue_for(source, config.max_wait, deadline, now) {
+        SlowPath::Acquired(permit) => {
+            settings.telemetry.report(Event::Admitted);
+            ResponseFuture::running(inner.call(request), permit)
+        }
+        SlowPath::Full => refuse(Reason::BulkheadFull),
+        SlowPath::PastDeadline => refuse(Reason::QueueTimeout),
+        SlowPath::Queued(wait) => {
+            settings.telemetry.report(Event::Gauge {
+                kind: GaugeKind::QueueDepth,
+                value: wait.queued() as f64,
+            });
+            // The ready instance goes with the request; this handle keeps
+            // a fresh clone for the next call (tower's `Oneshot` idiom).
+            let ready = std::mem::replace(inner, inner.clone());
+            ResponseFuture::queued(wait, ready, request, settings.clone())
+        }
+    }
+}
+
+impl<S, Req, R> Service<Req> for Bulkhead<S, Global, R>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    Req: RequestAccess,
+    R: ReleasePolicy<S::Response>,
+{
+    type Response = R::Output;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, R>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        let source = self.scope.select();
+        admit(&mut self.inner, &self.settings, source, request)
+    }
+}
+
+impl<S, Req, R, F, K> Service<Req> for Bulkhead<S, PerKey<F, K>, R>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    Req: RequestAccess,
+    R: ReleasePolicy<S::Response>,
+    F: Fn(&Req) -> K,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    type Response = R::Output;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, R>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        let source = self.scope.select(&request);
+        admit(&mut self.inner, &self.settings, source, request)
+    }
+}

@@ -1,0 +1,116 @@
+//! The permit guard, and the ticket of a queued caller.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use buttress_core::keyed::KeyedEntry;
+
+use super::pool::PermitPool;
+use crate::adaptive::Limiter;
+
+/// Where a permit came from: one shared pool, one key's pool (the entry
+/// pins it in the keyed map while a permit is out), or an adaptive limiter.
+pub(crate) enum PoolRef {
+    Shared(Arc<PermitPool>),
+    Keyed(KeyedEntry<PermitPool>),
+    Adaptive(Arc<Limiter>),
+}
+
+impl PoolRef {
+    #[inline]
+    pub(crate) fn pool(&self) -> &PermitPool {
+        match self {
+            PoolRef::Shared(pool) => pool,
+            PoolRef::Keyed(entry) => entry,
+            PoolRef::Adaptive(limiter) => &limiter.pool,
+        }
+    }
+}
+
+/// The right to run one call, returned when dropped.
+///
+/// A layer's response future holds it while the call runs, so capacity
+/// comes back on completion, on error, on panic (the future is dropped
+/// while unwinding) and when the caller gives up (the future is dropped).
+/// With [`OnBodyEnd`](crate::OnBodyEnd) it rides in the response body
+/// instead, until the body ends.
+pub struct Permit {
+    source: PoolRef,
+}
+
+impl Permit {
+    /// Wraps a permit already counted in `source`.
+    pub(crate) fn new(source: PoolRef) -> Self {
+        Permit { source }
+    }
+
+    pub(crate) fn source(&self) -> &PoolRef {
+        &self.source
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.source.pool().release();
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pool = self.source.pool();
+        f.debug_struct("Permit")
+            .field("in_flight", &pool.in_flight())
+            .field("limit", &pool.limit())
+            .finish()
+    }
+}
+
+/// A queued caller's place. Dropping it leaves the queue — and if a permit
+/// was handed over meanwhile, returns that permit.
+pub(crate) struct Ticket {
+    source: Option<PoolRef>,
+    slot: usize,
+}
+
+impl Ticket {
+    pub(crate) fn new(source: PoolRef, slot: usize) -> Self {
+        Ticket {
+            source: Some(source),
+            slot,
+        }
+    }
+
+    /// Ready with the permit once granted.
+    pub(crate) fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Permit> {
+        let source = self.source.as_ref().expect("ticket polled after use");
+        if source.pool().poll_granted(self.slot, cx.waker()) {
+            let source = self.source.take().expect("checked above");
+            Poll::Ready(Permit::new(source))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The pool the ticket waits on.
+    pub(crate) fn pool(&self) -> Option<&PermitPool> {
+        self.source.as_ref().map(PoolRef::pool)
+    }
+
+    /// Leaves the queue; returns the permit if one was granted meanwhile.
+    pub(crate) fn cancel(&mut self) -> Option<Permit> {
+        let source = self.source.take()?;
+        if source.pool().cancel(self.slot) {
+            Some(Permit::new(source))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        // A granted permit is wrapped and dropped at once: returned.
+        drop(self.cancel());
+    }
+}

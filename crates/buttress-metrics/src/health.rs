@@ -1,0 +1,260 @@
+//! Liveness, readiness and a report of every layer's state.
+//!
+//! The sink keeps, for every layer that registers, its current state and
+//! gauges; [`Health`] serves them. Readiness depends only on layers the
+//! user marks critical: failing readiness because a *dependency's* breaker
+//! is open would take this replica out of rotation for someone else's
+//! outage, and spread it.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::{Ready, ready};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use buttress_core::telemetry::LayerId;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use tower_service::Service;
+
+const GAUGE_NAMES: [&str; 5] = [
+    "limit",
+    "in_flight",
+    "queue_depth",
+    "min_rtt_seconds",
+    "probability",
+];
+
+/// What the sink knows of one layer now.
+#[derive(Debug)]
+pub(crate) struct LayerStatus {
+    id: LayerId,
+    state: Mutex<Option<&'static str>>,
+    gauges: [AtomicU64; 5],
+    seen: [AtomicBool; 5],
+}
+
+impl LayerStatus {
+    pub(crate) fn set_state(&self, state: &'static str) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
+    }
+
+    pub(crate) fn set_gauge(&self, index: usize, value: f64) {
+        self.gauges[index].store(value.to_bits(), Ordering::Relaxed);
+        self.seen[index].store(true, Ordering::Relaxed);
+    }
+
+    fn state(&self) -> Option<&'static str> {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    layers: Mutex<Vec<Arc<LayerStatus>>>,
+    critical: Mutex<Vec<String>>,
+    draining: AtomicBool,
+}
+
+/// The health of this process as Buttress sees it. Clones share one view.
+///
+/// ```
+/// use buttress_metrics::Health;
+///
+/// let health = Health::new();
+/// health.mark_critical("primary-db");
+/// assert!(health.is_ready());
+/// assert!(health.report_json().starts_with("{\"ready\":true"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    registry: Arc<Registry>,
+}
+
+impl Health {
+    /// An empty health view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn track(&self, id: &LayerId) -> Arc<LayerStatus> {
+        let status = Arc::new(LayerStatus {
+            id: id.clone(),
+            state: Mutex::new(None),
+            gauges: Default::default(),
+            seen: Default::default(),
+        });
+        self.registry
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(status.clone());
+        status
+    }
+
+    /// Makes readiness depend on the layer named `name`: while it is open
+    /// (or forced open), this process reports not ready. Mark only what
+    /// this replica cannot serve without (its own database, say).
+    pub fn mark_critical(&self, name: impl Into<String>) {
+        self.registry
+            .critical
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.into());
+    }
+
+    /// Reports not ready from now on (to drain before shutdown), or ready
+    /// again.
+    pub fn set_draining(&self, draining: bool) {
+        self.registry.draining.store(draining, Ordering::Relaxed);
+    }
+
+    /// Whether the process should receive traffic.
+    pub fn is_ready(&self) -> bool {
+        if self.registry.draining.load(Ordering::Relaxed) {
+            return false;
+        }
+        let critical = self
+            .registry
+            .critical
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let layers = self
+            .registry
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        !layers.iter().any(|layer| {
+            critical.iter().any(|name| name == layer.id.name())
+                && matches!(layer.state(), Some("open" | "forced_open"))
+        })
+    }
+
+    /// Every registered layer's kind, name, state and last gauges, as JSON.
+    pub fn report_json(&self) -> String {
+        let mut out = String::with_capacity(256);
+        let _ = write!(out, "{{\"ready\":{},\"layers\":[", self.is_ready());
+        let layers = self
+            .registry
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (i, layer) in layers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"kind\":");
+            json_string(&mut out, layer.id.kind().as_str());
+            out.push_str(",\"name\":");
+            json_string(&mut out, layer.id.name());
+            if let Some(state) = layer.state() {
+                out.push_str(",\"state\":");
+                json_string(&mut out, state);
+            }
+            for (index, name) in GAUGE_NAMES.iter().enumerate() {
+                if layer.seen[index].load(Ordering::Relaxed) {
+                    let value = f64::from_bits(layer.gauges[index].load(Ordering::Relaxed));
+                    if value.is_finite() {
+                        let _ = write!(out, ",\"{name}\":{value}");
+                    }
+                }
+            }
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
+    }
+
+    /// A service answering `/health/live`: 200 whenever the process can
+    /// answer at all.
+    pub fn live(&self) -> HealthService {
+        HealthService {
+            health: self.clone(),
+            kind: Kind::Live,
+        }
+    }
+
+    /// A service answering `/health/ready`: 200 when ready, 503 when not.
+    pub fn ready(&self) -> HealthService {
+        HealthService {
+            health: self.clone(),
+            kind: Kind::Ready,
+        }
+    }
+
+    /// A service answering with [`report_json`](Self::report_json).
+    pub fn report(&self) -> HealthService {
+        HealthService {
+            health: self.clone(),
+            kind: Kind::Report,
+        }
+    }
+}
+
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Live,
+    Ready,
+    Report,
+}
+
+/// A health responder, usable as an axum route service or any tower
+/// service over `http::Request`.
+#[derive(Debug, Clone)]
+pub struct HealthService {
+    health: Health,
+    kind: Kind,
+}
+
+impl<B> Service<Request<B>> for HealthService {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<B>) -> Self::Future {
+        let (status, content_type, body) = match self.kind {
+            Kind::Live => (StatusCode::OK, "text/plain", Bytes::from_static(b"live\n")),
+            Kind::Ready if self.health.is_ready() => {
+                (StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n"))
+            }
+            Kind::Ready => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                Bytes::from_static(b"not ready\n"),
+            ),
+            Kind::Report => (
+                StatusCode::OK,
+                "application/json",
+                Bytes::from(self.health.report_json()),
+            ),
+        };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        ready(Ok(response))
+    }
+}

@@ -1,0 +1,71 @@
+//! The [`Red`] service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use buttress_core::RequestContext;
+use buttress_core::context::TrustRequest;
+use http::header::CONTENT_TYPE;
+use http::{Request, Response};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::future::{InFlight, ResponseFuture};
+use super::labels::method_index;
+use super::layer::Shared;
+
+/// Records RED metrics around its inner service; built by
+/// [`RedLayer`](super::RedLayer). Errors pass through unchanged (on a
+/// server, outside the edge, there are none).
+#[derive(Clone)]
+pub struct Red<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Red<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Red { inner, shared }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Red<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Red").field("inner", &self.inner).finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Red<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The outermost layer already read the clock for this request.
+        let start = RequestContext::from_extensions(request.extensions())
+            .map_or_else(Instant::now, RequestContext::start);
+        let view = TrustRequest::of(&request);
+        let route = self.shared.routes.route(&view);
+        let route = self.shared.table.route_slot(route.as_deref());
+        let grpc = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let in_flight = InFlight::start(
+            self.shared.clone(),
+            start,
+            route,
+            method_index(request.method()),
+            grpc,
+        );
+        ResponseFuture::new(self.inner.call(request), in_flight)
+    }
+}

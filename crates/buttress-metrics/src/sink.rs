@@ -1,0 +1,63 @@
+//! The telemetry sink that feeds the `metrics` facade and `tracing`.
+
+use std::sync::Arc;
+
+use buttress_core::telemetry::{self, AlreadyInstalled, LayerId, LayerReporter, TelemetrySink};
+
+use crate::Health;
+use crate::reporter::LayerMetrics;
+
+/// Turns every layer's events into metrics (through whatever `metrics`
+/// recorder is installed) and `tracing` events, and keeps the [`Health`]
+/// view current.
+///
+/// Handles are resolved when a layer registers, against the recorder
+/// installed at that moment: install the recorder (e.g. the Prometheus
+/// exporter) first, then this sink.
+///
+/// ```
+/// use buttress_core::telemetry::{Event, LayerKind, Telemetry};
+/// use buttress_metrics::MetricsSink;
+///
+/// let sink = MetricsSink::new();
+/// let breaker = Telemetry::with_sink(&sink, LayerKind::Breaker, "payments");
+/// breaker.report(Event::StateChanged { from: "closed", to: "open" });
+/// assert!(sink.health().report_json().contains("\"state\":\"open\""));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSink {
+    health: Health,
+}
+
+impl MetricsSink {
+    /// A sink with its own health view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The health view this sink keeps current.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+}
+
+impl TelemetrySink for MetricsSink {
+    fn register(&self, layer: &LayerId) -> Arc<dyn LayerReporter> {
+        Arc::new(LayerMetrics::new(layer, self.health.track(layer)))
+    }
+}
+
+/// Installs a [`MetricsSink`] as the process-wide telemetry sink — layers
+/// built before and after report to it — and returns its health view.
+///
+/// ```
+/// let health = buttress_metrics::install().expect("first install");
+/// assert!(health.is_ready());
+/// assert!(buttress_metrics::install().is_err());
+/// ```
+pub fn install() -> Result<Health, AlreadyInstalled> {
+    let sink = MetricsSink::new();
+    let health = sink.health().clone();
+    telemetry::install_global(sink)?;
+    Ok(health)
+}
