@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own subset
 
+pub mod prometheus;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -13,8 +13,9 @@
 //! # Metrics
 //!
 //! Names are OpenTelemetry-style in code; a Prometheus exporter replaces
-//! dots with underscores and, with unit suffixes enabled, appends
-//! `_seconds` to the histograms.
+//! dots with underscores and, with its recommended naming on
+//! (`PrometheusBuilder::with_recommended_naming(true)`), appends `_total`
+//! to counters and the unit (`_seconds`) to what [`describe`] gives one.
 //!
 //! | name in code | Prometheus | type | unit | labels |
 //! | --- | --- | --- | --- | --- |
@@ -48,12 +49,14 @@
 //! over outcomes (`success`, `failure`, `ignored`, `cancelled`).
 #![forbid(unsafe_code)]
 
+mod describe;
 mod health;
 pub mod names;
 mod red;
 mod reporter;
 mod sink;
 
+pub use self::describe::{LATENCY_BUCKETS, describe};
 pub use self::health::{Health, HealthService};
 pub use self::red::{Red, RedLayer, RedLayerBuilder, ResponseFuture, RouteSource};
 pub use self::sink::{MetricsSink, install};

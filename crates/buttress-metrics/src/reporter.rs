@@ -177,7 +177,12 @@ impl LayerReporter for LayerMetrics {
             Event::Completed { outcome, duration } => {
                 let index = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(1);
                 self.calls[index].increment(1);
-                self.duration.record(duration.as_secs_f64());
+                // Zero means the layer did not time the call (a breaker
+                // without slow-call tracking); a zero sample would drag the
+                // histogram toward a latency nobody measured.
+                if !duration.is_zero() {
+                    self.duration.record(duration.as_secs_f64());
+                }
             }
             Event::StateChanged { from, to } => self.state_changed(from, to),
             Event::Retry { backoff, .. } => {

@@ -48,7 +48,9 @@ impl TelemetrySink for MetricsSink {
 }
 
 /// Installs a [`MetricsSink`] as the process-wide telemetry sink — layers
-/// built before and after report to it — and returns its health view.
+/// built before and after report to it — describes every metric to the
+/// installed `metrics` recorder, and returns the health view. Install the
+/// recorder (an exporter) first.
 ///
 /// ```
 /// let health = buttress_metrics::install().expect("first install");
@@ -56,6 +58,7 @@ impl TelemetrySink for MetricsSink {
 /// assert!(buttress_metrics::install().is_err());
 /// ```
 pub fn install() -> Result<Health, AlreadyInstalled> {
+    crate::describe();
     let sink = MetricsSink::new();
     let health = sink.health().clone();
     telemetry::install_global(sink)?;

@@ -147,7 +147,8 @@ pub enum Event {
     Completed {
         /// How the call was judged.
         outcome: Outcome,
-        /// How long the call took, from admission.
+        /// How long the call took, from admission; zero when the layer
+        /// does not time its calls (sinks should not record it then).
         duration: Duration,
     },
     /// The layer moved between states (e.g. a breaker `closed` → `open`).

@@ -81,3 +81,22 @@ impl Tally {
         }
     }
 }
+
+/// The distinct values of `label` among the series of `name`.
+pub fn label_values<'a>(
+    values: &'a BTreeMap<String, f64>,
+    name: &str,
+    label: &str,
+) -> std::collections::BTreeSet<&'a str> {
+    let prefix = format!("{name}{{");
+    let wanted = format!("{label}=");
+    values
+        .keys()
+        .filter_map(|key| key.strip_prefix(&prefix)?.strip_suffix('}'))
+        .filter_map(|labels| {
+            labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(wanted.as_str()))
+        })
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! RED metrics: bounded labels, outcomes from the edge's rejections, and
+//! cancellation.
+
+mod support;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use buttress_core::{BoxError, Reason, Rejected};
+use buttress_metrics::{RedLayer, RouteSource};
+use support::{Tally, label_values, recorder, sum};
+use tower::{Layer, ServiceExt};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
+    let (recorder, snapshotter) = recorder();
+    let red = RedLayer::server("api");
+    let app = Router::new()
+        .route("/users/{id}", get(|| async { "user" }))
+        .layer(red.clone());
+    metrics::with_local_recorder(&recorder, || {
+        runtime().block_on(async {
+            for id in 0..1_000 {
+                let request = http::Request::get(format!("/users/{id}?q={id}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = app.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        })
+    });
+    let mut tally = Tally::default();
+    tally.update(&snapshotter);
+    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
+    assert_eq!(routes.into_iter().collect::<Vec<_>>(), vec!["/users/{id}"]);
+    assert_eq!(
+        sum(
+            &tally.counts,
+            "buttress.http.server.requests",
+            &["buttress.outcome=success"]
+        ),
+        1_000.0
+    );
+    assert_eq!(
+        sum(&tally.counts, "http.server.request.duration", &[]),
+        1_000.0
+    );
+    assert_eq!(red.route_labels(), 2, "the route and _OTHER");
+}
+
+#[test]
+fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
+    let (recorder, snapshotter) = recorder();
+    let red = RedLayer::builder_server("grpc")
+        .route_cap(32)
+        .build()
+        .unwrap();
+    let svc = red.layer(tower::service_fn(|_req: http::Request<()>| async {
+        let mut response = http::Response::new(());
+        response
+            .headers_mut()
+            .insert("grpc-status", "12".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    }));
+    metrics::with_local_recorder(&recorder, || {
+        runtime().block_on(async {
+            for n in 0..10_000 {
+                let request = http::Request::post(format!("/scan.Service{n}/Probe"))
+                    .header("content-type", "application/grpc")
+                    .body(())
+                    .unwrap();
+                svc.clone().oneshot(request).await.unwrap();
+            }
+        })
+    });
+    let mut tally = Tally::default();
+    tally.update(&snapshotter);
+    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
+    assert_eq!(routes.len(), 33, "32 routes and _OTHER");
+    assert!(routes.contains("_OTHER"));
+    assert_eq!(red.route_labels(), 33);
+    assert_eq!(
+        sum(&tally.counts, "buttress.http.server.requests", &[]),
+        10_000.0
+    );
+}
+
+#[test]
+fn outcomes_come_from_the_edge_the_classifier_and_cancellation() {
+    let (recorder, snapshotter) = recorder();
+    // Built under the recorder: the in-flight gauge is resolved at build.
+    let red = metrics::with_local_recorder(&recorder, || {
+        RedLayer::builder_client("payments")
+            .routes(RouteSource::None)
+            .build()
+            .unwrap()
+    });
+    let svc = red.layer(tower::service_fn(|req: http::Request<()>| async move {
+        match req.uri().path() {
+            "/rejected-by-edge" => {
+                let mut response = Rejected::new(Reason::Shed)
+                    .to_http_response(buttress_core::answer::BodyFormat::Text);
+                *response.body_mut() = bytes::Bytes::new();
+                Ok(response.map(|_| ()))
+            }
+            "/rejected-error" => {
+                Err::<http::Response<()>, BoxError>(Rejected::new(Reason::CircuitOpen).into())
+            }
+            "/transport" => Err("connection reset".into()),
+            "/busy" => Ok(http::Response::builder().status(503).body(()).unwrap()),
+            "/slow" => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(http::Response::new(()))
+            }
+            _ => Ok(http::Response::new(())),
+        }
+    }));
+    metrics::with_local_recorder(&recorder, || {
+        runtime().block_on(async {
+            for path in [
+                "/ok",
+                "/rejected-by-edge",
+                "/rejected-error",
+                "/transport",
+                "/busy",
+            ] {
+                let _ = svc
+                    .clone()
+                    .oneshot(http::Request::get(path).body(()).unwrap())
+                    .await;
+            }
+            // A caller that gives up: counted as cancelled when dropped.
+            let slow = svc
+                .clone()
+                .oneshot(http::Request::get("/slow").body(()).unwrap());
+            assert!(
+                tokio::time::timeout(Duration::from_millis(5), slow)
+                    .await
+                    .is_err()
+            );
+        })
+    });
+    let mut tally = Tally::default();
+    tally.update(&snapshotter);
+    let count = |labels: &[&str]| sum(&tally.counts, "buttress.http.client.requests", labels);
+    assert_eq!(count(&[]), 6.0);
+    assert_eq!(count(&["buttress.outcome=success"]), 1.0);
+    assert_eq!(
+        count(&[
+            "buttress.outcome=rejected",
+            "buttress.reason=shed",
+            "http.response.status_class=5xx"
+        ]),
+        1.0
+    );
+    assert_eq!(
+        count(&[
+            "buttress.outcome=rejected",
+            "buttress.reason=circuit_open",
+            "http.response.status_class=none"
+        ]),
+        1.0
+    );
+    assert_eq!(count(&["buttress.outcome=failure"]), 2.0);
+    assert_eq!(count(&["buttress.outcome=cancelled"]), 1.0);
+    assert_eq!(sum(&tally.counts, "buttress.http.client.errors", &[]), 5.0);
+    assert_eq!(
+        tally
+            .gauges
+            .get("http.client.active_requests{buttress.name=payments}"),
+        Some(&0.0)
+    );
+}
