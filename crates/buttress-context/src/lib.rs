@@ -1,1 +1,68 @@
-//! (in progress)
+//! Request context across hops: correlation ID, W3C trace context,
+//! deadline, criticality and fault directive, as tower layers.
+//!
+//! When a request crosses five services, its ID, its trace, its remaining
+//! time and its importance must cross with it, without every handler
+//! passing them by hand. Core defines the
+//! [`RequestContext`](buttress_core::RequestContext) and the
+//! [`TrustPolicy`](buttress_core::TrustPolicy); this crate holds the two
+//! layers that move it:
+//!
+//! - [`ServerContextLayer`] fills the context from the inbound request —
+//!   taking from the caller only what its trust policy allows — keeps it in
+//!   the request extensions and in a task-local for the life of the
+//!   request, opens a `tracing` span carrying the ID, and echoes the ID on
+//!   the response ([`server`]);
+//! - [`ClientContextLayer`] writes it onto every outbound call: ID,
+//!   `traceparent` with a fresh span ID, `tracestate`, the remaining
+//!   deadline less a margin, criticality and fault directive, refusing at
+//!   once when no time is left ([`client`]).
+//!
+//! The parsers of untrusted input live in their own modules: [`trace`]
+//! (strict W3C), [`deadline`], [`id`]. A task-local does not follow
+//! `tokio::spawn`: use [`spawn_with_context`] for work spawned from a
+//! handler.
+//!
+//! ```
+//! use buttress_context::{ClientContextLayer, ServerContextLayer};
+//! use buttress_core::TrustPolicy;
+//! use tower::{Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // A dependency that shows what it received.
+//! let dependency = tower::service_fn(|req: http::Request<()>| async move {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(req.headers().clone()))
+//! });
+//! let client = ClientContextLayer::new().layer(dependency);
+//!
+//! // A handler calling it; no context is passed by hand.
+//! let handler = tower::service_fn(move |_req: http::Request<()>| {
+//!     let client = client.clone();
+//!     async move { client.oneshot(http::Request::new(())).await }
+//! });
+//! let server = ServerContextLayer::internal(TrustPolicy::always()).layer(handler);
+//!
+//! let req = http::Request::get("/").header("x-request-id", "abc-123").body(()).unwrap();
+//! let res = server.oneshot(req).await.unwrap();
+//! assert_eq!(res.headers()["x-request-id"], "abc-123"); // echoed
+//! assert_eq!(res.body()["x-request-id"], "abc-123"); // forwarded
+//! assert!(res.body().contains_key("traceparent"));
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod deadline;
+mod ext;
+pub mod headers;
+pub mod id;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
+pub mod server;
+pub mod trace;
+
+pub use buttress_core::context::spawn_with_context;
+
+pub use self::client::ClientContextLayer;
+pub use self::ext::ServiceBuilderExt;
+pub use self::server::ServerContextLayer;

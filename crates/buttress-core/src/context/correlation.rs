@@ -54,6 +54,55 @@ impl CorrelationId {
         Some(CorrelationId(value.clone()))
     }
 
+    /// Accepts an inbound header value under rules of the caller's own:
+    /// at most `max_len` bytes, each one `allowed` *and* visible ASCII
+    /// (`!`..=`~`), keeping its bytes shared. For services whose IDs use a
+    /// wider charset than the default (base64 IDs with `+/=`, say); the
+    /// visible-ASCII floor still keeps spaces, control bytes and non-ASCII
+    /// out of logs and headers.
+    ///
+    /// ```
+    /// use buttress_core::context::CorrelationId;
+    /// use http::HeaderValue;
+    ///
+    /// let b64 = |b: u8| CorrelationId::is_allowed(b) || matches!(b, b'+' | b'/' | b'=');
+    /// let value = HeaderValue::from_static("ab+/cd==");
+    /// assert!(CorrelationId::from_header_with(&value, 64, b64).is_some());
+    /// assert!(CorrelationId::from_header_with(&value, 4, b64).is_none());
+    /// let spaced = HeaderValue::from_static("a b");
+    /// assert!(CorrelationId::from_header_with(&spaced, 64, |_| true).is_none());
+    /// ```
+    pub fn from_header_with(
+        value: &HeaderValue,
+        max_len: usize,
+        allowed: impl Fn(u8) -> bool,
+    ) -> Option<Self> {
+        let bytes = value.as_bytes();
+        if bytes.is_empty()
+            || bytes.len() > max_len
+            || !bytes.iter().all(|&b| b.is_ascii_graphic() && allowed(b))
+        {
+            return None;
+        }
+        Some(CorrelationId(value.clone()))
+    }
+
+    /// Wraps a value the caller generated itself (a UUID, a ULID) without
+    /// copying its bytes, if it is 1 to [`MAX_LEN`](Self::MAX_LEN) bytes
+    /// of the default charset.
+    ///
+    /// ```
+    /// use buttress_core::context::CorrelationId;
+    /// use http::HeaderValue;
+    ///
+    /// let id = CorrelationId::from_generated(HeaderValue::from_static("0190b1c2-7e8f")).unwrap();
+    /// assert_eq!(id.as_str(), "0190b1c2-7e8f");
+    /// assert!(CorrelationId::from_generated(HeaderValue::from_static("no spaces")).is_none());
+    /// ```
+    pub fn from_generated(value: HeaderValue) -> Option<Self> {
+        Self::from_header(&value).map(|_| CorrelationId(value))
+    }
+
     /// Whether `byte` may appear in an ID under the default charset.
     pub const fn is_allowed(byte: u8) -> bool {
         byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-')

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::Extensions;
+use http::{Extensions, HeaderValue};
 use tokio::time::Instant;
 
 use super::{CorrelationId, Criticality, FaultDirective, TraceContext};
@@ -39,6 +39,7 @@ pub struct RequestContext {
     deadline: Option<Instant>,
     criticality: Criticality,
     fault: Option<FaultDirective>,
+    raw_fault: Option<HeaderValue>,
 }
 
 impl RequestContext {
@@ -52,6 +53,7 @@ impl RequestContext {
             deadline: None,
             criticality: Criticality::default(),
             fault: None,
+            raw_fault: None,
         }
     }
 
@@ -92,6 +94,29 @@ impl RequestContext {
     pub fn with_fault(mut self, fault: FaultDirective) -> Self {
         self.fault = Some(fault);
         self
+    }
+
+    /// Sets the fault directive as the raw header text a trusted caller
+    /// sent, to be carried to every hop and parsed by the chaos layer of
+    /// the dependency it names. The context layer checks trust and caps
+    /// the length before calling this; the text is not parsed here.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    /// use http::HeaderValue;
+    ///
+    /// let ctx = RequestContext::starting_now()
+    ///     .with_raw_fault(HeaderValue::from_static("dependency=recs;abort=503"));
+    /// assert_eq!(ctx.raw_fault().unwrap(), "dependency=recs;abort=503");
+    /// ```
+    pub fn with_raw_fault(mut self, text: HeaderValue) -> Self {
+        self.raw_fault = Some(text);
+        self
+    }
+
+    /// The fault directive's raw header text, as a trusted caller sent it.
+    pub fn raw_fault(&self) -> Option<&HeaderValue> {
+        self.raw_fault.as_ref()
     }
 
     /// When the request started, as read by the outermost layer.

@@ -1,0 +1,81 @@
+//! [`ClientContext`].
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use buttress_core::access::RequestAccess;
+use buttress_core::{BoxError, RequestContext};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::inject::Settings;
+
+/// The service [`ClientContextLayer`](super::ClientContextLayer) makes.
+#[derive(Clone)]
+pub struct ClientContext<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S> ClientContext<S> {
+    pub(super) fn new(inner: S, settings: Arc<Settings>) -> Self {
+        ClientContext { inner, settings }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, Req> Service<Req> for ClientContext<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    Req: RequestAccess,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Req) -> Self::Future {
+        // Take the headers out so the context can stay borrowed from the
+        // extensions while they are written; an empty map costs nothing.
+        let mut headers = std::mem::take(request.headers_mut());
+        let injected = match request
+            .extensions()
+            .and_then(RequestContext::from_extensions)
+        {
+            Some(ctx) => self.settings.inject(ctx, &mut headers),
+            None => RequestContext::with_current(|ctx| match ctx {
+                Some(ctx) => self.settings.inject(ctx, &mut headers),
+                None => Ok(()),
+            }),
+        };
+        *request.headers_mut() = headers;
+        match injected {
+            Ok(()) => ResponseFuture::called(self.inner.call(request)),
+            Err(rejected) => {
+                self.settings.report_refusal();
+                ResponseFuture::refused(rejected)
+            }
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ClientContext<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,138 @@
+//! Making fresh correlation IDs.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use buttress_core::context::CorrelationId;
+use bytes::Bytes;
+use http::HeaderValue;
+
+/// Makes a fresh correlation ID for a request that brought none (or one
+/// that was not accepted).
+///
+/// Implement it to use your own scheme (a ULID, a counter in tests); the
+/// ID must pass core's [`CorrelationId`] rules.
+///
+/// ```
+/// use buttress_context::id::MakeCorrelationId;
+/// use buttress_core::context::CorrelationId;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// struct Counter(AtomicU64);
+///
+/// impl MakeCorrelationId for Counter {
+///     fn make_id(&self) -> CorrelationId {
+///         let n = self.0.fetch_add(1, Ordering::Relaxed);
+///         CorrelationId::parse(format!("req-{n}").as_bytes()).expect("valid")
+///     }
+/// }
+///
+/// assert_eq!(Counter(AtomicU64::new(7)).make_id().as_str(), "req-7");
+/// ```
+pub trait MakeCorrelationId: Send + Sync + 'static {
+    /// A fresh ID.
+    fn make_id(&self) -> CorrelationId;
+}
+
+/// Random (version 4) UUIDs, from `fastrand`'s thread-local generator:
+/// no system call and no lock per ID. Not for secrets; an ID is not one.
+///
+/// ```
+/// use buttress_context::id::{MakeCorrelationId, UuidV4};
+/// let id = UuidV4.make_id();
+/// assert_eq!(id.as_str().len(), 36);
+/// assert_eq!(&id.as_str()[14..15], "4");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidV4;
+
+/// Time-ordered (version 7) UUIDs: millisecond Unix time then random
+/// bits, so IDs sort by creation and index well. The default.
+///
+/// ```
+/// use buttress_context::id::{MakeCorrelationId, UuidV7};
+/// let id = UuidV7.make_id();
+/// assert_eq!(&id.as_str()[14..15], "7");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidV7;
+
+impl MakeCorrelationId for UuidV4 {
+    fn make_id(&self) -> CorrelationId {
+        let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        from_uuid(uuid)
+    }
+}
+
+impl MakeCorrelationId for UuidV7 {
+    fn make_id(&self) -> CorrelationId {
+        // Wall-clock time is right here: the ID's order is meant to match
+        // the calendar, and no decision depends on it.
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        let random = fastrand::u128(..).to_le_bytes();
+        let mut tail = [0u8; 10];
+        tail.copy_from_slice(&random[..10]);
+        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid();
+        from_uuid(uuid)
+    }
+}
+
+/// The hyphenated lower-case text of `uuid`, in one allocation: the 36
+/// bytes move into a shared buffer that every later clone (extensions,
+/// task-local, response header, outbound calls) shares.
+fn from_uuid(uuid: uuid::Uuid) -> CorrelationId {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut text);
+    let value = HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+        .expect("a hyphenated UUID is a valid header value");
+    CorrelationId::from_generated(value).expect("a hyphenated UUID is a valid ID")
+}
+
+/// The built-in ID formats, by name, for configuration files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum IdFormat {
+    /// [`UuidV4`].
+    UuidV4,
+    /// [`UuidV7`], the default.
+    #[default]
+    UuidV7,
+}
+
+impl MakeCorrelationId for IdFormat {
+    fn make_id(&self) -> CorrelationId {
+        match self {
+            IdFormat::UuidV4 => UuidV4.make_id(),
+            IdFormat::UuidV7 => UuidV7.make_id(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_valid_distinct_ids() {
+        for make in [IdFormat::UuidV4, IdFormat::UuidV7] {
+            let a = make.make_id();
+            let b = make.make_id();
+            assert_ne!(a, b);
+            let parsed = uuid::Uuid::parse_str(a.as_str()).unwrap();
+            let version = if make == IdFormat::UuidV4 { 4 } else { 7 };
+            assert_eq!(parsed.get_version_num(), version);
+        }
+    }
+
+    #[test]
+    fn v7_ids_sort_by_time() {
+        let first = UuidV7.make_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = UuidV7.make_id();
+        assert!(first.as_str()[..13] < second.as_str()[..13]);
+    }
+}

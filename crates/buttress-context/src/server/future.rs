@@ -1,0 +1,62 @@
+//! The [`ServerContext`](super::ServerContext) response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use buttress_core::RequestContext;
+use http::{HeaderName, HeaderValue, Response};
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
+
+pin_project! {
+    /// Runs the inner future with the request's context as the current
+    /// task-local and inside its `tracing` span, then writes the
+    /// correlation ID on the response.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: TaskLocalFuture<RequestContext, F>,
+        span: tracing::Span,
+        echo: Option<(HeaderName, HeaderValue)>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(super) fn new(
+        inner: TaskLocalFuture<RequestContext, F>,
+        span: tracing::Span,
+        name: HeaderName,
+        id: HeaderValue,
+    ) -> Self {
+        ResponseFuture {
+            inner,
+            span,
+            echo: Some((name, id)),
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some((name, id)) = this.echo.take() {
+            response.headers_mut().insert(name, id);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("echo", &self.echo)
+            .finish_non_exhaustive()
+    }
+}

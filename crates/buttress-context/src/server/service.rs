@@ -1,0 +1,74 @@
+//! [`ServerContext`].
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::read::Settings;
+
+/// The service [`ServerContextLayer`](super::ServerContextLayer) makes.
+#[derive(Clone)]
+pub struct ServerContext<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S> ServerContext<S> {
+    pub(super) fn new(inner: S, settings: Arc<Settings>) -> Self {
+        ServerContext { inner, settings }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerContext<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let ctx = self.settings.read(&request);
+        let id = ctx
+            .correlation_id()
+            .expect("the context always has an ID")
+            .clone();
+        let span = tracing::info_span!("request", request_id = %id);
+        request.extensions_mut().insert(ctx.clone());
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(
+            ctx.scope(inner),
+            span,
+            self.settings.id_header.clone(),
+            id.header_value().clone(),
+        )
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ServerContext<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerContext")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
