@@ -1,0 +1,68 @@
+//! The headers a retried request carries, so that the server (and its
+//! logs and metrics) can tell a retry from a first attempt.
+
+use buttress_core::access::RequestAccess;
+use http::{HeaderName, HeaderValue, header::CONTENT_TYPE};
+
+/// `x-retry-attempt`: the attempt number of a retried request, the first
+/// attempt counting as 1 (so a retry carries 2 or more). First attempts
+/// do not carry it.
+pub const X_RETRY_ATTEMPT: HeaderName = HeaderName::from_static("x-retry-attempt");
+
+/// `grpc-previous-rpc-attempts` (gRPC proposal A6): how many attempts
+/// preceded this one. Set on retried gRPC requests only.
+pub const GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+    HeaderName::from_static("grpc-previous-rpc-attempts");
+
+const SMALL: [&str; 11] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+
+fn number(n: u32) -> HeaderValue {
+    match SMALL.get(n as usize) {
+        Some(text) => HeaderValue::from_static(text),
+        None => HeaderValue::from(n),
+    }
+}
+
+fn is_grpc(request: &impl RequestAccess) -> bool {
+    request
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Marks `request` as attempt number `attempt` (2 or more).
+pub(crate) fn mark(request: &mut impl RequestAccess, attempt: u32) {
+    let grpc = is_grpc(request);
+    let headers = request.headers_mut();
+    headers.insert(X_RETRY_ATTEMPT, number(attempt));
+    if grpc {
+        headers.insert(GRPC_PREVIOUS_RPC_ATTEMPTS, number(attempt - 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_requests_get_the_attempt_number() {
+        let mut req = http::Request::get("/").body(()).unwrap();
+        mark(&mut req, 2);
+        assert_eq!(req.headers()[X_RETRY_ATTEMPT], "2");
+        assert!(!req.headers().contains_key(GRPC_PREVIOUS_RPC_ATTEMPTS));
+        mark(&mut req, 12);
+        assert_eq!(req.headers()[X_RETRY_ATTEMPT], "12");
+        assert_eq!(req.headers().get_all(X_RETRY_ATTEMPT).iter().count(), 1);
+    }
+
+    #[test]
+    fn grpc_requests_also_get_previous_attempts() {
+        let mut req = http::Request::post("/pkg.Svc/Get")
+            .header("content-type", "application/grpc+proto")
+            .body(())
+            .unwrap();
+        mark(&mut req, 3);
+        assert_eq!(req.headers()[X_RETRY_ATTEMPT], "3");
+        assert_eq!(req.headers()[GRPC_PREVIOUS_RPC_ATTEMPTS], "2");
+    }
+}

@@ -1,0 +1,159 @@
+//! The policy: which requests may be retried, which failures are worth it,
+//! and how long to wait before the next attempt.
+
+pub(crate) mod backoff;
+pub(crate) mod hints;
+pub(crate) mod retry_on;
+pub(crate) mod rng;
+
+use std::error::Error;
+use std::time::Duration;
+
+use buttress_core::access::{RequestAccess, ResponseAccess};
+use buttress_core::classify::Outcome;
+use http::{HeaderName, Method};
+
+use self::backoff::Backoff;
+use self::hints::Hint;
+use self::retry_on::RetryOn;
+use self::rng::SharedRng;
+use crate::config::Idempotency;
+
+/// The `Idempotency-Key` header (IETF draft
+/// `draft-ietf-httpapi-idempotency-key-header`): a request carrying it may
+/// be repeated, since the server deduplicates by key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The validated policy of a layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) retry_on: RetryOn,
+    pub(crate) idempotency: Idempotency,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) body_limit: usize,
+}
+
+/// Whether `method` may be repeated without changing the outcome (RFC 9110
+/// §9.2.2).
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+impl Policy {
+    /// Whether `request` could ever be sent twice: more than one attempt is
+    /// allowed and the request is safe to repeat.
+    #[inline]
+    pub(crate) fn may_retry<R: RequestAccess>(&self, request: &R) -> bool {
+        self.max_attempts > 1
+            && match self.idempotency {
+                Idempotency::Ignored => true,
+                Idempotency::Required => {
+                    is_idempotent(request.method())
+                        || request.headers().contains_key(IDEMPOTENCY_KEY)
+                }
+            }
+    }
+
+    /// After `attempts` attempts, the last judged `outcome`: the delay
+    /// before another one, or `None` to stop here. `previous` is the delay
+    /// before the last attempt (zero after the first).
+    pub(crate) fn next_delay<R: ResponseAccess>(
+        &self,
+        attempts: u32,
+        previous: Duration,
+        outcome: Outcome,
+        result: Result<&R, &(dyn Error + 'static)>,
+        rng: &SharedRng,
+    ) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        self.retry_on.judge(outcome, result)?;
+        match hints::read(result) {
+            Hint::DoNotRetry => None,
+            Hint::After(delay) if delay > self.max_retry_after => None,
+            // A little jitter on top (up to a tenth), so that clients told
+            // the same instant do not all come back at it.
+            Hint::After(delay) => Some(rng.between(delay, delay + delay / 10)),
+            Hint::None => Some(self.backoff.delay(attempts, previous, rng)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RetryConfig;
+
+    fn policy() -> Policy {
+        RetryConfig::default().policy().unwrap()
+    }
+
+    #[test]
+    fn idempotent_methods_or_a_key() {
+        let p = policy();
+        for method in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"] {
+            let req = http::Request::builder().method(method).body(()).unwrap();
+            assert!(p.may_retry(&req), "{method}");
+        }
+        for method in ["POST", "PATCH", "CONNECT"] {
+            let req = http::Request::builder().method(method).body(()).unwrap();
+            assert!(!p.may_retry(&req), "{method}");
+            let keyed = http::Request::builder()
+                .method(method)
+                .header("idempotency-key", "8e03978e")
+                .body(())
+                .unwrap();
+            assert!(p.may_retry(&keyed), "{method} with a key");
+        }
+        let any = Policy {
+            idempotency: Idempotency::Ignored,
+            ..policy()
+        };
+        assert!(any.may_retry(&http::Request::post("/").body(()).unwrap()));
+        let once = Policy {
+            max_attempts: 1,
+            ..policy()
+        };
+        assert!(!once.may_retry(&http::Request::get("/").body(()).unwrap()));
+    }
+
+    #[test]
+    fn hints_replace_the_backoff_within_their_cap() {
+        let p = policy();
+        let rng = SharedRng::new(9);
+        let res = |value: &str| {
+            http::Response::builder()
+                .status(503)
+                .header("retry-after", value)
+                .body(())
+                .unwrap()
+        };
+        let two = res("2");
+        let delay = p
+            .next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&two), &rng)
+            .unwrap();
+        assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_millis(2_200));
+        let too_long = res("11");
+        assert_eq!(
+            p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&too_long), &rng),
+            None
+        );
+        let plain = http::Response::builder().status(503).body(()).unwrap();
+        assert!(
+            p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
+                .unwrap()
+                <= p.backoff.base
+        );
+        assert_eq!(
+            p.next_delay(3, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng),
+            None
+        );
+    }
+}

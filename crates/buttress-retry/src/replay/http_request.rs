@@ -1,0 +1,116 @@
+//! [`BufferBody`] for `http::Request<B>`.
+
+use std::sync::Arc;
+
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http_body::Body;
+
+use super::body::{ReplayBody, Slot};
+use super::{BufferBody, Replay};
+
+/// What [`BufferBody`] keeps of an `http::Request<B>` between attempts:
+/// the head (method, URI, version, headers, extensions) and a handle on
+/// the body's replay buffer.
+///
+/// Headers are kept as a flat list rather than a cloned `HeaderMap`: one
+/// allocation instead of the map's two, on every request that may be
+/// retried. The map is rebuilt only for an actual retry.
+#[derive(Debug)]
+pub struct HttpCopy<B> {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    extensions: Extensions,
+    body: Kept<B>,
+}
+
+impl<B> HttpCopy<B> {
+    fn new(parts: &http::request::Parts, body: Kept<B>) -> Self {
+        let mut headers = Vec::with_capacity(parts.headers.len());
+        headers.extend(
+            parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
+        HttpCopy {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers,
+            extensions: parts.extensions.clone(),
+            body,
+        }
+    }
+
+    fn request<T>(&self, body: T) -> http::Request<T> {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.extensions_mut() = self.extensions.clone();
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        *request.headers_mut() = headers;
+        request
+    }
+}
+
+#[derive(Debug)]
+enum Kept<B> {
+    Empty,
+    Buffered { slot: Arc<Slot<B>>, limit: usize },
+}
+
+impl<B> Replay<http::Request<B>> for BufferBody
+where
+    B: Body + Unpin,
+{
+    type Sent = http::Request<ReplayBody<B>>;
+    type Copy = HttpCopy<B>;
+
+    fn once(&self, request: http::Request<B>) -> Self::Sent {
+        request.map(ReplayBody::once)
+    }
+
+    fn first(&self, request: http::Request<B>, limit: usize) -> (Self::Sent, Option<HttpCopy<B>>) {
+        let (parts, body) = request.into_parts();
+        if body.is_end_stream() {
+            // Nothing to buffer: no shared slot, no allocation for the body.
+            let copy = HttpCopy::new(&parts, Kept::Empty);
+            return (
+                http::Request::from_parts(parts, ReplayBody::empty()),
+                Some(copy),
+            );
+        }
+        if body.size_hint().lower() > limit as u64 {
+            // Known to be too large (say, by its content-length): send it
+            // once, without buffering a byte.
+            return (
+                http::Request::from_parts(parts, ReplayBody::once(body)),
+                None,
+            );
+        }
+        let slot = Arc::new(Slot::default());
+        let copy = HttpCopy::new(
+            &parts,
+            Kept::Buffered {
+                slot: slot.clone(),
+                limit,
+            },
+        );
+        let body = ReplayBody::tee(body, slot, limit);
+        (http::Request::from_parts(parts, body), Some(copy))
+    }
+
+    fn again(&self, copy: &mut HttpCopy<B>) -> Option<Self::Sent> {
+        let body = match &copy.body {
+            Kept::Empty => ReplayBody::empty(),
+            Kept::Buffered { slot, limit } => ReplayBody::resume(slot, *limit)?,
+        };
+        Some(copy.request(body))
+    }
+}

@@ -1,0 +1,154 @@
+//! The [`Retry`] service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use buttress_core::access::{RequestAccess, ResponseAccess};
+use buttress_core::classify::{Classify, HttpClassifier};
+use buttress_core::telemetry::Event;
+use buttress_core::{BoxError, Reason, RequestContext};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::future::{Deadline, ResponseFuture, Retrying};
+use crate::replay::{BufferBody, Replay};
+use crate::shared::Shared;
+
+/// Retries failed calls to `S` under the layer's policy and budget; built
+/// by [`RetryLayer`](crate::RetryLayer).
+///
+/// Errors are boxed ([`BoxError`]). A call that is given up on returns the
+/// last attempt's answer or error as it was; the layer adds an error of
+/// its own only when its deadline ends an attempt in flight (a sent
+/// [`Rejected`](buttress_core::Rejected) with reason `DeadlineExceeded`,
+/// or `Timeout` for the layer's own limit).
+///
+/// `poll_ready` passes on the inner service's readiness. The service that
+/// was made ready serves the first attempt and stays with the response
+/// future for retries; a clone takes its place here (tower's usual
+/// pattern), so `S` must be `Clone`.
+pub struct Retry<S, P = BufferBody, C = HttpClassifier> {
+    inner: S,
+    shared: Arc<Shared<P, C>>,
+}
+
+impl<S, P, C> Retry<S, P, C> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<P, C>>) -> Self {
+        Retry { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, P, C> Clone for Retry<S, P, C> {
+    fn clone(&self) -> Self {
+        Retry {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, P, C> std::fmt::Debug for Retry<S, P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+/// The request's start instant and deadline, from the context in its
+/// extensions or, for a client call made while serving a request, the
+/// current task's.
+#[inline]
+fn context_times<R: RequestAccess>(request: &R) -> (Option<Instant>, Option<Instant>) {
+    match request
+        .extensions()
+        .and_then(RequestContext::from_extensions)
+    {
+        Some(ctx) => (Some(ctx.start()), ctx.deadline()),
+        None => RequestContext::with_current(|ctx| {
+            ctx.map_or((None, None), |ctx| (Some(ctx.start()), ctx.deadline()))
+        }),
+    }
+}
+
+impl<S, P, C, Req> Service<Req> for Retry<S, P, C>
+where
+    Req: RequestAccess,
+    P: Replay<Req>,
+    P::Sent: RequestAccess,
+    S: Service<P::Sent> + Clone,
+    S::Error: Into<BoxError>,
+    S::Response: ResponseAccess,
+    C: Classify<S::Response>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, P, Req, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        let shared = &*self.shared;
+        let policy = &shared.policy;
+        let (start, context_deadline) = context_times(&request);
+
+        // Read the clock only if the layer's own limit needs it; the budget
+        // takes the context's start instant, or counts the request undated.
+        let now = policy.timeout.map(|_| Instant::now());
+        let own_deadline = now.zip(policy.timeout).map(|(now, limit)| now + limit);
+        if let Some(budget) = &shared.budget {
+            match now.or(start) {
+                Some(at) => budget.deposit(at),
+                None => budget.deposit_untimed(),
+            }
+        }
+        shared.telemetry.report(Event::Admitted);
+
+        let deadline = match (context_deadline, own_deadline) {
+            (Some(ctx), Some(own)) if ctx < own => {
+                Some(Deadline::new(ctx, Reason::DeadlineExceeded))
+            }
+            (_, Some(own)) => Some(Deadline::new(own, Reason::Timeout)),
+            (Some(ctx), None) => Some(Deadline::new(ctx, Reason::DeadlineExceeded)),
+            (None, None) => None,
+        };
+        // The first attempt is bounded by the inner (per-attempt) timeout
+        // layer, which reads the request's deadline itself; the layer
+        // guards it only when it has a limit of its own.
+        let guard_first = own_deadline.is_some();
+
+        if !policy.may_retry(&request) {
+            let future = self.inner.call(shared.replay.once(request));
+            return ResponseFuture::new(future, None, deadline, guard_first);
+        }
+        let (sent, copy) = shared.replay.first(request, policy.body_limit);
+        let Some(copy) = copy else {
+            let future = self.inner.call(sent);
+            return ResponseFuture::new(future, None, deadline, guard_first);
+        };
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        let future = service.call(sent);
+        let retrying = Retrying::new(service, copy, self.shared.clone());
+        ResponseFuture::new(future, Some(retrying), deadline, guard_first)
+    }
+}
