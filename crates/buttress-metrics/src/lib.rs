@@ -33,7 +33,7 @@
 //! | `buttress.rejections` | `buttress_rejections_total` | counter | | kind, layer, `buttress.reason` |
 //! | `buttress.breaker.state` | `buttress_breaker_state` | gauge (1 for the current state) | | kind, layer, `buttress.state` |
 //! | `buttress.transitions` | `buttress_transitions_total` | counter | | kind, layer, `buttress.from`, `buttress.to` |
-//! | `buttress.retries` | `buttress_retries_total` | counter | | kind, layer |
+//! | `buttress.retries` | `buttress_retries_total` | counter | | kind, layer, `buttress.cause` (`status`, `grpc`, `transport`, `timeout`, `local_rejection`) |
 //! | `buttress.retry.backoff` | `buttress_retry_backoff_seconds` | histogram | s | kind, layer |
 //! | `buttress.retry.budget_exhausted` | `buttress_retry_budget_exhausted_total` | counter | | kind, layer |
 //! | `buttress.queue.wait` | `buttress_queue_wait_seconds` | histogram | s | kind, layer |

@@ -67,7 +67,8 @@ pub const LABEL_STATE: &str = "buttress.state";
 pub const LABEL_FROM: &str = "buttress.from";
 /// Label: the state a transition entered.
 pub const LABEL_TO: &str = "buttress.to";
-/// Label: why a fallback was served (`failure` or a reason).
+/// Label: why a fallback was served (`failure` or a reason), or why a
+/// retry was sent.
 pub const LABEL_CAUSE: &str = "buttress.cause";
 /// Label: the server stack's or client dependency's name.
 pub const LABEL_NAME: &str = "buttress.name";

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use buttress_core::telemetry::{
-    Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter,
+    Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter, RetryCause,
 };
 use buttress_core::{Outcome, Reason};
 use metrics::{Counter, Gauge, Histogram, Label};
@@ -31,7 +31,7 @@ pub(crate) struct LayerMetrics {
     calls: [Counter; 4],
     duration: Histogram,
     rejections: [Counter; Reason::ALL.len()],
-    retries: Counter,
+    retries: [Counter; RetryCause::ALL.len()],
     backoff: Histogram,
     budget_exhausted: Counter,
     queue_wait: Histogram,
@@ -82,7 +82,8 @@ impl LayerMetrics {
             rejections: Reason::ALL.map(|reason| {
                 metrics::counter!(REJECTIONS, with(&base, LABEL_REASON, reason.as_str()))
             }),
-            retries: metrics::counter!(RETRIES, base.clone()),
+            retries: RetryCause::ALL
+                .map(|cause| metrics::counter!(RETRIES, with(&base, LABEL_CAUSE, cause.as_str()))),
             backoff: metrics::histogram!(RETRY_BACKOFF, base.clone()),
             budget_exhausted: metrics::counter!(RETRY_BUDGET_EXHAUSTED, base.clone()),
             queue_wait: metrics::histogram!(QUEUE_WAIT, base.clone()),
@@ -185,8 +186,8 @@ impl LayerReporter for LayerMetrics {
                 }
             }
             Event::StateChanged { from, to } => self.state_changed(from, to),
-            Event::Retry { backoff, .. } => {
-                self.retries.increment(1);
+            Event::Retry { backoff, cause, .. } => {
+                self.retries[cause.index()].increment(1);
                 self.backoff.record(backoff.as_secs_f64());
             }
             Event::Waited(wait) => self.queue_wait.record(wait.as_secs_f64()),

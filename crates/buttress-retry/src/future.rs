@@ -89,7 +89,7 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
         if outcome == Outcome::Success {
             return None;
         }
-        let delay =
+        let (delay, cause) =
             shared
                 .policy
                 .next_delay(self.attempts, self.previous, outcome, result, &shared.rng)?;
@@ -112,6 +112,7 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
         shared.telemetry.report(Event::Retry {
             attempt: self.attempts,
             backoff: delay,
+            cause,
         });
         Some((Box::new(request), resume))
     }

@@ -11,6 +11,8 @@
 //!   succeed (the caller's fault, not the dependency's); configurable.
 //! - [`GrpcClassifier`]: judged by `grpc-status`; for streamed answers the
 //!   status arrives in trailers, which [`GrpcStatusBody`] watches.
+//! - [`HttpOrGrpcClassifier`]: `grpc-status` when an answer carries one,
+//!   the HTTP status otherwise — for clients that speak both.
 //! - [`AnyErrorFails`]: for non-HTTP services, every `Err` is a failure.
 //!
 //! Every classifier treats a [`Rejected`] error the same way: before
@@ -31,12 +33,14 @@
 //! ```
 
 mod body;
+mod either;
 mod grpc;
 mod http;
 
 use std::error::Error;
 
 pub use self::body::GrpcStatusBody;
+pub use self::either::HttpOrGrpcClassifier;
 pub use self::grpc::{GrpcClassifier, GrpcCodeSet};
 pub use self::http::{HttpClassifier, StatusSet};
 use crate::Rejected;

@@ -125,6 +125,50 @@ impl GaugeKind {
     }
 }
 
+/// Why a retry was sent: what the failed attempt ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryCause {
+    /// A retryable HTTP status (502, 503, 504, 429 by default).
+    Status,
+    /// A retryable gRPC status (UNAVAILABLE by default).
+    Grpc,
+    /// A transport error, or a fault injected in its place.
+    Transport,
+    /// The attempt hit its per-attempt timeout.
+    Timeout,
+    /// An inner layer refused the call before sending it (retried only
+    /// when configured).
+    LocalRejection,
+}
+
+impl RetryCause {
+    /// Every cause, for pre-resolving one handle each.
+    pub const ALL: [RetryCause; 5] = [
+        RetryCause::Status,
+        RetryCause::Grpc,
+        RetryCause::Transport,
+        RetryCause::Timeout,
+        RetryCause::LocalRejection,
+    ];
+
+    /// A stable `snake_case` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RetryCause::Status => "status",
+            RetryCause::Grpc => "grpc",
+            RetryCause::Transport => "transport",
+            RetryCause::Timeout => "timeout",
+            RetryCause::LocalRejection => "local_rejection",
+        }
+    }
+
+    /// The position of this cause in [`RetryCause::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Why a fallback answer was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FallbackCause {
@@ -164,6 +208,8 @@ pub enum Event {
         attempt: u32,
         /// The backoff before it.
         backoff: Duration,
+        /// What the failed attempt ended with.
+        cause: RetryCause,
     },
     /// A request waited this long in a queue before being admitted or
     /// refused.

@@ -23,7 +23,7 @@ mod handle;
 mod recording;
 mod sink;
 
-pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind};
+pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, RetryCause};
 pub use self::handle::Telemetry;
 pub use self::recording::RecordingSink;
 pub use self::sink::{

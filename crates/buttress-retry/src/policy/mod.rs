@@ -15,7 +15,7 @@ use http::{HeaderName, Method};
 
 use self::backoff::Backoff;
 use self::hints::Hint;
-use self::retry_on::RetryOn;
+use self::retry_on::{Cause, RetryOn};
 use self::rng::SharedRng;
 use crate::config::Idempotency;
 
@@ -70,19 +70,20 @@ impl Policy {
         outcome: Outcome,
         result: Result<&R, &(dyn Error + 'static)>,
         rng: &SharedRng,
-    ) -> Option<Duration> {
+    ) -> Option<(Duration, Cause)> {
         if attempts >= self.max_attempts {
             return None;
         }
-        self.retry_on.judge(outcome, result)?;
-        match hints::read(result) {
+        let cause = self.retry_on.judge(outcome, result)?;
+        let delay = match hints::read(result) {
             Hint::DoNotRetry => None,
             Hint::After(delay) if delay > self.max_retry_after => None,
             // A little jitter on top (up to a tenth), so that clients told
             // the same instant do not all come back at it.
             Hint::After(delay) => Some(rng.between(delay, delay + delay / 10)),
             Hint::None => Some(self.backoff.delay(attempts, previous, rng)),
-        }
+        }?;
+        Some((delay, cause))
     }
 }
 
@@ -136,10 +137,11 @@ mod tests {
                 .unwrap()
         };
         let two = res("2");
-        let delay = p
+        let (delay, cause) = p
             .next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&two), &rng)
             .unwrap();
         assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_millis(2_200));
+        assert_eq!(cause, Cause::Status);
         let too_long = res("11");
         assert_eq!(
             p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&too_long), &rng),
@@ -149,6 +151,7 @@ mod tests {
         assert!(
             p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
                 .unwrap()
+                .0
                 <= p.backoff.base
         );
         assert_eq!(

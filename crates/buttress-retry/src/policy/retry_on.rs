@@ -6,20 +6,8 @@ use buttress_core::access::ResponseAccess;
 use buttress_core::classify::{GrpcCodeSet, Outcome, StatusSet};
 use buttress_core::{GrpcCode, Reason, Rejected};
 
-/// Why an attempt is worth repeating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cause {
-    /// A retryable HTTP status.
-    Status,
-    /// A retryable gRPC status.
-    Grpc,
-    /// A transport error (or a fault injected in its place).
-    Transport,
-    /// The attempt hit its per-attempt timeout.
-    Timeout,
-    /// An inner layer refused the call before sending it.
-    LocalRejection,
-}
+/// Why an attempt is worth repeating (core's telemetry names it).
+pub(crate) use buttress_core::telemetry::RetryCause as Cause;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RetryOn {
