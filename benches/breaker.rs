@@ -1,205 +1,150 @@
 //! The breaker's cost over a bare service, and how it scales on two
-//! threads.
+//! threads, with tower's `ConcurrencyLimit` as a familiar reference.
 //!
-//! Run: `cargo bench -p buttress-breaker -- --warm-up-time 1 --measurement-time 3`
+//! Run:
 //!
-//! The criterion groups bench the bare service and the breaker in the
-//! same run, in both call shapes (`ready` + `call` on one instance, and
-//! `clone().oneshot(req)` as axum and tonic do). The scaling measurement
-//! then runs N calls on one task, and N calls on each of two tasks of a
-//! two-worker runtime, and prints each variant's 2-thread/1-thread
-//! throughput ratio next to the bare service's, and the ratio of the two.
+//! ```text
+//! cargo bench -p buttress-benches --bench breaker -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p buttress-benches --bench breaker --features count-allocations -- allocations-only
+//! SCALING=0 cargo bench -p buttress-benches --bench breaker -- breaker/ready_call
+//! ```
+//!
+//! The criterion groups `breaker/<shape>/<request>` bench the bare service,
+//! tower's limit and each breaker variant in the same run: both call shapes
+//! (`ready` + `call` on one instance; `clone().oneshot(req)` as axum and
+//! tonic do) and both request shapes (no headers; eight headers as hyper
+//! builds them, outside the timed loop). The inner service drops the
+//! request, the same for every variant: subtract `bare`.
+//!
+//! After the groups: allocations per call (with `count-allocations`) and
+//! each variant's 2-thread/1-thread throughput next to the bare service's
+//! own ratio from the same run.
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
 use buttress_breaker::CircuitBreakerLayer;
-use criterion::{Criterion, criterion_group};
-use http::{Request, Response};
-use tower::{Layer, Service, ServiceExt};
+use criterion::Criterion;
+use http::Request;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::{Layer, Service};
 
-/// The bare dependency: answers at once.
-#[derive(Clone, Copy)]
-struct Bare;
-
-impl Service<Request<()>> for Bare {
-    type Response = Response<()>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<()>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<()>) -> Self::Future {
-        ready(Ok(Response::new(())))
-    }
-}
-
-fn now<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("every service here answers at once"),
-    }
-}
-
-fn variants() -> Vec<(&'static str, CircuitBreakerLayer)> {
-    let quiet = |b: buttress_breaker::CircuitBreakerBuilder| b.build().unwrap();
+/// Every variant benched, by name: the closed breaker in each window and
+/// slow-call setting, a disabled one (the path every call takes, without
+/// the window), and an open one (the rejection).
+fn layers() -> Vec<(&'static str, CircuitBreakerLayer)> {
+    let build = |b: buttress_breaker::CircuitBreakerBuilder| b.build().expect("valid config");
+    let slow = (Duration::from_secs(1), 50.0);
+    let disabled = build(CircuitBreakerLayer::builder("disabled"));
+    disabled.handle().disable();
+    let open = build(CircuitBreakerLayer::builder("open"));
+    open.handle().force_open();
     vec![
         (
             "count",
-            quiet(CircuitBreakerLayer::builder("count").count_window(100)),
+            build(CircuitBreakerLayer::builder("count").count_window(100)),
         ),
         (
             "count_slow",
-            quiet(
+            build(
                 CircuitBreakerLayer::builder("count_slow")
                     .count_window(100)
-                    .slow_calls(Duration::from_secs(1), 50.0),
+                    .slow_calls(slow.0, slow.1),
             ),
         ),
         (
             "time",
-            quiet(CircuitBreakerLayer::builder("time").time_window(Duration::from_secs(10), 10)),
+            build(CircuitBreakerLayer::builder("time").time_window(Duration::from_secs(10), 10)),
         ),
+        (
+            "time_slow",
+            build(
+                CircuitBreakerLayer::builder("time_slow")
+                    .time_window(Duration::from_secs(10), 10)
+                    .slow_calls(slow.0, slow.1),
+            ),
+        ),
+        ("disabled", disabled),
+        ("open", open),
     ]
 }
 
-fn ready_call<S, R>(svc: &mut S) -> R
-where
-    S: Service<Request<()>, Response = R>,
-    S::Error: std::fmt::Debug,
-{
-    now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
-    now(svc.call(Request::new(()))).unwrap()
-}
-
-fn closed(c: &mut Criterion) {
-    let mut group = c.benchmark_group("closed/ready_call");
-    let mut bare = Bare;
-    group.bench_function("bare", |b| b.iter(|| black_box(ready_call(&mut bare))));
-    for (name, layer) in variants() {
-        let mut svc = layer.layer(Bare);
-        group.bench_function(name, |b| b.iter(|| black_box(ready_call(&mut svc))));
+fn timings(c: &mut Criterion) {
+    bench_shapes(c, "breaker", "bare", Bare);
+    bench_shapes(
+        c,
+        "breaker",
+        "tower_concurrency_limit",
+        ConcurrencyLimitLayer::new(1024).layer(Bare),
+    );
+    for (name, layer) in layers() {
+        bench_shapes(c, "breaker", name, layer.layer(Bare));
     }
-    group.finish();
+}
 
-    let mut group = c.benchmark_group("closed/oneshot");
-    group.bench_function("bare", |b| {
-        b.iter(|| black_box(now(bare.oneshot(Request::new(()))).unwrap()))
-    });
-    for (name, layer) in variants() {
-        let svc = layer.layer(Bare);
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(now(svc.clone().oneshot(Request::new(()))).unwrap()))
-        });
+/// Allocations per call over the bare service's, in both call shapes.
+fn allocations() {
+    let Some(bare) = allocations_of(Bare) else {
+        println!("\nallocations: build with `--features count-allocations` to count them");
+        return;
+    };
+    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    let tower = allocations_of(ConcurrencyLimitLayer::new(1024).layer(Bare)).unwrap_or_default();
+    let name = "tower_concurrency_limit";
+    println!(
+        "  {name:<24} ({:.2}, {:.2})",
+        tower.0 - bare.0,
+        tower.1 - bare.1
+    );
+    for (name, layer) in layers() {
+        let (ready, shot) = allocations_of(layer.layer(Bare)).unwrap_or_default();
+        println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
     }
-    group.finish();
 }
-
-fn open(c: &mut Criterion) {
-    let mut group = c.benchmark_group("open");
-    let layer = CircuitBreakerLayer::builder("open").build().unwrap();
-    layer.handle().force_open();
-    let mut svc = layer.layer(Bare);
-    group.bench_function("ready_call", |b| {
-        b.iter(|| {
-            now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
-            black_box(now(svc.call(Request::new(()))).unwrap_err())
-        })
-    });
-    group.bench_function("oneshot", |b| {
-        b.iter(|| black_box(now(svc.clone().oneshot(Request::new(()))).unwrap_err()))
-    });
-    group.finish();
-}
-
-criterion_group!(benches, closed, open);
 
 const CALLS: u64 = 2_000_000;
-
-/// Runs `tasks` tasks of `CALLS` calls each on their own clone of `svc`;
-/// the elapsed time.
-fn run_tasks<S>(runtime: &tokio::runtime::Runtime, svc: &S, tasks: usize) -> Duration
+fn ratio<S>(svc: S) -> f64
 where
-    S: Service<Request<()>, Response = Response<()>> + Clone + Send + 'static,
-    S::Error: std::fmt::Debug,
-    S::Future: Send,
+    S: Service<Request<()>> + Clone + Send + Sync,
 {
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(tasks));
-    runtime.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let mut svc = svc.clone();
-                let barrier = barrier.clone();
-                tokio::spawn(async move {
-                    barrier.wait();
-                    for _ in 0..CALLS {
-                        black_box(ready_call(&mut svc));
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
-        start.elapsed()
-    })
+    scaling_of(CALLS, svc)
 }
 
-/// 2-thread throughput over 1-thread throughput (2.0: perfect scaling),
-/// the median of five alternating rounds.
-fn scaling<S>(runtime: &tokio::runtime::Runtime, svc: &S) -> f64
-where
-    S: Service<Request<()>, Response = Response<()>> + Clone + Send + 'static,
-    S::Error: std::fmt::Debug,
-    S::Future: Send,
-{
-    let mut ratios: Vec<f64> = (0..5)
-        .map(|_| {
-            let one = run_tasks(runtime, svc, 1);
-            let two = run_tasks(runtime, svc, 2);
-            2.0 * one.as_secs_f64() / two.as_secs_f64()
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[2]
-}
-
+/// Each variant's 2-thread scaling next to the bare service's, from the
+/// same run: two threads, each calling its own clone of one stack (one
+/// shared breaker).
 fn two_threads() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
-    let bare = scaling(&runtime, &Bare);
+    let bare = ratio(Bare);
     println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
-    println!("  bare        {bare:.2}");
-    // Disabled admits and records nothing: its scaling isolates the cost
-    // of the path every call takes (lane, future, telemetry) from the
-    // windows'.
-    let disabled = CircuitBreakerLayer::builder("disabled").build().unwrap();
-    disabled.handle().disable();
-    let mut all = variants();
-    all.push(("disabled", disabled));
-    for (name, layer) in all {
-        let ratio = scaling(&runtime, &layer.layer(Bare));
+    println!("  {:<24} {bare:.2}", "bare");
+    let r = ratio(ConcurrencyLimitLayer::new(1024).layer(Bare));
+    let name = "tower_concurrency_limit";
+    println!(
+        "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+        100.0 * r / bare
+    );
+    for (name, layer) in layers() {
+        if name == "open" {
+            continue;
+        }
+        let r = ratio(layer.layer(Bare));
         println!(
-            "  {name:<11} {ratio:.2}   ({:.0} % of the bare service's own scaling)",
-            100.0 * ratio / bare
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
         );
     }
 }
 
 fn main() {
-    benches();
+    let mut criterion = Criterion::default().configure_from_args();
+    // A filter that matches no group (`-- allocations-only`) skips the
+    // timings; `SCALING=0` skips the two-thread rounds.
+    timings(&mut criterion);
     if std::env::args().all(|arg| arg != "--list") {
-        two_threads();
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
     }
-    Criterion::default().configure_from_args().final_summary();
+    criterion.final_summary();
 }

@@ -1,6 +1,6 @@
 //! Costs of the core vocabulary on the request path: keyed-state lookup,
 //! classification, event reporting. Run with
-//! `cargo bench -p buttress-core --bench core`.
+//! `cargo bench -p buttress-benches --bench core`.
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -1,155 +1,112 @@
 //! Per-call cost of the limiting layers over a bare service, with tower's
-//! `ConcurrencyLimit` as a baseline, all in the same run.
+//! `ConcurrencyLimit` as a baseline, all in the same run, and their
+//! scaling on two threads.
 //!
-//! Shapes: `ready` + `call` on one instance (a server holding its stack),
-//! and `clone().oneshot(req)` per request (what axum and tonic do). The
-//! inner service answers at once, so what is measured is the layer. The
-//! futures are polled with a no-op waker: no runtime in the way, and no
-//! paused clock (a paused tokio clock makes every `Instant::now` take a
-//! lock; the simulations live in `tests/simulation.rs`).
+//! Run:
 //!
-//! `scaling/*`: two threads calling clones of one stack at once; the time
-//! is per call *per thread*, so perfect scaling shows the same time as one
-//! thread. Compare each layer's 2-thread/1-thread ratio with the bare
-//! service's own.
-#![allow(missing_docs)]
+//! ```text
+//! cargo bench -p buttress-benches --bench limit -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p buttress-benches --bench limit --features count-allocations -- allocations-only
+//! ```
+//!
+//! Groups `limit/<call shape>/<request shape>`: `ready` + `call` on one
+//! instance (a server holding its stack) and `clone().oneshot(req)` per
+//! request (axum, tonic); requests with no headers and with the eight
+//! headers of DESIGN.md "Measuring". The inner service answers at once, so
+//! what is measured is the layer; futures are polled with a no-op waker,
+//! no runtime in the way, and no paused clock (a paused tokio clock makes
+//! every `Instant::now` take a lock; the simulations live in the crate's
+//! `tests/simulation.rs`).
+//!
+//! Then allocations per call (with `count-allocations`), and each layer's
+//! 2-thread/1-thread throughput next to the bare service's own ratio from
+//! the same run (`SCALING=0` skips it).
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::hint::black_box;
-use std::pin::pin;
-use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
-
+use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
 use buttress_limit::BulkheadLayer;
 use buttress_limit::adaptive::AdaptiveLimitLayer;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
+use http::Request;
 use tower::limit::ConcurrencyLimitLayer;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
-type Req = http::Request<()>;
+const PREFIX: &str = "limit";
+const CALLS: u64 = 2_000_000;
 
-/// The inner service: answers at once.
-#[derive(Clone, Copy)]
-struct Bare;
-
-impl Service<Req> for Bare {
-    type Response = ();
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<(), Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        black_box(&req);
-        std::future::ready(Ok(()))
-    }
+fn bulkhead() -> BulkheadLayer {
+    BulkheadLayer::builder()
+        .max_concurrent(1024)
+        .build()
+        .expect("valid config")
 }
 
-fn now<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the bench services answer at once"),
-    }
+fn adaptive() -> AdaptiveLimitLayer {
+    AdaptiveLimitLayer::builder()
+        .limits(1024, 1024, 1024)
+        .build()
+        .expect("valid config")
 }
 
-#[inline]
-fn ready_call<S: Service<Req>>(svc: &mut S) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(svc.poll_ready(&mut cx).is_ready());
-    let _ = black_box(now(svc.call(http::Request::new(()))));
-}
-
-#[inline]
-fn oneshot<S: Service<Req> + Clone>(svc: &S) {
-    let _ = black_box(now(svc.clone().oneshot(http::Request::new(()))));
-}
-
-/// Two threads, each making `iters` calls on its own clone; the wall time.
-fn two_threads<S: Service<Req> + Clone + Send + 'static>(svc: &S, iters: u64) -> Duration {
-    let barrier = Arc::new(Barrier::new(3));
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let mut svc = svc.clone();
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..iters {
-                    ready_call(&mut svc);
-                }
-                barrier.wait();
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    barrier.wait();
-    let elapsed = start.elapsed();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    elapsed
-}
-
-fn bench_stack<S>(c: &mut Criterion, name: &str, svc: S)
-where
-    S: Service<Req> + Clone + Send + 'static,
-{
-    let mut group = c.benchmark_group("per_call");
-    let mut one = svc.clone();
-    group.bench_function(format!("{name}/ready_call"), |b| {
-        b.iter(|| ready_call(&mut one))
-    });
-    group.bench_function(format!("{name}/oneshot"), |b| b.iter(|| oneshot(&svc)));
-    group.finish();
-
-    let mut group = c.benchmark_group("scaling");
-    let mut one = svc.clone();
-    group.bench_function(format!("{name}/1_thread"), |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                ready_call(&mut one);
-            }
-            start.elapsed()
-        })
-    });
-    group.bench_function(format!("{name}/2_threads"), |b| {
-        b.iter_custom(|iters| two_threads(&svc, iters))
-    });
-    group.finish();
-}
-
-fn limits(c: &mut Criterion) {
-    bench_stack(c, "bare", Bare);
-    bench_stack(
+fn timings(c: &mut Criterion) {
+    bench_shapes(c, PREFIX, "bare", Bare);
+    bench_shapes(
         c,
+        PREFIX,
         "tower_concurrency_limit",
         ConcurrencyLimitLayer::new(1024).layer(Bare),
     );
-    bench_stack(
-        c,
-        "bulkhead",
-        BulkheadLayer::builder()
-            .max_concurrent(1024)
-            .build()
-            .unwrap()
-            .layer(Bare),
-    );
-    bench_stack(
-        c,
-        "adaptive_limit",
-        AdaptiveLimitLayer::builder()
-            .limits(1024, 1024, 1024)
-            .build()
-            .unwrap()
-            .layer(Bare),
-    );
+    bench_shapes(c, PREFIX, "bulkhead", bulkhead().layer(Bare));
+    bench_shapes(c, PREFIX, "adaptive_limit", adaptive().layer(Bare));
 }
 
-criterion_group!(benches, limits);
-criterion_main!(benches);
+fn report<S: Service<Request<()>> + Clone>(name: &str, bare: (f64, f64), svc: S) {
+    let (ready, shot) = allocations_of(svc).unwrap_or_default();
+    println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
+}
+
+fn allocations() {
+    let Some(bare) = allocations_of(Bare) else {
+        println!("\nallocations: build with `--features count-allocations` to count them");
+        return;
+    };
+    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    report(
+        "tower_concurrency_limit",
+        bare,
+        ConcurrencyLimitLayer::new(1024).layer(Bare),
+    );
+    report("bulkhead", bare, bulkhead().layer(Bare));
+    report("adaptive_limit", bare, adaptive().layer(Bare));
+}
+
+fn two_threads() {
+    let bare = scaling_of(CALLS, Bare);
+    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
+    println!("  {:<24} {bare:.2}", "bare");
+    let line = |name: &str, r: f64| {
+        println!(
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
+        );
+    };
+    line(
+        "tower_concurrency_limit",
+        scaling_of(CALLS, ConcurrencyLimitLayer::new(1024).layer(Bare)),
+    );
+    line("bulkhead", scaling_of(CALLS, bulkhead().layer(Bare)));
+    line("adaptive_limit", scaling_of(CALLS, adaptive().layer(Bare)));
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // A filter that matches no group (`-- allocations-only`) skips the
+    // timings; `SCALING=0` skips the two-thread rounds.
+    timings(&mut criterion);
+    if std::env::args().all(|arg| arg != "--list") {
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
+    }
+    criterion.final_summary();
+}

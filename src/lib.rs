@@ -24,6 +24,8 @@ pub mod edge;
 
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;
+#[cfg(feature = "chaos")]
+pub use buttress_chaos as chaos;
 #[cfg(feature = "context")]
 pub use buttress_context as context;
 pub use buttress_core as core;

@@ -55,11 +55,11 @@
 
 pub mod adaptive;
 pub mod bulkhead;
-mod error;
 mod permit;
 mod release;
 
 pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadLayer};
-pub use error::ConfigError;
+/// Core's config error, re-exported: every Buttress builder returns it.
+pub use buttress_core::config::ConfigError;
 pub use permit::{Permit, QueueOrder};
 pub use release::{OnBodyEnd, OnResponse, PermitBody, ReleasePolicy};

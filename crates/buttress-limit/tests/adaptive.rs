@@ -307,7 +307,9 @@ async fn the_classifier_decides_what_is_a_drop() {
 
 #[test]
 fn invalid_settings_are_refused() {
-    let field = |b: buttress_limit::adaptive::AdaptiveLimitBuilder| b.build().unwrap_err().field();
+    let field = |b: buttress_limit::adaptive::AdaptiveLimitBuilder| {
+        b.build().unwrap_err().field().to_owned()
+    };
     assert_eq!(
         field(AdaptiveLimitLayer::builder().limits(0, 1, 1)),
         "min_limit"

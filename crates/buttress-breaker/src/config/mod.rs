@@ -8,16 +8,15 @@
 //! config and says which field is wrong.
 
 mod builder;
-mod error;
 
 use std::time::Duration;
 
 pub use self::builder::CircuitBreakerBuilder;
-pub use self::error::ConfigError;
 use crate::machine::probes::MAX_PROBES;
 use crate::machine::settings::{Settings, SlowCalls, WindowShape};
 use crate::window::count::MAX_SIZE;
 use crate::window::time::MAX_BUCKETS;
+pub use buttress_core::config::ConfigError;
 
 /// The window over which rates are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +284,19 @@ impl BreakerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_are_cores_config_error() {
+        let err: buttress_core::config::ConfigError = crate::CircuitBreakerLayer::builder("db")
+            .permitted_probes(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "permitted_probes");
+        assert_eq!(
+            err.in_section("breaker").to_string(),
+            "breaker.permitted_probes: must be between 1 and 1,000"
+        );
+    }
 
     #[test]
     fn defaults_are_valid_once_named() {

@@ -7,6 +7,13 @@
 //! totals in a single `fetch_add` — so the totals always describe exactly
 //! the last N recorded calls, without rescanning them.
 //!
+//! Cost, for the call path: the index wraps at N with a compare-and-swap
+//! rather than a free-running counter taken modulo N (a 64-bit division
+//! per call). And in the steady state of a healthy dependency — a success
+//! overwriting a success — the slot already holds the new outcome: a plain
+//! load sees that, and neither the slot nor the totals are written, so
+//! the index is the only shared write of the call.
+//!
 //! Under concurrent completion, two calls racing for slots a full ring
 //! apart can leave a total off by one for an instant; it corrects itself
 //! with the next update.
@@ -71,8 +78,18 @@ impl CountWindow {
     #[inline]
     pub(crate) fn record(&self, failed: bool, slow: bool) -> Totals {
         let code = RECORDED | (u8::from(failed) << 1) | (u8::from(slow) << 2);
-        let index = self.head.next.fetch_add(1, Ordering::Relaxed) % self.slots.len() as u64;
-        let old = self.slots[index as usize].swap(code, Ordering::Relaxed);
+        let slot = &self.slots[self.next_index()];
+        // Overwriting an outcome with the same outcome changes nothing:
+        // skip both writes. Sound under a race with a call a full ring
+        // ahead on the same slot: the skipped write is a no-op ordered
+        // before that call's swap, which then accounts from `code`.
+        let old = match slot.load(Ordering::Relaxed) {
+            same if same == code => same,
+            _ => slot.swap(code, Ordering::Relaxed),
+        };
+        if old == code {
+            return unpack(self.head.totals.load(Ordering::Acquire));
+        }
         // Wrapping arithmetic on the packed word adds and subtracts each
         // field at once; no field leaves its range once both updates land.
         let delta = weight(code).wrapping_sub(weight(old));
@@ -82,6 +99,28 @@ impl CountWindow {
             .fetch_add(delta, Ordering::AcqRel)
             .wrapping_add(delta);
         unpack(packed)
+    }
+
+    /// Takes the next slot of the ring. The index stays below N, wrapping
+    /// with a compare-and-swap: no division on the call path.
+    #[inline]
+    fn next_index(&self) -> usize {
+        let size = self.slots.len() as u64;
+        let mut current = self.head.next.load(Ordering::Relaxed);
+        loop {
+            let next = if current + 1 >= size { 0 } else { current + 1 };
+            match self.head.next.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                // `current` is below N: written only by this loop and by
+                // `reset` (0); `min` keeps the bound check trivially true.
+                Ok(_) => return (current as usize).min(self.slots.len() - 1),
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     pub(crate) fn totals(&self) -> Totals {

@@ -20,6 +20,12 @@
 //! A call recorded in the instant a cell is being claimed by another
 //! thread of the same lane may be lost: at most a few calls at a bucket
 //! boundary, never a drift.
+//!
+//! Cost, for the call path: finding the cell takes no division. The lane
+//! count is a power of two (a mask), and the current bucket — its number
+//! and its index among the B — is cached in one read-mostly word, checked
+//! against the clock with a multiplication; only the first call of each
+//! new bucket divides, once per bucket width.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,12 +44,22 @@ struct Cell {
     slow: AtomicU64,
 }
 
+/// Bits of the cached bucket word that hold the bucket's index among the
+/// B buckets (B is at most [`MAX_BUCKETS`]).
+const INDEX_BITS: u32 = 10;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const _: () = assert!(MAX_BUCKETS as u64 <= INDEX_MASK + 1);
+
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     width: u64,
     buckets: u64,
-    lanes: usize,
+    /// Lanes minus one; the lane count is a power of two.
+    lane_mask: usize,
     cells: Box<[Cell]>,
+    /// The latest bucket seen: its stamp above [`INDEX_BITS`], its index
+    /// among the buckets below (0: none yet). Written once per bucket.
+    current: AtomicU64,
     /// When the latest failure or slow call was recorded, plus one
     /// (0: none since the last reset).
     last_bad: AtomicU64,
@@ -53,15 +69,16 @@ impl TimeWindow {
     /// A window over `span` nanoseconds in `buckets` buckets, striped over
     /// `lanes` lanes.
     pub(crate) fn new(span: u64, buckets: u32, lanes: usize) -> Self {
-        let buckets = u64::from(buckets.max(1));
-        let lanes = lanes.max(1);
+        let buckets = u64::from(buckets.clamp(1, MAX_BUCKETS));
+        let lanes = lanes.max(1).next_power_of_two();
         TimeWindow {
             width: (span / buckets).max(1),
             buckets,
-            lanes,
+            lane_mask: lanes - 1,
             cells: (0..lanes * buckets as usize)
                 .map(|_| Cell::default())
                 .collect(),
+            current: AtomicU64::new(0),
             last_bad: AtomicU64::new(0),
         }
     }
@@ -75,10 +92,39 @@ impl TimeWindow {
         now / self.width + 1
     }
 
+    /// The stamp of the bucket holding `now`, and its index among the
+    /// buckets: from the cache when `now` falls in the cached bucket.
+    #[inline]
+    fn bucket(&self, now: u64) -> (u64, usize) {
+        let cached = self.current.load(Ordering::Relaxed);
+        let stamp = cached >> INDEX_BITS;
+        // Bucket `stamp` covers [(stamp - 1) * width, stamp * width).
+        let start = stamp.wrapping_sub(1).wrapping_mul(self.width);
+        if stamp != 0 && now.wrapping_sub(start) < self.width {
+            return (stamp, (cached & INDEX_MASK) as usize);
+        }
+        self.bucket_slow(now)
+    }
+
+    #[cold]
+    fn bucket_slow(&self, now: u64) -> (u64, usize) {
+        let stamp = self.stamp(now);
+        let index = stamp % self.buckets;
+        // Stamps past the word's range are not cached (a width of a few
+        // nanoseconds after centuries of uptime): computed each time.
+        if stamp <= u64::MAX >> INDEX_BITS {
+            // Only ever forward: a thread that read the clock a moment
+            // earlier must not move the cache back.
+            self.current
+                .fetch_max((stamp << INDEX_BITS) | index, Ordering::Relaxed);
+        }
+        (stamp, index as usize)
+    }
+
     #[inline]
     pub(crate) fn record(&self, lane: usize, now: u64, failed: bool, slow: bool) -> Option<Totals> {
-        let stamp = self.stamp(now);
-        let index = (lane % self.lanes) * self.buckets as usize + (stamp % self.buckets) as usize;
+        let (stamp, bucket) = self.bucket(now);
+        let index = (lane & self.lane_mask) * self.buckets as usize + bucket;
         let cell = &self.cells[index];
         let seen = cell.stamp.load(Ordering::Acquire);
         if seen < stamp
@@ -132,6 +178,7 @@ impl TimeWindow {
             cell.failures.store(0, Ordering::Relaxed);
             cell.slow.store(0, Ordering::Relaxed);
         }
+        // `current` maps time to buckets, whatever they hold: kept.
         self.last_bad.store(0, Ordering::Release);
     }
 }
@@ -169,6 +216,20 @@ mod tests {
         // Same cell, four buckets later.
         let totals = window.record(0, 4 * MS, true, false).unwrap();
         assert_eq!(totals.calls, 1);
+    }
+
+    #[test]
+    fn an_earlier_clock_reading_counts_in_its_own_bucket() {
+        let window = TimeWindow::new(10 * MS, 10, 1);
+        window.record(0, 5 * MS, true, false);
+        // A thread that read the clock a moment earlier, in the bucket
+        // before: counted there, and the cached bucket stays the later.
+        window.record(0, 5 * MS - 1, true, false);
+        assert_eq!(window.current.load(Ordering::Relaxed) >> INDEX_BITS, 6);
+        assert_eq!(window.totals(5 * MS).calls, 2);
+        // Ten buckets after the first, the earlier bucket has left.
+        assert_eq!(window.totals(14 * MS).calls, 1);
+        assert_eq!(window.totals(15 * MS).calls, 0);
     }
 
     #[test]

@@ -10,8 +10,8 @@ use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
 use super::algorithm::{Aimd, Algorithm, Gradient, LimitAlgorithm, Vegas};
 use super::layer::AdaptiveLimitLayer;
 use super::limiter::Limiter;
+use crate::ConfigError;
 use crate::bulkhead::MAX_WAIT_CEILING;
-use crate::error::ConfigError;
 use crate::permit::QueueOrder;
 
 /// An adaptive limit's settings, as data (loadable with the `serde`

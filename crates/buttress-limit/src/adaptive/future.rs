@@ -65,10 +65,7 @@ where
     ) -> Self {
         ResponseFuture {
             admitted_at: wait.queued_at(),
-            stage: Stage::Queued {
-                wait,
-                pending: Some((inner, request)),
-            },
+            stage: Stage::queued(wait, inner, request),
             permit: None,
             classifier,
             limiter: Some(limiter),

@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use super::config::{AdaptiveLimitBuilder, AdaptiveLimitConfig};
 use super::limiter::Limiter;
 use super::service::AdaptiveLimit;
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 /// Applies an [`AdaptiveLimit`]: a concurrency limit that follows the
 /// dependency's measured latency, with a bounded CoDel queue in front.

@@ -24,8 +24,11 @@ pub(crate) struct Snapshot {
     pub(crate) max_in_flight: usize,
 }
 
-/// The open window's counters.
+/// The open window's counters, written by every completed call: on cache
+/// lines of their own, apart from the permit counter and the `Arc`'s
+/// reference count, which every call writes too.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Window {
     packed: AtomicU64,
     min_nanos: AtomicU64,

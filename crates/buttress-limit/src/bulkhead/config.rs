@@ -7,7 +7,7 @@ use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
 
 use super::layer::BulkheadLayer;
 use super::scope::{Global, PerKey};
-use crate::error::ConfigError;
+use crate::ConfigError;
 use crate::permit::QueueOrder;
 
 /// The longest wait any queue of this crate accepts: anything longer is a
@@ -205,5 +205,20 @@ impl BulkheadBuilder {
         let settings = self.settings()?;
         let scope = PerKey::new(key, &settings.config);
         Ok(BulkheadLayer::new(scope, settings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_cores_config_error() {
+        let err: buttress_core::config::ConfigError = BulkheadLayer::builder()
+            .max_concurrent(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "max_concurrent");
+        assert_eq!(err.to_string(), "max_concurrent: must be at least 1");
     }
 }

@@ -52,10 +52,7 @@ where
 
     pub(crate) fn queued(wait: Wait, inner: S, request: Req, settings: Arc<Settings>) -> Self {
         ResponseFuture {
-            stage: Stage::Queued {
-                wait,
-                pending: Some((inner, request)),
-            },
+            stage: Stage::queued(wait, inner, request),
             permit: None,
             settings: Some(settings),
             _release: PhantomData,

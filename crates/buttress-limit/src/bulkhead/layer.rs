@@ -10,7 +10,7 @@ use tower_layer::Layer;
 use super::config::{BulkheadBuilder, BulkheadConfig, Settings};
 use super::scope::{Global, PerKey};
 use super::service::Bulkhead;
-use crate::error::ConfigError;
+use crate::ConfigError;
 use crate::release::{OnBodyEnd, OnResponse};
 
 /// Applies a [`Bulkhead`]: at most `max_concurrent` calls at once, a

@@ -14,14 +14,29 @@ use super::guard::Permit;
 use super::wait::{Expired, Wait};
 
 pin_project! {
+    /// A queued call: its bounded wait (a tokio timer), and the ready
+    /// inner service and the request to send once a permit comes.
+    pub(crate) struct Queued<S, Req> {
+        #[pin]
+        wait: Wait,
+        pending: Option<(S, Req)>,
+    }
+}
+
+pin_project! {
     /// Queued (holding the ready inner service and the request until a
     /// permit comes), running the inner call, refused, or done.
+    ///
+    /// The queued state is boxed. It holds a timer, a service and a
+    /// request — several hundred bytes — and the future is as large as its
+    /// largest stage, so inline it would be moved on every call, queued or
+    /// not. Only a call that queues (overload, already past the lock-free
+    /// path) pays the allocation; a call with a free permit carries a
+    /// future about the size of the inner one.
     #[project = StageProj]
     pub(crate) enum Stage<S, Req, F> {
         Queued {
-            #[pin]
-            wait: Wait,
-            pending: Option<(S, Req)>,
+            queued: Pin<Box<Queued<S, Req>>>,
         },
         Running {
             #[pin]
@@ -46,6 +61,19 @@ pub(crate) enum Step<T> {
     Finished(T),
 }
 
+impl<S, Req, F> Stage<S, Req, F> {
+    /// A call waiting in `wait`, to send `request` to `inner` once
+    /// admitted.
+    pub(crate) fn queued(wait: Wait, inner: S, request: Req) -> Self {
+        Stage::Queued {
+            queued: Box::pin(Queued {
+                wait,
+                pending: Some((inner, request)),
+            }),
+        }
+    }
+}
+
 impl<S, Req, F> Stage<S, Req, F>
 where
     S: Service<Req, Future = F>,
@@ -59,7 +87,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Step<F::Output>> {
         match self.as_mut().project() {
-            StageProj::Queued { wait, pending } => {
+            StageProj::Queued { queued } => {
+                let queued = queued.as_mut().project();
+                let (wait, pending) = (queued.wait, queued.pending);
                 let queued_at = wait.queued_at();
                 let result = ready!(wait.poll(cx));
                 let waited = Instant::now().saturating_duration_since(queued_at);
