@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod edge;
+pub mod fallback;
 
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;

@@ -174,12 +174,17 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
     Ok(exposition)
 }
 
+/// A histogram series' labels without `le`, in order.
+type SeriesLabels = Vec<(String, String)>;
+/// `(le, cumulative count)` pairs of one series.
+type Buckets = Vec<(f64, f64)>;
+
 fn check_histograms(exposition: &Exposition) -> Result<(), String> {
     for (family, kind) in &exposition.types {
         if kind != "histogram" {
             continue;
         }
-        let mut buckets: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut buckets: BTreeMap<SeriesLabels, Buckets> = BTreeMap::new();
         for sample in exposition.family(&format!("{family}_bucket")) {
             let mut labels = sample.labels.clone();
             let le = labels

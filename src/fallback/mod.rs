@@ -1,0 +1,111 @@
+//! Fallback answers: a page should not die because its recommendations
+//! box did.
+//!
+//! Some dependencies are optional to the answer: recommendations, avatars,
+//! a "recently viewed" strip. When such a call fails, the honest answer is
+//! a smaller page, not an error page. [`FallbackLayer`] sits in that
+//! dependency's client stack, above the retry and the breaker
+//! (`context → metrics → fallback → retry → … → breaker → timeout → chaos
+//! → transport`), and when the call fails it answers instead with
+//!
+//! - a fixed response ([`respond_with`](FallbackBuilder::respond_with)),
+//! - a response built from the request's head and the [`Failure`]
+//!   ([`respond_fn`](FallbackBuilder::respond_fn)), or
+//! - the last good answer for the same key, served stale
+//!   ([`serve_stale`](FallbackBuilder::serve_stale)) from a cache bounded
+//!   in keys, age and body size, with the fixed or built response behind
+//!   it for keys never seen.
+//!
+//! # When
+//!
+//! - The call *fails*: its result is judged by the same [`Classify`] as
+//!   the breaker and the retry ([`HttpClassifier`] by default: 5xx, 429,
+//!   transport errors), so "failed" means one thing in the whole stack.
+//! - The call is *rejected*: a [`Rejected`] anywhere in the error's chain
+//!   whose reason is in the layer's set (default: all) — the circuit is
+//!   open, the bulkhead is full, the timeout ran out, a fault was injected.
+//!   A rejection for a reason outside the set passes through.
+//! - Only for reads by default (GET and HEAD): a write never silently gets
+//!   a made-up answer. Other methods pass through untouched.
+//!
+//! # Marked and reported
+//!
+//! Degradation must be visible, or it becomes the normal state unnoticed.
+//! Every fallback answer carries a header, `x-fallback: <cause>` by
+//! default, where the cause is the rejection's reason with `-` for `_`
+//! (`circuit-open`, `fault-injected`) or `failure`; a stale answer also
+//! carries `Age`. The [`FallbackCause`] is put in the response extensions,
+//! and the layer reports [`Event::FallbackServed`] to telemetry.
+//!
+//! # Cost
+//!
+//! A call the layer does not cover costs a method comparison. A covered
+//! call moves its request head out and back only when the stale cache or a
+//! function fallback needs it (the key is built — one allocation — and,
+//! for a function, the head is cloned). A good answer is copied into the
+//! stale cache at most once per key per refresh interval, as its body
+//! streams through, without delaying it; in between it costs a shared
+//! lock. Futures are named types; no boxing.
+//!
+//! Errors of the inner service's `poll_ready` are held and answered by
+//! the next call (with a fallback, if it is covered), as a server stack
+//! must never fail in `poll_ready`.
+//!
+//! # Dependencies
+//!
+//! The facade has no direct `tokio` dependency, so the stale cache reads
+//! tokio's clock through core's `RequestContext` (paused-clock tests see
+//! it age all the same), and keeps its own bounded map rather than core's
+//! `KeyedMap`, whose state trait names `tokio::time::Instant`. There is no
+//! serde config yet for the same reason (no `serde` in the facade).
+//!
+//! # Example
+//!
+//! ```
+//! use buttress::fallback::FallbackLayer;
+//! use buttress::{BoxError, Reason, Rejected};
+//! use http_body_util::BodyExt;
+//! use tower::{Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let open_circuit = tower::service_fn(|_req: http::Request<()>| async {
+//!     Err::<http::Response<http_body_util::Full<bytes::Bytes>>, BoxError>(
+//!         Rejected::new(Reason::CircuitOpen).into(),
+//!     )
+//! });
+//! let recommendations = FallbackLayer::builder("recommendations")
+//!     .respond_with(http::Response::new("[]"))
+//!     .build()
+//!     .unwrap()
+//!     .layer(open_circuit);
+//!
+//! let res = recommendations.oneshot(http::Request::new(())).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//! assert_eq!(res.headers()["x-fallback"], "circuit-open");
+//! assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "[]");
+//! # }
+//! ```
+//!
+//! [`Classify`]: buttress_core::Classify
+//! [`HttpClassifier`]: buttress_core::classify::HttpClassifier
+//! [`Rejected`]: buttress_core::Rejected
+//! [`FallbackCause`]: buttress_core::telemetry::FallbackCause
+//! [`Event::FallbackServed`]: buttress_core::telemetry::Event::FallbackServed
+
+mod answer;
+mod body;
+mod future;
+mod layer;
+mod service;
+mod shared;
+mod stale;
+
+pub use self::answer::Failure;
+pub use self::body::FallbackBody;
+pub use self::future::ResponseFuture;
+pub use self::layer::{FallbackBuilder, FallbackLayer, X_FALLBACK};
+pub use self::service::Fallback;
+pub use buttress_core::telemetry::FallbackCause;
+
+#[cfg(test)]
+mod tests;

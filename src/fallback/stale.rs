@@ -1,0 +1,192 @@
+//! The stale cache: the last good answer per key, served when the call
+//! fails, bounded in keys, age and body size.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use buttress_core::RequestContext;
+use bytes::Bytes;
+use http::header::AGE;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
+
+/// Builds the cache key of a request; `None` keeps it out of the cache.
+pub(super) type KeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
+
+/// The default key: method and full URI (`GET http://recs/top?n=5`), so
+/// that a HEAD's empty body never stands in for a GET.
+pub(super) fn default_key(parts: &Parts) -> Option<String> {
+    Some(format!("{} {}", parts.method, parts.uri))
+}
+
+/// An instant on tokio's clock (DESIGN.md contract 8: paused-clock tests
+/// see the cache age). The facade has no direct tokio dependency, so the
+/// instant is held in core's `RequestContext`, whose start is one; see
+/// the module's note on dependencies.
+#[derive(Clone)]
+struct Stamp(RequestContext);
+
+impl Stamp {
+    fn now() -> Self {
+        Stamp(RequestContext::starting_now())
+    }
+
+    /// The time from `earlier` to `self` (zero if `earlier` is later).
+    fn since(&self, earlier: &Stamp) -> Duration {
+        self.0.start().saturating_duration_since(earlier.0.start())
+    }
+}
+
+/// One good answer, as it was.
+struct Cached {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+    stored_at: Stamp,
+}
+
+struct Entries {
+    map: HashMap<String, Arc<Cached>>,
+    /// Set when the map was full of fresh answers: until then, new keys
+    /// are not recorded (no buffering for an insert that would fail).
+    full_until: Option<Stamp>,
+}
+
+/// The cache one fallback layer keeps, shared by its every service.
+///
+/// Reads (is a refresh due? is there an answer?) take a shared lock; a
+/// write happens once per key per refresh interval, so a hot key's
+/// successes take no exclusive lock.
+pub(super) struct StaleCache {
+    entries: RwLock<Entries>,
+    pub(super) key: Arc<KeyFn>,
+    capacity: usize,
+    max_age: Duration,
+    pub(super) max_body: usize,
+    refresh: Duration,
+}
+
+impl StaleCache {
+    pub(super) fn new(
+        capacity: usize,
+        max_age: Duration,
+        max_body: usize,
+        refresh: Duration,
+        key: Arc<KeyFn>,
+    ) -> Self {
+        StaleCache {
+            entries: RwLock::new(Entries {
+                map: HashMap::with_capacity(capacity.min(1024)),
+                full_until: None,
+            }),
+            key,
+            capacity,
+            max_age,
+            max_body,
+            refresh,
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        // No user code runs under the lock: a poisoned one is still whole.
+        self.entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+        self.entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a good answer for `key` should be recorded: none is kept,
+    /// or the kept one is older than the refresh interval.
+    pub(super) fn wants(&self, key: &str) -> bool {
+        let now = Stamp::now();
+        let entries = self.read();
+        match entries.map.get(key) {
+            Some(cached) => now.since(&cached.stored_at) >= self.refresh,
+            None => match &entries.full_until {
+                Some(until) if entries.map.len() >= self.capacity => {
+                    until.since(&now) == Duration::ZERO
+                }
+                _ => true,
+            },
+        }
+    }
+
+    /// Keeps a good answer for `key`. When the map is full, expired
+    /// answers make room; when every answer is fresh, the new one is
+    /// dropped — fresh answers are worth more than a new key's.
+    pub(super) fn store(
+        &self,
+        key: String,
+        status: StatusCode,
+        version: Version,
+        headers: HeaderMap,
+        body: Bytes,
+    ) {
+        let now = Stamp::now();
+        let cached = Arc::new(Cached {
+            status,
+            version,
+            headers,
+            body,
+            stored_at: now.clone(),
+        });
+        let mut entries = self.write();
+        if !entries.map.contains_key(&key) && entries.map.len() >= self.capacity {
+            let max_age = self.max_age;
+            entries
+                .map
+                .retain(|_, cached| now.since(&cached.stored_at) < max_age);
+            if entries.map.len() >= self.capacity {
+                // Look again after a refresh interval, not on every call.
+                let until = RequestContext::new(now.0.start() + self.refresh);
+                entries.full_until = Some(Stamp(until));
+                return;
+            }
+            entries.full_until = None;
+        }
+        entries.map.insert(key, cached);
+    }
+
+    /// The kept answer for `key` if it is younger than the maximum age,
+    /// with an `Age` header.
+    pub(super) fn answer(&self, key: &str) -> Option<Response<Bytes>> {
+        let now = Stamp::now();
+        let cached = self.read().map.get(key)?.clone();
+        let age = now.since(&cached.stored_at);
+        if age >= self.max_age {
+            return None;
+        }
+        let mut response = Response::new(cached.body.clone());
+        *response.status_mut() = cached.status;
+        *response.version_mut() = cached.version;
+        *response.headers_mut() = cached.headers.clone();
+        response
+            .headers_mut()
+            .insert(AGE, HeaderValue::from(age.as_secs()));
+        Some(response)
+    }
+
+    /// Keys held now.
+    pub(super) fn len(&self) -> usize {
+        self.read().map.len()
+    }
+}
+
+impl std::fmt::Debug for StaleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaleCache")
+            .field("keys", &self.len())
+            .field("capacity", &self.capacity)
+            .field("max_age", &self.max_age)
+            .field("max_body", &self.max_body)
+            .field("refresh", &self.refresh)
+            .finish()
+    }
+}

@@ -1,0 +1,442 @@
+//! The fallback layer's behaviour, on tokio's paused clock.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use buttress_core::telemetry::{Event, FallbackCause, RecordingSink};
+use buttress_core::{BoxError, Reason, Rejected};
+use bytes::Bytes;
+use http::{HeaderName, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, Service, ServiceExt};
+
+use super::{Failure, FallbackLayer};
+
+/// A dependency scripted per request by its `x-script` header:
+/// `200:<body>`, `<status>`, `reject:<reason>`, `sent:<reason>` or `error`.
+fn dependency()
+-> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = BoxError, Future = impl Send>
++ Clone {
+    tower::service_fn(|req: Request<()>| async move {
+        let script = req.headers()["x-script"].to_str().unwrap().to_owned();
+        if let Some(body) = script.strip_prefix("200:") {
+            return Ok(Response::builder()
+                .header("content-type", "application/json")
+                .header("transfer-encoding", "chunked")
+                .body(Full::new(Bytes::from(body.to_owned())))
+                .unwrap());
+        }
+        let reason = |name: &str| {
+            Reason::ALL
+                .into_iter()
+                .find(|r| r.as_str() == name)
+                .unwrap()
+        };
+        if let Some(name) = script.strip_prefix("reject:") {
+            return Err(Rejected::new(reason(name)).into());
+        }
+        if let Some(name) = script.strip_prefix("sent:") {
+            return Err(Rejected::new(reason(name)).sent().into());
+        }
+        if script == "error" {
+            return Err("connection reset".into());
+        }
+        let status: u16 = script.parse().unwrap();
+        Ok(Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from_static(b"real")))
+            .unwrap())
+    })
+}
+
+fn get(script: &str) -> Request<()> {
+    request(Method::GET, "/items?n=5", script)
+}
+
+fn request(method: Method, uri: &str, script: &str) -> Request<()> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-script", script)
+        .body(())
+        .unwrap()
+}
+
+async fn body<B>(res: Response<B>) -> Bytes
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    res.into_body().collect().await.unwrap().to_bytes()
+}
+
+fn fixed(sink: &RecordingSink) -> FallbackLayer {
+    FallbackLayer::builder("recs")
+        .respond_with(Response::new("[]"))
+        .sink(Arc::new(sink.clone()))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_answer_is_replaced_marked_and_reported() {
+    let sink = RecordingSink::new();
+    let svc = fixed(&sink).layer(dependency());
+    let res = svc.clone().oneshot(get("503")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-fallback"], "failure");
+    assert_eq!(
+        res.extensions().get::<FallbackCause>(),
+        Some(&FallbackCause::Failure)
+    );
+    assert!(res.body().is_fallback());
+    assert_eq!(body(res).await, "[]");
+    assert_eq!(
+        sink.events_for("recs"),
+        vec![Event::FallbackServed(FallbackCause::Failure)]
+    );
+
+    // A good answer and a caller's mistake pass through, unmarked.
+    for (script, status) in [("200:ok", 200), ("404", 404)] {
+        let res = svc.clone().oneshot(get(script)).await.unwrap();
+        assert_eq!(res.status(), status);
+        assert!(res.headers().get("x-fallback").is_none());
+        assert!(!res.body().is_fallback());
+    }
+    assert_eq!(sink.events_for("recs").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_and_transport_errors_get_a_fallback_named_by_cause() {
+    let sink = RecordingSink::new();
+    let svc = fixed(&sink).layer(dependency());
+    for (script, marker, cause) in [
+        (
+            "reject:circuit_open",
+            "circuit-open",
+            FallbackCause::Rejected(Reason::CircuitOpen),
+        ),
+        (
+            "reject:bulkhead_full",
+            "bulkhead-full",
+            FallbackCause::Rejected(Reason::BulkheadFull),
+        ),
+        (
+            "sent:fault_injected",
+            "fault-injected",
+            FallbackCause::Rejected(Reason::FaultInjected),
+        ),
+        (
+            "sent:deadline_exceeded",
+            "deadline-exceeded",
+            FallbackCause::Rejected(Reason::DeadlineExceeded),
+        ),
+        ("error", "failure", FallbackCause::Failure),
+    ] {
+        let res = svc.clone().oneshot(get(script)).await.unwrap();
+        assert_eq!(res.headers()["x-fallback"], marker, "{script}");
+        assert_eq!(res.extensions().get::<FallbackCause>(), Some(&cause));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejection_outside_the_reason_set_passes_through() {
+    let layer = FallbackLayer::builder("recs")
+        .respond_with(Response::new("[]"))
+        .on_reasons([Reason::CircuitOpen])
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    let err = svc
+        .clone()
+        .oneshot(get("reject:rate_limited"))
+        .await
+        .unwrap_err();
+    assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::RateLimited);
+    let res = svc.oneshot(get("reject:circuit_open")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "circuit-open");
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_never_get_a_made_up_answer_by_default() {
+    let sink = RecordingSink::new();
+    let svc = fixed(&sink).layer(dependency());
+    let res = svc
+        .clone()
+        .oneshot(request(Method::POST, "/orders", "503"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(body(res).await, "real");
+    let err = svc
+        .clone()
+        .oneshot(request(Method::PUT, "/orders", "error"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "connection reset");
+    let res = svc
+        .oneshot(request(Method::HEAD, "/items", "503"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-fallback"], "failure");
+    assert!(sink.events_for("recs").len() == 1);
+
+    let any = FallbackLayer::builder("recs")
+        .respond_with(Response::new("accepted later"))
+        .any_method()
+        .build()
+        .unwrap()
+        .layer(dependency());
+    let res = any
+        .oneshot(request(Method::POST, "/orders", "503"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-fallback"], "failure");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_function_builds_the_answer_from_the_head_and_the_failure() {
+    let layer = FallbackLayer::builder("profile")
+        .respond_fn(|head: &http::request::Parts, failure: &Failure<'_>| {
+            let reason = failure
+                .rejected()
+                .map_or("none", |rejected| rejected.reason().as_str());
+            let status = failure
+                .response_status()
+                .map_or(0, |status| status.as_u16());
+            let text = format!("{} {} {reason} {status}", head.method, head.uri);
+            Response::builder()
+                .status(203)
+                .body(Bytes::from(text))
+                .unwrap()
+        })
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    let res = svc.clone().oneshot(get("502")).await.unwrap();
+    assert_eq!(res.status(), 203);
+    assert_eq!(body(res).await, "GET /items?n=5 none 502");
+    let res = svc.oneshot(get("sent:timeout")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "timeout");
+    assert_eq!(body(res).await, "GET /items?n=5 timeout 0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_good_answer_is_served_stale_until_its_max_age() {
+    let sink = RecordingSink::new();
+    let layer = FallbackLayer::builder("recs")
+        .serve_stale(Duration::from_secs(60))
+        .stale_refresh(Duration::ZERO)
+        .sink(Arc::new(sink.clone()))
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    // No good answer yet, and nothing else to answer with: the failure stands.
+    let res = svc.clone().oneshot(get("503")).await.unwrap();
+    assert_eq!(res.status(), 503);
+
+    let res = svc.clone().oneshot(get("200:[1,2,3]")).await.unwrap();
+    assert_eq!(body(res).await, "[1,2,3]", "recorded as it streams by");
+    assert_eq!(layer.stale_keys(), 1);
+
+    tokio::time::advance(Duration::from_secs(42)).await;
+    let res = svc
+        .clone()
+        .oneshot(get("reject:circuit_open"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-fallback"], "circuit-open");
+    assert_eq!(res.headers()["age"], "42");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert!(
+        res.headers().get("transfer-encoding").is_none(),
+        "hop-by-hop headers are not kept"
+    );
+    assert_eq!(body(res).await, "[1,2,3]");
+
+    // Another key has no good answer.
+    let other = request(Method::GET, "/items?n=6", "503");
+    assert_eq!(svc.clone().oneshot(other).await.unwrap().status(), 503);
+
+    tokio::time::advance(Duration::from_secs(18)).await;
+    let res = svc.oneshot(get("503")).await.unwrap();
+    assert_eq!(res.status(), 503, "too old to serve");
+    assert_eq!(sink.events_for("recs").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_answer_comes_before_the_fixed_one_which_covers_unseen_keys() {
+    let layer = FallbackLayer::builder("recs")
+        .serve_stale(Duration::from_secs(60))
+        .respond_with(Response::new("[]"))
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    svc.clone()
+        .oneshot(get("200:[7]"))
+        .await
+        .map(body)
+        .unwrap()
+        .await;
+    let res = svc.clone().oneshot(get("503")).await.unwrap();
+    assert!(res.headers().contains_key("age"));
+    assert_eq!(body(res).await, "[7]");
+    let res = svc
+        .oneshot(request(Method::GET, "/unseen", "503"))
+        .await
+        .unwrap();
+    assert!(!res.headers().contains_key("age"));
+    assert_eq!(body(res).await, "[]");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_is_refreshed_at_most_once_per_interval() {
+    let layer = FallbackLayer::builder("recs")
+        .serve_stale(Duration::from_secs(60))
+        .stale_refresh(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    let stale = || async { body(svc.clone().oneshot(get("503")).await.unwrap()).await };
+    body(svc.clone().oneshot(get("200:v1")).await.unwrap()).await;
+    body(svc.clone().oneshot(get("200:v2")).await.unwrap()).await;
+    assert_eq!(stale().await, "v1", "v2 came within the refresh interval");
+    tokio::time::advance(Duration::from_secs(5)).await;
+    body(svc.clone().oneshot(get("200:v3")).await.unwrap()).await;
+    assert_eq!(stale().await, "v3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
+    let layer = FallbackLayer::builder("recs")
+        .serve_stale(Duration::from_secs(60))
+        .stale_max_body(8)
+        .stale_capacity(2)
+        .build()
+        .unwrap();
+    let svc = layer.layer(dependency());
+    let big = request(Method::GET, "/big", "200:0123456789");
+    assert_eq!(
+        body(svc.clone().oneshot(big).await.unwrap()).await,
+        "0123456789"
+    );
+    assert_eq!(
+        layer.stale_keys(),
+        0,
+        "over the body cap: passed on, not kept"
+    );
+
+    for path in ["/a", "/b", "/c"] {
+        let req = request(Method::GET, path, "200:x");
+        body(svc.clone().oneshot(req).await.unwrap()).await;
+    }
+    assert_eq!(layer.stale_keys(), 2, "full of fresh answers: /c not kept");
+    let res = svc
+        .clone()
+        .oneshot(request(Method::GET, "/a", "503"))
+        .await
+        .unwrap();
+    assert_eq!(body(res).await, "x");
+
+    // Once the kept answers expire they make room.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let req = request(Method::GET, "/c", "200:y");
+    body(svc.clone().oneshot(req).await.unwrap()).await;
+    assert_eq!(layer.stale_keys(), 1);
+    let res = svc
+        .oneshot(request(Method::GET, "/c", "503"))
+        .await
+        .unwrap();
+    assert_eq!(body(res).await, "y");
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_service_of_one_layer_shares_its_cache() {
+    let layer = FallbackLayer::builder("recs")
+        .serve_stale(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    // As axum does: a fresh service per request.
+    let first = layer.layer(dependency());
+    body(first.oneshot(get("200:shared")).await.unwrap()).await;
+    let second = layer.clone().layer(dependency());
+    let res = second.oneshot(get("503")).await.unwrap();
+    assert_eq!(body(res).await, "shared");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_marker_header_is_configurable() {
+    let named = FallbackLayer::builder("recs")
+        .respond_with(Response::new("[]"))
+        .marker_header(HeaderName::from_static("x-degraded"))
+        .build()
+        .unwrap()
+        .layer(dependency());
+    let res = named.oneshot(get("503")).await.unwrap();
+    assert_eq!(res.headers()["x-degraded"], "failure");
+    assert!(res.headers().get("x-fallback").is_none());
+
+    let unmarked = FallbackLayer::builder("recs")
+        .respond_with(Response::new("[]"))
+        .no_marker()
+        .build()
+        .unwrap()
+        .layer(dependency());
+    let res = unmarked.oneshot(get("503")).await.unwrap();
+    assert!(res.headers().get("x-fallback").is_none());
+    assert!(res.extensions().get::<FallbackCause>().is_some());
+}
+
+/// A service whose readiness fails with a rejection.
+#[derive(Clone)]
+struct NotReady;
+
+impl Service<Request<()>> for NotReady {
+    type Response = Response<Full<Bytes>>;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<Response<Full<Bytes>>, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Err(Rejected::new(Reason::Overloaded).into()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        unreachable!("never ready")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_error_is_answered_by_the_next_call() {
+    let svc = FallbackLayer::builder("recs")
+        .respond_with(Response::new("[]"))
+        .build()
+        .unwrap()
+        .layer(NotReady);
+    let res = svc.clone().oneshot(get("unused")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "overloaded");
+    let err = svc
+        .oneshot(request(Method::POST, "/", "unused"))
+        .await
+        .unwrap_err();
+    assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::Overloaded);
+}
+
+#[test]
+fn builds_validate() {
+    let field =
+        |builder: super::FallbackBuilder<_>| builder.build().unwrap_err().field().to_owned();
+    assert_eq!(field(FallbackLayer::builder("x")), "respond");
+    let answer = || FallbackLayer::builder("x").respond_with(Response::new(""));
+    assert_eq!(field(answer().methods([])), "methods");
+    assert_eq!(field(answer().stale_capacity(10)), "stale.max_age");
+    let stale = || FallbackLayer::builder("x").serve_stale(Duration::from_secs(10));
+    assert_eq!(field(stale().stale_capacity(0)), "stale.capacity");
+    assert_eq!(field(stale().stale_max_body(0)), "stale.max_body");
+    assert_eq!(
+        field(stale().stale_refresh(Duration::from_secs(11))),
+        "stale.refresh"
+    );
+    assert!(stale().stale_key(|_| None).build().is_ok());
+}
