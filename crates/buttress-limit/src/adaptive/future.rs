@@ -121,7 +121,12 @@ where
                                 this.classifier.classify(Err(err))
                             }
                         };
-                        limiter.record(*this.admitted_at, Instant::now(), outcome);
+                        let now = Instant::now();
+                        limiter.record(*this.admitted_at, now, outcome);
+                        if let Some(permit) = this.permit.as_mut() {
+                            permit
+                                .finish(outcome, now.saturating_duration_since(*this.admitted_at));
+                        }
                     }
                     this.permit.take();
                     return Poll::Ready(result);

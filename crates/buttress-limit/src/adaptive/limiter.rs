@@ -55,7 +55,8 @@ impl Limiter {
         };
         let next_probe = epoch + jittered(config.probe_interval, config.probe_jitter, &mut rng);
         let limiter = Limiter {
-            pool: PermitPool::new(config.initial_limit, config.queue_capacity, config.order),
+            pool: PermitPool::new(config.initial_limit, config.queue_capacity, config.order)
+                .with_telemetry(telemetry.clone()),
             window: Window::new(),
             window_end: AtomicU64::new(nanos(config.window)),
             epoch,

@@ -178,7 +178,10 @@ impl BulkheadBuilder {
     /// Builds one bulkhead shared by every request through the layer.
     pub fn build(self) -> Result<BulkheadLayer, ConfigError> {
         let settings = self.settings()?;
-        Ok(BulkheadLayer::new(Global::new(&settings.config), settings))
+        Ok(BulkheadLayer::new(
+            Global::new(&settings.config, &settings.telemetry),
+            settings,
+        ))
     }
 
     /// Builds a bulkhead per key: `key` maps a request to its key (tenant,
@@ -203,7 +206,7 @@ impl BulkheadBuilder {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     {
         let settings = self.settings()?;
-        let scope = PerKey::new(key, &settings.config);
+        let scope = PerKey::new(key, &settings.config, &settings.telemetry);
         Ok(BulkheadLayer::new(scope, settings))
     }
 }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use buttress_core::telemetry::Event;
-use buttress_core::{BoxError, Reason, Rejected};
+use std::time::Duration;
+
+use buttress_core::classify::classify_error;
+use buttress_core::{BoxError, Outcome, Reason, Rejected};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -90,11 +93,20 @@ where
                     }
                 }
                 Step::Finished(Ok(response)) => {
+                    // A bulkhead judges capacity, not answers: an answered
+                    // call counts as a success here.
+                    if let Some(permit) = this.permit.as_mut() {
+                        permit.finish(Outcome::Success, Duration::ZERO);
+                    }
                     return Poll::Ready(Ok(R::attach(response, this.permit.take())));
                 }
                 Step::Finished(Err(err)) => {
+                    let err: BoxError = err.into();
+                    if let Some(permit) = this.permit.as_mut() {
+                        permit.finish(classify_error(&*err), Duration::ZERO);
+                    }
                     this.permit.take();
-                    return Poll::Ready(Err(err.into()));
+                    return Poll::Ready(Err(err));
                 }
                 Step::Refused(rejected) => return Poll::Ready(Err(Box::new(rejected))),
                 Step::Expired { waited, .. } => {

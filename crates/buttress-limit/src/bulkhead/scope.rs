@@ -5,12 +5,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedMap;
+use buttress_core::telemetry::Telemetry;
 
 use super::config::BulkheadConfig;
 use crate::permit::{PermitPool, PoolRef};
 
-fn pool(config: &BulkheadConfig) -> PermitPool {
+fn pool(config: &BulkheadConfig, telemetry: &Telemetry) -> PermitPool {
     PermitPool::new(config.max_concurrent, config.queue_capacity, config.order)
+        .with_telemetry(telemetry.clone())
 }
 
 /// One bulkhead for every request through the layer.
@@ -20,9 +22,9 @@ pub struct Global {
 }
 
 impl Global {
-    pub(crate) fn new(config: &BulkheadConfig) -> Self {
+    pub(crate) fn new(config: &BulkheadConfig, telemetry: &Telemetry) -> Self {
         Global {
-            pool: Arc::new(pool(config)),
+            pool: Arc::new(pool(config, telemetry)),
         }
     }
 
@@ -49,7 +51,7 @@ impl fmt::Debug for Global {
 pub struct PerKey<F, K> {
     key: Arc<F>,
     pools: Arc<KeyedMap<K, PermitPool>>,
-    template: Arc<BulkheadConfig>,
+    template: Arc<(BulkheadConfig, Telemetry)>,
 }
 
 impl<F, K> Clone for PerKey<F, K> {
@@ -66,11 +68,11 @@ impl<F, K> PerKey<F, K>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(key: F, config: &BulkheadConfig) -> Self {
+    pub(crate) fn new(key: F, config: &BulkheadConfig, telemetry: &Telemetry) -> Self {
         PerKey {
             key: Arc::new(key),
-            pools: Arc::new(KeyedMap::new(config.max_keys, pool(config))),
-            template: Arc::new(config.clone()),
+            pools: Arc::new(KeyedMap::new(config.max_keys, pool(config, telemetry))),
+            template: Arc::new((config.clone(), telemetry.clone())),
         }
     }
 
@@ -82,7 +84,9 @@ where
         F: Fn(&Req) -> K,
     {
         let key = (self.key)(request);
-        let entry = self.pools.get_or_insert_with(&key, || pool(&self.template));
+        let entry = self
+            .pools
+            .get_or_insert_with(&key, || pool(&self.template.0, &self.template.1));
         PoolRef::Keyed(entry)
     }
 

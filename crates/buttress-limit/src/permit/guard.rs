@@ -4,7 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
+use buttress_core::Outcome;
 use buttress_core::keyed::KeyedEntry;
+use buttress_core::telemetry::Event;
 
 use super::pool::PermitPool;
 use crate::adaptive::Limiter;
@@ -37,12 +41,28 @@ impl PoolRef {
 /// instead, until the body ends.
 pub struct Permit {
     source: PoolRef,
+    /// Whether the call's outcome has been reported.
+    finished: bool,
 }
 
 impl Permit {
     /// Wraps a permit already counted in `source`.
     pub(crate) fn new(source: PoolRef) -> Self {
-        Permit { source }
+        Permit {
+            source,
+            finished: false,
+        }
+    }
+
+    /// Reports how the call ended (once); the permit itself is returned
+    /// when dropped. `duration` is zero when the layer did not time it.
+    pub(crate) fn finish(&mut self, outcome: Outcome, duration: Duration) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        if let Some(telemetry) = self.source.pool().telemetry() {
+            telemetry.report(Event::Completed { outcome, duration });
+        }
     }
 
     pub(crate) fn source(&self) -> &PoolRef {
@@ -52,6 +72,9 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        // Dropped before its call ended: the caller gave up, or the call
+        // panicked.
+        self.finish(Outcome::Cancelled, Duration::ZERO);
         self.source.pool().release();
     }
 }

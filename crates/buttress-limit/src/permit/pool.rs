@@ -1,5 +1,6 @@
 //! A pool of permits with a bounded queue in front.
 
+use buttress_core::telemetry::Telemetry;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub(crate) struct PermitPool {
     queue: Mutex<QueueState>,
     capacity: usize,
     order: QueueOrder,
+    /// Where the permits' outcomes are reported, if anywhere.
+    telemetry: Option<Telemetry>,
 }
 
 impl PermitPool {
@@ -51,7 +54,19 @@ impl PermitPool {
             }),
             capacity,
             order,
+            telemetry: None,
         }
+    }
+
+    /// Reports every permit's outcome (`Completed`, or `Cancelled` when a
+    /// permit is dropped unfinished) to `telemetry`.
+    pub(crate) fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    pub(crate) fn telemetry(&self) -> Option<&Telemetry> {
+        self.telemetry.as_ref()
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
