@@ -57,9 +57,13 @@ pub mod adaptive;
 pub mod bulkhead;
 mod permit;
 mod release;
+pub mod shed;
+pub mod throttle;
 
 pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadLayer};
 /// Core's config error, re-exported: every Buttress builder returns it.
 pub use buttress_core::config::ConfigError;
 pub use permit::{Permit, QueueOrder};
 pub use release::{OnBodyEnd, OnResponse, PermitBody, ReleasePolicy};
+pub use shed::LoadShedLayer;
+pub use throttle::ThrottleLayer;

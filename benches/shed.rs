@@ -1,0 +1,114 @@
+//! Per-call cost of load shedding (not shedding) and client-side
+//! throttling (not rejecting) over a bare service, in the same run, and
+//! their scaling on two threads.
+//!
+//! Run:
+//!
+//! ```text
+//! cargo bench -p buttress-benches --bench shed -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p buttress-benches --bench shed --features count-allocations -- allocations-only
+//! ```
+//!
+//! Groups `shed/<call shape>/<request shape>`, as in `limit.rs`. The
+//! shedder is benched with each built-in signal: in flight (reads no
+//! clock), queue delay (reads the clock and looks for the request's
+//! context, absent here) and latency (reads the clock twice). The
+//! throttle's dependency accepts every call, so it never rejects, but
+//! each call is recorded in its window (one clock read).
+
+use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
+use buttress_limit::shed::LoadShedLayer;
+use buttress_limit::throttle::ThrottleLayer;
+use criterion::Criterion;
+use http::Request;
+use std::time::Duration;
+use tower::{Layer, Service};
+
+const PREFIX: &str = "shed";
+const CALLS: u64 = 2_000_000;
+
+fn in_flight() -> LoadShedLayer {
+    LoadShedLayer::builder()
+        .in_flight(1 << 20, 1 << 19)
+        .build()
+        .expect("valid config")
+}
+
+fn queue_delay() -> LoadShedLayer {
+    LoadShedLayer::builder()
+        .queue_delay(Duration::from_millis(5), Duration::from_millis(100))
+        .build()
+        .expect("valid config")
+}
+
+fn latency() -> LoadShedLayer {
+    LoadShedLayer::builder()
+        .latency(
+            Duration::from_millis(100),
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+        )
+        .build()
+        .expect("valid config")
+}
+
+fn throttle() -> ThrottleLayer {
+    ThrottleLayer::builder()
+        .seed(1)
+        .build()
+        .expect("valid config")
+}
+
+fn timings(c: &mut Criterion) {
+    bench_shapes(c, PREFIX, "bare", Bare);
+    bench_shapes(c, PREFIX, "shed_in_flight", in_flight().layer(Bare));
+    bench_shapes(c, PREFIX, "shed_queue_delay", queue_delay().layer(Bare));
+    bench_shapes(c, PREFIX, "shed_latency", latency().layer(Bare));
+    bench_shapes(c, PREFIX, "throttle", throttle().layer(Bare));
+}
+
+fn report<S: Service<Request<()>> + Clone>(name: &str, bare: (f64, f64), svc: S) {
+    let (ready, shot) = allocations_of(svc).unwrap_or_default();
+    println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
+}
+
+fn allocations() {
+    let Some(bare) = allocations_of(Bare) else {
+        println!("\nallocations: build with `--features count-allocations` to count them");
+        return;
+    };
+    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    report("shed_in_flight", bare, in_flight().layer(Bare));
+    report("shed_queue_delay", bare, queue_delay().layer(Bare));
+    report("shed_latency", bare, latency().layer(Bare));
+    report("throttle", bare, throttle().layer(Bare));
+}
+
+fn two_threads() {
+    let bare = scaling_of(CALLS, Bare);
+    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
+    println!("  {:<24} {bare:.2}", "bare");
+    let line = |name: &str, r: f64| {
+        println!(
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
+        );
+    };
+    line("shed_in_flight", scaling_of(CALLS, in_flight().layer(Bare)));
+    line("shed_latency", scaling_of(CALLS, latency().layer(Bare)));
+    line("throttle", scaling_of(CALLS, throttle().layer(Bare)));
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // A filter that matches no group (`-- allocations-only`) skips the
+    // timings; `SCALING=0` skips the two-thread rounds.
+    timings(&mut criterion);
+    if std::env::args().all(|arg| arg != "--list") {
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
+    }
+    criterion.final_summary();
+}

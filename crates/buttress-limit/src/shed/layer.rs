@@ -1,0 +1,107 @@
+//! The load shedding layer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use buttress_core::Criticality;
+use tower_layer::Layer;
+
+use super::config::{LoadShedBuilder, LoadShedConfig};
+use super::service::LoadShed;
+use super::shedder::Shedder;
+use crate::ConfigError;
+
+/// Applies [`LoadShed`]: under overload, refuses the least important
+/// requests first with [`Reason::Shed`](buttress_core::Reason::Shed) and a
+/// retry hint, keeping critical work alive.
+///
+/// The state (calls in flight, the shed level, the signal's window) is
+/// created when the layer is built and shared by every service it wraps
+/// and every clone (DESIGN.md contract 1).
+///
+/// ```
+/// use buttress_core::{Criticality, Reason, Rejected, RequestContext};
+/// use buttress_limit::shed::LoadShedLayer;
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let shed = LoadShedLayer::builder()
+///     .name("api")
+///     .in_flight(1, 0)
+///     .route("/prefetch/{*rest}", Criticality::Sheddable)
+///     .build()
+///     .unwrap();
+/// let mut svc = ServiceBuilder::new().layer(shed.clone()).service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>("done")
+/// });
+///
+/// let first = svc.ready().await.unwrap().call(http::Request::get("/orders").body(()).unwrap());
+/// // Two in flight is above the high mark: shedding starts with the
+/// // sheddable class, and the prefetch is refused.
+/// let req = http::Request::get("/prefetch/a").body(()).unwrap();
+/// let err = svc.ready().await.unwrap().call(req).await.unwrap_err();
+/// assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::Shed);
+/// assert_eq!(shed.shedding(), Some(Criticality::Sheddable));
+/// // Critical work still passes.
+/// assert_eq!(svc.ready().await.unwrap().call(http::Request::get("/orders").body(()).unwrap()).await.unwrap(), "done");
+/// assert_eq!(first.await.unwrap(), "done");
+/// # }
+/// ```
+pub struct LoadShedLayer {
+    shedder: Arc<Shedder>,
+}
+
+impl LoadShedLayer {
+    /// A builder with the defaults of [`LoadShedConfig`].
+    pub fn builder() -> LoadShedBuilder {
+        LoadShedBuilder::default()
+    }
+
+    /// A layer from validated settings.
+    pub fn from_config(config: LoadShedConfig) -> Result<Self, ConfigError> {
+        LoadShedBuilder::from_config(config).build()
+    }
+
+    pub(crate) fn new(shedder: Arc<Shedder>) -> Self {
+        LoadShedLayer { shedder }
+    }
+
+    /// Calls in flight through the layer now.
+    pub fn in_flight(&self) -> usize {
+        self.shedder.in_flight()
+    }
+
+    /// The most important class being shed now (`None`: not shedding).
+    /// A level whose cooldown has passed falls first.
+    pub fn shedding(&self) -> Option<Criticality> {
+        self.shedder.shedding()
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &LoadShedConfig {
+        &self.shedder.config
+    }
+}
+
+impl Clone for LoadShedLayer {
+    fn clone(&self) -> Self {
+        LoadShedLayer::new(self.shedder.clone())
+    }
+}
+
+impl<S> Layer<S> for LoadShedLayer {
+    type Service = LoadShed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LoadShed::new(inner, self.shedder.clone())
+    }
+}
+
+impl fmt::Debug for LoadShedLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadShedLayer")
+            .field("config", &self.shedder.config)
+            .field("in_flight", &self.shedder.in_flight())
+            .finish()
+    }
+}

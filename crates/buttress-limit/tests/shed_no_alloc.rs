@@ -1,0 +1,99 @@
+//! What the shedder's request path allocates (DESIGN.md contract 2),
+//! measured by a counting global allocator: nothing while not shedding,
+//! with each built-in signal; one box for a rejection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use buttress_limit::shed::LoadShedLayer;
+use tower::{Layer, Service, ServiceExt};
+
+type Req = http::Request<()>;
+
+fn now<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("not ready"),
+    }
+}
+
+fn bare() -> impl Service<
+    Req,
+    Response = (),
+    Error = Infallible,
+    Future = std::future::Ready<Result<(), Infallible>>,
+> + Clone {
+    tower::service_fn(|_req: Req| std::future::ready(Ok::<_, Infallible>(())))
+}
+
+fn calls_allocate(layer: LoadShedLayer) -> u64 {
+    let mut svc = layer.layer(bare());
+    let reqs: Vec<Req> = (0..2_000).map(|_| Req::new(())).collect();
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = svc.poll_ready(&mut cx);
+    now(svc.call(Req::new(()))).unwrap();
+    let count = allocation_counter::measure(|| {
+        for (i, req) in reqs.into_iter().enumerate() {
+            if i % 2 == 0 {
+                assert!(svc.poll_ready(&mut cx).is_ready());
+                now(svc.call(req)).unwrap();
+            } else {
+                now(svc.clone().oneshot(req)).unwrap();
+            }
+        }
+    })
+    .count_total;
+    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(layer.shedding(), None);
+    count
+}
+
+#[tokio::test]
+async fn not_shedding_allocates_nothing_with_the_in_flight_signal() {
+    let layer = LoadShedLayer::builder().in_flight(100, 80).build().unwrap();
+    assert_eq!(calls_allocate(layer), 0);
+}
+
+#[tokio::test]
+async fn not_shedding_allocates_nothing_with_the_queue_delay_signal() {
+    let layer = LoadShedLayer::builder()
+        .queue_delay(Duration::from_millis(5), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert_eq!(calls_allocate(layer), 0);
+}
+
+#[tokio::test]
+async fn not_shedding_allocates_nothing_with_the_latency_signal() {
+    let layer = LoadShedLayer::builder()
+        .latency(
+            Duration::from_millis(100),
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(calls_allocate(layer), 0);
+}
+
+#[tokio::test]
+async fn a_shed_request_allocates_one_box() {
+    let layer = LoadShedLayer::builder().in_flight(1, 0).build().unwrap();
+    let mut svc = layer.layer(bare());
+    let mut sheddable = Req::new(());
+    sheddable.extensions_mut().insert(
+        buttress_core::RequestContext::starting_now()
+            .with_criticality(buttress_core::Criticality::Sheddable),
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = svc.poll_ready(&mut cx);
+    let _held = svc.call(Req::new(()));
+    let info = allocation_counter::measure(|| {
+        assert!(now(svc.call(sheddable)).is_err());
+    });
+    assert_eq!(info.count_total, 1);
+}
