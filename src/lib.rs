@@ -20,8 +20,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(all(feature = "serde", feature = "stack"))]
+pub mod config;
 pub mod edge;
 pub mod fallback;
+pub mod prelude;
+pub mod stack;
 
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;

@@ -1,0 +1,87 @@
+//! A tonic server behind the server stack, and a tonic client over a
+//! `Channel` behind a client stack — with tonic-health's service, so no
+//! protoc is needed.
+//!
+//! `cargo run --example tonic_grpc --all-features`
+//!
+//! The client stack judges answers by `grpc-status`
+//! (`HttpOrGrpcClassifier`) and retries any call (gRPC calls are all
+//! POSTs; a health check is safe to repeat). Its retry replays request
+//! bodies from a buffer, so the channel receives
+//! `Request<ReplayBody<tonic::body::Body>>`, boxed back into tonic's body.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use buttress::core::classify::HttpOrGrpcClassifier;
+use buttress::retry::{Idempotency, RetryConfig};
+use buttress::stack::{ClientStack, ServerStack};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use tower::{Layer, ServiceExt};
+
+/// Starts the health service behind the server stack on a free port.
+pub(crate) async fn serve() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("bound");
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let stack = ServerStack::new("grpc-health")
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("a valid server stack");
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(stack)
+            .add_service(health)
+            .serve_with_incoming(TcpIncoming::from(listener))
+            .await
+            .expect("server");
+    });
+    addr
+}
+
+/// Asks the server at `addr` for its health through a client stack.
+pub(crate) async fn check(addr: SocketAddr) -> Result<i32, tonic::Status> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut retry = RetryConfig::default();
+    retry.idempotency = Idempotency::Ignored;
+    let stack = ClientStack::new("grpc-health")
+        .classifier(HttpOrGrpcClassifier::default())
+        .retry(retry)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("a valid client stack");
+    let transport = channel.map_request(
+        |request: http::Request<buttress::retry::ReplayBody<tonic::body::Body>>| {
+            request.map(tonic::body::Body::new)
+        },
+    );
+    let mut client = HealthClient::new(stack.layer(transport));
+    let answer = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(answer.into_inner().status)
+}
+
+#[allow(dead_code)] // tests/examples_clients.rs includes this file
+#[tokio::main]
+async fn main() {
+    let addr = serve().await;
+    match check(addr).await {
+        Ok(status) => println!("health of {addr}: {status} (1 = SERVING)"),
+        Err(status) => println!("health check failed: {status}"),
+    }
+}

@@ -1,0 +1,148 @@
+//! A whole service in one TOML file (features `serde` and `stack`):
+//! `[server]`, the server stack, and `[clients.<name>]`, one client stack
+//! per dependency (DESIGN.md contract 10: config is data).
+//!
+//! Every table denies unknown fields, durations are written the human way
+//! (`"250ms"`, `"30s"`), and every layer's settings are checked as the
+//! file loads. An error names the field by its full path and says what is
+//! wrong with it, so a typo reads as
+//! `clients.inventory.breaker.wiat: unknown field ... (line 14)`.
+//!
+//! ```
+//! use buttress::config::ServiceConfig;
+//!
+//! let config = ServiceConfig::from_toml(r#"
+//!     [server]
+//!     name = "shop"
+//!     timeout = "5s"
+//!
+//!     [clients.inventory]
+//!     uri = "http://127.0.0.1:8081"
+//!     timeout = "300ms"
+//!     [clients.inventory.breaker]
+//!     wait = "10s"
+//! "#).unwrap();
+//! let server = config.build_server().unwrap();
+//! let inventory = config.build_client("inventory").unwrap();
+//! assert_eq!(server.name(), "shop");
+//! assert!(inventory.breaker().is_some());
+//!
+//! let err = ServiceConfig::from_toml("[clients.inventory]\ntimeout = \"soon\"").unwrap_err();
+//! assert_eq!(err.field(), "clients.inventory.timeout");
+//! ```
+//!
+//! `examples/service.toml` shows every section.
+
+mod client;
+mod path;
+mod server;
+mod toggle;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use buttress_core::config::ConfigError;
+use serde::Deserialize;
+
+pub use self::client::ClientConfig;
+pub use self::server::{MetricsConfig, ServerConfig};
+pub use self::toggle::{Limit, Toggle};
+use crate::stack::{ClientLayer, ClientStack, ServerLayer, ServerStack};
+
+/// A service: its server stack and its dependencies' client stacks.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[clients.<name>]`, by dependency name.
+    pub clients: BTreeMap<String, ClientConfig>,
+}
+
+impl ServiceConfig {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(source: &str) -> Result<Self, ConfigError> {
+        let config: ServiceConfig = toml::from_str(source).map_err(|e| toml_error(source, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path.display().to_string(), format!("cannot be read: {e}"))
+        })?;
+        Self::from_toml(&source)
+    }
+
+    /// Checks every section; the error's field is its full path
+    /// (`server.adaptive_limit.max_limit`, `clients.inventory.breaker.wait`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate().map_err(|e| e.in_section("server"))?;
+        for (name, client) in &self.clients {
+            if name.is_empty() {
+                return Err(ConfigError::new(
+                    "clients",
+                    "a dependency's name must not be empty",
+                ));
+            }
+            client
+                .validate(name)
+                .map_err(|e| e.in_section(&format!("clients.{name}")))?;
+        }
+        Ok(())
+    }
+
+    /// The server stack's builder, to adjust in code before building.
+    pub fn server_stack(&self) -> Result<ServerStack, ConfigError> {
+        self.server.stack().map_err(|e| e.in_section("server"))
+    }
+
+    /// Builds the server stack.
+    pub fn build_server(&self) -> Result<ServerLayer, ConfigError> {
+        self.server_stack()?
+            .build()
+            .map_err(|e| e.in_section("server"))
+    }
+
+    /// The client stack's builder for the dependency `name`.
+    pub fn client_stack(&self, name: &str) -> Result<ClientStack, ConfigError> {
+        let section = format!("clients.{name}");
+        let client = self
+            .clients
+            .get(name)
+            .ok_or_else(|| ConfigError::new(section.clone(), "no such dependency in the config"))?;
+        client.stack(name).map_err(|e| e.in_section(&section))
+    }
+
+    /// Builds the client stack for the dependency `name`.
+    pub fn build_client(&self, name: &str) -> Result<ClientLayer, ConfigError> {
+        self.client_stack(name)?
+            .build()
+            .map_err(|e| e.in_section(&format!("clients.{name}")))
+    }
+
+    /// The dependency `name`'s URI, if the config gives one.
+    pub fn client_uri(&self, name: &str) -> Result<Option<http::Uri>, ConfigError> {
+        let section = format!("clients.{name}");
+        match self.clients.get(name) {
+            Some(client) => client.uri().map_err(|e| e.in_section(&section)),
+            None => Err(ConfigError::new(
+                section,
+                "no such dependency in the config",
+            )),
+        }
+    }
+}
+
+/// A TOML or serde error as a [`ConfigError`] naming the field at fault.
+fn toml_error(source: &str, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return ConfigError::new("(document)", message.to_owned());
+    };
+    let line = source[..span.start.min(source.len())].matches('\n').count() + 1;
+    let field = path::path_at(source, &span).unwrap_or_else(|| "(document)".to_owned());
+    ConfigError::new(field, format!("{message} (line {line})"))
+}

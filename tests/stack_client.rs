@@ -1,0 +1,249 @@
+//! The client stack: each layer in its place, each one removable, state
+//! shared by every clone. In-process transports on tokio's paused clock.
+
+#![cfg(feature = "stack")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use buttress::breaker::{BreakerConfig, State};
+use buttress::fallback::FallbackLayer;
+use buttress::stack::ClientStack;
+use buttress::{BoxError, Reason, Rejected};
+use tower::{Layer, Service, ServiceExt};
+
+type Res = http::Response<String>;
+
+/// A transport answering `status` after `delay`, counting its calls.
+fn transport(
+    status: u16,
+    delay: Duration,
+) -> (
+    Arc<AtomicU32>,
+    impl Service<http::Request<()>, Response = Res, Error = BoxError, Future: Send> + Clone + Send,
+) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let svc = tower::service_fn(move |_req: http::Request<()>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(delay).await;
+            let res = http::Response::builder()
+                .status(status)
+                .body(String::from("real"))
+                .unwrap();
+            Ok::<_, BoxError>(res)
+        }
+    });
+    (calls, svc)
+}
+
+fn breaker(minimum_calls: u32) -> BreakerConfig {
+    let mut config = BreakerConfig::default();
+    config.minimum_calls = minimum_calls;
+    config.wait = Duration::from_secs(10);
+    config
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_trip_the_breaker_and_then_the_dependency_is_not_called() {
+    let (calls, svc) = transport(500, Duration::ZERO);
+    let stack = ClientStack::new("inventory")
+        .breaker(breaker(5))
+        .without_retry()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let client = stack.layer(svc);
+    for _ in 0..5 {
+        let res = client
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 500);
+    }
+    assert_eq!(stack.breaker().unwrap().state(), State::Open);
+    for _ in 0..20 {
+        let err = client
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap_err();
+        assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::CircuitOpen);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        5,
+        "no call after the breaker opened"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_dependency_times_out_per_attempt_and_trips_the_breaker() {
+    let (calls, svc) = transport(200, Duration::from_secs(60));
+    let stack = ClientStack::new("slow")
+        .breaker(breaker(4))
+        .timeout(Duration::from_millis(100))
+        .without_retry()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let client = stack.layer(svc);
+    for _ in 0..4 {
+        let err = client
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap_err();
+        assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::Timeout);
+    }
+    assert_eq!(stack.breaker().unwrap().state(), State::Open);
+    let err = client
+        .clone()
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap_err();
+    assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::CircuitOpen);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_sends_a_failed_idempotent_call_again() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let flaky = tower::service_fn(move |_req: http::Request<()>| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let status = if n == 0 { 503 } else { 200 };
+            Ok::<_, BoxError>(
+                http::Response::builder()
+                    .status(status)
+                    .body(String::new())
+                    .unwrap(),
+            )
+        }
+    });
+    let stack = ClientStack::new("flaky").clone_requests().build().unwrap();
+    let res = stack
+        .layer(flaky)
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_retry_a_failed_call_is_sent_once() {
+    let (calls, svc) = transport(503, Duration::ZERO);
+    let stack = ClientStack::new("once")
+        .without_retry()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let res = stack
+        .layer(svc)
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(stack.retry_budget().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_clone_and_every_application_shares_one_breaker_and_bulkhead() {
+    let (_calls, svc) = transport(500, Duration::ZERO);
+    let stack = ClientStack::new("shared")
+        .breaker(breaker(4))
+        .without_retry()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let copy = stack.clone();
+    // Two services built separately, as axum or a pool would.
+    for layer in [&stack, &copy, &stack, &copy] {
+        let _ = layer
+            .layer(svc.clone())
+            .oneshot(http::Request::new(()))
+            .await;
+    }
+    assert_eq!(stack.breaker().unwrap().state(), State::Open);
+    assert_eq!(copy.breaker().unwrap().stats().calls, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_refuses_without_calling_the_dependency() {
+    let (calls, svc) = transport(200, Duration::from_secs(1));
+    let stack = ClientStack::new("narrow")
+        .bulkhead(buttress::limit::BulkheadConfig {
+            max_concurrent: 1,
+            ..Default::default()
+        })
+        .clone_requests()
+        .build()
+        .unwrap();
+    let mut client = stack.layer(svc);
+    let first = client.ready().await.unwrap().call(http::Request::new(()));
+    let err = client
+        .ready()
+        .await
+        .unwrap()
+        .call(http::Request::new(()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        Rejected::find(&*err).unwrap().reason(),
+        Reason::BulkheadFull
+    );
+    assert_eq!(first.await.unwrap().status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fallback_answers_when_the_breaker_is_open() {
+    let (calls, svc) = transport(500, Duration::ZERO);
+    let fallback = FallbackLayer::builder("recommendations")
+        .respond_with(http::Response::new("[]"))
+        .build()
+        .unwrap();
+    let stack = ClientStack::new("recommendations")
+        .breaker(breaker(3))
+        .without_retry()
+        .clone_requests()
+        .fallback(fallback)
+        .build()
+        .unwrap();
+    let client = stack.layer(svc);
+    for _ in 0..10 {
+        let res = client
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "every failure is answered by the fallback"
+        );
+        assert!(res.headers().contains_key("x-fallback"));
+    }
+    assert_eq!(stack.breaker().unwrap().state(), State::Open);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_bad_setting_names_its_layer_and_field() {
+    let mut config = BreakerConfig::default();
+    config.failure_rate = 101.0;
+    let err = ClientStack::new("x").breaker(config).build().unwrap_err();
+    assert_eq!(err.field(), "breaker.failure_rate");
+    let err = ClientStack::new("x")
+        .timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "timeout.limit");
+    assert_eq!(ClientStack::new("").build().unwrap_err().field(), "name");
+}

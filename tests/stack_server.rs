@@ -1,0 +1,149 @@
+//! The server stack on a real axum server: one layer for the whole
+//! router, answers for every refusal, the ID echoed, state shared across
+//! connections.
+
+#![cfg(feature = "stack")]
+
+mod support;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use buttress::limit::BulkheadConfig;
+use buttress::stack::ServerStack;
+use support::Connection;
+use tokio::sync::watch;
+
+async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn a_slow_handler_ends_at_the_timeout_with_504() {
+    let stack = ServerStack::new("timeouts")
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route("/fast", get(|| async { "fast" }))
+        .layer(stack);
+    let addr = serve(app).await;
+    let mut conn = Connection::open(addr).await;
+    let answer = conn.get("/slow", &[]).await;
+    assert_eq!(answer.status, 504);
+    // The connection survives the refusal; an ID is echoed on it, a fresh
+    // one, since the default trusts no caller to choose its own.
+    let answer = conn.get("/fast", &[("x-request-id", "req-42")]).await;
+    assert_eq!(answer.status, 200);
+    assert_ne!(answer.headers["x-request-id"], "req-42");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+    let stack = ServerStack::new("panics").build().unwrap();
+    let app = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "never"
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(stack);
+    let addr = serve(app).await;
+    let mut conn = Connection::open(addr).await;
+    assert_eq!(conn.get("/boom", &[]).await.status, 500);
+    assert_eq!(
+        Connection::open(addr).await.get("/ok", &[]).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn one_bulkhead_counts_every_connection_and_refuses_with_retry_after() {
+    let (release, gate) = watch::channel(false);
+    let stack = ServerStack::new("narrow")
+        .without_adaptive_limit()
+        .bulkhead(BulkheadConfig {
+            max_concurrent: 2,
+            retry_after: Duration::from_secs(2),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let view = stack.clone();
+    let app = Router::new()
+        .route(
+            "/wait",
+            get(move || {
+                let mut gate = gate.clone();
+                async move {
+                    gate.wait_for(|open| *open).await.unwrap();
+                    "done"
+                }
+            }),
+        )
+        .layer(stack);
+    let addr = serve(app).await;
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(async move { Connection::open(addr).await.get("/wait", &[]).await }))
+        .collect();
+    while view.bulkhead().unwrap().in_flight() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused = Connection::open(addr).await.get("/wait", &[]).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.headers["retry-after"], "2");
+    release.send(true).unwrap();
+    for answer in held {
+        assert_eq!(answer.await.unwrap().status, 200);
+    }
+    assert_eq!(view.bulkhead().unwrap().in_flight(), 0);
+}
+
+#[tokio::test]
+async fn without_context_no_id_is_echoed() {
+    let stack = ServerStack::new("bare")
+        .without_context()
+        .without_metrics()
+        .without_adaptive_limit()
+        .without_timeout()
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(stack);
+    let addr = serve(app).await;
+    let answer = Connection::open(addr)
+        .await
+        .get("/", &[("x-request-id", "abc")])
+        .await;
+    assert_eq!(answer.status, 200);
+    assert!(!answer.headers.contains_key("x-request-id"));
+}
+
+#[test]
+fn a_bad_setting_names_its_layer_and_field() {
+    let err = ServerStack::new("x")
+        .bulkhead(BulkheadConfig {
+            max_concurrent: 0,
+            ..Default::default()
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "bulkhead.max_concurrent");
+}
