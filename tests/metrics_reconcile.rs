@@ -43,7 +43,10 @@ impl Tally {
     fn update(&mut self, snapshotter: &Snapshotter) {
         for (key, _, _, value) in snapshotter.snapshot().into_vec() {
             let key = key.key();
-            let mut labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
             labels.sort();
             let name = format!("{}{{{}}}", key.name(), labels.join(","));
             match value {
@@ -119,7 +122,9 @@ fn every_counter_reconciles_exactly() {
             let mode = mode.load(Ordering::SeqCst);
             async move {
                 match mode {
-                    UNAVAILABLE => Ok::<_, Infallible>(http::Response::builder().status(503).body(()).unwrap()),
+                    UNAVAILABLE => {
+                        Ok::<_, Infallible>(http::Response::builder().status(503).body(()).unwrap())
+                    }
                     HANGING => {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         Ok(http::Response::new(()))
@@ -144,7 +149,11 @@ fn every_counter_reconciles_exactly() {
     let mut tally = Tally::default();
     let offered = metrics::with_local_recorder(&recorder, || {
         runtime.block_on(async {
-            let request = || http::Request::get("/ledger").body(Empty::<Bytes>::new()).unwrap();
+            let request = || {
+                http::Request::get("/ledger")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap()
+            };
             let mut offered = 0u64;
 
             // 1. Healthy, in bursts of 8 against a bulkhead of 4: some are
@@ -177,7 +186,11 @@ fn every_counter_reconciles_exactly() {
             mode.store(HEALTHY, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(60)).await;
             for _ in 0..3 {
-                let _ = tokio::time::timeout(Duration::from_millis(1), stack.clone().oneshot(request())).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(1),
+                    stack.clone().oneshot(request()),
+                )
+                .await;
                 offered += 1;
             }
             for _ in 0..20 {
@@ -192,9 +205,21 @@ fn every_counter_reconciles_exactly() {
     let t = &tally;
 
     // RED saw every request once.
-    assert_eq!(t.counts.iter().filter(|(k, _)| k.starts_with("buttress.http.client.requests{")).map(|(_, v)| v).sum::<f64>(), offered);
     assert_eq!(
-        t.counts.iter().filter(|(k, _)| k.starts_with("buttress.http.client.requests{") && k.contains("buttress.outcome=cancelled")).map(|(_, v)| v).sum::<f64>(),
+        t.counts
+            .iter()
+            .filter(|(k, _)| k.starts_with("buttress.http.client.requests{"))
+            .map(|(_, v)| v)
+            .sum::<f64>(),
+        offered
+    );
+    assert_eq!(
+        t.counts
+            .iter()
+            .filter(|(k, _)| k.starts_with("buttress.http.client.requests{")
+                && k.contains("buttress.outcome=cancelled"))
+            .map(|(_, v)| v)
+            .sum::<f64>(),
         3.0
     );
 
@@ -208,26 +233,53 @@ fn every_counter_reconciles_exactly() {
     let pool_admitted = t.sum("buttress.admitted", "ledger-pool", &[]);
     let pool_rejected = t.sum("buttress.rejections", "ledger-pool", &[]);
     assert!(pool_rejected > 0.0, "bursts overflowed the bulkhead");
-    assert_eq!(pool_admitted + pool_rejected, retry_admitted + retries, "every attempt reached the bulkhead");
+    assert_eq!(
+        pool_admitted + pool_rejected,
+        retry_admitted + retries,
+        "every attempt reached the bulkhead"
+    );
     assert_eq!(pool_admitted, t.sum("buttress.calls", "ledger-pool", &[]));
-    assert_eq!(t.sum("buttress.calls", "ledger-pool", &["buttress.outcome=cancelled"]), 3.0);
+    assert_eq!(
+        t.sum(
+            "buttress.calls",
+            "ledger-pool",
+            &["buttress.outcome=cancelled"]
+        ),
+        3.0
+    );
 
     // The breaker: offered = admitted + rejected; admitted = Σ outcomes.
     let breaker_admitted = t.sum("buttress.admitted", "ledger", &[]);
     let breaker_rejected = t.sum("buttress.rejections", "ledger", &[]);
     assert!(breaker_rejected > 0.0, "the open breaker refused calls");
-    assert_eq!(breaker_admitted + breaker_rejected, pool_admitted, "every admitted call reached the breaker");
+    assert_eq!(
+        breaker_admitted + breaker_rejected,
+        pool_admitted,
+        "every admitted call reached the breaker"
+    );
     assert_eq!(breaker_admitted, t.sum("buttress.calls", "ledger", &[]));
-    assert_eq!(breaker_admitted as usize, hits.load(Ordering::SeqCst), "every admitted call reached the dependency");
+    assert_eq!(
+        breaker_admitted as usize,
+        hits.load(Ordering::SeqCst),
+        "every admitted call reached the dependency"
+    );
 
     // The timeout refused nothing on arrival and timed out the hung probes.
-    assert!(t.sum("buttress.rejections", "ledger-attempt", &["buttress.reason=timeout"]) > 0.0);
+    assert!(
+        t.sum(
+            "buttress.rejections",
+            "ledger-attempt",
+            &["buttress.reason=timeout"]
+        ) > 0.0
+    );
 
     // Exactly one breaker state reads 1, and it is closed.
     let states: Vec<_> = t
         .gauges
         .iter()
-        .filter(|(k, _)| k.starts_with("buttress.breaker.state{") && k.contains("buttress.layer=ledger,"))
+        .filter(|(k, _)| {
+            k.starts_with("buttress.breaker.state{") && k.contains("buttress.layer=ledger,")
+        })
         .collect();
     let ones: Vec<_> = states.iter().filter(|(_, v)| **v == 1.0).collect();
     assert_eq!(ones.len(), 1, "{states:?}");

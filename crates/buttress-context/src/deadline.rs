@@ -56,16 +56,38 @@ pub fn parse_timeout_ms(value: &HeaderValue) -> Result<Duration, CodecError> {
 /// for a timeout above zero (zero would read as "already expired").
 pub fn timeout_ms_value(timeout: Duration) -> HeaderValue {
     let millis = timeout.as_millis().max(u128::from(!timeout.is_zero()));
-    let millis = u64::try_from(millis).unwrap_or(u64::MAX).min(9_999_999_999);
-    HeaderValue::from(millis)
+    let mut rest = u64::try_from(millis).unwrap_or(u64::MAX).min(9_999_999_999);
+    // Digits right to left into a stack buffer, then one exact-size copy:
+    // `HeaderValue::from(u64)` allocates twice (a buffer with spare room,
+    // then a shared header for it).
+    let mut digits = [0u8; MAX_DIGITS];
+    let mut start = MAX_DIGITS;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_bytes(&digits[start..]).expect("digits are a valid header value")
 }
 
 /// The timeout a caller sent: the smaller of a valid `grpc-timeout` and a
 /// valid `http_header` (each present at most once); invalid values are
 /// ignored.
 pub fn inbound_timeout(headers: &HeaderMap, http_header: &HeaderName) -> Option<Duration> {
-    let grpc = single(headers, &GRPC_TIMEOUT).and_then(|v| parse_grpc_timeout(v).ok());
-    let http = single(headers, http_header).and_then(|v| parse_timeout_ms(v).ok());
+    timeout_of(single(headers, &GRPC_TIMEOUT), single(headers, http_header))
+}
+
+/// [`inbound_timeout`] from the values already found: each the header's
+/// value if it appeared exactly once.
+pub(crate) fn timeout_of(
+    grpc: Option<&HeaderValue>,
+    http: Option<&HeaderValue>,
+) -> Option<Duration> {
+    let grpc = grpc.and_then(|v| parse_grpc_timeout(v).ok());
+    let http = http.and_then(|v| parse_timeout_ms(v).ok());
     match (grpc, http) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -105,6 +127,10 @@ mod tests {
         assert_eq!(timeout_ms_value(Duration::from_nanos(1)), "1");
         assert_eq!(timeout_ms_value(Duration::from_micros(1_999)), "1");
         assert_eq!(timeout_ms_value(Duration::MAX), "9999999999");
+        for millis in [1, 9, 10, 99, 100, 12_345, 1_000_000_000, 9_999_999_999] {
+            let value = timeout_ms_value(Duration::from_millis(millis));
+            assert_eq!(value, HeaderValue::from(millis), "{millis}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! global allocator and named piece by piece (DESIGN.md contract 2:
 //! context allocates only what `http` itself needs).
 
-#[path = "../benches/support/shapes.rs"]
+#[path = "support/shapes.rs"]
 mod shapes;
 
 use buttress_context::ServerContextLayer;

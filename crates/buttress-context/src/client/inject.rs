@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use buttress_core::codec::{grpc_timeout_value, parse_grpc_timeout};
 use buttress_core::telemetry::Telemetry;
-use buttress_core::{Reason, Rejected, RequestContext};
+use buttress_core::{Criticality, Reason, Rejected, RequestContext};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
@@ -34,6 +34,9 @@ impl Settings {
         ctx: &RequestContext,
         headers: &mut HeaderMap,
     ) -> Result<(), Rejected> {
+        // A request that carries no headers yet (the usual call a handler
+        // builds) has no timeout or `tracestate` of its own to look at.
+        let had_headers = !headers.is_empty();
         if let Some(deadline) = ctx.deadline() {
             let left = deadline
                 .saturating_duration_since(Instant::now())
@@ -41,7 +44,12 @@ impl Settings {
             if left.is_zero() {
                 return Err(Rejected::new(Reason::DeadlineExceeded));
             }
-            self.write_deadline(left, headers);
+            match had_headers {
+                true => self.write_deadline(left, headers),
+                false => {
+                    headers.insert(self.deadline_header.clone(), timeout_ms_value(left));
+                }
+            }
         }
         if let Some(id) = ctx.correlation_id() {
             headers.insert(self.id_header.clone(), id.header_value().clone());
@@ -52,13 +60,18 @@ impl Settings {
                 traceparent_value(trace.trace_id(), new_span_id(), trace.flags()),
             );
             match trace.state() {
-                Some(state) => headers.insert(TRACESTATE, state.clone()),
-                None => headers.remove(TRACESTATE),
-            };
+                Some(state) => {
+                    headers.insert(TRACESTATE, state.clone());
+                }
+                None if had_headers => {
+                    headers.remove(TRACESTATE);
+                }
+                None => {}
+            }
         }
         headers.insert(
             self.criticality_header.clone(),
-            HeaderValue::from_static(ctx.criticality().as_str()),
+            criticality_value(ctx.criticality()),
         );
         if self.propagate_fault
             && let Some(fault) = ctx.raw_fault()
@@ -96,8 +109,39 @@ impl Settings {
     }
 }
 
+/// The criticality header's value, checked once at compile time rather
+/// than on every call (`from_static` checks its bytes when run).
+fn criticality_value(level: Criticality) -> HeaderValue {
+    const fn value(level: Criticality) -> HeaderValue {
+        HeaderValue::from_static(level.as_str())
+    }
+    static VALUES: [HeaderValue; 4] = [
+        value(Criticality::ALL[0]),
+        value(Criticality::ALL[1]),
+        value(Criticality::ALL[2]),
+        value(Criticality::ALL[3]),
+    ];
+    let i = Criticality::ALL
+        .iter()
+        .position(|&l| l == level)
+        .expect("every level is in ALL");
+    VALUES[i].clone()
+}
+
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criticality_values_are_the_wire_forms() {
+        for level in Criticality::ALL {
+            assert_eq!(criticality_value(level), level.as_str());
+        }
+    }
 }

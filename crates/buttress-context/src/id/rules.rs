@@ -42,7 +42,10 @@ const NEVER_ALLOWED: &[u8] = b"\"'<>\\,;`";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdRules {
     max_len: usize,
-    extra: [bool; 128],
+    /// The accepted bytes as a bit set over ASCII (bit `b` for byte `b`):
+    /// core's default charset plus what [`also_allow`](Self::also_allow)
+    /// added. One shift per byte when checking an ID.
+    allowed: u128,
 }
 
 impl IdRules {
@@ -53,7 +56,7 @@ impl IdRules {
     pub const fn new() -> Self {
         IdRules {
             max_len: CorrelationId::MAX_LEN,
-            extra: [false; 128],
+            allowed: CorrelationId::ALLOWED,
         }
     }
 
@@ -75,7 +78,7 @@ impl IdRules {
                     "only visible ASCII other than \" ' < > \\ , ; ` may be added",
                 ));
             }
-            self.extra[usize::from(byte)] = true;
+            self.allowed |= 1 << byte;
         }
         Ok(self)
     }
@@ -93,18 +96,10 @@ impl IdRules {
         Ok(())
     }
 
-    fn is_default_charset(&self) -> bool {
-        !self.extra.iter().any(|&extra| extra)
-    }
-
     /// The ID in `value` if it passes these rules, sharing its bytes.
+    #[inline]
     pub fn accept(&self, value: &HeaderValue) -> Option<CorrelationId> {
-        if self.max_len == CorrelationId::MAX_LEN && self.is_default_charset() {
-            return CorrelationId::from_header(value);
-        }
-        CorrelationId::from_header_with(value, self.max_len, |b| {
-            CorrelationId::is_allowed(b) || self.extra[usize::from(b & 0x7f)]
-        })
+        CorrelationId::from_header_in(value, self.max_len, self.allowed)
     }
 }
 
@@ -141,6 +136,25 @@ mod tests {
         assert!(rules.accept(&long).is_some());
         let longer = HeaderValue::from_bytes(&[b'a'; 201]).unwrap();
         assert!(rules.accept(&longer).is_none());
+    }
+
+    #[test]
+    fn rules_agree_with_cores_checks_byte_by_byte() {
+        let b64 = IdRules::new().also_allow("+/=").unwrap();
+        for byte in 0..=u8::MAX {
+            let Ok(value) = HeaderValue::from_bytes(&[b'a', byte]) else {
+                continue;
+            };
+            assert_eq!(
+                IdRules::new().accept(&value),
+                CorrelationId::from_header(&value),
+                "{byte}"
+            );
+            let core = CorrelationId::from_header_with(&value, 128, |b| {
+                CorrelationId::is_allowed(b) || b"+/=".contains(&b)
+            });
+            assert_eq!(b64.accept(&value), core, "{byte}");
+        }
     }
 
     #[test]

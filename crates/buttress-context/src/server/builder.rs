@@ -232,21 +232,28 @@ impl ServerContextBuilder {
             Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Context, self.name),
             None => Telemetry::register(LayerKind::Context, self.name),
         };
+        let (trusted_names, untrusted_names) = Settings::names(
+            self.id_mode,
+            &self.id_header,
+            &self.also_accept,
+            &self.deadline_header,
+            &self.criticality_header,
+            &self.fault_header,
+            self.max_fault_len,
+        );
         Ok(ServerContextLayer::from_settings(Settings {
             id_header: self.id_header,
-            also_accept: self.also_accept,
             id_mode: self.id_mode,
             id_rules: self.id_rules,
             make_id: self.make_id,
             trust: self.trust,
-            deadline_header: self.deadline_header,
             max_deadline: self.max_deadline,
             default_deadline: self.default_deadline,
-            criticality_header: self.criticality_header,
             default_criticality: self.default_criticality,
-            fault_header: self.fault_header,
             max_fault_len: self.max_fault_len,
             sample_new_traces: self.sample_new_traces,
+            trusted_names,
+            untrusted_names,
             telemetry,
         }))
     }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use buttress_core::RequestContext;
-use http::{HeaderName, HeaderValue, Response};
+use http::{HeaderName, Response};
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 
@@ -17,7 +17,10 @@ pin_project! {
         #[pin]
         inner: TaskLocalFuture<RequestContext, F>,
         span: tracing::Span,
-        echo: Option<(HeaderName, HeaderValue)>,
+        // The header the ID is echoed under; the ID itself is taken back
+        // from the task-local's context when the inner future is done,
+        // so it is not cloned for the echo.
+        echo: Option<HeaderName>,
     }
 }
 
@@ -26,12 +29,11 @@ impl<F> ResponseFuture<F> {
         inner: TaskLocalFuture<RequestContext, F>,
         span: tracing::Span,
         name: HeaderName,
-        id: HeaderValue,
     ) -> Self {
         ResponseFuture {
             inner,
             span,
-            echo: Some((name, id)),
+            echo: Some(name),
         }
     }
 }
@@ -43,11 +45,16 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let _entered = this.span.enter();
-        let mut response = ready!(this.inner.poll(cx))?;
-        if let Some((name, id)) = this.echo.take() {
-            response.headers_mut().insert(name, id);
+        let mut response = ready!(this.inner.as_mut().poll(cx))?;
+        if let Some(name) = this.echo.take()
+            && let Some(id) = this
+                .inner
+                .take_value()
+                .and_then(RequestContext::into_correlation_id)
+        {
+            response.headers_mut().insert(name, id.into_header_value());
         }
         Poll::Ready(Ok(response))
     }

@@ -46,22 +46,19 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let ctx = self.settings.read(&request);
-        let id = ctx
-            .correlation_id()
-            .expect("the context always has an ID")
-            .clone();
-        let span = tracing::info_span!("request", request_id = %id);
+        // Formats the ID only if a subscriber wants the span.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %ctx.correlation_id().expect("the context always has an ID")
+        );
+        // One clone for the extensions; the task-local gets the original,
+        // and the response future takes the ID back from it to echo.
         request.extensions_mut().insert(ctx.clone());
         let inner = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(
-            ctx.scope(inner),
-            span,
-            self.settings.id_header.clone(),
-            id.header_value().clone(),
-        )
+        ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
     }
 }
 

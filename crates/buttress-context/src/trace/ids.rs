@@ -3,12 +3,24 @@
 /// A random, non-zero 16-byte trace ID from `fastrand`'s thread-local
 /// generator (seed it with `fastrand::seed` for repeatable tests).
 pub fn new_trace_id() -> [u8; 16] {
-    fastrand::u128(1..).to_be_bytes()
+    // Full-range draws, redrawn on zero (one time in 2^128): a draw from a
+    // range would divide by it (a 128-bit division) on every call.
+    loop {
+        let id = fastrand::u128(..);
+        if id != 0 {
+            return id.to_be_bytes();
+        }
+    }
 }
 
 /// A random, non-zero 8-byte span ID.
 pub fn new_span_id() -> [u8; 8] {
-    fastrand::u64(1..).to_be_bytes()
+    loop {
+        let id = fastrand::u64(..);
+        if id != 0 {
+            return id.to_be_bytes();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ mod traceparent;
 pub mod tracestate;
 
 use buttress_core::context::TraceContext;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::headers::{TRACEPARENT, TRACESTATE};
 
@@ -53,7 +53,21 @@ pub fn read_trace(headers: &HeaderMap) -> Option<TraceContext> {
     if parents.next().is_some() {
         return None;
     }
+    trace_of(parent, headers, true)
+}
+
+/// [`read_trace`] from the one `traceparent` value already found; the
+/// `tracestate` lines are looked up only when `has_state` says there are
+/// some.
+pub(crate) fn trace_of(
+    parent: &HeaderValue,
+    headers: &HeaderMap,
+    has_state: bool,
+) -> Option<TraceContext> {
     let trace = parse_traceparent(parent.as_bytes()).ok()?;
+    if !has_state {
+        return Some(trace);
+    }
     match tracestate::limit(&headers.get_all(TRACESTATE)) {
         Some(state) => Some(trace.with_state(state)),
         None => Some(trace),

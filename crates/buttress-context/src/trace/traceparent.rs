@@ -80,13 +80,11 @@ pub fn parse_traceparent(value: &[u8]) -> Result<TraceContext, TraceparentError>
     if value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
         return Err(TraceparentError::Delimiter);
     }
-    let mut trace_id = [0u8; 16];
-    decode_hex(&value[3..35], &mut trace_id).ok_or(TraceparentError::TraceId)?;
+    let trace_id: [u8; 16] = decode_hex(&value[3..35]).ok_or(TraceparentError::TraceId)?;
     if trace_id == [0; 16] {
         return Err(TraceparentError::TraceId);
     }
-    let mut parent_id = [0u8; 8];
-    decode_hex(&value[36..52], &mut parent_id).ok_or(TraceparentError::ParentId)?;
+    let parent_id: [u8; 8] = decode_hex(&value[36..52]).ok_or(TraceparentError::ParentId)?;
     if parent_id == [0; 8] {
         return Err(TraceparentError::ParentId);
     }
@@ -119,36 +117,139 @@ pub fn traceparent_value(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> Hea
     .expect("lower-case hex and dashes are a valid header value")
 }
 
-fn hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        _ => None,
+/// The value of each lower-case hex digit, `0xff` for every other byte:
+/// one load per digit, and one check per field instead of one per digit.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 fn hex_byte(high: u8, low: u8) -> Option<u8> {
-    Some(hex_digit(high)? << 4 | hex_digit(low)?)
+    let (high, low) = (HEX[usize::from(high)], HEX[usize::from(low)]);
+    ((high | low) & 0xf0 == 0).then_some(high << 4 | low)
 }
 
-fn decode_hex(text: &[u8], out: &mut [u8]) -> Option<()> {
-    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = hex_byte(pair[0], pair[1])?;
+/// Decodes `2 * N` lower-case hex digits (`N` 4, 8 or 16); `None` if any
+/// is not one.
+fn decode_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    let (words, rest) = text.as_chunks::<8>();
+    if words.len() * 4 != N || N > 16 || !rest.is_empty() {
+        return None;
     }
-    Some(())
+    // Gathered in a register and stored once: four-byte stores read back
+    // as one wide load would stall the load on store forwarding.
+    // No early exit: every word is decoded, and one test at the end says
+    // whether any digit was invalid.
+    let mut value = 0u128;
+    let mut ok = true;
+    for (i, word) in words.iter().enumerate() {
+        let (bytes, valid) = decode_hex_word(u64::from_le_bytes(*word));
+        value |= u128::from(u32::from_le_bytes(bytes)) << (32 * i);
+        ok &= valid;
+    }
+    let mut out = [0u8; N];
+    out.copy_from_slice(&value.to_le_bytes()[..N]);
+    ok.then_some(out)
 }
+
+/// Eight lower-case hex digits (the first in the low byte) to four bytes,
+/// eight at a time in one register, and whether all eight were digits.
+#[inline]
+fn decode_hex_word(word: u64) -> ([u8; 4], bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For bytes below 0x80, adding `0x80 - k` sets a byte's top bit
+    // exactly when the byte is at least `k`, and never carries into the
+    // next byte.
+    let at_least = |k: u64| word.wrapping_add(ONES * (0x80 - k)) & HIGH;
+    let digit = at_least(0x30) & !at_least(0x3a);
+    let letter = at_least(0x61) & !at_least(0x67);
+    let valid = word & HIGH == 0 && digit | letter == HIGH;
+    // '0'..'9' are 0x30..0x39, 'a'..'f' are 0x61..0x66: the low nibble,
+    // plus 9 when bit 6 is set.
+    let nibbles = (word & (ONES * 0x0f)) + ((word >> 6) & ONES) * 9;
+    // Each even byte takes its own nibble high and the next byte's low,
+    // then the even bytes are packed together.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let packed = (pairs | (pairs >> 16)) as u32;
+    (packed.to_le_bytes(), valid)
+}
+
+/// Each byte's two lower-case hex digits: one load and one two-byte store
+/// per byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    pairs
+};
 
 fn encode_hex(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    let (pairs, _) = out.as_chunks_mut::<2>();
+    for (byte, pair) in bytes.iter().zip(pairs) {
+        *pair = HEX_PAIRS[usize::from(*byte)];
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_accepts_lower_case_digits_only() {
+        for high in 0..=u8::MAX {
+            for low in [b'0', b'9', b'a', b'f', high] {
+                let by_ranges = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+                let expected = (by_ranges(high) && by_ranges(low)).then(|| {
+                    u8::from_str_radix(std::str::from_utf8(&[high, low]).unwrap(), 16).unwrap()
+                });
+                assert_eq!(hex_byte(high, low), expected, "{high} {low}");
+                // The same pair at every position of a word of valid digits.
+                for at in [0, 2, 4, 6] {
+                    let mut text = *b"0123abcd";
+                    text[at] = high;
+                    text[at + 1] = low;
+                    let decoded = decode_hex::<4>(&text);
+                    assert_eq!(decoded.map(|b| b[at / 2]), expected, "{text:?}");
+                    if let (Some(bytes), Some(_)) = (decoded, expected) {
+                        let mut others = [0x01, 0x23, 0xab, 0xcd];
+                        others[at / 2] = bytes[at / 2];
+                        assert_eq!(bytes, others);
+                    }
+                }
+            }
+        }
+        assert_eq!(decode_hex::<4>(b"0a"), None);
+        assert_eq!(decode_hex::<4>(b"0123456789"), None);
+        assert_eq!(
+            decode_hex::<8>(b"0123456789abcdef"),
+            Some([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
+        );
+    }
+
+    #[test]
+    fn every_byte_encodes_as_two_lower_case_digits() {
+        for byte in 0..=u8::MAX {
+            let mut out = [0u8; 2];
+            encode_hex(&[byte], &mut out);
+            assert_eq!(out, format!("{byte:02x}").as_bytes());
+        }
+    }
 
     #[test]
     fn round_trip() {

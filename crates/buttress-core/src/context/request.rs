@@ -45,6 +45,7 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context for a request that started at `start`, with nothing else
     /// known: no ID, no deadline, default criticality.
+    #[inline]
     pub fn new(start: Instant) -> Self {
         RequestContext {
             start,
@@ -63,12 +64,14 @@ impl RequestContext {
     }
 
     /// Sets the correlation ID.
+    #[inline]
     pub fn with_correlation_id(mut self, id: CorrelationId) -> Self {
         self.correlation_id = Some(id);
         self
     }
 
     /// Sets the trace context.
+    #[inline]
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
         self.trace = Some(trace);
         self
@@ -76,6 +79,7 @@ impl RequestContext {
 
     /// Sets the deadline; an earlier deadline already set wins, since a
     /// layer may shorten the time a request has but never extend it.
+    #[inline]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(match self.deadline {
             Some(current) => current.min(deadline),
@@ -85,12 +89,14 @@ impl RequestContext {
     }
 
     /// Sets the criticality.
+    #[inline]
     pub fn with_criticality(mut self, criticality: Criticality) -> Self {
         self.criticality = criticality;
         self
     }
 
     /// Sets the fault directive.
+    #[inline]
     pub fn with_fault(mut self, fault: FaultDirective) -> Self {
         self.fault = Some(fault);
         self
@@ -109,54 +115,71 @@ impl RequestContext {
     ///     .with_raw_fault(HeaderValue::from_static("dependency=recs;abort=503"));
     /// assert_eq!(ctx.raw_fault().unwrap(), "dependency=recs;abort=503");
     /// ```
+    #[inline]
     pub fn with_raw_fault(mut self, text: HeaderValue) -> Self {
         self.raw_fault = Some(text);
         self
     }
 
     /// The fault directive's raw header text, as a trusted caller sent it.
+    #[inline]
     pub fn raw_fault(&self) -> Option<&HeaderValue> {
         self.raw_fault.as_ref()
     }
 
     /// When the request started, as read by the outermost layer.
+    #[inline]
     pub fn start(&self) -> Instant {
         self.start
     }
 
     /// The correlation ID.
+    #[inline]
     pub fn correlation_id(&self) -> Option<&CorrelationId> {
         self.correlation_id.as_ref()
     }
 
+    /// Takes the correlation ID out of the context (to echo it once the
+    /// request is done, without cloning it).
+    #[inline]
+    pub fn into_correlation_id(self) -> Option<CorrelationId> {
+        self.correlation_id
+    }
+
     /// The trace context.
+    #[inline]
     pub fn trace(&self) -> Option<&TraceContext> {
         self.trace.as_ref()
     }
 
     /// The instant by which the request must be answered.
+    #[inline]
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// The time left before the deadline at `now` (zero once passed);
     /// `None` without a deadline.
+    #[inline]
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     /// Whether the deadline has passed at `now`.
+    #[inline]
     pub fn is_expired(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|deadline| deadline <= now)
     }
 
     /// The request's criticality.
+    #[inline]
     pub fn criticality(&self) -> Criticality {
         self.criticality
     }
 
     /// The fault a trusted caller asked for.
+    #[inline]
     pub fn fault(&self) -> Option<&FaultDirective> {
         self.fault.as_ref()
     }
@@ -170,6 +193,7 @@ impl RequestContext {
     /// req.extensions_mut().insert(RequestContext::starting_now());
     /// assert!(RequestContext::from_extensions(req.extensions()).is_some());
     /// ```
+    #[inline]
     pub fn from_extensions(extensions: &Extensions) -> Option<&RequestContext> {
         extensions.get::<RequestContext>()
     }

@@ -25,6 +25,7 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// A trace context with no `tracestate`.
+    #[inline]
     pub const fn new(trace_id: [u8; 16], parent_id: [u8; 8], flags: u8) -> Self {
         TraceContext {
             trace_id,
@@ -35,32 +36,38 @@ impl TraceContext {
     }
 
     /// Attaches the vendor `tracestate` to forward unchanged.
+    #[inline]
     pub fn with_state(mut self, state: HeaderValue) -> Self {
         self.state = Some(state);
         self
     }
 
     /// The 16-byte trace ID.
+    #[inline]
     pub const fn trace_id(&self) -> [u8; 16] {
         self.trace_id
     }
 
     /// The 8-byte ID of the caller's span (the parent of ours).
+    #[inline]
     pub const fn parent_id(&self) -> [u8; 8] {
         self.parent_id
     }
 
     /// The trace flags byte.
+    #[inline]
     pub const fn flags(&self) -> u8 {
         self.flags
     }
 
     /// Whether the caller sampled this trace.
+    #[inline]
     pub const fn is_sampled(&self) -> bool {
         self.flags & 0x01 != 0
     }
 
     /// The `tracestate` to forward, if any.
+    #[inline]
     pub fn state(&self) -> Option<&HeaderValue> {
         self.state.as_ref()
     }

@@ -1,5 +1,6 @@
-//! Request shapes and stacks shared by the bench and the allocation test
-//! (included with `#[path]`, so each target compiles its own copy).
+//! The request shapes and call shapes the allocation test counts, the
+//! same as the timed bench's (`benches/context.rs` in the workspace's
+//! bench package): included with `#[path]` by the tests that use it.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
