@@ -55,10 +55,16 @@ impl StatusSet {
         self
     }
 
-    /// Adds every status in `range` (those in 400..=599).
-    pub fn with_range(mut self, range: RangeInclusive<u16>) -> Self {
-        for status in range {
+    /// Adds every status in `range` (those in 400..=599). A `const fn`, so
+    /// a default set is built at compile time, not per call.
+    pub const fn with_range(mut self, range: RangeInclusive<u16>) -> Self {
+        let (mut status, end) = (*range.start(), *range.end());
+        while status <= end {
             self = self.with(status);
+            if status == u16::MAX {
+                break;
+            }
+            status += 1;
         }
         self
     }
@@ -95,7 +101,7 @@ pub struct HttpClassifier {
 
 impl HttpClassifier {
     /// The default classifier: 500–599 and 429 fail.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         HttpClassifier {
             failing: StatusSet::empty().with_range(500..=599).with(429),
         }

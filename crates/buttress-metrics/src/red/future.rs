@@ -64,10 +64,14 @@ impl InFlight {
         if let Some(rejected) = response.extensions().get::<Rejected>() {
             return RedOutcome::Rejected(rejected.reason());
         }
+        // Built at compile time: a classifier per response would rebuild
+        // its status set every call.
+        const HTTP: HttpClassifier = HttpClassifier::new();
+        const GRPC: GrpcClassifier = GrpcClassifier::new();
         let outcome = if self.grpc {
-            GrpcClassifier::default().classify(Ok(response))
+            GRPC.classify(Ok(response))
         } else {
-            HttpClassifier::default().classify(Ok(response))
+            HTTP.classify(Ok(response))
         };
         RedOutcome::from_outcome(outcome)
     }
