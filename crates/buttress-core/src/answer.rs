@@ -4,12 +4,31 @@
 //! rejection reads the same wherever it surfaces.
 
 use bytes::Bytes;
+use std::fmt::Write as _;
+use std::time::Duration;
+
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Response, StatusCode};
 
 use crate::codec::{GRPC_RETRY_PUSHBACK_MS, RETRY_AFTER, pushback_value, retry_after_value};
 use crate::grpc::{GRPC_MESSAGE, GRPC_STATUS};
-use crate::{GrpcCode, Reason, Rejected};
+use crate::{GrpcCode, Quota, Reason, Rejected};
+
+/// The `RateLimit-Policy` field of draft-ietf-httpapi-ratelimit-headers-09:
+/// the quota policy, `<name>;q=<units>;w=<seconds>`.
+///
+/// ```
+/// assert_eq!(buttress_core::answer::RATELIMIT_POLICY.as_str(), "ratelimit-policy");
+/// ```
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// The `RateLimit` field of draft-ietf-httpapi-ratelimit-headers-09: where
+/// the caller stands, `<name>;r=<remaining units>;t=<seconds to reset>`.
+///
+/// ```
+/// assert_eq!(buttress_core::answer::RATELIMIT.as_str(), "ratelimit");
+/// ```
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 impl Reason {
     /// The HTTP status a rejection for this reason answers with: 429 for
@@ -127,8 +146,10 @@ impl BodyFormat {
 impl Rejected {
     /// The HTTP answer: the reason's status, `Retry-After` when known
     /// (rounded up to whole seconds), and a short body naming the reason.
-    /// The `Rejected` rides in the response extensions, so outer layers
-    /// (metrics) can label the answer.
+    /// A rejection carrying [`Quota`] figures also gets the
+    /// [`RATELIMIT_POLICY`] and [`RATELIMIT`] fields. The `Rejected` rides
+    /// in the response extensions, so outer layers (metrics) can label the
+    /// answer.
     ///
     /// ```
     /// use buttress_core::answer::BodyFormat;
@@ -154,6 +175,10 @@ impl Rejected {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(delay) = self.retry_after() {
             headers.insert(RETRY_AFTER, retry_after_value(delay));
+        }
+        if let Some((policy, state)) = self.quota().and_then(ratelimit_values) {
+            headers.insert(RATELIMIT_POLICY, policy);
+            headers.insert(RATELIMIT, state);
         }
         response.extensions_mut().insert(self.clone());
         response
@@ -184,6 +209,57 @@ impl Rejected {
         response.extensions_mut().insert(self.clone());
         response
     }
+}
+
+/// Whole seconds, rounded up: a client told to wait must not come back
+/// early.
+fn ceil_secs(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+/// Whether `name` is a structured-field token (RFC 9651 §3.3.4), the
+/// form draft-09 gives a policy name.
+fn is_sf_token(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'*');
+    first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b":/!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The `RateLimit-Policy` and `RateLimit` values for `quota`; `None` when
+/// its policy name cannot be written as a token or a string.
+fn ratelimit_values(quota: &Quota) -> Option<(HeaderValue, HeaderValue)> {
+    let mut name = String::with_capacity(quota.policy.len() + 2);
+    if is_sf_token(&quota.policy) {
+        name.push_str(&quota.policy);
+    } else if quota.policy.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        // A structured-field string, which later drafts also allow.
+        name.push('"');
+        for c in quota.policy.chars() {
+            if c == '"' || c == '\\' {
+                name.push('\\');
+            }
+            name.push(c);
+        }
+        name.push('"');
+    } else {
+        return None;
+    }
+    let window = ceil_secs(quota.window).max(1);
+    let mut policy = String::with_capacity(name.len() + 32);
+    let _ = write!(policy, "{name};q={};w={window}", quota.limit);
+    let mut state = String::with_capacity(name.len() + 32);
+    let _ = write!(
+        state,
+        "{name};r={};t={}",
+        quota.remaining,
+        ceil_secs(quota.reset)
+    );
+    Some((
+        HeaderValue::from_str(&policy).ok()?,
+        HeaderValue::from_str(&state).ok()?,
+    ))
 }
 
 /// A trailers-only gRPC answer with `code` and a static message (which
@@ -255,6 +331,47 @@ mod tests {
             rejected.to_grpc_response().headers()[GRPC_RETRY_PUSHBACK_MS],
             "1200"
         );
+    }
+
+    #[test]
+    fn quota_figures_become_ratelimit_fields() {
+        let rejected = Rejected::new(Reason::RateLimited)
+            .with_retry_after(Duration::from_millis(100))
+            .with_quota(
+                Quota::new("default", 10, Duration::from_secs(1))
+                    .with_remaining(0)
+                    .with_reset(Duration::from_millis(450)),
+            );
+        let res = rejected.to_http_response(BodyFormat::Text);
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+        assert_eq!(res.headers()[RATELIMIT_POLICY], "default;q=10;w=1");
+        assert_eq!(res.headers()[RATELIMIT], "default;r=0;t=1");
+
+        // No figures, no fields.
+        let plain = Rejected::new(Reason::RateLimited).to_http_response(BodyFormat::Text);
+        assert!(plain.headers().get(RATELIMIT).is_none());
+        assert!(plain.headers().get(RATELIMIT_POLICY).is_none());
+    }
+
+    #[test]
+    fn policy_names_that_are_not_tokens_are_quoted_or_dropped() {
+        let with_name = |name: &str| {
+            Rejected::new(Reason::RateLimited)
+                .with_quota(Quota::new(name, 5, Duration::from_millis(1_500)).with_remaining(2))
+                .to_http_response(BodyFormat::Text)
+        };
+        let quoted = with_name("gold tier \"a\"");
+        assert_eq!(
+            quoted.headers()[RATELIMIT_POLICY],
+            r#""gold tier \"a\"";q=5;w=2"#
+        );
+        assert_eq!(quoted.headers()[RATELIMIT], r#""gold tier \"a\"";r=2;t=0"#);
+        let dropped = with_name("caf\u{e9}");
+        assert!(dropped.headers().get(RATELIMIT).is_none());
+        assert!(is_sf_token("tenant:acme/v1"));
+        assert!(!is_sf_token("1st"));
+        assert!(!is_sf_token(""));
     }
 
     #[test]

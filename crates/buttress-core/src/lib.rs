@@ -44,7 +44,7 @@ pub mod timeout;
 pub use classify::{Classify, Outcome};
 pub use context::{Criticality, RequestContext, TrustPolicy};
 pub use grpc::GrpcCode;
-pub use rejected::{Reason, Rejected};
+pub use rejected::{Quota, Reason, Rejected};
 
 /// The boxed error every Buttress layer returns, as tower's own layers do.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

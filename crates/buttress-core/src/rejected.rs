@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::classify::Outcome;
@@ -128,6 +129,68 @@ pub struct Rejected {
     reason: Reason,
     retry_after: Option<Duration>,
     sent: bool,
+    quota: Option<Quota>,
+}
+
+/// The quota figures of a rate-limit rejection: which policy refused the
+/// caller, how large it is, and where the caller stands. The edge writes
+/// them as the `RateLimit-Policy` and `RateLimit` fields of
+/// draft-ietf-httpapi-ratelimit-headers-09.
+///
+/// ```
+/// use buttress_core::{Quota, Reason, Rejected};
+/// use std::time::Duration;
+///
+/// let quota = Quota::new("default", 10, Duration::from_secs(1))
+///     .with_remaining(0)
+///     .with_reset(Duration::from_millis(500));
+/// let rejected = Rejected::new(Reason::RateLimited)
+///     .with_retry_after(Duration::from_millis(100))
+///     .with_quota(quota.clone());
+/// assert_eq!(rejected.quota(), Some(&quota));
+/// assert_eq!(rejected.quota().unwrap().limit, 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quota {
+    /// The policy's name (`"default"`, `"premium"`): an HTTP structured
+    /// field token where possible, since it names the policy on the wire.
+    pub policy: Arc<str>,
+    /// Quota units (requests, or their cost) the policy allows per
+    /// `window`.
+    pub limit: u64,
+    /// The window `limit` is counted over.
+    pub window: Duration,
+    /// Quota units the caller may still spend now.
+    pub remaining: u64,
+    /// The time until the caller's quota is whole again.
+    pub reset: Duration,
+}
+
+impl Quota {
+    /// A policy named `policy` allowing `limit` units per `window`, with
+    /// nothing remaining and no reset time yet.
+    pub fn new(policy: impl Into<Arc<str>>, limit: u64, window: Duration) -> Self {
+        Quota {
+            policy: policy.into(),
+            limit,
+            window,
+            remaining: 0,
+            reset: Duration::ZERO,
+        }
+    }
+
+    /// Sets the units the caller may still spend now.
+    pub fn with_remaining(mut self, remaining: u64) -> Self {
+        self.remaining = remaining;
+        self
+    }
+
+    /// Sets the time until the caller's quota is whole again.
+    pub fn with_reset(mut self, reset: Duration) -> Self {
+        self.reset = reset;
+        self
+    }
 }
 
 impl Rejected {
@@ -138,6 +201,7 @@ impl Rejected {
             reason,
             retry_after: None,
             sent: false,
+            quota: None,
         }
     }
 
@@ -146,6 +210,18 @@ impl Rejected {
     pub const fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = Some(retry_after);
         self
+    }
+
+    /// Adds the quota figures of a rate-limit rejection (become the
+    /// `RateLimit-Policy` and `RateLimit` fields at the edge).
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// The quota figures, for a rate-limit rejection that carries them.
+    pub fn quota(&self) -> Option<&Quota> {
+        self.quota.as_ref()
     }
 
     /// Marks the request as having reached the inner service (a timeout

@@ -56,6 +56,7 @@
 pub mod adaptive;
 pub mod bulkhead;
 mod permit;
+pub mod rate;
 mod release;
 pub mod shed;
 pub mod throttle;
@@ -64,6 +65,7 @@ pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadLayer};
 /// Core's config error, re-exported: every Buttress builder returns it.
 pub use buttress_core::config::ConfigError;
 pub use permit::{Permit, QueueOrder};
+pub use rate::{RateLimit, RateLimitLayer};
 pub use release::{OnBodyEnd, OnResponse, PermitBody, ReleasePolicy};
 pub use shed::LoadShedLayer;
 pub use throttle::ThrottleLayer;

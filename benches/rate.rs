@@ -1,0 +1,117 @@
+//! Per-call cost of the rate limit over a bare service, all in the same
+//! run: a global limiter (one cell), a keyed one (a tracked key in core's
+//! keyed map), and a keyed one whose map holds 10,000 other keys; then
+//! allocations per call and scaling on two threads.
+//!
+//! Run:
+//!
+//! ```text
+//! cargo bench -p buttress-benches --bench rate -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p buttress-benches --bench rate --features count-allocations -- allocations-only
+//! ```
+//!
+//! Groups `rate/<call shape>/<request shape>`, as in `limit.rs`. The keyed
+//! limiters key by the `authorization` header: the realistic request
+//! carries one (a bearer token), the empty one has none and takes the
+//! shared anonymous key — a tracked key either way. The quota is one no
+//! bench can spend (10⁹ per second), so every call is admitted: what is
+//! measured is the admitted path, clock read included (these requests
+//! carry no `RequestContext` whose start would stand in for it).
+
+use buttress_benches::{Bare, allocations_of, bench_shapes, ready_call, scaling_of};
+use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
+use criterion::Criterion;
+use http::Request;
+use tower::{Layer, Service};
+
+const PREFIX: &str = "rate";
+const CALLS: u64 = 2_000_000;
+
+fn plenty() -> QuotaConfig {
+    QuotaConfig::per_second(1_000_000_000).burst(100_000)
+}
+
+fn global() -> RateLimitLayer {
+    RateLimitLayer::builder()
+        .quota(plenty())
+        .build()
+        .expect("valid config")
+}
+
+fn keyed() -> RateLimitLayer {
+    RateLimitLayer::builder()
+        .quota(plenty())
+        .key_header("authorization")
+        .max_keys(20_000)
+        .build()
+        .expect("valid config")
+}
+
+/// A keyed limiter already tracking 10,000 other callers.
+fn keyed_10k() -> RateLimitLayer {
+    let layer = keyed();
+    let mut svc = layer.layer(Bare);
+    for n in 0..10_000 {
+        let req = Request::get("/")
+            .header("authorization", format!("Bearer caller-{n}"))
+            .body(())
+            .expect("valid request");
+        ready_call(&mut svc, req).expect("admitted");
+    }
+    layer
+}
+
+fn timings(c: &mut Criterion) {
+    bench_shapes(c, PREFIX, "bare", Bare);
+    bench_shapes(c, PREFIX, "global", global().layer(Bare));
+    bench_shapes(c, PREFIX, "keyed", keyed().layer(Bare));
+    bench_shapes(c, PREFIX, "keyed_10k", keyed_10k().layer(Bare));
+}
+
+fn report<S: Service<Request<()>> + Clone>(name: &str, bare: (f64, f64), svc: S) {
+    let (ready, shot) = allocations_of(svc).unwrap_or_default();
+    println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
+}
+
+fn allocations() {
+    let Some(bare) = allocations_of(Bare) else {
+        println!("\nallocations: build with `--features count-allocations` to count them");
+        return;
+    };
+    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    report("global", bare, global().layer(Bare));
+    report("keyed", bare, keyed().layer(Bare));
+    report("keyed_10k", bare, keyed_10k().layer(Bare));
+}
+
+fn two_threads() {
+    let bare = scaling_of(CALLS, Bare);
+    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
+    println!("  {:<24} {bare:.2}", "bare");
+    let line = |name: &str, r: f64| {
+        println!(
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
+        );
+    };
+    // Both threads hit one key: one cell, one cache line, the worst case.
+    line("global", scaling_of(CALLS, global().layer(Bare)));
+    line(
+        "keyed (one hot key)",
+        scaling_of(CALLS, keyed().layer(Bare)),
+    );
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // A filter that matches no group (`-- allocations-only`) skips the
+    // timings; `SCALING=0` skips the two-thread rounds.
+    timings(&mut criterion);
+    if std::env::args().all(|arg| arg != "--list") {
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
+    }
+    criterion.final_summary();
+}

@@ -1,0 +1,430 @@
+//! Rate-limit settings, their builder and validation.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use buttress_core::TrustPolicy;
+use buttress_core::context::TrustRequest;
+use buttress_core::telemetry::TelemetrySink;
+use http::HeaderName;
+
+use super::forwarded::ForwardedHeader;
+use super::key::{Extractor, Key, KeySource, MAX_KEY_LEN};
+use super::layer::RateLimitLayer;
+use super::limiter::{CostFn, Limiter};
+use super::quota::{QuotaConfig, QuotaOverride, is_token};
+use crate::ConfigError;
+
+/// Whether the limit is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum RateLimitMode {
+    /// Requests over quota are refused with
+    /// [`Reason::RateLimited`](buttress_core::Reason::RateLimited).
+    #[default]
+    Enforce,
+    /// Requests over quota pass; they are only counted (and reported to
+    /// telemetry as rejections under `<name>/<class>/shadow`), to try a
+    /// quota on live traffic before enforcing it.
+    Shadow,
+}
+
+/// A rate limit's settings, as data (loadable with the `serde` feature,
+/// durations written like `"1s"`).
+///
+/// ```
+/// use buttress_limit::rate::{KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitLayer};
+///
+/// let config = RateLimitConfig {
+///     name: "public-api".into(),
+///     key: KeySource::Header("x-api-key".into()),
+///     quota: QuotaConfig::per_second(10).burst(20),
+///     overrides: vec![QuotaOverride::new("partner", QuotaConfig::per_second(500)).keys(["k-acme"])],
+///     max_keys: 50_000,
+///     ..RateLimitConfig::default()
+/// };
+/// let layer = RateLimitLayer::from_config(config).unwrap();
+/// assert_eq!(layer.tracked_keys(), 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct RateLimitConfig {
+    /// The name telemetry reports under: each key class reports as
+    /// `<name>/<class>` (`api/default`, `api/premium`).
+    pub name: String,
+    /// Where each request's key comes from.
+    pub key: KeySource,
+    /// The quota of every key without an override (class `default`).
+    pub quota: QuotaConfig,
+    /// Quotas for named keys (tenants, partners), each its own class.
+    pub overrides: Vec<QuotaOverride>,
+    /// The most keys tracked at once; beyond that, idle keys with a full
+    /// bucket are evicted, and new keys share one overflow bucket rather
+    /// than evict a caller with spent quota.
+    pub max_keys: usize,
+    /// The proxies (CIDR or address) whose forwarded header is believed,
+    /// for [`KeySource::Forwarded`].
+    pub trusted_proxies: Vec<String>,
+    /// Which forwarded header those proxies maintain.
+    pub forwarded_header: ForwardedHeader,
+    /// IPv6 clients are keyed by this many leading bits of their address
+    /// (one client commonly holds a whole /64). 1 to 128.
+    pub ipv6_prefix: u8,
+    /// Enforce, or only count.
+    pub mode: RateLimitMode,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            name: "rate_limit".into(),
+            key: KeySource::Global,
+            quota: QuotaConfig::default(),
+            overrides: Vec::new(),
+            max_keys: 10_000,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+            ipv6_prefix: 64,
+            mode: RateLimitMode::Enforce,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks that the settings can work (a [`KeySource::Custom`] key
+    /// needs the builder, which holds the function).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
+        self.quota.validate().map_err(|e| e.in_section("quota"))?;
+        if self.max_keys == 0 {
+            return Err(ConfigError::new("max_keys", "must be at least 1"));
+        }
+        if self.ipv6_prefix == 0 || self.ipv6_prefix > 128 {
+            return Err(ConfigError::new("ipv6_prefix", "must be between 1 and 128"));
+        }
+        if let KeySource::Header(name) = &self.key {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::new("key.header", "not a valid header name"))?;
+        }
+        if !self.overrides.is_empty() && self.key == KeySource::Global {
+            return Err(ConfigError::new(
+                "overrides",
+                "need a per-key source: a global limit has one key",
+            ));
+        }
+        let mut classes = HashSet::new();
+        let mut keys = HashSet::new();
+        for (i, class) in self.overrides.iter().enumerate() {
+            let section = format!("overrides[{i}]");
+            if !is_token(&class.class) || class.class == "default" {
+                return Err(ConfigError::new(
+                    "class",
+                    "must be a token (letters, digits, `-_.:/`, starting with a letter) other than `default`",
+                )
+                .in_section(&section));
+            }
+            if !classes.insert(class.class.as_str()) {
+                return Err(ConfigError::new("class", "is named twice").in_section(&section));
+            }
+            class
+                .quota
+                .validate()
+                .map_err(|e| e.in_section(&section).in_section("quota"))?;
+            for key in &class.keys {
+                if key.is_empty() || key.len() > MAX_KEY_LEN {
+                    return Err(
+                        ConfigError::new("keys", "must be 1 to 256 bytes").in_section(&section)
+                    );
+                }
+                if !keys.insert(key.as_str()) {
+                    return Err(
+                        ConfigError::new("keys", "a key is in two classes").in_section(&section)
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`RateLimitLayer`]; see [`RateLimitLayer::builder`].
+#[derive(Clone, Default)]
+pub struct RateLimitBuilder {
+    config: RateLimitConfig,
+    extractor: Option<Extractor>,
+    trust: Option<TrustPolicy>,
+    cost: Option<Arc<CostFn>>,
+    sink: Option<Arc<dyn TelemetrySink>>,
+}
+
+impl fmt::Debug for RateLimitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("config", &self.config)
+            .field("extractor", &self.extractor)
+            .field("trust", &self.trust)
+            .field("cost", &self.cost.is_some())
+            .field("own_sink", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl RateLimitBuilder {
+    /// A builder starting from `config`.
+    pub fn from_config(config: RateLimitConfig) -> Self {
+        RateLimitBuilder {
+            config,
+            ..RateLimitBuilder::default()
+        }
+    }
+
+    /// The name telemetry reports under.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// The quota of every key without an override.
+    pub fn quota(mut self, quota: QuotaConfig) -> Self {
+        self.config.quota = quota;
+        self
+    }
+
+    /// Adds a quota class for named keys.
+    pub fn override_quota(mut self, class: QuotaOverride) -> Self {
+        self.config.overrides.push(class);
+        self
+    }
+
+    /// Where each request's key comes from.
+    pub fn key(mut self, source: KeySource) -> Self {
+        self.config.key = source;
+        self.extractor = None;
+        self
+    }
+
+    /// Keys by the value of header `name` (an API key, a tenant ID).
+    pub fn key_header(self, name: impl Into<String>) -> Self {
+        self.key(KeySource::Header(name.into()))
+    }
+
+    /// Keys by the peer's IP address ([`PeerAddr`](buttress_core::context::PeerAddr)).
+    pub fn key_peer_ip(self) -> Self {
+        self.key(KeySource::PeerIp)
+    }
+
+    /// Keys by the client address a trusted proxy forwarded: the
+    /// forwarded header is read only when `trust` trusts the request
+    /// (its peer), and walked right to left past the addresses `trust`
+    /// trusts ([`TrustPolicy::trusts_ip`]).
+    pub fn key_forwarded(mut self, trust: TrustPolicy) -> Self {
+        self = self.key(KeySource::Forwarded);
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Keys by route template, read from the extension `T` that the
+    /// router stores — with axum, `key_route(MatchedPath::as_str)`.
+    ///
+    /// ```
+    /// use buttress_limit::rate::RateLimitLayer;
+    ///
+    /// #[derive(Clone)]
+    /// struct Route(&'static str); // stands in for axum's `MatchedPath`
+    ///
+    /// let per_route = RateLimitLayer::builder().key_route(|route: &Route| route.0).build().unwrap();
+    /// # let _ = per_route;
+    /// ```
+    pub fn key_route<T, F>(mut self, as_str: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: for<'a> Fn(&'a T) -> &'a str + Send + Sync + 'static,
+    {
+        self.config.key = KeySource::Custom;
+        self.extractor = Some(Extractor::route(as_str));
+        self
+    }
+
+    /// Keys by a function of the request; `None` is the shared anonymous
+    /// key. Borrow from the request where you can: a borrowed key costs
+    /// no allocation.
+    ///
+    /// ```
+    /// use buttress_limit::rate::RateLimitLayer;
+    /// use std::borrow::Cow;
+    ///
+    /// // The first path segment: one quota per API version.
+    /// let layer = RateLimitLayer::builder()
+    ///     .key_fn(|req| req.uri.path().split('/').nth(1).map(|s| Cow::Borrowed(s.as_bytes())))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn key_fn<F>(mut self, key: F) -> Self
+    where
+        F: for<'a> Fn(&TrustRequest<'a>) -> Option<Cow<'a, [u8]>> + Send + Sync + 'static,
+    {
+        self.config.key = KeySource::Custom;
+        self.extractor = Some(Extractor::custom(key));
+        self
+    }
+
+    /// What each request costs in quota units (default 1). A request
+    /// costing more than a burst is always refused, with no retry hint.
+    pub fn cost<F>(mut self, cost: F) -> Self
+    where
+        F: Fn(&TrustRequest<'_>) -> u32 + Send + Sync + 'static,
+    {
+        self.cost = Some(Arc::new(cost));
+        self
+    }
+
+    /// The most keys tracked at once.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.config.max_keys = max_keys;
+        self
+    }
+
+    /// The proxies whose forwarded header is believed (CIDR or address).
+    pub fn trusted_proxies<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.trusted_proxies = networks.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Which forwarded header the trusted proxies maintain.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.config.forwarded_header = header;
+        self
+    }
+
+    /// Leading bits of an IPv6 address that make its key.
+    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
+        self.config.ipv6_prefix = bits;
+        self
+    }
+
+    /// Counts requests over quota without refusing them.
+    pub fn shadow(mut self) -> Self {
+        self.config.mode = RateLimitMode::Shadow;
+        self
+    }
+
+    /// Reports to `sink` instead of the process-wide sink.
+    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Validates the settings and builds the layer, with its state.
+    pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
+        let config = self.config;
+        config.validate()?;
+        let extractor = match (self.extractor, &config.key) {
+            (Some(extractor), _) => extractor,
+            (None, KeySource::Global) => Extractor::Global,
+            (None, KeySource::PeerIp) => Extractor::PeerIp,
+            (None, KeySource::Forwarded) => {
+                let trust = match self.trust {
+                    Some(trust) => trust,
+                    None => TrustPolicy::peers(&config.trusted_proxies)
+                        .map_err(|e| ConfigError::new("trusted_proxies", e.to_string()))?,
+                };
+                Extractor::Forwarded {
+                    trust,
+                    header: config.forwarded_header,
+                }
+            }
+            (None, KeySource::Header(name)) => Extractor::Header(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| ConfigError::new("key.header", "not a valid header name"))?,
+            ),
+            (None, KeySource::Custom) => {
+                return Err(ConfigError::new(
+                    "key",
+                    "a route or function key is set on the builder (key_route, key_fn)",
+                ));
+            }
+        };
+        let mut pinned = Vec::new();
+        for (i, class) in config.overrides.iter().enumerate() {
+            for key in &class.keys {
+                let bytes = if extractor.keys_by_address() {
+                    let ip: std::net::IpAddr = key.parse().map_err(|_| {
+                        ConfigError::new("keys", "must be IP addresses for an address key")
+                            .in_section(&format!("overrides[{i}]"))
+                    })?;
+                    Key::address(ip, config.ipv6_prefix).to_vec()
+                } else {
+                    key.as_bytes().to_vec()
+                };
+                pinned.push((bytes, i + 1));
+            }
+        }
+        let limiter = Limiter::new(config, extractor, pinned, self.cost, self.sink.as_deref());
+        Ok(RateLimitLayer::new(Arc::new(limiter)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(builder: RateLimitBuilder) -> String {
+        builder.build().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let b = RateLimitLayer::builder;
+        assert_eq!(error(b().name("")), "name: must not be empty");
+        assert_eq!(
+            error(b().quota(QuotaConfig::per_second(0))),
+            "quota.limit: must be at least 1"
+        );
+        assert_eq!(error(b().max_keys(0)), "max_keys: must be at least 1");
+        assert_eq!(
+            error(b().key_header("bad header")),
+            "key.header: not a valid header name"
+        );
+        assert!(
+            error(b().override_quota(QuotaOverride::new("gold", QuotaConfig::per_second(1))))
+                .starts_with("overrides:")
+        );
+        let gold = || QuotaOverride::new("gold", QuotaConfig::per_second(5)).keys(["a"]);
+        assert!(
+            error(
+                b().key_header("x-k")
+                    .override_quota(gold())
+                    .override_quota(gold())
+            )
+            .starts_with("overrides[1].class")
+        );
+        assert!(
+            error(
+                b().key_header("x-k")
+                    .override_quota(QuotaOverride::new("gold tier", QuotaConfig::per_second(5)))
+            )
+            .starts_with("overrides[0].class")
+        );
+        assert!(error(b().key_peer_ip().override_quota(gold())).starts_with("overrides[0].keys"));
+        assert_eq!(
+            error(
+                b().key(KeySource::Forwarded)
+                    .trusted_proxies(["10.0.0.0/33"])
+            ),
+            "trusted_proxies: invalid network: expected an IP address or CIDR like 10.0.0.0/8"
+        );
+        assert!(error(b().key(KeySource::Custom)).starts_with("key:"));
+        assert!(error(b().ipv6_prefix(0)).starts_with("ipv6_prefix"));
+    }
+}

@@ -1,0 +1,113 @@
+//! The rate-limit layer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use buttress_core::keyed::KeyedStats;
+use tower_layer::Layer;
+
+use super::config::{RateLimitBuilder, RateLimitConfig};
+use super::limiter::Limiter;
+use super::service::RateLimit;
+use crate::ConfigError;
+
+/// Applies a [`RateLimit`]: each caller (key) gets a quota — `limit`
+/// requests per `period`, `burst` at once — and a caller over it is
+/// refused with [`Reason::RateLimited`](buttress_core::Reason::RateLimited),
+/// a retry hint of when it would be admitted, and its quota figures.
+///
+/// The quota state is created when the layer is built and shared by every
+/// service it wraps and every clone (DESIGN.md contract 1): axum applies a
+/// route's layers per request and per connection, and they must all count
+/// against one quota.
+///
+/// ```
+/// use buttress_core::{Reason, Rejected};
+/// use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
+/// use std::time::Duration;
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = RateLimitLayer::builder()
+///     .name("search")
+///     .quota(QuotaConfig::per_minute(60).burst(2))
+///     .key_header("x-api-key")
+///     .build()
+///     .unwrap();
+/// let mut svc = ServiceBuilder::new().layer(layer.clone()).service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>("results")
+/// });
+/// let from = |key: &str| http::Request::get("/").header("x-api-key", key).body(()).unwrap();
+///
+/// assert_eq!(svc.ready().await.unwrap().call(from("alice")).await.unwrap(), "results");
+/// assert_eq!(svc.ready().await.unwrap().call(from("alice")).await.unwrap(), "results");
+/// let err = svc.ready().await.unwrap().call(from("alice")).await.unwrap_err();
+/// let rejected = Rejected::find(&*err).unwrap();
+/// assert_eq!(rejected.reason(), Reason::RateLimited);
+/// assert!(rejected.retry_after().unwrap() <= Duration::from_secs(1));
+/// assert_eq!(rejected.quota().unwrap().remaining, 0);
+///
+/// // Another caller has its own quota.
+/// assert_eq!(svc.ready().await.unwrap().call(from("bob")).await.unwrap(), "results");
+/// assert_eq!(layer.tracked_keys(), 2);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limiter: Arc<Limiter>,
+}
+
+impl RateLimitLayer {
+    /// A builder with the defaults of [`RateLimitConfig`].
+    pub fn builder() -> RateLimitBuilder {
+        RateLimitBuilder::default()
+    }
+
+    /// A layer from validated settings.
+    pub fn from_config(config: RateLimitConfig) -> Result<Self, ConfigError> {
+        RateLimitBuilder::from_config(config).build()
+    }
+
+    pub(crate) fn new(limiter: Arc<Limiter>) -> Self {
+        RateLimitLayer { limiter }
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.limiter.config
+    }
+
+    /// Keys tracked now in the bounded map (override keys, held apart,
+    /// and the overflow bucket are not counted; 0 for a global limit).
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.keyed_stats().map_or(0, |stats| stats.len)
+    }
+
+    /// The keyed map's counters (keys, capacity, evictions, overflows);
+    /// `None` for a global limit.
+    pub fn keyed_stats(&self) -> Option<KeyedStats> {
+        self.limiter.keyed_stats()
+    }
+
+    /// Requests refused so far — in shadow mode, those that would have
+    /// been.
+    pub fn limited(&self) -> u64 {
+        self.limiter.limited()
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit::new(inner, self.limiter.clone())
+    }
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}

@@ -1,0 +1,82 @@
+//! Per-caller rate limits: a quota per key, on GCRA.
+//!
+//! A gateway or public API must keep one caller from taking everyone's
+//! capacity. [`RateLimitLayer`] gives each caller — each *key*: the peer
+//! address, the client address behind trusted proxies, an API-key or
+//! tenant header, the route template, or any function of the request — a
+//! quota of `limit` requests per `period` with a `burst`, and refuses the
+//! excess at once with [`Reason::RateLimited`](buttress_core::Reason::RateLimited):
+//! a retry hint of exactly when the next request would be admitted
+//! (`Retry-After`, rounded up to whole seconds by the edge) and the quota
+//! figures (the `RateLimit-Policy` and `RateLimit` fields of
+//! draft-ietf-httpapi-ratelimit-headers-09). Named keys (tenants,
+//! partners) can have their own quota, each a *class* that telemetry
+//! reports apart (`<name>/<class>`; never per raw key).
+//!
+//! # Why GCRA on one atomic, not `governor`
+//!
+//! The generic cell rate algorithm keeps one number per key, the
+//! *theoretical arrival time* at which its bucket is full again; a
+//! decision is a load, some arithmetic and a compare-and-swap. `governor`
+//! implements the same algorithm, but fitting it to the contracts costs
+//! more than the algorithm: its keyed state store is addressed by an owned
+//! key (`measure_and_replace(&K, ..)`), so a key borrowed from a header
+//! would be copied into a fresh `String` on every request (contract 2);
+//! its keyed eviction (`retain_recent`) knows nothing of core's fail-safe
+//! overflow rule (contract 12), so the store would be ours anyway; and its
+//! clock is a trait we would implement over tokio time (contract 8). What
+//! is left of it is twenty lines of arithmetic, so the cell is ours: tokio
+//! time (simulations run on a paused clock), keys in core's
+//! [`KeyedMap`](buttress_core::keyed::KeyedMap) looked up by borrowed
+//! bytes, the neutral state (a full bucket, `tat ≤ now`) trivial to
+//! answer, and no new dependency.
+//!
+//! # Keys and memory
+//!
+//! Keys live in core's bounded keyed map (`max_keys`): a flood of invented
+//! keys cannot grow memory past it. When it is full, idle keys with a
+//! full bucket are evicted first; when every key holds spent quota, new
+//! keys share one overflow bucket with the default quota — a spent quota
+//! is never reset to make room. Override keys are held apart for the
+//! layer's life. Looking up a tracked key takes a shared lock on one
+//! shard and allocates nothing.
+//!
+//! # Forwarded addresses
+//!
+//! [`KeySource::Forwarded`] reads `X-Forwarded-For` (or `Forwarded`) only
+//! when the peer is a trusted proxy by core's
+//! [`TrustPolicy`](buttress_core::TrustPolicy), and takes the rightmost
+//! address that is not itself a trusted proxy: the entries to its left
+//! are whatever the client sent, and would let it pick its own key.
+//!
+//! ```
+//! use buttress_limit::rate::{QuotaConfig, QuotaOverride, RateLimitLayer};
+//!
+//! let layer = RateLimitLayer::builder()
+//!     .name("public-api")
+//!     .key_header("x-tenant")
+//!     .quota(QuotaConfig::per_second(10).burst(20))
+//!     .override_quota(QuotaOverride::new("premium", QuotaConfig::per_second(200)).keys(["acme"]))
+//!     .max_keys(10_000)
+//!     .build()
+//!     .unwrap();
+//! # let _ = layer;
+//! ```
+
+mod config;
+mod forwarded;
+mod future;
+mod gcra;
+mod key;
+mod layer;
+mod limiter;
+mod quota;
+mod service;
+
+pub use self::config::{RateLimitBuilder, RateLimitConfig, RateLimitMode};
+pub use self::forwarded::ForwardedHeader;
+pub use self::future::ResponseFuture;
+pub use self::key::KeySource;
+pub use self::layer::RateLimitLayer;
+pub use self::quota::{QuotaConfig, QuotaOverride};
+pub use self::service::RateLimit;

@@ -1,0 +1,512 @@
+//! The rate limit's invariants, on tokio's paused clock.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use buttress_core::answer::{BodyFormat, RATELIMIT, RATELIMIT_POLICY};
+use buttress_core::context::PeerAddr;
+use buttress_core::telemetry::{Event, RecordingSink};
+use buttress_core::{BoxError, Reason, Rejected, RequestContext, TrustPolicy};
+use buttress_limit::rate::{
+    ForwardedHeader, KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitLayer,
+};
+use tokio::time::{Instant, advance};
+use tower::{Layer, Service, ServiceExt};
+
+type Req = http::Request<()>;
+
+fn bare() -> impl Service<
+    Req,
+    Response = (),
+    Error = Infallible,
+    Future = std::future::Ready<Result<(), Infallible>>,
+> + Clone {
+    tower::service_fn(|_req: Req| std::future::ready(Ok::<_, Infallible>(())))
+}
+
+/// `ready` + `call` on a service whose futures are ready at once.
+fn call<S: Service<Req>>(svc: &mut S, req: Req) -> Result<S::Response, S::Error> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(ready) = svc.poll_ready(&mut cx) else {
+        panic!("not ready")
+    };
+    ready?;
+    match pin!(svc.call(req)).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("not ready"),
+    }
+}
+
+fn rejection(result: Result<(), BoxError>) -> Rejected {
+    let err = result.expect_err("a rejection");
+    let rejected = Rejected::find(&*err).expect("a Rejected").clone();
+    assert_eq!(rejected.reason(), Reason::RateLimited);
+    assert!(!rejected.was_sent());
+    rejected
+}
+
+fn with_header(name: &str, value: &str) -> Req {
+    http::Request::get("/")
+        .header(name, value)
+        .body(())
+        .unwrap()
+}
+
+fn from_peer(peer: &str, forwarded_for: Option<&str>) -> Req {
+    let mut req = match forwarded_for {
+        Some(chain) => with_header("x-forwarded-for", chain),
+        None => http::Request::new(()),
+    };
+    let peer: IpAddr = peer.parse().unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr(SocketAddr::new(peer, 40_000)));
+    req
+}
+
+fn ten_per_second_burst_five() -> QuotaConfig {
+    QuotaConfig::per_second(10).burst(5)
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_per_second_with_burst_five_admits_five_at_once_then_one_per_100ms() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    let admitted = (0..20)
+        .filter(|_| call(&mut svc, http::Request::new(())).is_ok())
+        .count();
+    assert_eq!(admitted, 5, "the burst, at once");
+
+    for step in 1..=50 {
+        advance(Duration::from_millis(100)).await;
+        assert!(
+            call(&mut svc, http::Request::new(())).is_ok(),
+            "one more after {step} × 100 ms"
+        );
+        let refused = rejection(call(&mut svc, http::Request::new(())));
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+    }
+    // Halfway through an interval, nothing new.
+    advance(Duration::from_millis(50)).await;
+    assert!(call(&mut svc, http::Request::new(())).is_err());
+    assert_eq!(layer.limited(), 15 + 50 + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_the_wait_to_the_next_admission_rounded_up_on_the_wire() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    for _ in 0..5 {
+        call(&mut svc, http::Request::new(())).unwrap();
+    }
+    advance(Duration::from_millis(30)).await;
+    let refused = rejection(call(&mut svc, http::Request::new(())));
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(70)));
+    let answer = refused.to_http_response(BodyFormat::Text);
+    assert_eq!(answer.status(), 429);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    assert_eq!(answer.headers()[RATELIMIT_POLICY], "default;q=10;w=1");
+    // Nothing left; the bucket is full again in 470 ms.
+    assert_eq!(answer.headers()[RATELIMIT], "default;r=0;t=1");
+    let quota = refused.quota().unwrap();
+    assert_eq!(
+        (quota.remaining, quota.reset),
+        (0, Duration::from_millis(470))
+    );
+
+    // Waiting exactly the hint is enough.
+    advance(Duration::from_millis(70)).await;
+    call(&mut svc, http::Request::new(())).unwrap();
+
+    // A long wait rounds up to whole seconds.
+    let slow = RateLimitLayer::builder()
+        .quota(QuotaConfig::new(2, Duration::from_secs(5)).burst(1))
+        .build()
+        .unwrap();
+    let mut svc = slow.layer(bare());
+    call(&mut svc, http::Request::new(())).unwrap();
+    advance(Duration::from_millis(400)).await;
+    let refused = rejection(call(&mut svc, http::Request::new(())));
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(2_100)));
+    let answer = refused.to_http_response(BodyFormat::Text);
+    assert_eq!(answer.headers()["retry-after"], "3");
+    assert_eq!(answer.headers()[RATELIMIT_POLICY], "default;q=2;w=5");
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_callers_with_separate_keys_do_not_affect_each_other() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .key_header("x-api-key")
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    for _ in 0..100 {
+        let _ = call(&mut svc, with_header("x-api-key", "greedy"));
+    }
+    for _ in 0..5 {
+        call(&mut svc, with_header("x-api-key", "modest")).unwrap();
+    }
+    rejection(call(&mut svc, with_header("x-api-key", "modest")));
+    advance(Duration::from_millis(100)).await;
+    call(&mut svc, with_header("x-api-key", "modest")).unwrap();
+    call(&mut svc, with_header("x-api-key", "greedy")).unwrap();
+    assert_eq!(layer.tracked_keys(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .key_forwarded(TrustPolicy::peers(["10.0.0.0/8"]).unwrap())
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    // A caller inventing a new address per request is still one caller.
+    let results: Vec<bool> = (0..10)
+        .map(|i| {
+            let spoofed = format!("198.51.100.{i}");
+            call(&mut svc, from_peer("203.0.113.9", Some(&spoofed))).is_ok()
+        })
+        .collect();
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 5);
+    assert_eq!(layer.tracked_keys(), 1, "the peer address is the key");
+    // Its neighbour is untouched.
+    call(&mut svc, from_peer("203.0.113.10", Some("198.51.100.0"))).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn through_a_trusted_proxy_chain_the_rightmost_untrusted_hop_is_the_key() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .key(KeySource::Forwarded)
+        .trusted_proxies(["10.0.0.0/8"])
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    // Client 198.51.100.7 behind two of our proxies, prefixing whatever it
+    // likes: every request counts against 198.51.100.7.
+    for i in 0..5 {
+        let chain = format!("6.6.6.{i}, 198.51.100.7, 10.1.1.1");
+        call(&mut svc, from_peer("10.0.0.1", Some(&chain))).unwrap();
+    }
+    rejection(call(
+        &mut svc,
+        from_peer("10.0.0.2", Some("7.7.7.7, 198.51.100.7, 10.1.1.1")),
+    ));
+    // Another client through the same proxies has its own quota.
+    call(
+        &mut svc,
+        from_peer("10.0.0.1", Some("198.51.100.8, 10.1.1.1")),
+    )
+    .unwrap();
+    // The proxy itself, without a forwarded header, is keyed as itself.
+    call(&mut svc, from_peer("10.0.0.1", None)).unwrap();
+    assert_eq!(layer.tracked_keys(), 3);
+
+    // The same from a `Forwarded` header, when that is what the proxies write.
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .key(KeySource::Forwarded)
+        .trusted_proxies(["10.0.0.0/8"])
+        .forwarded_header(ForwardedHeader::Forwarded)
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    for _ in 0..5 {
+        let mut req = from_peer("10.0.0.1", Some("1.1.1.1"));
+        req.headers_mut().insert(
+            "forwarded",
+            "for=6.6.6.6, for=\"[2001:db8::7]:4711\", for=10.1.1.1"
+                .parse()
+                .unwrap(),
+        );
+        call(&mut svc, req).unwrap();
+    }
+    let mut req = from_peer("10.0.0.1", None);
+    req.headers_mut()
+        .insert("forwarded", "for=\"[2001:db8::1]\"".parse().unwrap());
+    rejection(call(&mut svc, req)); // same /64
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_most_10_000() {
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_minute(1))
+        .key_peer_ip()
+        .max_keys(10_000)
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    let peer = |n: u32| {
+        let mut req = http::Request::new(());
+        req.extensions_mut()
+            .insert(PeerAddr(SocketAddr::new(Ipv4Addr::from(n).into(), 1)));
+        req
+    };
+    // One caller spends its quota before the flood.
+    call(&mut svc, peer(7)).unwrap();
+    for n in 1_000_000..2_000_000 {
+        let _ = call(&mut svc, peer(n));
+        if n % 100_000 == 0 {
+            assert!(layer.tracked_keys() <= 10_000);
+        }
+        if n == 1_500_000 {
+            // Half way, a minute passes: buckets refill, and the flood
+            // now evicts idle full buckets instead of overflowing.
+            advance(Duration::from_secs(61)).await;
+            call(&mut svc, peer(7)).unwrap();
+        }
+    }
+    let stats = layer.keyed_stats().unwrap();
+    assert!(stats.len <= 10_000, "{stats:?}");
+    assert_eq!(stats.capacity, 10_000);
+    assert!(stats.overflowed > 0, "every slot live: new keys overflowed");
+    assert!(stats.evicted > 0, "refilled keys were evicted");
+    // The caller with spent quota was never evicted to make room.
+    rejection(call(&mut svc, peer(7)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_map_of_spent_quotas_sends_new_keys_to_one_overflow_bucket() {
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_minute(1))
+        .key_header("x-api-key")
+        .max_keys(2)
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    call(&mut svc, with_header("x-api-key", "a")).unwrap();
+    call(&mut svc, with_header("x-api-key", "b")).unwrap();
+    // The map is full of spent quota: `c` shares the overflow bucket…
+    call(&mut svc, with_header("x-api-key", "c")).unwrap();
+    // …which `d` finds spent, while `a` keeps its spent quota.
+    rejection(call(&mut svc, with_header("x-api-key", "d")));
+    rejection(call(&mut svc, with_header("x-api-key", "a")));
+    assert_eq!(layer.tracked_keys(), 2);
+    assert_eq!(layer.keyed_stats().unwrap().evicted, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn state_is_shared_by_every_service_the_layer_builds() {
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_second(1).burst(3))
+        .build()
+        .unwrap();
+    // axum applies a route's layers per request: each call a new service.
+    let admitted = (0..6)
+        .filter(|_| call(&mut layer.clone().layer(bare()), http::Request::new(())).is_ok())
+        .count();
+    assert_eq!(admitted, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tenant_override_is_its_own_class_in_answers_and_telemetry() {
+    let sink = RecordingSink::new();
+    let layer = RateLimitLayer::builder()
+        .name("api")
+        .key_header("x-tenant")
+        .quota(QuotaConfig::per_second(1).burst(1))
+        .override_quota(
+            QuotaOverride::new("premium", QuotaConfig::per_second(100).burst(10)).keys(["acme"]),
+        )
+        .max_keys(1)
+        .telemetry_sink(sink.clone())
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    for _ in 0..10 {
+        call(&mut svc, with_header("x-tenant", "acme")).unwrap();
+    }
+    let refused = rejection(call(&mut svc, with_header("x-tenant", "acme")));
+    let quota = refused.quota().unwrap();
+    assert_eq!((&*quota.policy, quota.limit), ("premium", 100));
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(10)));
+
+    call(&mut svc, with_header("x-tenant", "initech")).unwrap();
+    let refused = rejection(call(&mut svc, with_header("x-tenant", "initech")));
+    assert_eq!(&*refused.quota().unwrap().policy, "default");
+    assert_eq!(layer.tracked_keys(), 1, "override keys are held apart");
+
+    // Telemetry per class, never per raw key.
+    let names: Vec<String> = sink
+        .registered()
+        .iter()
+        .map(|id| id.name().to_owned())
+        .collect();
+    assert_eq!(names, ["api/default", "api/premium"]);
+    let count = |name: &str, event: Event| sink.count(|id, e| id.name() == name && *e == event);
+    assert_eq!(count("api/premium", Event::Admitted), 10);
+    assert_eq!(
+        count("api/premium", Event::Rejected(Reason::RateLimited)),
+        1
+    );
+    assert_eq!(count("api/default", Event::Admitted), 1);
+    assert_eq!(
+        count("api/default", Event::Rejected(Reason::RateLimited)),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_counts_would_be_rejections_but_admits_everything() {
+    let sink = RecordingSink::new();
+    let layer = RateLimitLayer::builder()
+        .name("trial")
+        .quota(ten_per_second_burst_five())
+        .shadow()
+        .telemetry_sink(sink.clone())
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    for _ in 0..12 {
+        call(&mut svc, http::Request::new(())).unwrap();
+    }
+    assert_eq!(layer.limited(), 7);
+    assert_eq!(
+        sink.count(|id, e| id.name() == "trial/default/shadow"
+            && *e == Event::Rejected(Reason::RateLimited)),
+        7
+    );
+    assert_eq!(sink.count(|_, e| *e == Event::Admitted), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_can_cost_several_units() {
+    let layer = RateLimitLayer::builder()
+        .quota(ten_per_second_burst_five())
+        .cost(|req| {
+            req.headers
+                .get("x-cost")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(1)
+        })
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    call(&mut svc, with_header("x-cost", "4")).unwrap();
+    let refused = rejection(call(&mut svc, with_header("x-cost", "2")));
+    assert_eq!(refused.quota().unwrap().remaining, 1);
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+    call(&mut svc, with_header("x-cost", "1")).unwrap();
+    // More than a whole burst is never admissible: no retry hint.
+    let refused = rejection(call(&mut svc, with_header("x-cost", "6")));
+    assert_eq!(refused.retry_after(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_context_start_serves_as_now() {
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_second(1).burst(1))
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    let start = Instant::now();
+    let in_context = |at: Instant| {
+        let mut req = http::Request::new(());
+        req.extensions_mut().insert(RequestContext::new(at));
+        req
+    };
+    call(&mut svc, in_context(start)).unwrap();
+    advance(Duration::from_secs(5)).await;
+    // Started before the quota came back: judged at its start.
+    rejection(call(
+        &mut svc,
+        in_context(start + Duration::from_millis(500)),
+    ));
+    call(&mut svc, in_context(start + Duration::from_secs(1))).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_by_route_template_and_by_function() {
+    #[derive(Clone)]
+    struct Matched(&'static str);
+    let routed = |template: &'static str| {
+        let mut req = http::Request::new(());
+        req.extensions_mut().insert(Matched(template));
+        req
+    };
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_second(1).burst(1))
+        .key_route(|m: &Matched| m.0)
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    call(&mut svc, routed("/users/{id}")).unwrap();
+    rejection(call(&mut svc, routed("/users/{id}")));
+    call(&mut svc, routed("/orders/{id}")).unwrap();
+
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_second(1).burst(1))
+        .key_fn(|req| {
+            req.uri
+                .path()
+                .split('/')
+                .nth(1)
+                .map(|s| std::borrow::Cow::Borrowed(s.as_bytes()))
+        })
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(bare());
+    let get = |path: &str| http::Request::get(path).body(()).unwrap();
+    call(&mut svc, get("/v1/a")).unwrap();
+    rejection(call(&mut svc, get("/v1/b")));
+    call(&mut svc, get("/v2/a")).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn oneshot_per_request_counts_against_one_quota() {
+    let layer = RateLimitLayer::builder()
+        .quota(QuotaConfig::per_second(2).burst(2))
+        .build()
+        .unwrap();
+    let svc = layer.layer(bare());
+    let mut ok = 0;
+    for _ in 0..4 {
+        if svc.clone().oneshot(http::Request::new(())).await.is_ok() {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 2);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_config_loads_from_data() {
+    let config: RateLimitConfig = serde_json::from_str(
+        r#"{
+            "name": "public",
+            "key": { "header": "x-api-key" },
+            "quota": { "limit": 10, "period": "1s", "burst": 5 },
+            "overrides": [
+                { "class": "partner", "keys": ["k-1"], "quota": { "limit": 100, "period": "1m", "burst": 100 } }
+            ],
+            "max_keys": 5000,
+            "mode": "shadow"
+        }"#,
+    )
+    .unwrap();
+    assert_eq!(config.key, KeySource::Header("x-api-key".into()));
+    assert_eq!(config.quota, ten_per_second_burst_five());
+    assert_eq!(config.overrides[0].quota.period, Duration::from_secs(60));
+    let layer = RateLimitLayer::from_config(config).unwrap();
+    assert_eq!(layer.config().max_keys, 5000);
+
+    let forwarded: RateLimitConfig = serde_json::from_str(
+        r#"{ "key": "forwarded", "trusted_proxies": ["10.0.0.0/8"], "forwarded_header": "forwarded" }"#,
+    )
+    .unwrap();
+    assert_eq!(forwarded.forwarded_header, ForwardedHeader::Forwarded);
+    RateLimitLayer::from_config(forwarded).unwrap();
+    let err = serde_json::from_str::<RateLimitConfig>(r#"{ "quota": { "limit": 1 } }"#);
+    assert!(err.is_err());
+}
