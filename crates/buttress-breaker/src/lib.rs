@@ -115,6 +115,7 @@ mod layer;
 mod machine;
 mod service;
 mod shared;
+mod sync;
 mod track;
 mod window;
 

@@ -84,6 +84,7 @@ mod policy;
 pub mod replay;
 mod service;
 mod shared;
+mod sync;
 
 pub use self::budget::RetryBudget;
 pub use self::builder::RetryLayerBuilder;

@@ -17,8 +17,9 @@ pub(crate) mod probes;
 pub(crate) mod settings;
 pub(crate) mod state;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
+
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 
 use self::settings::{Settings, WindowShape};
 use self::state::{State, Transition, pack, unpack};

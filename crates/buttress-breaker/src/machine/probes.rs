@@ -7,7 +7,7 @@
 //! half-open period (still in flight when the breaker re-opened and
 //! half-opened again) cannot touch the new period's counts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 const FIELD_BITS: u32 = 12;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
@@ -127,7 +127,8 @@ pub(crate) fn complete(
     }
 }
 
-#[cfg(test)]
+// Std atomics only: under `--cfg buttress_loom` the loom models test this.
+#[cfg(all(test, not(buttress_loom)))]
 mod tests {
     use super::*;
 

@@ -18,7 +18,7 @@
 //! apart can leave a total off by one for an instant; it corrects itself
 //! with the next update.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
 
 use super::Totals;
 
@@ -136,7 +136,8 @@ impl CountWindow {
     }
 }
 
-#[cfg(test)]
+// Std atomics only: under `--cfg buttress_loom` the loom models test this.
+#[cfg(all(test, not(buttress_loom)))]
 mod tests {
     use super::*;
 

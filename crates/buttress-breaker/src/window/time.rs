@@ -27,7 +27,7 @@
 //! against the clock with a multiplication; only the first call of each
 //! new bucket divides, once per bucket width.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 use super::Totals;
 
@@ -183,7 +183,8 @@ impl TimeWindow {
     }
 }
 
-#[cfg(test)]
+// Std atomics only: under `--cfg buttress_loom` the loom models test this.
+#[cfg(all(test, not(buttress_loom)))]
 mod tests {
     use super::*;
 

@@ -21,6 +21,7 @@ pub(crate) mod counter;
 pub(crate) mod guard;
 pub(crate) mod pool;
 pub(crate) mod stage;
+pub(crate) mod sync;
 pub(crate) mod wait;
 pub(crate) mod waitlist;
 

@@ -3,7 +3,7 @@
 //!
 //! Time enters only as a tick count passed by the caller, so the core is
 //! plain atomics and arithmetic: a loom model can drive it with made-up
-//! ticks from several threads (swap the one `use` of the atomics below),
+//! ticks from several threads (`--cfg buttress_loom` swaps the atomics, see `crate::sync`),
 //! and nothing here knows about tokio.
 //!
 //! Each slot covers `slot_ticks` ticks and packs three fields into one
@@ -32,7 +32,7 @@
 //! budget's cost saved; the price is that up to 31 requests are dated to
 //! the moment of the flush rather than their own.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 const RETRY_BITS: u32 = 20;
 const REQUEST_BITS: u32 = 28;
@@ -225,7 +225,8 @@ impl BudgetCore {
     }
 }
 
-#[cfg(test)]
+// Std atomics only: under `--cfg buttress_loom` the loom models test this.
+#[cfg(all(test, not(buttress_loom)))]
 mod tests {
     use super::*;
 
