@@ -52,7 +52,12 @@ impl PermitCounter {
     /// Takes a permit if one is free, whoever is queued.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        let limit = self.limit.load(Ordering::Relaxed);
+        // SeqCst, not Relaxed: with `set_limit`'s swap-then-load of
+        // `waiting` this is the store-buffering handshake — a caller that
+        // has just registered as a waiter either sees a raised limit here or
+        // the raiser sees it waiting and wakes it (a loom finding). On x86
+        // a SeqCst load is the same plain load.
+        let limit = self.limit.load(Ordering::SeqCst);
         let mut current = self.in_flight.load(Ordering::SeqCst);
         loop {
             if current >= limit {
