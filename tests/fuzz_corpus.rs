@@ -99,7 +99,7 @@ fn mutated_inputs_never_panic() {
 /// per target (default 60), `FUZZ_SEED`. New interesting inputs are
 /// written to `fuzz/corpus/<target>/`.
 #[test]
-#[ignore = "the fuzzer: run by scripts/fuzz"]
+#[ignore = "the fuzzer runs for minutes, not in every suite; run: scripts/fuzz [SECONDS] [TARGET...]"]
 fn fuzz_loop() {
     let only = std::env::var("FUZZ_TARGET").ok();
     let seconds: u64 = std::env::var("FUZZ_SECONDS")

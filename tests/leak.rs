@@ -412,8 +412,9 @@ async fn client_stack_returns_every_permit_after_100k_requests() {
         .await;
 }
 
+/// The leak test at 1,000,000 requests through the server stack.
 #[tokio::test(start_paused = true)]
-#[ignore = "the soak: scripts/soak runs it (1,000,000 requests)"]
+#[ignore = "a soak (1,000,000 requests), too slow for every suite; run: scripts/soak"]
 async fn server_stack_soak() {
     let tally = tokio::task::LocalSet::new()
         .run_until(server_stack(requests_from_env(1_000_000)))
@@ -421,8 +422,9 @@ async fn server_stack_soak() {
     assert_memory_flat(&tally);
 }
 
+/// The leak test at 1,000,000 requests through the client stack.
 #[tokio::test(start_paused = true)]
-#[ignore = "the soak: scripts/soak runs it (1,000,000 requests)"]
+#[ignore = "a soak (1,000,000 requests), too slow for every suite; run: scripts/soak"]
 async fn client_stack_soak() {
     let tally = tokio::task::LocalSet::new()
         .run_until(client_stack(requests_from_env(1_000_000)))
@@ -438,7 +440,7 @@ async fn client_stack_soak() {
 /// the counts reconcile with what the handler saw, and that every permit
 /// is back afterwards. Real time, real TCP: `scripts/soak` runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the loopback soak: scripts/soak runs it (SOAK_SECONDS, default 60)"]
+#[ignore = "a real-time soak (SOAK_SECONDS, default 60); run: scripts/soak"]
 async fn loopback_soak() {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::client::legacy::Client;

@@ -333,7 +333,7 @@ fn a_straggler_racing_a_full_cycle_loses_no_probe_and_bounds_the_window() {
 /// and the outcome is recorded after the reset. A finding, kept to be
 /// reproduced (`.ci/loom -- --ignored`); see RELIABILITY.md.
 #[test]
-#[ignore = "finding: a stale outcome can land in the window after a full cycle"]
+#[ignore = "known finding (a stale outcome can land in the window after a full cycle); run: .ci/loom -- --ignored"]
 fn strict_a_straggler_never_counts_in_the_new_window() {
     loom::model(|| {
         let snapshot = straggler_racing_a_full_cycle();

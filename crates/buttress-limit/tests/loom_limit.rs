@@ -99,7 +99,7 @@ fn a_release_racing_a_queuer_loses_no_permit() {
 /// alarm of its `SeqCst`-as-`AcqRel` model, see above); kept so that the
 /// finding can be reproduced: `.ci/loom -- --ignored`.
 #[test]
-#[ignore = "loom models SeqCst as AcqRel (loom#180): store-buffering false alarm"]
+#[ignore = "loom models SeqCst as AcqRel (loom#180), a false alarm; run: .ci/loom -- --ignored"]
 fn strict_release_handoff_under_loom() {
     loom::model(|| {
         let (retried, saw_waiter, _) = release_race();
