@@ -130,7 +130,7 @@ impl Clock for OnceClock<'_> {
         match self.now.get() {
             Some(now) => now,
             None => {
-                let now = self.policy.nanos_at(Instant::now());
+                let now = self.policy.nanos_at(buttress_core::clock::now());
                 self.now.set(Some(now));
                 now
             }

@@ -32,6 +32,7 @@
 pub mod access;
 pub mod answer;
 pub mod classify;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod context;

@@ -1,5 +1,6 @@
 //! The [`Retry`] service.
 
+use buttress_core::clock;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -113,7 +114,7 @@ where
 
         // Read the clock only if the layer's own limit needs it; the budget
         // takes the context's start instant, or counts the request undated.
-        let now = policy.timeout.map(|_| Instant::now());
+        let now = policy.timeout.map(|_| clock::now());
         let own_deadline = now.zip(policy.timeout).map(|(now, limit)| now + limit);
         if let Some(budget) = &shared.budget {
             match now.or(start) {

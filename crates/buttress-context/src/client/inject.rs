@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use buttress_core::codec::{grpc_timeout_value, parse_grpc_timeout};
 use buttress_core::telemetry::Telemetry;
-use buttress_core::{Criticality, Reason, Rejected, RequestContext};
+use buttress_core::{Criticality, Reason, Rejected, RequestContext, clock};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::time::Instant;
 
 use crate::deadline::{parse_timeout_ms, timeout_ms_value};
 use crate::headers::{GRPC_TIMEOUT, TRACEPARENT, TRACESTATE};
@@ -39,7 +38,7 @@ impl Settings {
         let had_headers = !headers.is_empty();
         if let Some(deadline) = ctx.deadline() {
             let left = deadline
-                .saturating_duration_since(Instant::now())
+                .saturating_duration_since(clock::now())
                 .saturating_sub(self.deadline_margin);
             if left.is_zero() {
                 return Err(Rejected::new(Reason::DeadlineExceeded));

@@ -1,6 +1,10 @@
 //! Making fresh correlation IDs.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::Cell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use buttress_core::clock;
+use tokio::time::Instant;
 
 use buttress_core::context::CorrelationId;
 use bytes::Bytes;
@@ -65,19 +69,45 @@ impl MakeCorrelationId for UuidV4 {
 
 impl MakeCorrelationId for UuidV7 {
     fn make_id(&self) -> CorrelationId {
-        // Wall-clock time is right here: the ID's order is meant to match
-        // the calendar, and no decision depends on it.
+        let random = fastrand::u128(..).to_le_bytes();
+        let mut tail = [0u8; 10];
+        tail.copy_from_slice(&random[..10]);
+        let millis = unix_millis(clock::now());
+        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid();
+        from_uuid(uuid)
+    }
+}
+
+/// How long a thread trusts its reading of the wall clock, extended by the
+/// monotonic clock, before reading it again.
+const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the Unix epoch at `now`. Wall-clock time is right
+/// for a v7 ID (its order is meant to match the calendar, and no decision
+/// depends on it), but reading it per request would be a second clock
+/// reading: the layer already read the monotonic clock for the request's
+/// start. So each thread reads the wall clock once a second and extends
+/// that reading by the monotonic clock in between.
+fn unix_millis(now: Instant) -> u64 {
+    thread_local! {
+        static WALL: Cell<Option<(Instant, u64)>> = const { Cell::new(None) };
+    }
+    WALL.with(|wall| {
+        if let Some((read_at, millis)) = wall.get()
+            && let Some(since) = now.checked_duration_since(read_at)
+            && since < WALL_CLOCK_REFRESH
+        {
+            // Under a second: the cast cannot truncate.
+            return millis + since.as_millis() as u64;
+        }
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| {
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             });
-        let random = fastrand::u128(..).to_le_bytes();
-        let mut tail = [0u8; 10];
-        tail.copy_from_slice(&random[..10]);
-        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid();
-        from_uuid(uuid)
-    }
+        wall.set(Some((now, millis)));
+        millis
+    })
 }
 
 /// The hyphenated lower-case text of `uuid`, in one allocation: the 36
@@ -126,6 +156,18 @@ mod tests {
             let version = if make == IdFormat::UuidV4 { 4 } else { 7 };
             assert_eq!(parsed.get_version_num(), version);
         }
+    }
+
+    #[test]
+    fn v7_ids_carry_the_wall_clock() {
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let id = uuid::Uuid::parse_str(UuidV7.make_id().as_str()).unwrap();
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        let at = Duration::new(secs, nanos);
+        // The thread's reading may be up to a second old, extended by the
+        // monotonic clock: the ID's time is within that of the calendar.
+        let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        assert!(at + Duration::from_millis(1) >= before && at <= after + Duration::from_millis(1));
     }
 
     #[test]

@@ -264,11 +264,9 @@ impl Settings {
         (Names::new(trusted), Names::new(trace.to_vec()))
     }
 
-    /// The context for `request`.
-    pub(super) fn read<B>(&self, request: &http::Request<B>) -> RequestContext {
+    /// The context for `request`, which started at `start`.
+    pub(super) fn read<B>(&self, request: &http::Request<B>, start: Instant) -> RequestContext {
         let headers = request.headers();
-        let start = RequestContext::from_extensions(request.extensions())
-            .map_or_else(Instant::now, RequestContext::start);
         let trusted = self.trust.is_trusted(request);
         let names = match trusted {
             true => &self.trusted_names,

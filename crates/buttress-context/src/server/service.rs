@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use buttress_core::{RequestContext, clock};
 use http::{Request, Response};
+use tokio::time::Instant;
 use tower_service::Service;
 
 use super::ResponseFuture;
@@ -45,20 +47,28 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let ctx = self.settings.read(&request);
-        // Formats the ID only if a subscriber wants the span.
-        let span = tracing::info_span!(
-            "request",
-            request_id = %ctx.correlation_id().expect("the context always has an ID")
-        );
-        // One clone for the extensions; the task-local gets the original,
-        // and the response future takes the ID back from it to echo.
-        request.extensions_mut().insert(ctx.clone());
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
+        // The one clock reading for this request: every layer inside reads
+        // it through `clock::now` while this call chain runs, and from the
+        // context afterwards.
+        let start = RequestContext::from_extensions(request.extensions())
+            .map_or_else(Instant::now, RequestContext::start);
+        clock::in_call(start, || {
+            let ctx = self.settings.read(&request, start);
+            // Formats the ID only if a subscriber wants the span.
+            let span = tracing::info_span!(
+                "request",
+                request_id = %ctx.correlation_id().expect("the context always has an ID")
+            );
+            // One clone for the extensions; the task-local gets the
+            // original, and the response future takes the ID back from it
+            // to echo.
+            request.extensions_mut().insert(ctx.clone());
+            let inner = {
+                let _entered = span.enter();
+                self.inner.call(request)
+            };
+            ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
+        })
     }
 }
 

@@ -69,7 +69,7 @@ where
         if self.shared.limit.is_none() && deadline.is_none() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let now = Instant::now();
+        let now = crate::clock::now();
         let own_end = self.shared.limit.map(|limit| now + limit);
         let (end, reason) = match (own_end, deadline) {
             (Some(own), Some(deadline)) if deadline <= own => (deadline, Reason::DeadlineExceeded),

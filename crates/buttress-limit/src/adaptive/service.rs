@@ -1,5 +1,6 @@
 //! The adaptive limit service.
 
+use buttress_core::clock;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -8,7 +9,6 @@ use buttress_core::access::RequestAccess;
 use buttress_core::classify::Classify;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, Rejected};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
@@ -93,7 +93,7 @@ where
         if self.limiter.pool.try_acquire() {
             self.limiter.telemetry.report(Event::Admitted);
             let permit = Permit::new(PoolRef::Adaptive(self.limiter.clone()));
-            let admitted_at = Instant::now();
+            let admitted_at = clock::now();
             let future = self.inner.call(request);
             return ResponseFuture::running(future, permit, admitted_at, self.classifier.clone());
         }
@@ -110,7 +110,7 @@ impl<S, C> AdaptiveLimit<S, C> {
         Req: RequestAccess,
     {
         let limiter = &self.limiter;
-        let now = Instant::now();
+        let now = clock::now();
         let patience = limiter.patience(now);
         let deadline = permit::deadline_of(&request);
         let source = PoolRef::Adaptive(limiter.clone());

@@ -1,5 +1,6 @@
 //! The bulkhead service.
 
+use buttress_core::clock;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -9,7 +10,6 @@ use std::task::{Context, Poll};
 use buttress_core::access::RequestAccess;
 use buttress_core::telemetry::{Event, GaugeKind};
 use buttress_core::{BoxError, Reason, Rejected};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use super::config::Settings;
@@ -111,7 +111,7 @@ where
     Req: RequestAccess,
 {
     let config = &settings.config;
-    let now = Instant::now();
+    let now = clock::now();
     let deadline = permit::deadline_of(&request);
     let refuse = |reason: Reason| {
         settings.telemetry.report(Event::Rejected(reason));

@@ -1,5 +1,6 @@
 //! The shared state of a load shedder and its admission decision.
 
+use buttress_core::clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -77,7 +78,7 @@ impl Shedder {
         let in_flight = self.in_flight.0.fetch_add(1, Ordering::Relaxed) + 1;
         let mut probe = Probe::new(in_flight);
         if self.needs_clock {
-            let now = Instant::now();
+            let now = clock::now();
             probe.now = Some(now);
             if self.needs_start {
                 probe.waited = start_of(request).map(|start| now.saturating_duration_since(start));

@@ -1,5 +1,6 @@
 //! The shared state of a throttle: its window, its random stream.
 
+use buttress_core::clock;
 use std::time::Duration;
 
 use buttress_core::Outcome;
@@ -115,7 +116,7 @@ impl Throttler {
 
     #[inline]
     fn now(&self) -> u64 {
-        nanos(Instant::now().saturating_duration_since(self.epoch))
+        nanos(clock::now().saturating_duration_since(self.epoch))
     }
 
     fn report_probability(&self) {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::RequestContext;
+use buttress_core::clock;
 use buttress_core::context::TrustRequest;
 use http::header::CONTENT_TYPE;
 use http::{Request, Response};
@@ -49,9 +50,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The outermost layer already read the clock for this request.
-        let start = RequestContext::from_extensions(request.extensions())
-            .map_or_else(Instant::now, RequestContext::start);
+        // The outermost layer already read the clock for this request:
+        // its call chain's instant, else the context's start.
+        let start = clock::call_start().unwrap_or_else(|| {
+            RequestContext::from_extensions(request.extensions())
+                .map_or_else(Instant::now, RequestContext::start)
+        });
         let view = TrustRequest::of(&request);
         let route = self.shared.routes.route(&view);
         let route = self.shared.table.route_slot(route.as_deref());
