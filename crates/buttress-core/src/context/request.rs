@@ -1,5 +1,6 @@
 //! The per-request context every layer reads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Extensions, HeaderValue};
@@ -38,8 +39,16 @@ pub struct RequestContext {
     trace: Option<TraceContext>,
     deadline: Option<Instant>,
     criticality: Criticality,
-    fault: Option<FaultDirective>,
-    raw_fault: Option<HeaderValue>,
+    /// Rare (chaos testing only), so kept out of line: every layer moves
+    /// and the task-local swaps the context, and this keeps it small.
+    faults: Option<Arc<Faults>>,
+}
+
+/// The fault directives a trusted caller sent.
+#[derive(Debug, Clone, Default)]
+struct Faults {
+    directive: Option<FaultDirective>,
+    raw: Option<HeaderValue>,
 }
 
 impl RequestContext {
@@ -53,8 +62,7 @@ impl RequestContext {
             trace: None,
             deadline: None,
             criticality: Criticality::default(),
-            fault: None,
-            raw_fault: None,
+            faults: None,
         }
     }
 
@@ -98,7 +106,7 @@ impl RequestContext {
     /// Sets the fault directive.
     #[inline]
     pub fn with_fault(mut self, fault: FaultDirective) -> Self {
-        self.fault = Some(fault);
+        Arc::make_mut(self.faults.get_or_insert_default()).directive = Some(fault);
         self
     }
 
@@ -117,14 +125,14 @@ impl RequestContext {
     /// ```
     #[inline]
     pub fn with_raw_fault(mut self, text: HeaderValue) -> Self {
-        self.raw_fault = Some(text);
+        Arc::make_mut(self.faults.get_or_insert_default()).raw = Some(text);
         self
     }
 
     /// The fault directive's raw header text, as a trusted caller sent it.
     #[inline]
     pub fn raw_fault(&self) -> Option<&HeaderValue> {
-        self.raw_fault.as_ref()
+        self.faults.as_ref()?.raw.as_ref()
     }
 
     /// When the request started, as read by the outermost layer.
@@ -181,7 +189,7 @@ impl RequestContext {
     /// The fault a trusted caller asked for.
     #[inline]
     pub fn fault(&self) -> Option<&FaultDirective> {
-        self.fault.as_ref()
+        self.faults.as_ref()?.directive.as_ref()
     }
 
     /// The context stored in a request's (or response's) extensions.
