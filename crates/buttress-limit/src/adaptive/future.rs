@@ -107,6 +107,7 @@ where
                 Step::Admitted { waited } => {
                     *this.admitted_at += waited;
                     if let Some(limiter) = this.limiter.as_ref() {
+                        limiter.waiter_gave_up(Instant::now());
                         limiter.telemetry.report(Event::Waited(waited));
                         limiter.telemetry.report(Event::Admitted);
                     }
@@ -139,6 +140,7 @@ where
                     };
                     let mut rejected = Rejected::new(reason);
                     if let Some(limiter) = this.limiter.as_ref() {
+                        limiter.waiter_gave_up(Instant::now());
                         limiter.telemetry.report(Event::Waited(waited));
                         limiter.telemetry.report(Event::Rejected(reason));
                         rejected = rejected.with_retry_after(limiter.config.retry_after);

@@ -40,6 +40,9 @@ pub(crate) struct Limiter {
     /// that find it taken just go on.
     control: Mutex<Control>,
     no_load_rtt_nanos: AtomicU64,
+    /// When a queued caller last gave up (its patience or deadline ran
+    /// out), in nanoseconds since `epoch`, plus one; 0 for never.
+    last_gave_up: AtomicU64,
 }
 
 impl Limiter {
@@ -69,6 +72,7 @@ impl Limiter {
                 rng,
             }),
             no_load_rtt_nanos: AtomicU64::new(0),
+            last_gave_up: AtomicU64::new(0),
             telemetry,
             config,
         };
@@ -77,13 +81,29 @@ impl Limiter {
     }
 
     /// How long a caller arriving at `now` may wait: `max_wait` while the
-    /// queue is healthy, CoDel's target once it has stood for an interval.
+    /// queue is healthy, CoDel's target once it stands. It stands when it
+    /// has held someone for an interval without emptying, and also when a
+    /// waiter gave up within the last interval: under overload the queue
+    /// empties by waiters running out of time, and an emptied queue must
+    /// not hand the next caller the full `max_wait` again.
     pub(crate) fn patience(&self, now: Instant) -> Duration {
-        if self.pool.busy_for(now) > self.config.codel_interval {
+        let interval = self.config.codel_interval;
+        let gave_up = self.last_gave_up.load(Ordering::Relaxed);
+        let recently_gave_up = gave_up != 0
+            && nanos(now.saturating_duration_since(self.epoch)).saturating_sub(gave_up - 1)
+                < nanos(interval);
+        if recently_gave_up || self.pool.busy_for(now) > interval {
             self.config.codel_target
         } else {
             self.config.max_wait
         }
+    }
+
+    /// A queued caller gave up at `now`: the queue could not serve it in
+    /// time.
+    pub(crate) fn waiter_gave_up(&self, now: Instant) {
+        let at = nanos(now.saturating_duration_since(self.epoch)) + 1;
+        self.last_gave_up.store(at, Ordering::Relaxed);
     }
 
     /// Records a finished call admitted at `admitted_at`.
