@@ -34,79 +34,26 @@
 //!
 //! Futures are polled with a no-op waker, no runtime in the way, and no
 //! paused clock. Then allocations per call over bare (with
-//! `count-allocations`).
+//! `count-allocations`), and each server layer's 2-thread/1-thread
+//! throughput on wire requests next to the bare service's own ratio from
+//! the same run (`SCALING=0` skips it).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use buttress_benches::{
-    Bare, allocations_per_call, bench_shapes, now, oneshot, ready_call, realistic_request,
+    Bare, Wire, allocations_per_call, allocations_with, bench_requests, bench_shapes, now,
+    ready_call, realistic_request, scaling_on_wire,
 };
 use buttress_context::{ClientContextLayer, ServerContextLayer};
 use buttress_core::{RequestContext, TrustPolicy};
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
-use http::{HeaderName, HeaderValue, Request};
+use http::Request;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 const PREFIX: &str = "context";
-
-/// The values of `realistic_request`, in order.
-const VALUES: [&str; 8] = [
-    "orders.internal:8080",
-    "checkout/1.4.2 hyper/1",
-    "application/json",
-    "application/json",
-    "0",
-    "7f9c2ba4-e88f-4a3b-9c1d-2f6e8d1a5b30",
-    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
-];
-
-/// The realistic request with its values sliced from one shared buffer,
-/// as hyper's HTTP/1 parser builds them.
-struct Wire {
-    buf: Bytes,
-    ranges: [(usize, usize); 8],
-}
-
-impl Wire {
-    fn new() -> Self {
-        let mut bytes = Vec::new();
-        let mut ranges = [(0, 0); 8];
-        for (range, value) in ranges.iter_mut().zip(VALUES) {
-            *range = (bytes.len(), bytes.len() + value.len());
-            bytes.extend_from_slice(value.as_bytes());
-        }
-        // Clone once so the buffer is already shared, as hyper's is.
-        let buf = Bytes::from(bytes).clone();
-        Wire { buf, ranges }
-    }
-
-    fn value(&self, i: usize) -> HeaderValue {
-        let (start, end) = self.ranges[i];
-        HeaderValue::from_maybe_shared(self.buf.slice(start..end)).expect("valid value")
-    }
-
-    fn request(&self) -> Request<()> {
-        let mut request = Request::get("/api/v1/orders/42")
-            .body(())
-            .expect("valid request");
-        let headers = request.headers_mut();
-        headers.insert(HOST, self.value(0));
-        headers.insert(USER_AGENT, self.value(1));
-        headers.insert(ACCEPT, self.value(2));
-        headers.insert(CONTENT_TYPE, self.value(3));
-        headers.insert(CONTENT_LENGTH, self.value(4));
-        let name = |n: &[u8]| HeaderName::from_bytes(n).expect("valid name");
-        headers.insert(name(b"x-request-id"), self.value(5));
-        headers.insert(name(b"traceparent"), self.value(6));
-        headers.insert(AUTHORIZATION, self.value(7));
-        request
-    }
-}
+const CALLS: u64 = 500_000;
 
 fn accepted() -> ServerContextLayer {
     ServerContextLayer::internal(TrustPolicy::always())
@@ -137,36 +84,11 @@ fn server_context() -> RequestContext {
         seen = RequestContext::from_extensions(req.extensions()).cloned();
         std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(())))
     }));
-    let _ = ready_call(&mut svc, wire.request());
+    let _ = ready_call(&mut svc, wire.request(()));
     drop(svc);
     let ctx = seen.expect("the server layer stores the context");
     let deadline = ctx.start() + Duration::from_secs(3600);
     ctx.with_deadline(deadline)
-}
-
-fn bench_wire<S>(c: &mut Criterion, wire: &Wire, name: &str, svc: S)
-where
-    S: Service<Request<()>> + Clone,
-{
-    let mut one = svc.clone();
-    let mut group = c.benchmark_group(format!("{PREFIX}/ready_call/wire"));
-    group.bench_function(name, |b| {
-        b.iter_batched(
-            || wire.request(),
-            |req| black_box(ready_call(&mut one, req).is_ok()),
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
-    let mut group = c.benchmark_group(format!("{PREFIX}/oneshot/wire"));
-    group.bench_function(name, |b| {
-        b.iter_batched(
-            || wire.request(),
-            |req| black_box(oneshot(&svc, req).is_ok()),
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
 }
 
 fn bench_client<S>(c: &mut Criterion, ctx: &RequestContext, name: &str, svc: S)
@@ -205,10 +127,32 @@ fn timings(c: &mut Criterion) {
     bench_shapes(c, PREFIX, "tower_http_request_id", tower_http());
 
     let wire = Wire::new();
-    bench_wire(c, &wire, "bare", Bare);
-    bench_wire(c, &wire, "accepted_id", accepted().layer(Bare));
-    bench_wire(c, &wire, "generated_id", generated().layer(Bare));
-    bench_wire(c, &wire, "tower_http_request_id", tower_http());
+    let shared = || wire.request(());
+    bench_requests(c, PREFIX, "wire", "bare", Bare, shared);
+    bench_requests(
+        c,
+        PREFIX,
+        "wire",
+        "accepted_id",
+        accepted().layer(Bare),
+        shared,
+    );
+    bench_requests(
+        c,
+        PREFIX,
+        "wire",
+        "generated_id",
+        generated().layer(Bare),
+        shared,
+    );
+    bench_requests(
+        c,
+        PREFIX,
+        "wire",
+        "tower_http_request_id",
+        tower_http(),
+        shared,
+    );
 
     let ctx = server_context();
     bench_client(c, &ctx, "bare", Bare);
@@ -220,27 +164,16 @@ fn timings(c: &mut Criterion) {
     );
 }
 
-/// Allocations per `ready` + `call` of `svc` with requests from `make`
-/// (the request's own allocations included; subtract bare's).
-fn allocations_with<S>(mut svc: S, make: &dyn Fn() -> Request<()>) -> Option<f64>
-where
-    S: Service<Request<()>>,
-{
-    allocations_per_call(10_000, || {
-        black_box(ready_call(&mut svc, make()).is_ok());
-    })
-}
-
 fn allocations() {
     let empty = || Request::new(());
     let wire = Wire::new();
-    let shared = || wire.request();
+    let shared = || wire.request(());
     let shapes: [(&str, &dyn Fn() -> Request<()>); 3] = [
         ("empty", &empty),
         ("realistic", &realistic_request),
         ("wire", &shared),
     ];
-    let Some(_) = allocations_with(Bare, &empty) else {
+    let Some(_) = allocations_with(Bare, empty) else {
         println!("\nallocations: build with `--features count-allocations` to count them");
         return;
     };
@@ -298,7 +231,7 @@ fn probe(stack: &str) {
         .unwrap_or(100_000);
     let wire = Wire::new();
     let empty = || Request::new(());
-    let shared = || wire.request();
+    let shared = || wire.request(());
     #[inline(never)]
     fn run<S: Service<Request<()>>>(mut svc: S, calls: u64, make: &dyn Fn() -> Request<()>) {
         for _ in 0..calls {
@@ -347,7 +280,7 @@ fn time_stacks() {
     let shapes: [(&str, &dyn Fn() -> Request<()>); 3] = [
         ("empty", &|| Request::new(())),
         ("realistic", &realistic_request),
-        ("wire", &|| wire.request()),
+        ("wire", &|| wire.request(())),
     ];
     for (shape, make) in shapes {
         let mut stacks: Vec<(&str, Call, Vec<f64>)> = vec![
@@ -382,6 +315,35 @@ fn time_stacks() {
     }
 }
 
+/// Each server layer's 2-thread/1-thread throughput next to the bare
+/// service's, from the same run, on wire requests: the accepted ID needs
+/// a request that carries one.
+fn two_threads() {
+    let bare = scaling_on_wire(CALLS, Bare);
+    println!(
+        "\nscaling on two threads, wire requests (2-thread / 1-thread throughput; 2.0 is perfect)"
+    );
+    println!("  {:<24} {bare:.2}", "bare");
+    let line = |name: &str, r: f64| {
+        println!(
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
+        );
+    };
+    line(
+        "accepted_id",
+        scaling_on_wire(CALLS, accepted().layer(Bare)),
+    );
+    line(
+        "generated_id",
+        scaling_on_wire(CALLS, generated().layer(Bare)),
+    );
+    line(
+        "tower_http_request_id",
+        scaling_on_wire(CALLS, tower_http()),
+    );
+}
+
 fn main() {
     match std::env::var("CONTEXT_PROBE").as_deref() {
         Ok("time") => return time_stacks(),
@@ -390,10 +352,13 @@ fn main() {
     }
     let mut criterion = Criterion::default().configure_from_args();
     // A filter that matches no group (`-- allocations-only`) skips the
-    // timings.
+    // timings; `SCALING=0` skips the two-thread rounds.
     timings(&mut criterion);
     if std::env::args().all(|arg| arg != "--list") {
         allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
     }
     criterion.final_summary();
 }

@@ -1,18 +1,40 @@
 //! Costs of the core vocabulary on the request path: keyed-state lookup,
-//! classification, event reporting. Run with
-//! `cargo bench -p buttress-benches --bench core`.
+//! classification, event reporting, and the timeout layer over the bare
+//! service with tower's own `Timeout` as a baseline, in the same run.
+//!
+//! Run:
+//!
+//! ```text
+//! cargo bench -p buttress-benches --bench core -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p buttress-benches --bench core --features count-allocations -- allocations-only
+//! ```
+//!
+//! The timeout groups `timeout/<call shape>/<request shape>` are those of
+//! `limit.rs`, run inside an entered current-thread runtime (both layers
+//! make a `Sleep` per call). Then the timeout layers' allocations per
+//! call (with `count-allocations`) and their 2-thread/1-thread throughput
+//! next to the bare service's own ratio from the same run (`SCALING=0`
+//! skips it).
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use buttress_benches::{
+    Bare, allocations_of, bench_shapes, empty_request, ready_call, scaling_each,
+};
 
 use buttress_core::classify::{Classify, GrpcClassifier, HttpClassifier};
 use buttress_core::keyed::{KeyedMap, KeyedState};
 use buttress_core::telemetry::{
     Event, LayerId, LayerKind, LayerReporter, NoopReporter, Telemetry, TelemetrySink,
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use buttress_core::timeout::TimeoutLayer;
+use criterion::Criterion;
+use http::Request;
 use tokio::time::Instant;
+use tower::{Layer, Service};
 
 struct Quiet;
 
@@ -139,47 +161,110 @@ fn keyed_map_scaling(c: &mut Criterion) {
     group.finish();
 }
 
-/// The timeout layer over a service that answers at once, next to the bare
-/// service, on a current-thread runtime.
-fn timeout(c: &mut Criterion) {
-    use buttress_core::timeout::TimeoutLayer;
-    use tower::{Layer, Service, ServiceExt};
-
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A current-thread runtime with a timer: both timeout layers make their
+/// `Sleep` in `call`, which needs one entered. Futures are still polled
+/// with a no-op waker: the answer is there at once, so the sleep is never
+/// registered with the timer, and the runtime's `block_on` stays out of
+/// the figure.
+fn timer_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .unwrap();
-    let bare = tower::service_fn(|_req: http::Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(()))
-    });
-    let mut group = c.benchmark_group("timeout");
-    group.bench_function("bare", |b| {
-        let mut svc = bare;
-        b.iter(|| {
-            rt.block_on(async {
-                let svc = svc.ready().await.unwrap();
-                black_box(svc.call(http::Request::new(())).await.unwrap())
-            })
-        })
-    });
-    group.bench_function("limit_1s", |b| {
-        let mut svc = TimeoutLayer::new(std::time::Duration::from_secs(1)).layer(bare);
-        b.iter(|| {
-            rt.block_on(async {
-                let svc = svc.ready().await.unwrap();
-                black_box(svc.call(http::Request::new(())).await.unwrap())
-            })
-        })
-    });
-    group.finish();
+        .expect("a runtime")
 }
 
-criterion_group!(
-    benches,
-    keyed_map,
-    keyed_map_scaling,
-    classify,
-    telemetry,
-    timeout
-);
-criterion_main!(benches);
+fn buttress_timeout() -> buttress_core::timeout::Timeout<Bare> {
+    TimeoutLayer::new(Duration::from_secs(1)).layer(Bare)
+}
+
+fn tower_timeout() -> tower::timeout::Timeout<Bare> {
+    tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(Bare)
+}
+
+/// The timeout layer (1 s limit) over a service that answers at once, next
+/// to the bare service and tower's own `Timeout`, in the groups
+/// `timeout/<call shape>/<request shape>`.
+fn timeout(c: &mut Criterion) {
+    let runtime = timer_runtime();
+    let _entered = runtime.enter();
+    bench_shapes(c, "timeout", "bare", Bare);
+    bench_shapes(c, "timeout", "timeout_1s", buttress_timeout());
+    bench_shapes(c, "timeout", "tower_timeout_1s", tower_timeout());
+}
+
+/// The timeout layers' allocations per call over the bare service's, in
+/// both call shapes.
+fn allocations() {
+    let runtime = timer_runtime();
+    let _entered = runtime.enter();
+    let Some(bare) = allocations_of(Bare) else {
+        println!("\nallocations: build with `--features count-allocations` to count them");
+        return;
+    };
+    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    let line = |name: &str, (ready, shot): (f64, f64)| {
+        println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
+    };
+    line(
+        "timeout_1s",
+        allocations_of(buttress_timeout()).unwrap_or_default(),
+    );
+    line(
+        "tower_timeout_1s",
+        allocations_of(tower_timeout()).unwrap_or_default(),
+    );
+}
+
+const CALLS: u64 = 2_000_000;
+
+/// 2-thread/1-thread throughput of `ready` + `call` on `svc`, each thread
+/// on its own clone and its own timer runtime, entered around each call
+/// (the bare service pays the same entering).
+fn scaling_in_runtime<S>(svc: S) -> f64
+where
+    S: Service<Request<()>> + Clone + Send + Sync,
+{
+    scaling_each(
+        5,
+        CALLS,
+        || (timer_runtime(), svc.clone()),
+        |(runtime, svc): &mut (tokio::runtime::Runtime, S)| {
+            let _entered = runtime.enter();
+            black_box(ready_call(svc, empty_request()).is_ok());
+        },
+    )
+}
+
+/// Each timeout layer's 2-thread scaling next to the bare service's, from
+/// the same run.
+fn two_threads() {
+    let bare = scaling_in_runtime(Bare);
+    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
+    println!("  {:<24} {bare:.2}", "bare");
+    let line = |name: &str, r: f64| {
+        println!(
+            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
+            100.0 * r / bare
+        );
+    };
+    line("timeout_1s", scaling_in_runtime(buttress_timeout()));
+    line("tower_timeout_1s", scaling_in_runtime(tower_timeout()));
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // A filter that matches no group (`-- allocations-only`) skips the
+    // timings; `SCALING=0` skips the two-thread rounds.
+    keyed_map(&mut criterion);
+    keyed_map_scaling(&mut criterion);
+    classify(&mut criterion);
+    telemetry(&mut criterion);
+    timeout(&mut criterion);
+    if std::env::args().all(|arg| arg != "--list") {
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
+    }
+    criterion.final_summary();
+}

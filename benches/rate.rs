@@ -17,6 +17,10 @@
 //! bench can spend (10⁹ per second), so every call is admitted: what is
 //! measured is the admitted path, clock read included (these requests
 //! carry no `RequestContext` whose start would stand in for it).
+//!
+//! Then allocations per call (with `count-allocations`), and each
+//! limiter's 2-thread/1-thread throughput next to the bare service's own
+//! ratio from the same run (`SCALING=0` skips it).
 
 use buttress_benches::{Bare, allocations_of, bench_shapes, ready_call, scaling_of};
 use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
@@ -99,6 +103,10 @@ fn two_threads() {
     line(
         "keyed (one hot key)",
         scaling_of(CALLS, keyed().layer(Bare)),
+    );
+    line(
+        "keyed_10k (one hot key)",
+        scaling_of(CALLS, keyed_10k().layer(Bare)),
     );
 }
 

@@ -1,6 +1,6 @@
 //! Per-call cost of load shedding (not shedding) and client-side
-//! throttling (not rejecting) over a bare service, in the same run, and
-//! their scaling on two threads.
+//! throttling (not rejecting) over a bare service, with tower's `LoadShed`
+//! as a baseline, in the same run, and their scaling on two threads.
 //!
 //! Run:
 //!
@@ -14,7 +14,13 @@
 //! clock), queue delay (reads the clock and looks for the request's
 //! context, absent here) and latency (reads the clock twice). The
 //! throttle's dependency accepts every call, so it never rejects, but
-//! each call is recorded in its window (one clock read).
+//! each call is recorded in its window (one clock read). tower's
+//! `LoadShed` (`tower_load_shed`) sheds only when its inner service is not
+//! ready, which `Bare` always is: the cost of its readiness bookkeeping.
+//!
+//! Then allocations per call (with `count-allocations`), and each layer's
+//! 2-thread/1-thread throughput next to the bare service's own ratio from
+//! the same run (`SCALING=0` skips it).
 
 use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
 use buttress_limit::shed::LoadShedLayer;
@@ -22,6 +28,7 @@ use buttress_limit::throttle::ThrottleLayer;
 use criterion::Criterion;
 use http::Request;
 use std::time::Duration;
+use tower::load_shed::LoadShedLayer as TowerLoadShedLayer;
 use tower::{Layer, Service};
 
 const PREFIX: &str = "shed";
@@ -61,6 +68,12 @@ fn throttle() -> ThrottleLayer {
 
 fn timings(c: &mut Criterion) {
     bench_shapes(c, PREFIX, "bare", Bare);
+    bench_shapes(
+        c,
+        PREFIX,
+        "tower_load_shed",
+        TowerLoadShedLayer::new().layer(Bare),
+    );
     bench_shapes(c, PREFIX, "shed_in_flight", in_flight().layer(Bare));
     bench_shapes(c, PREFIX, "shed_queue_delay", queue_delay().layer(Bare));
     bench_shapes(c, PREFIX, "shed_latency", latency().layer(Bare));
@@ -78,6 +91,11 @@ fn allocations() {
         return;
     };
     println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+    report(
+        "tower_load_shed",
+        bare,
+        TowerLoadShedLayer::new().layer(Bare),
+    );
     report("shed_in_flight", bare, in_flight().layer(Bare));
     report("shed_queue_delay", bare, queue_delay().layer(Bare));
     report("shed_latency", bare, latency().layer(Bare));
@@ -94,7 +112,15 @@ fn two_threads() {
             100.0 * r / bare
         );
     };
+    line(
+        "tower_load_shed",
+        scaling_of(CALLS, TowerLoadShedLayer::new().layer(Bare)),
+    );
     line("shed_in_flight", scaling_of(CALLS, in_flight().layer(Bare)));
+    line(
+        "shed_queue_delay",
+        scaling_of(CALLS, queue_delay().layer(Bare)),
+    );
     line("shed_latency", scaling_of(CALLS, latency().layer(Bare)));
     line("throttle", scaling_of(CALLS, throttle().layer(Bare)));
 }

@@ -1,6 +1,7 @@
 //! What every bench shares: the bare service, the two request shapes of
-//! DESIGN.md "Measuring", a way to drive an always-ready future without a
-//! runtime, and the two-thread scaling harness.
+//! DESIGN.md "Measuring" (and the realistic one as hyper builds it,
+//! [`Wire`]), a way to drive an always-ready future without a runtime,
+//! the allocation counts, and the two-thread scaling harness.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use tower::Service;
 
 /// The dependency every bench wraps: answers at once, allocates nothing.
@@ -36,30 +37,105 @@ pub fn empty_request() -> Request<()> {
     Request::new(())
 }
 
+/// The values of the eight headers of the realistic shape, in the order
+/// `realistic_request` and `Wire` insert them.
+const REALISTIC_VALUES: [&str; 8] = [
+    "orders.internal:8080",
+    "checkout/1.4.2 hyper/1",
+    "application/json",
+    "application/json",
+    "0",
+    "7f9c2ba4-e88f-4a3b-9c1d-2f6e8d1a5b30",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+];
+
+/// `request` with the eight headers of the realistic shape, each value
+/// made by `value(i)` from `REALISTIC_VALUES[i]`: standard names from
+/// constants, custom names parsed from bytes, as hyper builds them.
+fn with_headers<B>(mut request: Request<B>, value: impl Fn(usize) -> HeaderValue) -> Request<B> {
+    let name = |bytes: &[u8]| HeaderName::from_bytes(bytes).expect("valid name");
+    let headers = request.headers_mut();
+    headers.insert(HOST, value(0));
+    headers.insert(USER_AGENT, value(1));
+    headers.insert(ACCEPT, value(2));
+    headers.insert(CONTENT_TYPE, value(3));
+    headers.insert(CONTENT_LENGTH, value(4));
+    headers.insert(name(b"x-request-id"), value(5));
+    headers.insert(name(b"traceparent"), value(6));
+    headers.insert(AUTHORIZATION, value(7));
+    request
+}
+
+/// The realistic shape's path.
+const REALISTIC_PATH: &str = "/api/v1/orders/42";
+
+/// A GET on `uri` with no headers yet.
+fn get<B>(uri: Uri, body: B) -> Request<B> {
+    let mut request = Request::new(body);
+    *request.uri_mut() = uri;
+    request
+}
+
 /// A request with the eight headers hyper would build from the wire:
 /// standard names from constants, values and custom names parsed from
-/// bytes.
+/// bytes (each value its own buffer: the first clone of one moves it into
+/// a shared buffer, one allocation that behind hyper is not paid — see
+/// [`Wire`]).
 pub fn realistic_request() -> Request<()> {
-    let value = |bytes: &[u8]| HeaderValue::from_bytes(bytes).expect("valid value");
-    let mut request = Request::get("/api/v1/orders/42")
-        .body(())
-        .expect("valid request");
-    let headers = request.headers_mut();
-    headers.insert(HOST, value(b"orders.internal:8080"));
-    headers.insert(USER_AGENT, value(b"checkout/1.4.2 hyper/1"));
-    headers.insert(ACCEPT, value(b"application/json"));
-    headers.insert(CONTENT_TYPE, value(b"application/json"));
-    headers.insert(CONTENT_LENGTH, value(b"0"));
-    headers.insert(
-        HeaderName::from_bytes(b"x-request-id").expect("valid name"),
-        value(b"7f9c2ba4-e88f-4a3b-9c1d-2f6e8d1a5b30"),
-    );
-    headers.insert(
-        HeaderName::from_bytes(b"traceparent").expect("valid name"),
-        value(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-    );
-    headers.insert(AUTHORIZATION, value(b"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"));
-    request
+    // Parsed (copied) from a `&str`, as `Request::get(path)` does.
+    let uri = REALISTIC_PATH.parse().expect("valid path");
+    with_headers(get(uri, ()), |i| {
+        HeaderValue::from_bytes(REALISTIC_VALUES[i].as_bytes()).expect("valid value")
+    })
+}
+
+/// The realistic request with its path and values sliced from one shared
+/// buffer, as hyper's HTTP/1 parser builds them: cloning such a value is
+/// a reference count, not a copy (custom header names are still parsed
+/// into buffers of their own, as hyper's are). One `Wire` per thread, as
+/// each connection has its own read buffer.
+#[derive(Debug)]
+pub struct Wire {
+    buf: Bytes,
+    path: (usize, usize),
+    ranges: [(usize, usize); 8],
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Wire {
+    /// The path and header values of one read, in one buffer.
+    pub fn new() -> Self {
+        let mut bytes = REALISTIC_PATH.as_bytes().to_vec();
+        let path = (0, bytes.len());
+        let mut ranges = [(0, 0); 8];
+        for (range, value) in ranges.iter_mut().zip(REALISTIC_VALUES) {
+            *range = (bytes.len(), bytes.len() + value.len());
+            bytes.extend_from_slice(value.as_bytes());
+        }
+        // Clone once so the buffer is already shared, as hyper's is: the
+        // first clone of a `Vec`-backed `Bytes` allocates its shared header.
+        let buf = Bytes::from(bytes).clone();
+        Wire { buf, path, ranges }
+    }
+
+    fn value(&self, i: usize) -> HeaderValue {
+        let (start, end) = self.ranges[i];
+        HeaderValue::from_maybe_shared(self.buf.slice(start..end)).expect("valid value")
+    }
+
+    /// The eight-header request with `body` (a streaming body for layers
+    /// that buffer one, `()` otherwise).
+    pub fn request<B>(&self, body: B) -> Request<B> {
+        let (start, end) = self.path;
+        let uri = Uri::from_maybe_shared(self.buf.slice(start..end)).expect("valid path");
+        with_headers(get(uri, body), |i| self.value(i))
+    }
 }
 
 /// A request carrying a body, for layers that buffer one.
@@ -228,7 +304,6 @@ pub fn bench_shapes<S>(c: &mut criterion::Criterion, prefix: &str, name: &str, s
 where
     S: Service<Request<()>> + Clone,
 {
-    use criterion::BatchSize;
     use std::hint::black_box;
 
     // An empty request costs a few stores and no allocation: built in the
@@ -245,19 +320,41 @@ where
         b.iter(|| black_box(oneshot(&svc, empty_request()).is_ok()))
     });
     group.finish();
-    let mut group = c.benchmark_group(format!("{prefix}/ready_call/realistic"));
+    bench_requests(c, prefix, "realistic", name, svc, realistic_request);
+}
+
+/// Benches `svc` as `name` in both call shapes on requests made by `make`,
+/// in the groups `<prefix>/<call shape>/<shape>`. Requests are made
+/// outside the timed loop (criterion's batches), so what they cost to
+/// build is not counted; dropping them, in the inner service, is, the
+/// same for every layer.
+pub fn bench_requests<S, R>(
+    c: &mut criterion::Criterion,
+    prefix: &str,
+    shape: &str,
+    name: &str,
+    svc: S,
+    make: impl Fn() -> R,
+) where
+    S: Service<R> + Clone,
+{
+    use criterion::BatchSize;
+    use std::hint::black_box;
+
+    let mut one = svc.clone();
+    let mut group = c.benchmark_group(format!("{prefix}/ready_call/{shape}"));
     group.bench_function(name, |b| {
         b.iter_batched(
-            realistic_request,
+            &make,
             |req| black_box(ready_call(&mut one, req).is_ok()),
             BatchSize::SmallInput,
         )
     });
     group.finish();
-    let mut group = c.benchmark_group(format!("{prefix}/oneshot/realistic"));
+    let mut group = c.benchmark_group(format!("{prefix}/oneshot/{shape}"));
     group.bench_function(name, |b| {
         b.iter_batched(
-            realistic_request,
+            &make,
             |req| black_box(oneshot(&svc, req).is_ok()),
             BatchSize::SmallInput,
         )
@@ -283,6 +380,18 @@ where
     Some((ready, shot))
 }
 
+/// Allocations per `ready` + `call` of `svc` on requests made by `make`,
+/// the making included (subtract the bare service's figure on the same
+/// requests); `None` without `count-allocations`.
+pub fn allocations_with<S, R>(mut svc: S, make: impl Fn() -> R) -> Option<f64>
+where
+    S: Service<R>,
+{
+    allocations_per_call(10_000, || {
+        std::hint::black_box(ready_call(&mut svc, make()).is_ok());
+    })
+}
+
 /// 2-thread/1-thread throughput of `ready` + `call` with empty requests,
 /// each thread on its own clone of `svc` (so sharing only what the layer
 /// shares), the median of five alternating rounds of `calls` calls.
@@ -296,6 +405,25 @@ where
         || svc.clone(),
         |svc: &mut S| {
             std::hint::black_box(ready_call(svc, empty_request()).is_ok());
+        },
+    )
+}
+
+/// 2-thread/1-thread throughput of `ready` + `call` with [`Wire`] requests
+/// (the realistic shape as hyper builds it), each thread on its own clone
+/// of `svc` and its own buffer, as each connection reads into its own; the
+/// requests are built in the timed loop, so compare with the bare
+/// service's ratio from this function, not from [`scaling_of`].
+pub fn scaling_on_wire<S>(calls: u64, svc: S) -> f64
+where
+    S: Service<Request<()>> + Clone + Send + Sync,
+{
+    scaling_each(
+        5,
+        calls,
+        || (svc.clone(), Wire::new()),
+        |(svc, wire): &mut (S, Wire)| {
+            std::hint::black_box(ready_call(svc, wire.request(())).is_ok());
         },
     )
 }

@@ -3,7 +3,7 @@
 //! measured by a counting global allocator. Also measures, and bounds, what
 //! keeping a replay copy of the eight-header request costs.
 
-#[path = "../benches/support/shapes.rs"]
+#[path = "support/shapes.rs"]
 mod shapes;
 
 use buttress_core::telemetry::RecordingSink;

@@ -1,5 +1,6 @@
-//! Request shapes and helpers shared by the bench and the allocation test
-//! (included with `#[path]`, so each target compiles its own copy).
+//! Request shapes and helpers for the allocation test (`tests/alloc.rs`,
+//! included with `#[path]`). The timing bench is in the `buttress-benches`
+//! package (`benches/retry.rs`), on that package's shared helpers.
 
 #![allow(dead_code, unreachable_pub)]
 

@@ -1,0 +1,202 @@
+//! What the stack bench measures: the stacks, the server stack with one
+//! layer left out at a time, and single layers, each visited by a
+//! [`Visit`] that benches, counts or probes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buttress::stack::{ClientStack, ServerStack};
+use buttress_benches::Bare;
+use buttress_context::ServerContextLayer;
+use buttress_core::TrustPolicy;
+use http::{Request, Response};
+use tower::retry::Policy;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::{Layer, Service, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// tower's retry policy as its documentation writes it: deposit on
+/// success, withdraw to retry a server error. Requests here have no body,
+/// so cloning one is what a replay costs.
+#[derive(Clone)]
+struct TowerPolicy {
+    budget: Arc<TpsBudget>,
+}
+
+impl<E> Policy<Request<()>, Response<()>, E> for TowerPolicy {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut Request<()>,
+        result: &mut Result<Response<()>, E>,
+    ) -> Option<Self::Future> {
+        match result {
+            Ok(response) if !response.status().is_server_error() => {
+                self.budget.deposit();
+                None
+            }
+            _ => self.budget.withdraw().then(|| std::future::ready(())),
+        }
+    }
+
+    fn clone_request(&mut self, request: &Request<()>) -> Option<Request<()>> {
+        let mut copy = Request::new(());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
+    }
+}
+
+/// Something done with each variant, the bare service first.
+pub(crate) trait Visit {
+    fn visit<S>(&mut self, name: &str, svc: S)
+    where
+        S: Service<Request<()>> + Clone + Send + Sync + 'static,
+        S::Future: Send;
+}
+
+/// Visits the bare service and every stack, each built once.
+pub(crate) fn each_stack(visit: &mut impl Visit) {
+    let server = ServerStack::new("bench").build().expect("defaults build");
+    let trusting = ServerStack::new("bench_trusting")
+        .context(
+            ServerContextLayer::builder()
+                .trust(TrustPolicy::always())
+                .build()
+                .expect("context builds"),
+        )
+        .build()
+        .expect("stack builds");
+    let tower_server = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .load_shed()
+        .concurrency_limit(1_000)
+        .timeout(Duration::from_secs(10));
+    let client = ClientStack::new("bench_dependency")
+        .clone_requests()
+        .build()
+        .expect("defaults build");
+    let tower_client = ServiceBuilder::new()
+        .retry(TowerPolicy {
+            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1)),
+        })
+        .concurrency_limit(64)
+        .timeout(Duration::from_secs(2));
+
+    visit.visit("bare", Bare);
+    visit.visit("server", server.layer(Bare));
+    visit.visit("server_trusting", trusting.layer(Bare));
+    visit.visit("tower_server", tower_server.service(Bare));
+    visit.visit("client", client.layer(Bare));
+    visit.visit("tower_client", tower_client.service(Bare));
+}
+
+/// Visits the server stack with one layer left out at a time: what each
+/// layer costs inside the stack.
+pub(crate) fn each_ablation(visit: &mut impl Visit) {
+    let variants = [
+        (
+            "without_context",
+            ServerStack::new("ablation").without_context(),
+        ),
+        (
+            "without_metrics",
+            ServerStack::new("ablation").without_metrics(),
+        ),
+        (
+            "without_adaptive_limit",
+            ServerStack::new("ablation").without_adaptive_limit(),
+        ),
+        (
+            "without_timeout",
+            ServerStack::new("ablation").without_timeout(),
+        ),
+        (
+            "edge_only",
+            ServerStack::new("ablation")
+                .without_context()
+                .without_metrics()
+                .without_adaptive_limit()
+                .without_timeout(),
+        ),
+    ];
+    for (name, stack) in variants {
+        visit.visit(name, stack.build().expect("stack builds").layer(Bare));
+    }
+}
+
+/// Visits single layers over the bare service, as the layer benches
+/// configure them, and tower's counterparts: for `scripts/instructions`
+/// only (the layer benches time them).
+pub(crate) fn each_layer(visit: &mut impl Visit) {
+    use buttress_breaker::CircuitBreakerLayer;
+    use buttress_core::timeout::TimeoutLayer;
+    use buttress_limit::BulkheadLayer;
+    use buttress_limit::adaptive::AdaptiveLimitLayer;
+    use buttress_limit::shed::LoadShedLayer;
+    use buttress_limit::throttle::ThrottleLayer;
+    use buttress_metrics::RedLayer;
+    use buttress_retry::RetryLayer;
+
+    let breaker = CircuitBreakerLayer::builder("count")
+        .count_window(100)
+        .build()
+        .expect("valid config");
+    visit.visit("layer_breaker_count", breaker.layer(Bare));
+    let bulkhead = BulkheadLayer::builder()
+        .max_concurrent(1024)
+        .build()
+        .expect("valid config");
+    visit.visit("layer_bulkhead", bulkhead.layer(Bare));
+    let adaptive = AdaptiveLimitLayer::builder()
+        .limits(1024, 1024, 1024)
+        .build()
+        .expect("valid config");
+    visit.visit("layer_adaptive", adaptive.layer(Bare));
+    let shed = LoadShedLayer::builder()
+        .in_flight(1 << 20, 1 << 19)
+        .build()
+        .expect("valid config");
+    visit.visit("layer_shed_in_flight", shed.layer(Bare));
+    let throttle = ThrottleLayer::builder()
+        .seed(1)
+        .build()
+        .expect("valid config");
+    visit.visit("layer_throttle", throttle.layer(Bare));
+    let retry = RetryLayer::builder()
+        .clone_requests()
+        .build()
+        .expect("valid config");
+    visit.visit("layer_retry", retry.layer(Bare));
+    let timeout = TimeoutLayer::new(Duration::from_secs(1));
+    visit.visit("layer_timeout", timeout.layer(Bare));
+    let context = ServerContextLayer::builder()
+        .trust(TrustPolicy::always())
+        .build()
+        .expect("valid config");
+    visit.visit("layer_context_trusting", context.layer(Bare));
+    visit.visit("layer_red", RedLayer::server("layers").layer(Bare));
+    visit.visit(
+        "tower_concurrency_limit",
+        tower::limit::ConcurrencyLimitLayer::new(1024).layer(Bare),
+    );
+    let tower_retry = ServiceBuilder::new().retry(TowerPolicy {
+        budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1)),
+    });
+    visit.visit("tower_retry_tps_budget", tower_retry.service(Bare));
+    visit.visit(
+        "tower_load_shed",
+        tower::load_shed::LoadShedLayer::new().layer(Bare),
+    );
+    visit.visit(
+        "tower_timeout",
+        tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(Bare),
+    );
+    let request_id = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id());
+    visit.visit("tower_http_request_id", request_id.service(Bare));
+}
