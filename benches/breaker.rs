@@ -22,7 +22,9 @@
 
 use std::time::Duration;
 
-use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
+use buttress_benches::{
+    AllocationReport, Bare, ScalingReport, bench_shapes, run_layer_bench, scaling_of,
+};
 use buttress_breaker::CircuitBreakerLayer;
 use criterion::Criterion;
 use http::Request;
@@ -84,21 +86,15 @@ fn timings(c: &mut Criterion) {
 
 /// Allocations per call over the bare service's, in both call shapes.
 fn allocations() {
-    let Some(bare) = allocations_of(Bare) else {
-        println!("\nallocations: build with `--features count-allocations` to count them");
+    let Some(report) = AllocationReport::start() else {
         return;
     };
-    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
-    let tower = allocations_of(ConcurrencyLimitLayer::new(1024).layer(Bare)).unwrap_or_default();
-    let name = "tower_concurrency_limit";
-    println!(
-        "  {name:<24} ({:.2}, {:.2})",
-        tower.0 - bare.0,
-        tower.1 - bare.1
+    report.line(
+        "tower_concurrency_limit",
+        ConcurrencyLimitLayer::new(1024).layer(Bare),
     );
     for (name, layer) in layers() {
-        let (ready, shot) = allocations_of(layer.layer(Bare)).unwrap_or_default();
-        println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
+        report.line(name, layer.layer(Bare));
     }
 }
 
@@ -114,37 +110,19 @@ where
 /// same run: two threads, each calling its own clone of one stack (one
 /// shared breaker).
 fn two_threads() {
-    let bare = ratio(Bare);
-    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
-    println!("  {:<24} {bare:.2}", "bare");
-    let r = ratio(ConcurrencyLimitLayer::new(1024).layer(Bare));
-    let name = "tower_concurrency_limit";
-    println!(
-        "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-        100.0 * r / bare
+    let report = ScalingReport::start(ratio(Bare), None);
+    report.line(
+        "tower_concurrency_limit",
+        ratio(ConcurrencyLimitLayer::new(1024).layer(Bare)),
     );
     for (name, layer) in layers() {
         if name == "open" {
             continue;
         }
-        let r = ratio(layer.layer(Bare));
-        println!(
-            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-            100.0 * r / bare
-        );
+        report.line(name, ratio(layer.layer(Bare)));
     }
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    // A filter that matches no group (`-- allocations-only`) skips the
-    // timings; `SCALING=0` skips the two-thread rounds.
-    timings(&mut criterion);
-    if std::env::args().all(|arg| arg != "--list") {
-        allocations();
-        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-            two_threads();
-        }
-    }
-    criterion.final_summary();
+    run_layer_bench(timings, allocations, two_threads);
 }

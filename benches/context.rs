@@ -42,8 +42,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use buttress_benches::{
-    Bare, Wire, allocations_per_call, allocations_with, bench_requests, bench_shapes, now,
-    ready_call, realistic_request, scaling_on_wire,
+    Bare, ScalingReport, Wire, allocations_per_call, allocations_with, bench_requests,
+    bench_shapes, now, ready_call, realistic_request, run_layer_bench, scaling_on_wire,
 };
 use buttress_context::{ClientContextLayer, ServerContextLayer};
 use buttress_core::{RequestContext, TrustPolicy};
@@ -319,17 +319,8 @@ fn time_stacks() {
 /// service's, from the same run, on wire requests: the accepted ID needs
 /// a request that carries one.
 fn two_threads() {
-    let bare = scaling_on_wire(CALLS, Bare);
-    println!(
-        "\nscaling on two threads, wire requests (2-thread / 1-thread throughput; 2.0 is perfect)"
-    );
-    println!("  {:<24} {bare:.2}", "bare");
-    let line = |name: &str, r: f64| {
-        println!(
-            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-            100.0 * r / bare
-        );
-    };
+    let report = ScalingReport::start(scaling_on_wire(CALLS, Bare), Some("wire requests"));
+    let line = |name: &str, r: f64| report.line(name, r);
     line(
         "accepted_id",
         scaling_on_wire(CALLS, accepted().layer(Bare)),
@@ -350,15 +341,5 @@ fn main() {
         Ok(stack) => return probe(stack),
         Err(_) => {}
     }
-    let mut criterion = Criterion::default().configure_from_args();
-    // A filter that matches no group (`-- allocations-only`) skips the
-    // timings; `SCALING=0` skips the two-thread rounds.
-    timings(&mut criterion);
-    if std::env::args().all(|arg| arg != "--list") {
-        allocations();
-        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-            two_threads();
-        }
-    }
-    criterion.final_summary();
+    run_layer_bench(timings, allocations, two_threads);
 }

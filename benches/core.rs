@@ -22,7 +22,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use buttress_benches::{
-    Bare, allocations_of, bench_shapes, empty_request, ready_call, scaling_each,
+    Bare, ScalingReport, allocations_of, bench_shapes, empty_request, ready_call, run_layer_bench,
+    scaling_each,
 };
 
 use buttress_core::classify::{Classify, GrpcClassifier, HttpClassifier};
@@ -238,33 +239,19 @@ where
 /// Each timeout layer's 2-thread scaling next to the bare service's, from
 /// the same run.
 fn two_threads() {
-    let bare = scaling_in_runtime(Bare);
-    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
-    println!("  {:<24} {bare:.2}", "bare");
-    let line = |name: &str, r: f64| {
-        println!(
-            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-            100.0 * r / bare
-        );
-    };
+    let report = ScalingReport::start(scaling_in_runtime(Bare), None);
+    let line = |name: &str, r: f64| report.line(name, r);
     line("timeout_1s", scaling_in_runtime(buttress_timeout()));
     line("tower_timeout_1s", scaling_in_runtime(tower_timeout()));
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    // A filter that matches no group (`-- allocations-only`) skips the
-    // timings; `SCALING=0` skips the two-thread rounds.
-    keyed_map(&mut criterion);
-    keyed_map_scaling(&mut criterion);
-    classify(&mut criterion);
-    telemetry(&mut criterion);
-    timeout(&mut criterion);
-    if std::env::args().all(|arg| arg != "--list") {
-        allocations();
-        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-            two_threads();
-        }
-    }
-    criterion.final_summary();
+    let groups = |criterion: &mut Criterion| {
+        keyed_map(criterion);
+        keyed_map_scaling(criterion);
+        classify(criterion);
+        telemetry(criterion);
+        timeout(criterion);
+    };
+    run_layer_bench(groups, allocations, two_threads);
 }

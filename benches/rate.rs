@@ -22,11 +22,13 @@
 //! limiter's 2-thread/1-thread throughput next to the bare service's own
 //! ratio from the same run (`SCALING=0` skips it).
 
-use buttress_benches::{Bare, allocations_of, bench_shapes, ready_call, scaling_of};
+use buttress_benches::{
+    AllocationReport, Bare, ScalingReport, bench_shapes, ready_call, run_layer_bench, scaling_of,
+};
 use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
 use criterion::Criterion;
 use http::Request;
-use tower::{Layer, Service};
+use tower::Layer;
 
 const PREFIX: &str = "rate";
 const CALLS: u64 = 2_000_000;
@@ -72,32 +74,18 @@ fn timings(c: &mut Criterion) {
     bench_shapes(c, PREFIX, "keyed_10k", keyed_10k().layer(Bare));
 }
 
-fn report<S: Service<Request<()>> + Clone>(name: &str, bare: (f64, f64), svc: S) {
-    let (ready, shot) = allocations_of(svc).unwrap_or_default();
-    println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
-}
-
 fn allocations() {
-    let Some(bare) = allocations_of(Bare) else {
-        println!("\nallocations: build with `--features count-allocations` to count them");
+    let Some(report) = AllocationReport::start() else {
         return;
     };
-    println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
-    report("global", bare, global().layer(Bare));
-    report("keyed", bare, keyed().layer(Bare));
-    report("keyed_10k", bare, keyed_10k().layer(Bare));
+    report.line("global", global().layer(Bare));
+    report.line("keyed", keyed().layer(Bare));
+    report.line("keyed_10k", keyed_10k().layer(Bare));
 }
 
 fn two_threads() {
-    let bare = scaling_of(CALLS, Bare);
-    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
-    println!("  {:<24} {bare:.2}", "bare");
-    let line = |name: &str, r: f64| {
-        println!(
-            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-            100.0 * r / bare
-        );
-    };
+    let report = ScalingReport::start(scaling_of(CALLS, Bare), None);
+    let line = |name: &str, r: f64| report.line(name, r);
     // Both threads hit one key: one cell, one cache line, the worst case.
     line("global", scaling_of(CALLS, global().layer(Bare)));
     line(
@@ -111,15 +99,5 @@ fn two_threads() {
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    // A filter that matches no group (`-- allocations-only`) skips the
-    // timings; `SCALING=0` skips the two-thread rounds.
-    timings(&mut criterion);
-    if std::env::args().all(|arg| arg != "--list") {
-        allocations();
-        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-            two_threads();
-        }
-    }
-    criterion.final_summary();
+    run_layer_bench(timings, allocations, two_threads);
 }

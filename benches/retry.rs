@@ -35,16 +35,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_benches::{
-    Bare, Wire, allocations_of, allocations_with, bench_requests, bench_shapes, scaling_of,
+    AllocationReport, Bare, ScalingReport, Wire, allocations_with, bench_requests, bench_shapes,
+    run_layer_bench, scaling_of,
 };
 use buttress_retry::{CloneRequest, RetryLayer};
 use bytes::Bytes;
 use criterion::Criterion;
 use http::{Request, Response};
 use http_body_util::Empty;
+use tower::Layer;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, Retry as TowerRetry};
-use tower::{Layer, Service};
 
 const PREFIX: &str = "retry";
 const CALLS: u64 = 2_000_000;
@@ -123,23 +124,14 @@ fn timings(c: &mut Criterion) {
     );
 }
 
-fn report<S: Service<Request<()>> + Clone>(name: &str, bare: (f64, f64), svc: S) {
-    let (ready, shot) = allocations_of(svc).unwrap_or_default();
-    println!("  {name:<24} ({:.2}, {:.2})", ready - bare.0, shot - bare.1);
-}
-
 /// Allocations per call over bare: both call shapes on empty requests,
 /// then `ready` + `call` on wire requests (the replay copy's cost).
 fn allocations() {
-    let Some(bare) = allocations_of(Bare) else {
-        println!("\nallocations: build with `--features count-allocations` to count them");
+    let Some(report) = AllocationReport::start() else {
         return;
     };
-    println!(
-        "\nallocations per call over bare (ready_call, oneshot), empty request; bare itself {bare:?}"
-    );
-    report("retry", bare, cloning().layer(Bare));
-    report("tower_retry_tps_budget", bare, tower_retry());
+    report.line("retry", cloning().layer(Bare));
+    report.line("tower_retry_tps_budget", tower_retry());
 
     let wire = Wire::new();
     let unit = || wire.request(());
@@ -165,29 +157,12 @@ fn allocations() {
 /// run: two threads, each calling its own clone of one stack (one shared
 /// budget), empty requests.
 fn two_threads() {
-    let bare = scaling_of(CALLS, Bare);
-    println!("\nscaling on two threads (2-thread / 1-thread throughput; 2.0 is perfect)");
-    println!("  {:<24} {bare:.2}", "bare");
-    let line = |name: &str, r: f64| {
-        println!(
-            "  {name:<24} {r:.2}   ({:.0} % of bare's)",
-            100.0 * r / bare
-        );
-    };
+    let report = ScalingReport::start(scaling_of(CALLS, Bare), None);
+    let line = |name: &str, r: f64| report.line(name, r);
     line("retry", scaling_of(CALLS, cloning().layer(Bare)));
     line("tower_retry_tps_budget", scaling_of(CALLS, tower_retry()));
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    // A filter that matches no group (`-- allocations-only`) skips the
-    // timings; `SCALING=0` skips the two-thread rounds.
-    timings(&mut criterion);
-    if std::env::args().all(|arg| arg != "--list") {
-        allocations();
-        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-            two_threads();
-        }
-    }
-    criterion.final_summary();
+    run_layer_bench(timings, allocations, two_threads);
 }

@@ -427,3 +427,82 @@ where
         },
     )
 }
+
+/// The `main` of a layer bench: its criterion groups, then — unless
+/// criterion was only asked to `--list` them — allocations per call, then
+/// the two-thread rounds unless `SCALING=0`. A filter that matches no
+/// group (`-- allocations-only`) skips the timings.
+pub fn run_layer_bench(
+    groups: impl FnOnce(&mut criterion::Criterion),
+    allocations: impl FnOnce(),
+    two_threads: impl FnOnce(),
+) {
+    let mut criterion = criterion::Criterion::default().configure_from_args();
+    groups(&mut criterion);
+    if std::env::args().all(|arg| arg != "--list") {
+        allocations();
+        if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
+            two_threads();
+        }
+    }
+    criterion.final_summary();
+}
+
+/// Prints 2-thread/1-thread throughput ratios next to the bare service's
+/// own, measured in the same run.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalingReport {
+    bare: f64,
+}
+
+impl ScalingReport {
+    /// Starts the report with the bare service's ratio; `what` says what
+    /// ran (e.g. "wire requests"), if anything beyond the default.
+    pub fn start(bare: f64, what: Option<&str>) -> Self {
+        let what = what.map_or_else(String::new, |what| format!(", {what}"));
+        println!("\nscaling on two threads{what} (2-thread / 1-thread throughput; 2.0 is perfect)");
+        println!("  {:<24} {bare:.2}", "bare");
+        ScalingReport { bare }
+    }
+
+    /// One layer's ratio, and its share of bare's.
+    pub fn line(&self, name: &str, ratio: f64) {
+        println!(
+            "  {name:<24} {ratio:.2}   ({:.0} % of bare's)",
+            100.0 * ratio / self.bare
+        );
+    }
+}
+
+/// Prints allocations per call (`ready_call`, `oneshot`, empty requests)
+/// over the bare service's own.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocationReport {
+    bare: (f64, f64),
+}
+
+impl AllocationReport {
+    /// Starts the report with the bare service's figures; `None` (after
+    /// saying so) when the bench was built without `count-allocations`.
+    pub fn start() -> Option<Self> {
+        let Some(bare) = allocations_of(Bare) else {
+            println!("\nallocations: build with `--features count-allocations` to count them");
+            return None;
+        };
+        println!("\nallocations per call over bare (ready_call, oneshot); bare itself {bare:?}");
+        Some(AllocationReport { bare })
+    }
+
+    /// One layer's allocations per call, over bare's.
+    pub fn line<S>(&self, name: &str, svc: S)
+    where
+        S: Service<Request<()>> + Clone,
+    {
+        let (ready, shot) = allocations_of(svc).unwrap_or_default();
+        println!(
+            "  {name:<24} ({:.2}, {:.2})",
+            ready - self.bare.0,
+            shot - self.bare.1
+        );
+    }
+}
