@@ -51,17 +51,50 @@ pub fn call_start() -> Option<Instant> {
 /// when it returns or unwinds.
 #[inline]
 pub fn in_call<R>(start: Instant, call: impl FnOnce() -> R) -> R {
-    let _restore = Restore(CALL_START.with(|cell| cell.replace(Some(start))));
+    let _chain = enter(start);
     call()
 }
 
-/// Puts the enclosing chain's instant back, also when `call` panics.
-struct Restore(Option<Instant>);
+/// Makes `start` the [`now`] of this thread's call chain until the
+/// returned guard drops, which puts back the enclosing chain's instant
+/// (also when unwinding). For a layer's `call`, where a closure would move
+/// the returned future once more: hold the guard for the body of `call`,
+/// never across an `.await`.
+///
+/// ```
+/// use buttress_core::clock;
+/// use tokio::time::Instant;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let start = Instant::now();
+/// {
+///     let _chain = clock::enter(start);
+///     assert_eq!(clock::now(), start);
+/// }
+/// assert_eq!(clock::call_start(), None);
+/// # }
+/// ```
+#[inline]
+#[must_use = "the instant applies only while the guard lives"]
+pub fn enter(start: Instant) -> CallChain {
+    CallChain {
+        previous: CALL_START.with(|cell| cell.replace(Some(start))),
+        _not_send: std::marker::PhantomData,
+    }
+}
 
-impl Drop for Restore {
+/// The guard of [`enter`]: puts the enclosing chain's instant back when
+/// dropped. Not `Send`: it belongs to the thread whose chain it marks.
+#[derive(Debug)]
+pub struct CallChain {
+    previous: Option<Instant>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for CallChain {
     #[inline]
     fn drop(&mut self) {
-        CALL_START.with(|cell| cell.set(self.0));
+        CALL_START.with(|cell| cell.set(self.previous));
     }
 }
 

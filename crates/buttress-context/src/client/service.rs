@@ -51,30 +51,28 @@ where
         // One clock reading for the whole client stack's call chain (the
         // deadline here, the breaker, the per-attempt timeout); none if
         // this already runs inside a server's chain.
-        clock::in_call(clock::now(), || {
-            // Take the headers out so the context can stay borrowed from
-            // the extensions while they are written; an empty map costs
-            // nothing.
-            let mut headers = std::mem::take(request.headers_mut());
-            let injected = match request
-                .extensions()
-                .and_then(RequestContext::from_extensions)
-            {
+        let _chain = clock::enter(clock::now());
+        // Take the headers out so the context can stay borrowed from the
+        // extensions while they are written; an empty map costs nothing.
+        let mut headers = std::mem::take(request.headers_mut());
+        let injected = match request
+            .extensions()
+            .and_then(RequestContext::from_extensions)
+        {
+            Some(ctx) => self.settings.inject(ctx, &mut headers),
+            None => RequestContext::with_current(|ctx| match ctx {
                 Some(ctx) => self.settings.inject(ctx, &mut headers),
-                None => RequestContext::with_current(|ctx| match ctx {
-                    Some(ctx) => self.settings.inject(ctx, &mut headers),
-                    None => Ok(()),
-                }),
-            };
-            *request.headers_mut() = headers;
-            match injected {
-                Ok(()) => ResponseFuture::called(self.inner.call(request)),
-                Err(rejected) => {
-                    self.settings.report_refusal();
-                    ResponseFuture::refused(rejected)
-                }
+                None => Ok(()),
+            }),
+        };
+        *request.headers_mut() = headers;
+        match injected {
+            Ok(()) => ResponseFuture::called(self.inner.call(request)),
+            Err(rejected) => {
+                self.settings.report_refusal();
+                ResponseFuture::refused(rejected)
             }
-        })
+        }
     }
 }
 

@@ -52,23 +52,21 @@ where
         // context afterwards.
         let start = RequestContext::from_extensions(request.extensions())
             .map_or_else(Instant::now, RequestContext::start);
-        clock::in_call(start, || {
-            let ctx = self.settings.read(&request, start);
-            // Formats the ID only if a subscriber wants the span.
-            let span = tracing::info_span!(
-                "request",
-                request_id = %ctx.correlation_id().expect("the context always has an ID")
-            );
-            // One clone for the extensions; the task-local gets the
-            // original, and the response future takes the ID back from it
-            // to echo.
-            request.extensions_mut().insert(ctx.clone());
-            let inner = {
-                let _entered = span.enter();
-                self.inner.call(request)
-            };
-            ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
-        })
+        let _chain = clock::enter(start);
+        let ctx = self.settings.read(&request, start);
+        // Formats the ID only if a subscriber wants the span.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %ctx.correlation_id().expect("the context always has an ID")
+        );
+        // One clone for the extensions; the task-local gets the original,
+        // and the response future takes the ID back from it to echo.
+        request.extensions_mut().insert(ctx.clone());
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
     }
 }
 
