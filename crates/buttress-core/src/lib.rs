@@ -16,6 +16,8 @@
 //!   `reqwest` types.
 //! - [`codec`]: strict parsers for the untrusted headers the layers honour.
 //! - [`keyed`]: bounded per-key state that fails safe under key floods.
+//! - [`clock`]: one clock reading per call chain, shared by every layer
+//!   in it.
 //!
 //! ```
 //! use buttress_core::{Reason, Rejected};
