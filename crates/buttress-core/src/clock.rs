@@ -7,8 +7,8 @@
 //! synchronous bookkeeping runs — well under a microsecond — so one
 //! reading, taken by the outermost Buttress layer, serves them all.
 //!
-//! [`in_call`] runs a `call` with an instant every layer inside it reads
-//! through [`now`]; outside such a call (in a future's `poll`, after a
+//! [`enter`] marks a `call` with an instant every layer inside it reads
+//! through [`now`], until its guard drops; outside such a call (in a future's `poll`, after a
 //! wait in a queue, in a retried attempt) [`now`] reads the clock. So a
 //! layer never sees an instant older than the call chain it is part of.
 //!
@@ -18,7 +18,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let start = Instant::now();
-//! let seen = clock::in_call(start, || clock::now());
+//! let seen = {
+//!     let _chain = clock::enter(start);
+//!     clock::now()
+//! };
 //! assert_eq!(seen, start);
 //! assert!(clock::now() >= start); // outside the call: a fresh reading
 //! # }
@@ -46,20 +49,11 @@ pub fn call_start() -> Option<Instant> {
     CALL_START.with(Cell::get)
 }
 
-/// Runs `call` with `start` as the [`now`] of every layer it calls
-/// synchronously; the previous instant (of an enclosing chain) is back
-/// when it returns or unwinds.
-#[inline]
-pub fn in_call<R>(start: Instant, call: impl FnOnce() -> R) -> R {
-    let _chain = enter(start);
-    call()
-}
-
 /// Makes `start` the [`now`] of this thread's call chain until the
 /// returned guard drops, which puts back the enclosing chain's instant
-/// (also when unwinding). For a layer's `call`, where a closure would move
-/// the returned future once more: hold the guard for the body of `call`,
-/// never across an `.await`.
+/// (also when unwinding). Hold it for the body of a layer's `call` (a
+/// guard rather than a closure, which would move the returned future once
+/// more), never across an `.await`.
 ///
 /// ```
 /// use buttress_core::clock;
@@ -109,14 +103,21 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         let inner = Instant::now();
         assert_eq!(call_start(), None);
-        in_call(outer, || {
+        {
+            let _outer = enter(outer);
             assert_eq!(now(), outer);
-            in_call(inner, || assert_eq!(now(), inner));
+            {
+                let _inner = enter(inner);
+                assert_eq!(now(), inner);
+            }
             assert_eq!(now(), outer);
-            let panicked = std::panic::catch_unwind(|| in_call(inner, || panic!("layer bug")));
+            let panicked = std::panic::catch_unwind(|| {
+                let _inner = enter(inner);
+                panic!("layer bug")
+            });
             assert!(panicked.is_err());
             assert_eq!(now(), outer);
-        });
+        }
         assert_eq!(call_start(), None);
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(now() > inner);
