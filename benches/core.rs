@@ -175,7 +175,9 @@ fn timer_runtime() -> tokio::runtime::Runtime {
 }
 
 fn buttress_timeout() -> buttress_core::timeout::Timeout<Bare> {
-    TimeoutLayer::new(Duration::from_secs(1)).layer(Bare)
+    TimeoutLayer::new(Duration::from_secs(1))
+        .expect("a valid timeout")
+        .layer(Bare)
 }
 
 fn tower_timeout() -> tower::timeout::Timeout<Bare> {

@@ -51,7 +51,7 @@ async fn app() -> std::net::SocketAddr {
             ServiceBuilder::new()
                 .layer(EdgeLayer::new())
                 .layer(RefuseLayer)
-                .layer(TimeoutLayer::new(Duration::from_millis(200))),
+                .layer(TimeoutLayer::new(Duration::from_millis(200)).expect("a valid timeout")),
         );
     serve(app).await
 }

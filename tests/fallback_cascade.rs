@@ -155,7 +155,7 @@ async fn world() -> World {
                         .build()
                         .unwrap(),
                 )
-                .layer(TimeoutLayer::new(Duration::from_millis(500)))
+                .layer(TimeoutLayer::new(Duration::from_millis(500)).expect("a valid timeout"))
                 .layer(r_chaos.clone())
                 .service(transport()),
         ),
@@ -164,7 +164,7 @@ async fn world() -> World {
             ServiceBuilder::new()
                 .layer(ClientContextLayer::new())
                 .layer(breaker.clone())
-                .layer(TimeoutLayer::new(Duration::from_millis(200)))
+                .layer(TimeoutLayer::new(Duration::from_millis(200)).expect("a valid timeout"))
                 .layer(b_chaos.clone())
                 .service(transport()),
         ),

@@ -107,7 +107,9 @@ pub(crate) fn sizes() {
     );
     size(
         "timeout",
-        TimeoutLayer::new(Duration::from_secs(1)).layer(Bare),
+        TimeoutLayer::new(Duration::from_secs(1))
+            .expect("a valid timeout")
+            .layer(Bare),
     );
     println!(
         "{:>32}: {:4} bytes",

@@ -171,7 +171,7 @@ pub(crate) fn each_layer(visit: &mut impl Visit) {
         .build()
         .expect("valid config");
     visit.visit("layer_retry", retry.layer(Bare));
-    let timeout = TimeoutLayer::new(Duration::from_secs(1));
+    let timeout = TimeoutLayer::new(Duration::from_secs(1)).expect("a valid timeout");
     visit.visit("layer_timeout", timeout.layer(Bare));
     let context = ServerContextLayer::builder()
         .trust(TrustPolicy::always())

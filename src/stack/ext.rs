@@ -109,7 +109,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     fn deadline_timeout(self, limit: Duration) -> ServiceBuilder<Stack<TimeoutLayer, L>> {
-        self.layer(TimeoutLayer::new(limit))
+        self.layer(TimeoutLayer::new(limit).expect("a valid timeout"))
     }
 
     #[cfg(feature = "breaker")]

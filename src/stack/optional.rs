@@ -25,7 +25,7 @@ use tower_service::Service;
 /// let svc = tower::service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, buttress::BoxError>(http::Response::new(()))
 /// });
-/// let on = OptionalLayer::new(Some(TimeoutLayer::new(Duration::from_secs(1))));
+/// let on = OptionalLayer::new(Some(TimeoutLayer::new(Duration::from_secs(1)).expect("a valid timeout")));
 /// let off = OptionalLayer::<TimeoutLayer>::off();
 /// assert!(on.get().is_some() && off.get().is_none());
 /// let res = off.layer(svc).oneshot(http::Request::new(())).await.unwrap();

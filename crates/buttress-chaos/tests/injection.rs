@@ -293,7 +293,9 @@ async fn a_delay_holds_the_call_then_sends_it() {
 async fn a_timeout_above_cuts_a_delay_short_and_the_dependency_is_never_called() {
     let dependency = Dependency::default();
     let chaos = ChaosLayer::builder("b").directives(true).build().unwrap();
-    let svc = TimeoutLayer::new(Duration::from_millis(200)).layer(chaos.layer(dependency.clone()));
+    let svc = TimeoutLayer::new(Duration::from_millis(200))
+        .expect("a valid timeout")
+        .layer(chaos.layer(dependency.clone()));
     let start = Instant::now();
     let err = with_fault("dependency=b;delay=2s")
         .scope(svc.oneshot(Request::new(())))

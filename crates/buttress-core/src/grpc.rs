@@ -9,6 +9,25 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 /// The `grpc-status` header (or trailer) name.
 pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// Whether a request or response is gRPC: its `content-type` starts with
+/// `application/grpc` (`+proto`, `+json` and the like included).
+///
+/// ```
+/// use buttress_core::grpc::is_grpc;
+/// use http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
+///
+/// let mut headers = HeaderMap::new();
+/// assert!(!is_grpc(&headers));
+/// headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+/// assert!(is_grpc(&headers));
+/// ```
+#[inline]
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
 /// The `grpc-message` header (or trailer) name.
 pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 

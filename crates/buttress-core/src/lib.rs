@@ -17,7 +17,15 @@
 //! - [`codec`]: strict parsers for the untrusted headers the layers honour.
 //! - [`keyed`]: bounded per-key state that fails safe under key floods.
 //! - [`clock`]: one clock reading per call chain, shared by every layer
-//!   in it.
+//!   in it, and one epoch for instants kept in atomics.
+//! - [`layer`]: the contract every layer keeps — a config that is data,
+//!   one builder shape, one name rule, one default classifier, one handle
+//!   shape.
+//! - The mechanisms layers share rather than copy: [`future::OrRejected`]
+//!   (the inner future or a ready rejection), [`body::LocalOrInner`] (the
+//!   inner body or a short one of our own), [`rng::SharedRng`],
+//!   [`backoff::Backoff`], [`grpc::is_grpc`] and
+//!   [`RequestContext::with_request`].
 //!
 //! ```
 //! use buttress_core::{Reason, Rejected};
@@ -33,14 +41,19 @@
 
 pub mod access;
 pub mod answer;
+pub mod backoff;
+pub mod body;
 pub mod classify;
 pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod context;
+pub mod future;
 pub mod grpc;
 pub mod keyed;
+pub mod layer;
 mod rejected;
+pub mod rng;
 pub mod telemetry;
 pub mod timeout;
 

@@ -63,7 +63,7 @@
 //! });
 //! let client = ServiceBuilder::new()
 //!     .layer(RetryLayer::builder().name("inventory").build().unwrap())
-//!     .layer(TimeoutLayer::new(Duration::from_millis(300)))
+//!     .layer(TimeoutLayer::new(Duration::from_millis(300)).expect("a valid timeout"))
 //!     .service(dependency);
 //! let res = client.oneshot(http::Request::new(String::from("body"))).await.unwrap();
 //! assert_eq!(res.status(), 200);

@@ -36,6 +36,45 @@ impl RequestContext {
         CURRENT.try_with(Clone::clone).ok()
     }
 
+    /// Calls `f` with the context of `request`, without cloning it: the
+    /// one in its extensions (a server stack put it there, or an outbound
+    /// request was built with it), else the current task's (a client call
+    /// made while serving a request). Every layer finds a request's
+    /// context this way.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ctx = RequestContext::starting_now();
+    /// let start = ctx.start();
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert(ctx);
+    /// assert_eq!(RequestContext::with_request(&request, |c| c.map(|c| c.start())), Some(start));
+    ///
+    /// let bare = http::Request::new(());
+    /// let scoped = RequestContext::starting_now();
+    /// let seen = scoped
+    ///     .clone()
+    ///     .scope(async { RequestContext::with_request(&bare, |c| c.map(|c| c.start())) })
+    ///     .await;
+    /// assert_eq!(seen, Some(scoped.start()));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn with_request<Req, R>(request: &Req, f: impl FnOnce(Option<&RequestContext>) -> R) -> R
+    where
+        Req: crate::access::RequestAccess,
+    {
+        match request
+            .extensions()
+            .and_then(RequestContext::from_extensions)
+        {
+            Some(ctx) => f(Some(ctx)),
+            None => Self::with_current(f),
+        }
+    }
+
     /// Calls `f` with the current context, without cloning it.
     pub fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
         let mut f = Some(f);

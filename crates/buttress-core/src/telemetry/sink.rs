@@ -92,3 +92,10 @@ pub(super) fn await_global(binding: &Arc<Binding>) {
     waiting.retain(|weak| weak.strong_count() > 0);
     waiting.push(Arc::downgrade(binding));
 }
+
+/// A shared sink is a sink: many environments and layers can hold one.
+impl<T: TelemetrySink + ?Sized> TelemetrySink for Arc<T> {
+    fn register(&self, layer: &LayerId) -> Arc<dyn LayerReporter> {
+        (**self).register(layer)
+    }
+}

@@ -1,4 +1,4 @@
-//! [`TimeoutLayer`] and its builder.
+//! [`TimeoutLayer`], its config and its builder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,14 +6,68 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use super::Timeout;
-use crate::config::ConfigError;
-use crate::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use crate::config::{ConfigError, MAX_DURATION, check_duration};
+use crate::layer::{BuildEnv, LayerConfig, LayerHandle};
+use crate::telemetry::{LayerId, LayerKind, Telemetry, TelemetrySink};
 
 /// What every [`Timeout`] built by one layer shares.
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) limit: Option<Duration>,
     pub(super) telemetry: Telemetry,
+}
+
+/// The timeout's configuration, as data.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `timeout` | what it reports under |
+/// | `limit` | none | the layer's own limit, 1 ns to 1 day; without one only request deadlines apply |
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_core::timeout::TimeoutConfig;
+/// use std::time::Duration;
+///
+/// let config: TimeoutConfig = toml::from_str(r#"limit = "800ms""#).unwrap();
+/// assert_eq!(config.limit, Some(Duration::from_millis(800)));
+/// assert!(toml::from_str::<TimeoutConfig>(r#"limt = "1s""#).is_err());
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct TimeoutConfig {
+    /// The name the layer reports under.
+    pub name: Option<String>,
+    /// The layer's own limit; `None` enforces only request deadlines.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub limit: Option<Duration>,
+}
+
+impl LayerConfig for TimeoutConfig {
+    type Layer = TimeoutLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.limit {
+            Some(limit) => check_duration("limit", limit, Duration::from_nanos(1)..=MAX_DURATION),
+            None => Ok(()),
+        }
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<TimeoutLayer, ConfigError> {
+        self.validate()?;
+        let telemetry = env.telemetry(LayerKind::Timeout, self.name.as_deref());
+        Ok(TimeoutLayer {
+            shared: Arc::new(Shared {
+                limit: self.limit,
+                telemetry,
+            }),
+        })
+    }
 }
 
 /// Applies [`Timeout`] to services: ends each call at the smaller of a
@@ -26,34 +80,34 @@ pub struct TimeoutLayer {
 
 impl TimeoutLayer {
     /// A layer enforcing `limit` (and any shorter request deadline),
-    /// reporting to the global telemetry sink as `timeout`.
-    ///
-    /// # Panics
-    ///
-    /// If `limit` is zero; use [`TimeoutLayer::builder`] to validate
-    /// configuration without panicking.
-    pub fn new(limit: Duration) -> Self {
-        Self::builder()
-            .limit(limit)
-            .build()
-            .expect("a timeout limit must be greater than zero")
+    /// reporting to the global telemetry sink as `timeout`; an error if
+    /// `limit` is zero or longer than a day.
+    pub fn new(limit: Duration) -> Result<Self, ConfigError> {
+        Self::builder().limit(limit).build()
     }
 
     /// A layer enforcing only the request's deadline, if it has one.
     pub fn deadline_only() -> Self {
         Self::builder()
             .build()
-            .expect("a deadline-only layer is always valid")
+            .unwrap_or_else(|_| unreachable!("a deadline-only layer has nothing to validate"))
     }
 
-    /// A builder, to name the layer or give it its own sink.
+    /// A builder, to set the limit, name the layer or give it its own sink.
     pub fn builder() -> TimeoutLayerBuilder {
         TimeoutLayerBuilder::default()
     }
 
-    /// The configured limit.
-    pub fn limit(&self) -> Option<Duration> {
-        self.shared.limit
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &TimeoutConfig) -> Result<Self, ConfigError> {
+        config.build()
+    }
+
+    /// The handle that reads the layer's settings.
+    pub fn handle(&self) -> TimeoutHandle {
+        TimeoutHandle {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -62,6 +116,25 @@ impl<S> Layer<S> for TimeoutLayer {
 
     fn layer(&self, inner: S) -> Timeout<S> {
         Timeout::new(inner, self.shared.clone())
+    }
+}
+
+/// Reads a [`TimeoutLayer`]'s settings.
+#[derive(Debug, Clone)]
+pub struct TimeoutHandle {
+    shared: Arc<Shared>,
+}
+
+impl TimeoutHandle {
+    /// The layer's own limit, if it has one.
+    pub fn limit(&self) -> Option<Duration> {
+        self.shared.limit
+    }
+}
+
+impl LayerHandle for TimeoutHandle {
+    fn id(&self) -> &LayerId {
+        self.shared.telemetry.layer()
     }
 }
 
@@ -76,60 +149,55 @@ impl<S> Layer<S> for TimeoutLayer {
 ///     .name("inventory")
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(layer.limit(), Some(Duration::from_millis(800)));
+/// assert_eq!(layer.handle().limit(), Some(Duration::from_millis(800)));
 /// assert!(TimeoutLayer::builder().limit(Duration::ZERO).build().is_err());
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TimeoutLayerBuilder {
-    limit: Option<Duration>,
-    name: Option<Arc<str>>,
-    sink: Option<Arc<dyn TelemetrySink>>,
+    config: TimeoutConfig,
+    env: BuildEnv,
 }
 
 impl TimeoutLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: TimeoutConfig) -> Self {
+        TimeoutLayerBuilder {
+            config,
+            env: BuildEnv::default(),
+        }
+    }
+
     /// The layer's own limit. Without one, only request deadlines apply.
     pub fn limit(mut self, limit: Duration) -> Self {
-        self.limit = Some(limit);
+        self.config.limit = Some(limit);
         self
     }
 
-    /// The name the layer reports under (default `timeout`).
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
+    /// The name the layer reports under (default: the kind, `timeout`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
         self
     }
 
-    /// Report to this sink instead of the global one.
-    pub fn sink(mut self, sink: Arc<dyn TelemetrySink>) -> Self {
-        self.sink = Some(sink);
+    /// Reports to `sink` rather than to the process-wide sink.
+    pub fn sink(mut self, sink: impl TelemetrySink) -> Self {
+        self.env.set_sink(sink);
         self
+    }
+
+    /// Builds in `env` (a stack's name and sink) instead.
+    pub fn env(mut self, env: BuildEnv) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The config built so far.
+    pub fn config(&self) -> &TimeoutConfig {
+        &self.config
     }
 
     /// Validates and builds the layer, registering it with telemetry.
     pub fn build(self) -> Result<TimeoutLayer, ConfigError> {
-        if self.limit == Some(Duration::ZERO) {
-            return Err(ConfigError::new("limit", "must be greater than zero"));
-        }
-        let name = self.name.unwrap_or_else(|| Arc::from("timeout"));
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Timeout, name),
-            None => Telemetry::register(LayerKind::Timeout, name),
-        };
-        Ok(TimeoutLayer {
-            shared: Arc::new(Shared {
-                limit: self.limit,
-                telemetry,
-            }),
-        })
-    }
-}
-
-impl std::fmt::Debug for TimeoutLayerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimeoutLayerBuilder")
-            .field("limit", &self.limit)
-            .field("name", &self.name)
-            .field("own_sink", &self.sink.is_some())
-            .finish()
+        self.config.build_in(&self.env)
     }
 }

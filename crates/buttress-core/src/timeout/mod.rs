@@ -25,7 +25,7 @@
 //!     tokio::time::sleep(Duration::from_secs(10)).await;
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 //! });
-//! let mut svc = TimeoutLayer::new(Duration::from_millis(250)).layer(slow);
+//! let mut svc = TimeoutLayer::new(Duration::from_millis(250)).unwrap().layer(slow);
 //! let err = svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap_err();
 //! assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::Timeout);
 //! # }
@@ -36,5 +36,5 @@ mod layer;
 mod service;
 
 pub use self::future::ResponseFuture;
-pub use self::layer::{TimeoutLayer, TimeoutLayerBuilder};
+pub use self::layer::{TimeoutConfig, TimeoutHandle, TimeoutLayer, TimeoutLayerBuilder};
 pub use self::service::Timeout;

@@ -41,13 +41,7 @@ impl<S> Timeout<S> {
 }
 
 fn request_deadline<R: RequestAccess>(request: &R) -> Option<Instant> {
-    match request
-        .extensions()
-        .and_then(RequestContext::from_extensions)
-    {
-        Some(ctx) => ctx.deadline(),
-        None => RequestContext::with_current(|ctx| ctx.and_then(RequestContext::deadline)),
-    }
+    RequestContext::with_request(request, |ctx| ctx.and_then(RequestContext::deadline))
 }
 
 impl<S, Req> Service<Req> for Timeout<S>
@@ -70,7 +64,10 @@ where
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = crate::clock::now();
-        let own_end = self.shared.limit.map(|limit| now + limit);
+        let own_end = self
+            .shared
+            .limit
+            .map(|limit| crate::clock::after(now, limit));
         let (end, reason) = match (own_end, deadline) {
             (Some(own), Some(deadline)) if deadline <= own => (deadline, Reason::DeadlineExceeded),
             (Some(own), _) => (own, Reason::Timeout),
