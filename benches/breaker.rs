@@ -20,6 +20,7 @@
 //! each variant's 2-thread/1-thread throughput next to the bare service's
 //! own ratio from the same run.
 
+use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
 use buttress_benches::{
@@ -35,33 +36,43 @@ use tower::{Layer, Service};
 /// slow-call setting, a disabled one (the path every call takes, without
 /// the window), and an open one (the rejection).
 fn layers() -> Vec<(&'static str, CircuitBreakerLayer)> {
-    let build = |b: buttress_breaker::CircuitBreakerBuilder| b.build().expect("valid config");
+    let build = |b: buttress_breaker::CircuitBreakerLayerBuilder| b.build().expect("valid config");
     let slow = (Duration::from_secs(1), 50.0);
-    let disabled = build(CircuitBreakerLayer::builder("disabled"));
+    let disabled = build(CircuitBreakerLayer::builder().name("disabled"));
     disabled.handle().disable();
-    let open = build(CircuitBreakerLayer::builder("open"));
+    let open = build(CircuitBreakerLayer::builder().name("open"));
     open.handle().force_open();
     vec![
         (
             "count",
-            build(CircuitBreakerLayer::builder("count").count_window(100)),
+            build(
+                CircuitBreakerLayer::builder()
+                    .name("count")
+                    .count_window(100),
+            ),
         ),
         (
             "count_slow",
             build(
-                CircuitBreakerLayer::builder("count_slow")
+                CircuitBreakerLayer::builder()
+                    .name("count_slow")
                     .count_window(100)
                     .slow_calls(slow.0, slow.1),
             ),
         ),
         (
             "time",
-            build(CircuitBreakerLayer::builder("time").time_window(Duration::from_secs(10), 10)),
+            build(
+                CircuitBreakerLayer::builder()
+                    .name("time")
+                    .time_window(Duration::from_secs(10), 10),
+            ),
         ),
         (
             "time_slow",
             build(
-                CircuitBreakerLayer::builder("time_slow")
+                CircuitBreakerLayer::builder()
+                    .name("time_slow")
                     .time_window(Duration::from_secs(10), 10)
                     .slow_calls(slow.0, slow.1),
             ),

@@ -11,6 +11,7 @@
 //! the same run (`SCALING=0` skips it).
 
 use buttress_benches::{Bare, allocations_of, bench_shapes, scaling_of};
+use buttress_core::layer::LayerBuilder;
 use buttress_metrics::RedLayer;
 use criterion::Criterion;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -20,7 +21,11 @@ fn red(c: &mut Criterion) {
     PrometheusBuilder::new()
         .install_recorder()
         .expect("the bench installs the only recorder");
-    let red = RedLayer::server("bench").layer(Bare);
+    let red = RedLayer::builder()
+        .name("bench")
+        .build()
+        .expect("a valid RED layer")
+        .layer(Bare);
     bench_shapes(c, "red", "bare", Bare);
     bench_shapes(c, "red", "red", red.clone());
 

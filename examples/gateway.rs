@@ -10,6 +10,7 @@
 //! The three downstreams run in the same process; recommendations is
 //! broken (it answers 500 after a delay).
 
+use buttress::core::layer::LayerBuilder;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -66,9 +67,11 @@ struct Gateway {
 
 fn client(name: &str, fallback: Option<FallbackLayer>) -> Downstream {
     let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let mut breaker = BreakerConfig::default();
-    breaker.minimum_calls = 5;
-    breaker.wait = Duration::from_secs(5);
+    let breaker = BreakerConfig {
+        minimum_calls: 5,
+        wait: Duration::from_secs(5),
+        ..BreakerConfig::default()
+    };
     let stack = ClientStack::new(name)
         .timeout(Duration::from_millis(300))
         .breaker(breaker)
@@ -150,7 +153,8 @@ async fn page(State(gateway): State<Gateway>) -> Response {
 /// The gateway's app, calling the downstreams at `addrs`.
 pub(crate) fn app(addrs: [SocketAddr; 3]) -> Router {
     let uri = |addr: SocketAddr| -> http::Uri { format!("http://{addr}/").parse().expect("valid") };
-    let recommendations_fallback = FallbackLayer::builder("recommendations")
+    let recommendations_fallback = FallbackLayer::builder()
+        .name("recommendations")
         .respond_with(http::Response::new("[]"))
         .build()
         .expect("a valid fallback");

@@ -7,6 +7,7 @@
 //! The integration test `tests/metrics_prometheus.rs` builds the same app
 //! (it includes this file) and checks `/metrics` strictly.
 
+use buttress::core::layer::LayerBuilder;
 use std::time::Duration;
 
 use axum::Router;
@@ -46,7 +47,12 @@ pub(crate) fn app(prometheus: PrometheusHandle, health: Health) -> Router {
         )
         .layer(
             ServiceBuilder::new()
-                .layer(RedLayer::server("shop"))
+                .layer(
+                    RedLayer::builder()
+                        .name("shop")
+                        .build()
+                        .expect("a valid RED layer"),
+                )
                 .layer(EdgeLayer::new())
                 .layer(
                     BulkheadLayer::builder()

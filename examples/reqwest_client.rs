@@ -28,9 +28,11 @@ pub(crate) fn client(
     Error = BoxError,
     Future: Send,
 > + Clone {
-    let mut breaker = BreakerConfig::default();
-    breaker.minimum_calls = 4;
-    breaker.wait = Duration::from_secs(10);
+    let breaker = BreakerConfig {
+        minimum_calls: 4,
+        wait: Duration::from_secs(10),
+        ..BreakerConfig::default()
+    };
     let stack = ClientStack::new("catalog")
         .breaker(breaker)
         .timeout(Duration::from_millis(500))

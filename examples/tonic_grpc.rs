@@ -54,8 +54,10 @@ pub(crate) async fn check(addr: SocketAddr) -> Result<i32, tonic::Status> {
         .connect()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let mut retry = RetryConfig::default();
-    retry.idempotency = Idempotency::Ignored;
+    let retry = RetryConfig {
+        idempotency: Idempotency::Ignored,
+        ..RetryConfig::default()
+    };
     let stack = ClientStack::new("grpc-health")
         .classifier(HttpOrGrpcClassifier::default())
         .retry(retry)

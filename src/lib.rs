@@ -23,9 +23,11 @@
 #[cfg(all(feature = "serde", feature = "stack"))]
 pub mod config;
 pub mod edge;
-pub mod fallback;
+mod ext;
 pub mod prelude;
 pub mod stack;
+
+pub use self::ext::ButtressExt;
 
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;
@@ -37,6 +39,8 @@ pub use buttress_core as core;
 pub use buttress_core::{
     BoxError, Classify, Criticality, Outcome, Reason, Rejected, RequestContext, TrustPolicy,
 };
+#[cfg(feature = "fallback")]
+pub use buttress_fallback as fallback;
 #[cfg(feature = "limit")]
 pub use buttress_limit as limit;
 #[cfg(feature = "metrics")]

@@ -5,6 +5,7 @@
 
 mod support;
 
+use buttress::core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -27,7 +28,8 @@ struct Dependency {
 async fn a_failing_dependency_trips_the_breaker_and_recovery_closes_it() {
     let dependency = Arc::new(Dependency::default());
     dependency.failing.store(true, Ordering::SeqCst);
-    let breaker = CircuitBreakerLayer::builder("orders")
+    let breaker = CircuitBreakerLayer::builder()
+        .name("orders")
         .count_window(10)
         .minimum_calls(5)
         .failure_rate(50.0)

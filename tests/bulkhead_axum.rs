@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use buttress::core::layer::LayerBuilder;
 use buttress::edge::EdgeLayer;
 use buttress::limit::BulkheadLayer;
 use support::Connection;
@@ -30,7 +31,7 @@ async fn saturating_one_route_leaves_the_other_serving() {
         .max_concurrent(2)
         .build()
         .unwrap();
-    let reports_view = reports.clone();
+    let reports_view = reports.handle();
     let app = Router::new()
         .route(
             "/reports",

@@ -9,6 +9,7 @@
 //! same header from an untrusted caller does nothing anywhere.
 #![cfg(all(feature = "chaos", feature = "context"))]
 
+use buttress::core::layer::LayerBuilder;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +36,11 @@ type Downstream =
 /// A client for the dependency `name`: context, then chaos, then hyper.
 fn client(name: &str) -> (Downstream, ChaosHandle) {
     let transport: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
-    let chaos = ChaosLayer::builder(name).directives(true).build().unwrap();
+    let chaos = ChaosLayer::builder()
+        .name(name)
+        .directives(true)
+        .build()
+        .unwrap();
     let handle = chaos.handle();
     let stack = ServiceBuilder::new()
         .layer(ClientContextLayer::new())
@@ -88,7 +93,11 @@ fn dependency(
     name: &str,
     hits: Arc<AtomicUsize>,
 ) -> BoxCloneSyncService<http::Request<()>, http::Response<()>, BoxError> {
-    let chaos = ChaosLayer::builder(name).directives(true).build().unwrap();
+    let chaos = ChaosLayer::builder()
+        .name(name)
+        .directives(true)
+        .build()
+        .unwrap();
     BoxCloneSyncService::new(
         chaos.layer(tower::service_fn(move |_req: http::Request<()>| {
             hits.fetch_add(1, Ordering::SeqCst);

@@ -16,6 +16,7 @@
     feature = "axum"
 ))]
 
+use buttress::core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -132,12 +133,18 @@ async fn world() -> World {
     let recs_url = dependency("[real-recs]", r_hits.clone()).await;
     let sink = RecordingSink::new();
 
-    let r_chaos = ChaosLayer::builder("recommendations")
+    let r_chaos = ChaosLayer::builder()
+        .name("recommendations")
         .directives(true)
         .build()
         .unwrap();
-    let b_chaos = ChaosLayer::builder("b").directives(true).build().unwrap();
-    let breaker = CircuitBreakerLayer::builder("b")
+    let b_chaos = ChaosLayer::builder()
+        .name("b")
+        .directives(true)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreakerLayer::builder()
+        .name("b")
         .count_window(10)
         .minimum_calls(5)
         .failure_rate(50.0)
@@ -149,9 +156,10 @@ async fn world() -> World {
             ServiceBuilder::new()
                 .layer(ClientContextLayer::new())
                 .layer(
-                    FallbackLayer::builder("recommendations")
+                    FallbackLayer::builder()
+                        .name("recommendations")
                         .respond_with(http::Response::new("[]"))
-                        .sink(Arc::new(sink.clone()))
+                        .sink(sink.clone())
                         .build()
                         .unwrap(),
                 )

@@ -11,6 +11,7 @@
 
 #![cfg(all(feature = "stack", feature = "chaos", feature = "axum"))]
 
+use buttress::core::layer::LayerBuilder;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -216,7 +217,7 @@ async fn server_stack(n: u64) -> Tally {
         // random latencies, decides how much gets through.
         .adaptive_limit(AdaptiveLimitConfig {
             min_limit: 40,
-            initial_limit: 56,
+            initial_limit: Some(56),
             max_limit: 80,
             max_wait: Duration::from_millis(10),
             queue_capacity: 64,
@@ -273,15 +274,16 @@ async fn server_stack(n: u64) -> Tally {
     assert_eq!(bulkhead.in_flight(), 0, "bulkhead permits leaked");
     assert_eq!(bulkhead.queued(), 0, "bulkhead waiters leaked");
     assert!(adaptive.limit() >= 1);
+    let tenants = per_tenant.handle();
     for key in 0..KEYS {
         let key = http::HeaderValue::from(key);
-        assert_eq!(per_tenant.in_flight_of(&key), 0, "tenant {key:?} leaked");
-        assert_eq!(per_tenant.queued_of(&key), 0);
+        assert_eq!(tenants.in_flight_of(&key), 0, "tenant {key:?} leaked");
+        assert_eq!(tenants.queued_of(&key), 0);
     }
     assert!(
-        per_tenant.tracked_keys() <= MAX_KEYS + 1,
+        tenants.tracked_keys() <= MAX_KEYS + 1,
         "{} keys tracked, at most {MAX_KEYS} (+ overflow) allowed",
-        per_tenant.tracked_keys()
+        tenants.tracked_keys()
     );
     assert!(handled.load(Ordering::Relaxed) > 0);
     tally
@@ -312,7 +314,8 @@ async fn client_stack(n: u64) -> Tally {
             Ok::<_, BoxError>(res)
         }
     });
-    let chaos = ChaosLayer::builder("dep")
+    let chaos = ChaosLayer::builder()
+        .name("dep")
         .abort(2.0, FaultAbort::HttpStatus(StatusCode::BAD_GATEWAY))
         .delay(
             5.0,
@@ -323,12 +326,11 @@ async fn client_stack(n: u64) -> Tally {
         .unwrap();
     let chaos_handle = chaos.handle();
     let client = ClientStack::new("leak-dep")
-        .breaker({
-            let mut config = BreakerConfig::default();
-            config.minimum_calls = 20;
-            config.wait = Duration::from_millis(200);
-            config.permitted_probes = 3;
-            config
+        .breaker(BreakerConfig {
+            minimum_calls: 20,
+            wait: Duration::from_millis(200),
+            permitted_probes: 3,
+            ..BreakerConfig::default()
         })
         .bulkhead(BulkheadConfig {
             max_concurrent: 64,
@@ -342,7 +344,8 @@ async fn client_stack(n: u64) -> Tally {
         .build()
         .unwrap();
     // One breaker per host, in a map of at most MAX_KEYS.
-    let per_host = CircuitBreakerLayer::builder("per-host")
+    let per_host = CircuitBreakerLayer::builder()
+        .name("per-host")
         .minimum_calls(5)
         .wait(Duration::from_millis(100))
         .max_keys(MAX_KEYS)
@@ -386,10 +389,10 @@ async fn client_stack(n: u64) -> Tally {
     assert_eq!(bulkhead.in_flight(), 0, "client bulkhead permits leaked");
     assert_eq!(bulkhead.queued(), 0, "client bulkhead waiters leaked");
     assert_eq!(chaos_handle.active(), 0, "chaos still counts active faults");
-    let keys = per_host.key_stats();
+    let keys = per_host.handle().key_stats();
     assert!(keys.len <= MAX_KEYS + 1, "{keys:?}");
     for host in 0..KEYS {
-        if let Some(handle) = per_host.handle(&format!("dep-{host}.test")) {
+        if let Some(handle) = per_host.handle().breaker(&format!("dep-{host}.test")) {
             let stats = handle.stats();
             assert_eq!(stats.probes_in_flight, 0, "dep-{host}: {stats:?}");
         }

@@ -11,6 +11,7 @@
 
 mod support;
 
+use buttress::core::layer::LayerBuilder;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use buttress::breaker::{CircuitBreakerLayer, State};
 use buttress::core::timeout::TimeoutLayer;
 use buttress::limit::BulkheadLayer;
-use buttress::metrics::{MetricsSink, RedLayer};
+use buttress::metrics::{MetricsSink, RedLayer, RedSide};
 use buttress::retry::RetryLayer;
 use bytes::Bytes;
 use http_body_util::Empty;
@@ -86,13 +87,14 @@ fn every_counter_reconciles_exactly() {
     let hits = Arc::new(AtomicUsize::new(0));
 
     let (stack, breaker) = metrics::with_local_recorder(&recorder, || {
-        let breaker = CircuitBreakerLayer::builder("ledger")
+        let breaker = CircuitBreakerLayer::builder()
+            .name("ledger")
             .count_window(20)
             .minimum_calls(10)
             .failure_rate(50.0)
             .wait(Duration::from_secs(5))
             .permitted_probes(3)
-            .telemetry_sink(sink.clone())
+            .sink(sink.clone())
             .build()
             .unwrap();
         let handle = breaker.handle();
@@ -101,13 +103,13 @@ fn every_counter_reconciles_exactly() {
             .max_attempts(3)
             .backoff(Duration::from_millis(10), Duration::from_millis(100))
             .seed(7)
-            .telemetry_sink(sink.clone())
+            .sink(sink.clone())
             .build()
             .unwrap();
         let bulkhead = BulkheadLayer::builder()
             .name("ledger-pool")
             .max_concurrent(4)
-            .telemetry_sink(sink.clone())
+            .sink(sink.clone())
             .build()
             .unwrap();
         let timeout = TimeoutLayer::builder()
@@ -137,7 +139,13 @@ fn every_counter_reconciles_exactly() {
             }
         });
         let stack = ServiceBuilder::new()
-            .layer(RedLayer::client("ledger"))
+            .layer(
+                RedLayer::builder()
+                    .name("ledger")
+                    .side(RedSide::Client)
+                    .build()
+                    .unwrap(),
+            )
             .layer(retry)
             .layer(bulkhead)
             .layer(breaker)

@@ -6,6 +6,7 @@
 
 mod support;
 
+use buttress::core::layer::LayerBuilder;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -84,8 +85,8 @@ async fn a_caller_over_quota_gets_429_with_the_headers_while_another_gets_200() 
         assert_eq!(answer.status, 200, "bob has his own quota");
         assert!(answer.headers.get("ratelimit").is_none());
     }
-    assert_eq!(rate.tracked_keys(), 2);
-    assert_eq!(rate.limited(), 3);
+    assert_eq!(rate.handle().tracked_keys(), 2);
+    assert_eq!(rate.handle().limited(), 3);
 }
 
 #[tokio::test]
@@ -110,5 +111,5 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
     assert_eq!(refused.headers["retry-after"], "20");
     let answer = proxy.get("/", &via("203.0.113.2")).await;
     assert_eq!(answer.status, 200, "another client behind the same proxy");
-    assert_eq!(rate.tracked_keys(), 2);
+    assert_eq!(rate.handle().tracked_keys(), 2);
 }

@@ -9,6 +9,7 @@
 
 mod support;
 
+use buttress::core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -85,7 +86,7 @@ async fn health_and_critical_routes_survive_a_flood_on_a_sheddable_route() {
     while flood_503.load(Ordering::Relaxed) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(shed.shedding(), Some(Criticality::Sheddable));
+    assert_eq!(shed.handle().shedding(), Some(Criticality::Sheddable));
 
     let health = tokio::spawn(async move {
         let mut conn = Connection::open(addr).await;

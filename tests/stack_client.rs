@@ -3,6 +3,7 @@
 
 #![cfg(feature = "stack")]
 
+use buttress::core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -40,10 +41,11 @@ fn transport(
 }
 
 fn breaker(minimum_calls: u32) -> BreakerConfig {
-    let mut config = BreakerConfig::default();
-    config.minimum_calls = minimum_calls;
-    config.wait = Duration::from_secs(10);
-    config
+    BreakerConfig {
+        minimum_calls,
+        wait: Duration::from_secs(10),
+        ..BreakerConfig::default()
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,7 +207,8 @@ async fn a_full_bulkhead_refuses_without_calling_the_dependency() {
 #[tokio::test(start_paused = true)]
 async fn the_fallback_answers_when_the_breaker_is_open() {
     let (calls, svc) = transport(500, Duration::ZERO);
-    let fallback = FallbackLayer::builder("recommendations")
+    let fallback = FallbackLayer::builder()
+        .name("recommendations")
         .respond_with(http::Response::new("[]"))
         .build()
         .unwrap();
@@ -236,8 +239,10 @@ async fn the_fallback_answers_when_the_breaker_is_open() {
 
 #[test]
 fn a_bad_setting_names_its_layer_and_field() {
-    let mut config = BreakerConfig::default();
-    config.failure_rate = 101.0;
+    let config = BreakerConfig {
+        failure_rate: 101.0,
+        ..BreakerConfig::default()
+    };
     let err = ClientStack::new("x").breaker(config).build().unwrap_err();
     assert_eq!(err.field(), "breaker.failure_rate");
     let err = ClientStack::new("x")

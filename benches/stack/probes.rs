@@ -1,6 +1,7 @@
 //! The stack bench's modes outside criterion: a plain loop of calls for
 //! callgrind to count, and the response futures' sizes.
 
+use buttress_core::layer::LayerBuilder;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -91,7 +92,11 @@ pub(crate) fn sizes() {
     );
     size(
         "red",
-        buttress_metrics::RedLayer::server("sizes").layer(Bare),
+        buttress_metrics::RedLayer::builder()
+            .name("sizes")
+            .build()
+            .unwrap()
+            .layer(Bare),
     );
     size("edge", buttress::edge::EdgeLayer::new().layer(Bare));
     size(

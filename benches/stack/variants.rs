@@ -2,6 +2,7 @@
 //! layer left out at a time, and single layers, each visited by a
 //! [`Visit`] that benches, counts or probes it.
 
+use buttress_core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,7 +142,8 @@ pub(crate) fn each_layer(visit: &mut impl Visit) {
     use buttress_metrics::RedLayer;
     use buttress_retry::RetryLayer;
 
-    let breaker = CircuitBreakerLayer::builder("count")
+    let breaker = CircuitBreakerLayer::builder()
+        .name("count")
         .count_window(100)
         .build()
         .expect("valid config");
@@ -178,7 +180,11 @@ pub(crate) fn each_layer(visit: &mut impl Visit) {
         .build()
         .expect("valid config");
     visit.visit("layer_context_trusting", context.layer(Bare));
-    visit.visit("layer_red", RedLayer::server("layers").layer(Bare));
+    let red = RedLayer::builder()
+        .name("layers")
+        .build()
+        .expect("valid config");
+    visit.visit("layer_red", red.layer(Bare));
     visit.visit(
         "tower_concurrency_limit",
         tower::limit::ConcurrencyLimitLayer::new(1024).layer(Bare),

@@ -7,6 +7,7 @@
 //! carries in its `RequestContext` (set by the load generator, forwarded
 //! by A's client stack, read by B's context layer).
 
+use buttress::core::layer::LayerBuilder;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,20 +30,22 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use super::services::Downstream;
 
 fn breaker(window: u32, minimum_calls: u32, failure_rate: f64) -> BreakerConfig {
-    let mut config = BreakerConfig::default();
-    config.window = WindowConfig::Count { size: window };
-    config.minimum_calls = minimum_calls;
-    config.failure_rate = failure_rate;
-    config.wait = Duration::from_secs(1);
-    config.permitted_probes = 3;
-    config
+    BreakerConfig {
+        window: WindowConfig::Count { size: window },
+        minimum_calls,
+        failure_rate,
+        wait: Duration::from_secs(1),
+        permitted_probes: 3,
+        ..BreakerConfig::default()
+    }
 }
 
 /// B's client for C, which B can do without: a 50 ms timeout, no retries,
 /// a breaker that opens after 10 bad calls, and a fallback (an empty
 /// part) for every failure and refusal.
 pub fn c_client(http: Client<HttpConnector, Empty<Bytes>>) -> (Downstream, CircuitBreakerHandle) {
-    let fallback = FallbackLayer::builder("c")
+    let fallback = FallbackLayer::builder()
+        .name("c")
         .respond_with(http::Response::new(Bytes::new()))
         .build()
         .expect("a valid fallback");
@@ -83,9 +86,11 @@ fn refusals_are_not_failures(
 /// retry within the budget (never after a long `Retry-After`), and a
 /// breaker.
 pub fn b_client(http: Client<HttpConnector, Empty<Bytes>>) -> (Downstream, CircuitBreakerHandle) {
-    let mut retry = RetryConfig::default();
-    retry.max_attempts = 2;
-    retry.max_retry_after = Duration::from_millis(100);
+    let retry = RetryConfig {
+        max_attempts: 2,
+        max_retry_after: Duration::from_millis(100),
+        ..RetryConfig::default()
+    };
     let stack = ClientStack::new("b")
         .classifier(refusals_are_not_failures)
         .timeout(Duration::from_millis(500))

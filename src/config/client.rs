@@ -3,8 +3,9 @@
 use buttress_breaker::BreakerConfig;
 use buttress_context::client::ClientContextConfig;
 use buttress_core::config::ConfigError;
+use buttress_core::layer::LayerBuilder;
 use buttress_limit::BulkheadConfig;
-use buttress_metrics::RedLayer;
+use buttress_metrics::{RedLayer, RedSide};
 use buttress_retry::RetryConfig;
 use serde::Deserialize;
 
@@ -72,23 +73,23 @@ impl ClientConfig {
     pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
         self.uri()?;
         if let Some(context) = self.context.settings() {
-            context.builder().map_err(|e| e.in_section("context"))?;
+            buttress_core::layer::LayerConfig::validate(context)
+                .map_err(|e| e.in_section("context"))?;
         }
         if let Some(metrics) = self.metrics.settings() {
             metrics.validate().map_err(|e| e.in_section("metrics"))?;
         }
         if let Some(retry) = self.retry.settings() {
-            named_retry(retry, name)
-                .validate()
+            buttress_core::layer::LayerConfig::validate(&named_retry(retry, name))
                 .map_err(|e| e.in_section("retry"))?;
         }
         if let Some(breaker) = self.breaker.settings() {
-            named_breaker(breaker, name)
-                .validate()
+            buttress_core::layer::LayerConfig::validate(breaker)
                 .map_err(|e| e.in_section("breaker"))?;
         }
         if let Some(bulkhead) = self.bulkhead.settings() {
-            bulkhead.validate().map_err(|e| e.in_section("bulkhead"))?;
+            buttress_core::layer::LayerConfig::validate(bulkhead)
+                .map_err(|e| e.in_section("bulkhead"))?;
         }
         if self
             .timeout
@@ -97,10 +98,10 @@ impl ClientConfig {
         {
             return Err(ConfigError::new("timeout", "must be greater than zero"));
         }
-        // Chaos has no check short of building (registering) the layer.
         #[cfg(feature = "chaos")]
         if let Some(chaos) = self.chaos.settings() {
-            chaos.build().map_err(|e| e.in_section("chaos"))?;
+            buttress_core::layer::LayerConfig::validate(chaos)
+                .map_err(|e| e.in_section("chaos"))?;
         }
         Ok(())
     }
@@ -115,14 +116,17 @@ impl ClientConfig {
             Toggle::Default => stack,
             Toggle::Off => stack.without_context(),
             Toggle::On(config) => {
-                stack.context(config.build().map_err(|e| e.in_section("context"))?)
+                let layer = buttress_context::ClientContextLayer::from_config(config);
+                stack.context(layer.map_err(|e| e.in_section("context"))?)
             }
         };
         stack = match &self.metrics {
             Toggle::Default => stack,
             Toggle::Off => stack.without_metrics(),
             Toggle::On(config) => stack.metrics(
-                RedLayer::builder_client(name)
+                RedLayer::builder()
+                    .name(name)
+                    .side(RedSide::Client)
                     .route_cap(config.route_cap)
                     .build()
                     .map_err(|e| e.in_section("metrics"))?,
@@ -136,7 +140,7 @@ impl ClientConfig {
         stack = match &self.breaker {
             Toggle::Default => stack,
             Toggle::Off => stack.without_breaker(),
-            Toggle::On(config) => stack.breaker(named_breaker(config, name)),
+            Toggle::On(config) => stack.breaker(config.clone()),
         };
         stack = match &self.bulkhead {
             Toggle::Default => stack,
@@ -150,7 +154,11 @@ impl ClientConfig {
         };
         #[cfg(feature = "chaos")]
         if let Toggle::On(chaos) = &self.chaos {
-            stack = stack.chaos(chaos.build().map_err(|e| e.in_section("chaos"))?);
+            // Unnamed, the chaos layer takes the dependency's name, which
+            // its directives then use.
+            let env = buttress_core::layer::BuildEnv::named(name);
+            let layer = buttress_core::layer::LayerConfig::build_in(chaos, &env);
+            stack = stack.chaos(layer.map_err(|e| e.in_section("chaos"))?);
         }
         Ok(stack)
     }
@@ -163,16 +171,8 @@ impl ClientConfig {
 
 fn named_retry(config: &RetryConfig, name: &str) -> RetryConfig {
     let mut config = config.clone();
-    if config.name == RetryConfig::default().name {
-        config.name = name.to_owned();
-    }
-    config
-}
-
-fn named_breaker(config: &BreakerConfig, name: &str) -> BreakerConfig {
-    let mut config = config.clone();
-    if config.name.is_empty() {
-        config.name = name.to_owned();
+    if config.name.is_none() {
+        config.name = Some(name.to_owned());
     }
     config
 }

@@ -2,6 +2,7 @@
 
 use buttress_context::server::ServerContextConfig;
 use buttress_core::config::ConfigError;
+use buttress_core::layer::LayerBuilder;
 use buttress_limit::BulkheadConfig;
 use buttress_limit::adaptive::AdaptiveLimitConfig;
 use buttress_metrics::RedLayer;
@@ -21,7 +22,7 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
-            route_cap: buttress_metrics::RedLayerBuilder::DEFAULT_ROUTE_CAP,
+            route_cap: buttress_metrics::RedConfig::DEFAULT_ROUTE_CAP,
         }
     }
 }
@@ -85,18 +86,19 @@ impl ServerConfig {
             return Err(ConfigError::new("name", "must not be empty"));
         }
         if let Some(context) = self.context.settings() {
-            context.builder().map_err(|e| e.in_section("context"))?;
+            buttress_core::layer::LayerConfig::validate(context)
+                .map_err(|e| e.in_section("context"))?;
         }
         if let Some(metrics) = self.metrics.settings() {
             metrics.validate().map_err(|e| e.in_section("metrics"))?;
         }
         if let Some(limit) = self.adaptive_limit.settings() {
-            limit
-                .validate()
+            buttress_core::layer::LayerConfig::validate(limit)
                 .map_err(|e| e.in_section("adaptive_limit"))?;
         }
         if let Some(bulkhead) = self.bulkhead.settings() {
-            bulkhead.validate().map_err(|e| e.in_section("bulkhead"))?;
+            buttress_core::layer::LayerConfig::validate(bulkhead)
+                .map_err(|e| e.in_section("bulkhead"))?;
         }
         if self
             .timeout
@@ -117,14 +119,16 @@ impl ServerConfig {
             Toggle::Default => stack,
             Toggle::Off => stack.without_context(),
             Toggle::On(config) => {
-                stack.context(config.build().map_err(|e| e.in_section("context"))?)
+                let layer = buttress_context::ServerContextLayer::from_config(config);
+                stack.context(layer.map_err(|e| e.in_section("context"))?)
             }
         };
         stack = match &self.metrics {
             Toggle::Default => stack,
             Toggle::Off => stack.without_metrics(),
             Toggle::On(config) => stack.metrics(
-                RedLayer::builder_server(self.name.as_str())
+                RedLayer::builder()
+                    .name(self.name.as_str())
                     .route_cap(config.route_cap)
                     .build()
                     .map_err(|e| e.in_section("metrics"))?,

@@ -3,6 +3,7 @@
 use std::any::Any;
 
 use buttress_core::answer::{BodyFormat, grpc_status_response};
+use buttress_core::grpc::is_grpc;
 use buttress_core::{BoxError, GrpcCode, Rejected};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -20,10 +21,7 @@ pub(super) enum Protocol {
 
 impl Protocol {
     pub(super) fn of(headers: &HeaderMap) -> Self {
-        let grpc = headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-        if grpc {
+        if is_grpc(headers) {
             Protocol::Grpc
         } else {
             Protocol::Http(BodyFormat::negotiate(headers))

@@ -1,4 +1,4 @@
-//! The edge: where rejections become answers (DESIGN.md contract 5).
+//! The edge: where rejections become answers.
 //!
 //! Place [`EdgeLayer`] outside every layer that can refuse a request and
 //! inside the metrics and context layers. It turns what the stack below it

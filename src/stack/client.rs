@@ -1,19 +1,20 @@
 //! [`ClientStack`]: one dependency's client side, in DESIGN.md's order.
 
+use buttress_core::layer::LayerBuilder;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_breaker::{
-    BreakerConfig, CircuitBreakerBuilder, CircuitBreakerHandle, CircuitBreakerLayer,
+    BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer, CircuitBreakerLayerBuilder,
 };
 use buttress_context::ClientContextLayer;
 use buttress_core::classify::HttpClassifier;
 use buttress_core::config::ConfigError;
 use buttress_core::telemetry::TelemetrySink;
 use buttress_core::timeout::TimeoutLayer;
-use buttress_limit::{BulkheadConfig, BulkheadLayer};
-use buttress_metrics::RedLayer;
+use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer};
+use buttress_metrics::{RedLayer, RedSide};
 use buttress_retry::{
     BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryLayer, RetryLayerBuilder,
 };
@@ -64,7 +65,7 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 /// | layer | default |
 /// | --- | --- |
 /// | context | on: ID, `traceparent`, remaining deadline, criticality forwarded |
-/// | metrics | on: [`RedLayer::client`] named after the dependency |
+/// | metrics | on: a client [`RedLayer`] named after the dependency |
 /// | fallback | none unless given ([`fallback`](Self::fallback), `buttress::fallback`) |
 /// | retry | on: 3 attempts, budget of 10 % + 10/s, idempotent requests only |
 /// | breaker | on: the last 100 calls, 50 % failures, 20 calls minimum, 30 s open |
@@ -91,8 +92,7 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 /// use tower::{Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let mut breaker = BreakerConfig::new("inventory");
-/// breaker.wait = Duration::from_secs(5);
+/// let breaker = BreakerConfig { wait: Duration::from_secs(5), ..BreakerConfig::default() };
 /// let stack = ClientStack::new("inventory")
 ///     .breaker(breaker)
 ///     .timeout(Duration::from_millis(300))
@@ -235,7 +235,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         self
     }
 
-    /// Uses this metrics layer (built with `RedLayer::builder_client`).
+    /// Uses this metrics layer (a client [`RedLayer`]: `.side(RedSide::Client)`).
     pub fn metrics(mut self, layer: RedLayer) -> Self {
         self.metrics = Slot::Given(layer);
         self
@@ -247,8 +247,8 @@ impl<P, C, F> ClientStack<P, C, F> {
         self
     }
 
-    /// Configures the retry. A config still named `retry` (the default)
-    /// takes the dependency's name.
+    /// Configures the retry. An unnamed config (the default) takes the
+    /// dependency's name.
     pub fn retry(mut self, config: RetryConfig) -> Self {
         self.retry = Slot::Given(config);
         self
@@ -267,7 +267,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         self
     }
 
-    /// Configures the breaker. A config with an empty name (the default)
+    /// Configures the breaker. A config without a name (the default)
     /// takes the dependency's name.
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = Slot::Given(config);
@@ -280,8 +280,8 @@ impl<P, C, F> ClientStack<P, C, F> {
         self
     }
 
-    /// Configures the bulkhead. A config still named `bulkhead` (the
-    /// default) takes the dependency's name.
+    /// Configures the bulkhead. A config without a name takes the
+    /// dependency's.
     pub fn bulkhead(mut self, config: BulkheadConfig) -> Self {
         self.bulkhead = Slot::Given(config);
         self
@@ -348,45 +348,43 @@ impl<P, C, F> ClientStack<P, C, F> {
             .map_err(|e| e.in_section("context"))?;
         let metrics = self
             .metrics
-            .build(|| RedLayer::builder_client(name.as_str()).build(), Ok)
+            .build(
+                || {
+                    RedLayer::builder()
+                        .name(name.as_str())
+                        .side(RedSide::Client)
+                        .build()
+                },
+                Ok,
+            )
             .map_err(|e| e.in_section("metrics"))?;
+        // An unnamed retry takes the dependency's name from the environment.
         let retry_config = match self.retry {
-            Slot::Default => RetryConfig::new(name.as_str()),
-            Slot::Given(mut config) => {
-                if config.name == RetryConfig::default().name {
-                    config.name = name.clone();
-                }
-                config
-            }
-            Slot::Off => {
-                let mut config = RetryConfig::new(name.as_str());
-                config.max_attempts = 1;
-                config.budget = None;
-                config
-            }
+            Slot::Default => RetryConfig::default(),
+            Slot::Given(config) => config,
+            Slot::Off => RetryConfig {
+                max_attempts: 1,
+                budget: None,
+                ..RetryConfig::default()
+            },
         };
+        let mut retry_env = buttress_core::layer::BuildEnv::named(name.as_str());
+        if let Some(sink) = &sink {
+            retry_env.set_sink(sink.0.clone());
+        }
         let mut retry = RetryLayerBuilder::from_config(retry_config)
+            .env(retry_env)
             .replay(self.replay)
             .classifier(self.classifier.clone());
         if let Some(budget) = self.retry_budget {
             retry = retry.shared_budget(budget);
-        }
-        if let Some(sink) = &sink {
-            retry = retry.telemetry_sink(sink.clone());
         }
         let retry = retry.build().map_err(|e| e.in_section("retry"))?;
         let classifier = self.classifier;
         let breaker = self
             .breaker
             .build(
-                || {
-                    build_breaker(
-                        BreakerConfig::new(name.as_str()),
-                        &name,
-                        &classifier,
-                        sink.as_ref(),
-                    )
-                },
+                || build_breaker(BreakerConfig::default(), &name, &classifier, sink.as_ref()),
                 |config| build_breaker(config, &name, &classifier, sink.as_ref()),
             )
             .map_err(|e| e.in_section("breaker"))?;
@@ -441,27 +439,27 @@ impl<P, C, F> ClientStack<P, C, F> {
             layers,
             name: name.into(),
             breaker: breaker_handle,
-            bulkhead,
-            retry_budget: retry.budget().cloned(),
+            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
+            retry_budget: retry.handle().budget().cloned(),
         })
     }
 }
 
 fn build_breaker<C: Clone>(
-    mut config: BreakerConfig,
+    config: BreakerConfig,
     name: &str,
     classifier: &C,
     sink: Option<&SharedSink>,
 ) -> Result<CircuitBreakerLayer<C>, ConfigError> {
-    if config.name.is_empty() {
-        config.name = name.to_owned();
+    // An unnamed breaker takes the dependency's name from the environment.
+    let mut env = buttress_core::layer::BuildEnv::named(name);
+    if let Some(sink) = sink {
+        env.set_sink(sink.0.clone());
     }
-    let builder = CircuitBreakerBuilder::from_config(config).classifier(classifier.clone());
-    match sink {
-        Some(sink) => builder.telemetry_sink(sink.clone()),
-        None => builder,
-    }
-    .build()
+    CircuitBreakerLayerBuilder::from_config(config)
+        .env(env)
+        .classifier(classifier.clone())
+        .build()
 }
 
 impl<P, C, F> fmt::Debug for ClientStack<P, C, F> {
@@ -486,7 +484,7 @@ pub struct ClientLayer<P = BufferBody, C = HttpClassifier, F = Identity> {
     layers: Layers<P, C, F>,
     name: Arc<str>,
     breaker: Option<CircuitBreakerHandle>,
-    bulkhead: Option<BulkheadLayer>,
+    bulkhead: Option<BulkheadHandle>,
     retry_budget: Option<RetryBudget>,
 }
 
@@ -501,8 +499,8 @@ impl<P, C, F> ClientLayer<P, C, F> {
         self.breaker.as_ref()
     }
 
-    /// The bulkhead, to read its in-flight count.
-    pub fn bulkhead(&self) -> Option<&BulkheadLayer> {
+    /// The bulkhead's handle, to read its in-flight count.
+    pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
         self.bulkhead.as_ref()
     }
 

@@ -6,7 +6,7 @@
 //! - [`ClientStack`] (feature `stack`), one per dependency: `context →
 //!   metrics → fallback → retry → breaker → bulkhead → timeout (per
 //!   attempt) → chaos → transport`.
-//! - [`ServiceBuilderExt`]: the same layers one by one on a
+//! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
 //! - [`OptionalLayer`]: how a stack leaves a layer out with one type.
 //!
@@ -17,7 +17,6 @@
 //! With the `serde` feature, both stacks load from a TOML file: see
 //! `buttress::config`.
 
-mod ext;
 mod optional;
 
 #[cfg(feature = "stack")]
@@ -27,7 +26,6 @@ mod server;
 #[cfg(feature = "stack")]
 mod slot;
 
-pub use self::ext::ServiceBuilderExt;
 pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
 
 #[cfg(feature = "stack")]

@@ -1,5 +1,6 @@
 //! [`ServerStack`]: the server side, in DESIGN.md's order.
 
+use buttress_core::layer::LayerBuilder;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +8,11 @@ use std::time::Duration;
 use buttress_context::ServerContextLayer;
 use buttress_core::classify::HttpOrGrpcClassifier;
 use buttress_core::config::ConfigError;
+use buttress_core::layer::{BuildEnv, LayerConfig};
 use buttress_core::telemetry::TelemetrySink;
 use buttress_core::timeout::TimeoutLayer;
-use buttress_limit::adaptive::{AdaptiveLimitBuilder, AdaptiveLimitConfig, AdaptiveLimitLayer};
-use buttress_limit::{BulkheadBuilder, BulkheadConfig, BulkheadLayer};
+use buttress_limit::adaptive::{AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer};
+use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer};
 use buttress_metrics::RedLayer;
 use tower_layer::{Layer, Stack};
 
@@ -47,7 +49,7 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// | layer | default |
 /// | --- | --- |
 /// | context | on: fresh IDs, trusting no caller ([`ServerContextLayer::builder`]) |
-/// | metrics | on: [`RedLayer::server`] named after the stack |
+/// | metrics | on: a server [`RedLayer`] named after the stack |
 /// | edge | always: rejections, errors and panics become answers |
 /// | adaptive limit | on: gradient, 4..1000 from 20, named after the stack |
 /// | bulkhead | off |
@@ -113,7 +115,7 @@ impl ServerStack {
         self
     }
 
-    /// Uses this metrics layer (built with `RedLayer::builder_server`).
+    /// Uses this metrics layer (a server [`RedLayer`], the builder's default).
     pub fn metrics(mut self, layer: RedLayer) -> Self {
         self.metrics = Slot::Given(layer);
         self
@@ -125,8 +127,8 @@ impl ServerStack {
         self
     }
 
-    /// Configures the adaptive limit. A config still named
-    /// `adaptive_limit` (the default) takes the stack's name.
+    /// Configures the adaptive limit. A config without a name takes the
+    /// stack's.
     pub fn adaptive_limit(mut self, config: AdaptiveLimitConfig) -> Self {
         self.adaptive_limit = Slot::Given(config);
         self
@@ -138,8 +140,8 @@ impl ServerStack {
         self
     }
 
-    /// Adds a bulkhead (off by default). A config still named `bulkhead`
-    /// (the default) takes the stack's name.
+    /// Adds a bulkhead (off by default). A config without a name takes the
+    /// stack's.
     pub fn bulkhead(mut self, config: BulkheadConfig) -> Self {
         self.bulkhead = Slot::Given(config);
         self
@@ -194,7 +196,7 @@ impl ServerStack {
         let context = context.map_err(|e| e.in_section("context"))?;
         let metrics = self
             .metrics
-            .build(|| RedLayer::builder_server(name.as_str()).build(), Ok)
+            .build(|| RedLayer::builder().name(name.as_str()).build(), Ok)
             .map_err(|e| e.in_section("metrics"))?;
         let adaptive_limit = self
             .adaptive_limit
@@ -233,44 +235,35 @@ impl ServerStack {
         Ok(ServerLayer {
             layers,
             name: name.into(),
-            adaptive_limit,
-            bulkhead,
+            adaptive_limit: adaptive_limit.as_ref().map(AdaptiveLimitLayer::handle),
+            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
         })
     }
 }
 
+/// The stack's environment: its name, and its sink if it has one.
+fn limit_env(name: &str, sink: Option<&SharedSink>) -> BuildEnv {
+    let mut env = BuildEnv::named(name);
+    if let Some(sink) = sink {
+        env.set_sink(sink.0.clone());
+    }
+    env
+}
+
 fn build_adaptive(
-    mut config: AdaptiveLimitConfig,
+    config: AdaptiveLimitConfig,
     name: &str,
     sink: Option<&SharedSink>,
 ) -> Result<ServerAdaptiveLimit, ConfigError> {
-    if config.name == AdaptiveLimitConfig::default().name {
-        config.name = name.to_owned();
-    }
-    let builder = AdaptiveLimitBuilder::from_config(config);
-    let builder = match sink {
-        Some(sink) => builder.telemetry_sink(sink.clone()),
-        None => builder,
-    };
-    Ok(builder
-        .build()?
-        .with_classifier(HttpOrGrpcClassifier::default()))
+    config.build_in(&limit_env(name, sink))
 }
 
 pub(super) fn build_bulkhead(
-    mut config: BulkheadConfig,
+    config: BulkheadConfig,
     name: &str,
     sink: Option<&SharedSink>,
 ) -> Result<BulkheadLayer, ConfigError> {
-    if config.name == BulkheadConfig::default().name {
-        config.name = name.to_owned();
-    }
-    let builder = BulkheadBuilder::from_config(config);
-    match sink {
-        Some(sink) => builder.telemetry_sink(sink.clone()),
-        None => builder,
-    }
-    .build()
+    config.build_in(&limit_env(name, sink))
 }
 
 pub(super) fn build_timeout(
@@ -308,8 +301,8 @@ impl fmt::Debug for ServerStack {
 pub struct ServerLayer {
     layers: Layers,
     name: Arc<str>,
-    adaptive_limit: Option<ServerAdaptiveLimit>,
-    bulkhead: Option<BulkheadLayer>,
+    adaptive_limit: Option<AdaptiveLimitHandle>,
+    bulkhead: Option<BulkheadHandle>,
 }
 
 impl ServerLayer {
@@ -318,13 +311,14 @@ impl ServerLayer {
         &self.name
     }
 
-    /// The adaptive limit, to read its limit and in-flight count.
-    pub fn adaptive_limit(&self) -> Option<&ServerAdaptiveLimit> {
+    /// The adaptive limit's handle, to read its limit and in-flight
+    /// count, if the stack has one.
+    pub fn adaptive_limit(&self) -> Option<&AdaptiveLimitHandle> {
         self.adaptive_limit.as_ref()
     }
 
-    /// The bulkhead, if the stack has one.
-    pub fn bulkhead(&self) -> Option<&BulkheadLayer> {
+    /// The bulkhead's handle, if the stack has one.
+    pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
         self.bulkhead.as_ref()
     }
 }

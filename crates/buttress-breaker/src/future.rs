@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use buttress_core::future::OrRejected;
 use buttress_core::{BoxError, Classify, Rejected};
 use pin_project_lite::pin_project;
 
@@ -20,42 +21,36 @@ pin_project! {
     /// Dropping it before it ends counts the call as cancelled — neither
     /// success nor failure — and gives back a half-open probe slot.
     pub struct ResponseFuture<F, C> {
+        // Core's admitted-or-refused future; the breaker adds only what an
+        // admitted call records when it ends.
         #[pin]
-        kind: Kind<F, C>,
+        inner: OrRejected<F>,
+        record: Option<Record<C>>,
     }
 }
 
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, C> {
-        Called {
-            #[pin]
-            future: F,
-            classifier: C,
-            tracker: Tracker,
-        },
-        Rejected {
-            rejected: Option<Rejected>,
-        },
-    }
+/// What an admitted call judges and records its outcome with.
+struct Record<C> {
+    classifier: C,
+    tracker: Tracker,
 }
 
 impl<F, C> ResponseFuture<F, C> {
     pub(crate) fn called(future: F, classifier: C, tracker: Tracker) -> Self {
         ResponseFuture {
-            kind: Kind::Called {
-                future,
+            inner: OrRejected::admitted(future),
+            record: Some(Record {
                 classifier,
                 tracker,
-            },
+            }),
         }
     }
 
     pub(crate) fn rejected(rejected: Rejected) -> Self {
         ResponseFuture {
-            kind: Kind::Rejected {
-                rejected: Some(rejected),
-            },
+            // The one allocation of the rejection path.
+            inner: OrRejected::rejected(rejected),
+            record: None,
         }
     }
 }
@@ -69,40 +64,28 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Called {
-                future,
-                classifier,
-                tracker,
-            } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                let outcome = classifier.classify(
-                    result
-                        .as_ref()
-                        .map_err(|err| &**err as &(dyn Error + 'static)),
-                );
-                tracker.finish(outcome);
-                Poll::Ready(result)
-            }
-            KindProj::Rejected { rejected } => {
-                let rejected = rejected
-                    .take()
-                    .expect("ResponseFuture polled after completion");
-                // The one allocation of the rejection path.
-                Poll::Ready(Err(Box::new(rejected)))
-            }
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Some(Record {
+            classifier,
+            tracker,
+        }) = this.record
+        {
+            let outcome = classifier.classify(
+                result
+                    .as_ref()
+                    .map_err(|err| &**err as &(dyn Error + 'static)),
+            );
+            tracker.finish(outcome);
         }
+        Poll::Ready(result)
     }
 }
 
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Called { .. } => "called",
-            Kind::Rejected { .. } => "rejected",
-        };
         f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
+            .field("inner", &self.inner)
             .finish()
     }
 }

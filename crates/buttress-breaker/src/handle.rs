@@ -4,16 +4,21 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use buttress_core::clock;
 use buttress_core::keyed::KeyedEntry;
+use buttress_core::layer::LayerHandle;
+use buttress_core::telemetry::LayerId;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::machine::state::{State, Transition};
 use crate::shared::Breaker;
 
 /// Reads a breaker's state and statistics, subscribes to its transitions
-/// and forces its state. Cheap to clone; every clone steers the same
-/// breaker.
+/// and forces its state: the breaker's [`LayerHandle`], from
+/// [`CircuitBreakerLayer::handle`](crate::CircuitBreakerLayer::handle) (or,
+/// for one key of a keyed layer, from
+/// [`KeyedCircuitBreakerHandle::breaker`](crate::KeyedCircuitBreakerHandle::breaker)).
+/// Cheap to clone; every clone steers the same breaker.
 ///
 /// Manual states stay until changed by hand: [`force_open`] rejects
 /// everything, [`disable`] admits everything and records nothing, and
@@ -21,10 +26,14 @@ use crate::shared::Breaker;
 /// [`set_metrics_only`] switches shadow mode on or off in any state.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::{CircuitBreakerLayer, State};
 ///
-/// let layer = CircuitBreakerLayer::builder("search").build().unwrap();
+/// use buttress_core::layer::LayerHandle;
+///
+/// let layer = CircuitBreakerLayer::builder().name("search").build().unwrap();
 /// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "search");
 /// handle.force_open();
 /// assert_eq!(handle.state(), State::ForcedOpen);
 /// handle.close();
@@ -113,7 +122,7 @@ impl CircuitBreakerHandle {
     }
 
     fn now(&self) -> u64 {
-        self.breaker().policy.nanos_at(Instant::now())
+        clock::ticks(clock::now())
     }
 
     /// The current state. An open breaker whose wait has passed reads
@@ -180,6 +189,12 @@ impl CircuitBreakerHandle {
     }
 }
 
+impl LayerHandle for CircuitBreakerHandle {
+    fn id(&self) -> &LayerId {
+        self.breaker().policy.telemetry.layer()
+    }
+}
+
 impl fmt::Debug for CircuitBreakerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerHandle")
@@ -196,10 +211,11 @@ impl fmt::Debug for CircuitBreakerHandle {
 /// matters; [`CircuitBreakerHandle::stats`] has the rest).
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::{CircuitBreakerLayer, State};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let handle = CircuitBreakerLayer::builder("ledger").build().unwrap().handle();
+/// let handle = CircuitBreakerLayer::builder().name("ledger").build().unwrap().handle();
 /// let mut transitions = handle.subscribe();
 /// handle.force_open();
 /// let seen = transitions.changed().await.unwrap();

@@ -3,15 +3,22 @@
 use std::fmt;
 use std::sync::Arc;
 
-use buttress_core::classify::HttpClassifier;
+use buttress_core::layer::{DefaultClassifier, LayerConfig};
 use tower_layer::Layer;
 
-use crate::config::{BreakerConfig, CircuitBreakerBuilder, ConfigError};
+use crate::config::{BreakerConfig, CircuitBreakerLayerBuilder, ConfigError};
 use crate::handle::CircuitBreakerHandle;
 use crate::service::CircuitBreaker;
 use crate::shared::{Breaker, Lanes, Policy};
 
 /// Wraps services in a [`CircuitBreaker`] that they all share.
+///
+/// Built the way every Buttress layer is (see [`buttress_core::layer`]):
+/// in code with [`builder`](Self::builder), from data with
+/// [`from_config`](Self::from_config) or
+/// [`LayerConfig::build_in`](buttress_core::layer::LayerConfig::build_in);
+/// read and steered through [`handle`](Self::handle). Answers are judged
+/// by [`DefaultClassifier`] unless the builder is given another.
 ///
 /// The breaker's state is created when the layer is built; `layer()` and
 /// `clone()` share it and never create it, so under `axum::serve` (which
@@ -19,13 +26,15 @@ use crate::shared::{Breaker, Lanes, Policy};
 /// still sees all the traffic.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::{CircuitBreakerLayer, State};
 /// use buttress_core::classify::AnyErrorFails;
 /// use std::time::Duration;
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let layer = CircuitBreakerLayer::builder("inventory")
+/// let layer = CircuitBreakerLayer::builder()
+///     .name("inventory")
 ///     .count_window(10)
 ///     .minimum_calls(4)
 ///     .wait(Duration::from_secs(5))
@@ -48,21 +57,21 @@ use crate::shared::{Breaker, Lanes, Policy};
 /// assert!(rejected.retry_after().unwrap() <= Duration::from_secs(5));
 /// # }
 /// ```
-pub struct CircuitBreakerLayer<C = HttpClassifier> {
+pub struct CircuitBreakerLayer<C = DefaultClassifier> {
     lanes: Lanes,
     classifier: C,
 }
 
-impl CircuitBreakerLayer<HttpClassifier> {
-    /// A builder with the documented defaults, for a breaker named `name`.
-    pub fn builder(name: impl Into<String>) -> CircuitBreakerBuilder<HttpClassifier> {
-        CircuitBreakerBuilder::new(name)
+impl CircuitBreakerLayer {
+    /// A builder with the documented defaults (see [`BreakerConfig`]).
+    pub fn builder() -> CircuitBreakerLayerBuilder {
+        CircuitBreakerLayerBuilder::default()
     }
 
-    /// A breaker from `config`, judging HTTP answers with
-    /// [`HttpClassifier`], reporting to the global telemetry sink.
-    pub fn from_config(config: BreakerConfig) -> Result<Self, ConfigError> {
-        CircuitBreakerBuilder::from_config(config).build()
+    /// A breaker from `config`, judging answers with
+    /// [`DefaultClassifier`], reporting to the global telemetry sink.
+    pub fn from_config(config: &BreakerConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 }
 
@@ -75,7 +84,8 @@ impl<C> CircuitBreakerLayer<C> {
         }
     }
 
-    /// A handle to read and steer the breaker.
+    /// The handle that reads and steers the breaker (every clone of the
+    /// layer, and every service it built, share it).
     pub fn handle(&self) -> CircuitBreakerHandle {
         CircuitBreakerHandle::single(self.lanes[0].breaker.clone())
     }

@@ -30,7 +30,8 @@
 //! - **Windows**: exactly the last N calls, or the last T in buckets;
 //!   both O(1) per call and bounded in memory ([`WindowConfig`]).
 //! - **What fails** comes from core's [`Classify`]: by default
-//!   [`HttpClassifier`] (5xx and 429 fail, transport errors fail). Use
+//!   [`DefaultClassifier`] (`grpc-status` when an answer carries one, else
+//!   the HTTP status: 5xx and 429 fail; transport errors fail). Use
 //!   `AnyErrorFails` for services that are not HTTP. A timeout or an
 //!   injected fault from an inner layer (a [`Rejected`] marked *sent*)
 //!   fails, so a hung dependency trips the breaker; a rejection before
@@ -67,6 +68,22 @@
 //! | permitted probes | 5 |
 //! | max keys (keyed) | 1,000 |
 //!
+//! # Building it
+//!
+//! The breaker keeps the contract of every Buttress layer
+//! ([`buttress_core::layer`]):
+//!
+//! | | |
+//! |---|---|
+//! | config (data, serde with the `serde` feature) | [`BreakerConfig`], a [`LayerConfig`] |
+//! | builder | [`CircuitBreakerLayer::builder()`] → [`CircuitBreakerLayerBuilder`]: `.name`, `.sink`, `.env`, `.classifier`, a setter per field, `.config`, `.build` |
+//! | from data | [`CircuitBreakerLayer::from_config`], [`CircuitBreakerLayerBuilder::from_config`], [`LayerConfig::build_in`] |
+//! | per key | [`CircuitBreakerLayerBuilder::build_keyed`] → [`KeyedCircuitBreakerLayer`] |
+//! | handle | [`CircuitBreakerLayer::handle`] → [`CircuitBreakerHandle`]; [`KeyedCircuitBreakerLayer::handle`] → [`KeyedCircuitBreakerHandle`] |
+//!
+//! An unnamed breaker reports under the name of the stack or environment
+//! it is built in, else `breaker`.
+//!
 //! # Cost
 //!
 //! In the closed state, admission is one atomic load and recording is a
@@ -78,11 +95,13 @@
 //! # Example
 //!
 //! ```
+//! use buttress_core::layer::LayerBuilder;
 //! use buttress_breaker::CircuitBreakerLayer;
 //! use std::time::Duration;
 //! use tower::ServiceBuilder;
 //!
-//! let breaker = CircuitBreakerLayer::builder("payments")
+//! let breaker = CircuitBreakerLayer::builder()
+//!     .name("payments")
 //!     .count_window(100)
 //!     .failure_rate(50.0)
 //!     .slow_calls(Duration::from_secs(1), 80.0)
@@ -102,7 +121,9 @@
 //! ```
 //!
 //! [`Classify`]: buttress_core::Classify
-//! [`HttpClassifier`]: buttress_core::classify::HttpClassifier
+//! [`DefaultClassifier`]: buttress_core::layer::DefaultClassifier
+//! [`LayerConfig`]: buttress_core::layer::LayerConfig
+//! [`LayerConfig::build_in`]: buttress_core::layer::LayerConfig::build_in
 //! [`Rejected`]: buttress_core::Rejected
 //! [`Reason::CircuitOpen`]: buttress_core::Reason::CircuitOpen
 #![forbid(unsafe_code)]
@@ -120,11 +141,12 @@ mod track;
 mod window;
 
 pub use self::config::{
-    BackoffConfig, BreakerConfig, CircuitBreakerBuilder, ConfigError, SlowCallConfig, WindowConfig,
+    BackoffConfig, BreakerConfig, CircuitBreakerLayerBuilder, ConfigError, SlowCallConfig,
+    WindowConfig,
 };
 pub use self::future::ResponseFuture;
 pub use self::handle::{CircuitBreakerHandle, Stats, Transitions};
-pub use self::keyed::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
+pub use self::keyed::{KeyedCircuitBreaker, KeyedCircuitBreakerHandle, KeyedCircuitBreakerLayer};
 pub use self::layer::CircuitBreakerLayer;
 pub use self::machine::state::{State, Transition};
 pub use self::service::CircuitBreaker;

@@ -2,7 +2,7 @@
 
 use std::task::{Context, Poll};
 
-use buttress_core::classify::HttpClassifier;
+use buttress_core::layer::DefaultClassifier;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Classify, Reason, Rejected};
 use tower_service::Service;
@@ -22,7 +22,7 @@ use crate::track::{Target, Tracker};
 /// `Err(`[`Rejected`]`)` (reason [`Reason::CircuitOpen`], with the time
 /// until half-open as retry hint), and the inner service is not called.
 #[derive(Debug, Clone)]
-pub struct CircuitBreaker<S, C = HttpClassifier> {
+pub struct CircuitBreaker<S, C = DefaultClassifier> {
     inner: S,
     lanes: Lanes,
     classifier: C,

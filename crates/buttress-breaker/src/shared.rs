@@ -1,20 +1,26 @@
-//! The state a layer creates once and every service and future shares
-//! (DESIGN.md contract 1).
+//! The state a layer creates once and every service and future shares.
 //!
-//! [`Policy`] is per layer: settings, telemetry, the clock's origin.
-//! [`Breaker`] is one breaker: the atomic core plus the channel that tells
-//! subscribers about transitions. A single breaker is reached through
-//! [`Lane`]s: several `Arc`s to the same breaker, one per group of
-//! threads, so that the reference count a response future bumps lives on
-//! a cache line only that group writes — one shared `Arc` would be a
-//! contended counter on every call.
+//! A layer's state lives behind `Arc`s made when the layer is built, so
+//! that `layer()` and `clone()` share it and never create it (see
+//! [`buttress_core::layer`]): one breaker sees all the traffic however a
+//! framework applies the layer.
+//!
+//! [`Policy`] is per layer: settings, telemetry, the seeds of its
+//! breakers' jitter. [`Breaker`] is one breaker: the atomic core plus the
+//! channel that tells subscribers about transitions. A single breaker is
+//! reached through [`Lane`]s: several `Arc`s to the same breaker, one per
+//! group of threads, so that the reference count a response future bumps
+//! lives on a cache line only that group writes — one shared `Arc` would
+//! be a contended counter on every call.
 
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use buttress_core::clock;
 use buttress_core::keyed::KeyedState;
+use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::{Event, Telemetry};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -28,25 +34,21 @@ use crate::machine::{Clock, Machine};
 pub(crate) struct Policy {
     pub(crate) settings: Settings,
     pub(crate) telemetry: Telemetry,
-    /// The origin of the core's nanosecond clock.
-    pub(crate) origin: Instant,
+    /// Draws each breaker's jitter seed, so that per-key breakers tripped
+    /// together are not jittered alike, and a seeded layer jitters the
+    /// same way every run.
+    seeds: SharedRng,
     pub(crate) lanes: usize,
 }
 
 impl Policy {
-    pub(crate) fn new(settings: Settings, telemetry: Telemetry) -> Self {
+    pub(crate) fn new(settings: Settings, seed: Option<u64>, telemetry: Telemetry) -> Self {
         Policy {
             settings,
             telemetry,
-            origin: Instant::now(),
+            seeds: SharedRng::seeded_or_random(seed),
             lanes: lane_count(),
         }
-    }
-
-    /// Nanoseconds since the origin at `instant`.
-    pub(crate) fn nanos_at(&self, instant: Instant) -> u64 {
-        let since = instant.saturating_duration_since(self.origin);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Whether admission must read the clock for every call (to time slow
@@ -65,17 +67,9 @@ pub(crate) struct Breaker {
     transitions: watch::Sender<Option<Transition>>,
 }
 
-/// Seeds of breakers built by one layer differ, so that per-key breakers
-/// tripped together are not jittered alike.
-static SEEDS: AtomicUsize = AtomicUsize::new(0);
-
 impl Breaker {
     pub(crate) fn new(policy: Arc<Policy>, metrics_only: bool) -> Self {
-        let n = SEEDS.fetch_add(1, Ordering::Relaxed) as u64;
-        let seed = policy
-            .settings
-            .seed
-            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let seed = policy.seeds.next_u64();
         Breaker {
             machine: Machine::new(&policy.settings, policy.lanes, seed, metrics_only),
             transitions: watch::Sender::new(None),
@@ -98,9 +92,8 @@ impl Breaker {
 
     /// A clock reading the tokio clock at most once.
     #[inline]
-    pub(crate) fn clock(&self) -> OnceClock<'_> {
+    pub(crate) fn clock(&self) -> OnceClock {
         OnceClock {
-            policy: &self.policy,
             now: Cell::new(None),
         }
     }
@@ -113,24 +106,24 @@ impl Breaker {
 
 impl KeyedState for Breaker {
     fn is_neutral(&self, now: Instant) -> bool {
-        self.machine.is_neutral(self.policy.nanos_at(now))
+        self.machine.is_neutral(clock::ticks(now))
     }
 }
 
-/// Reads the tokio clock on first use and returns that reading after.
+/// Reads the call chain's clock ([`clock::now`]) on first use, as
+/// [`clock::ticks`], and returns that reading after.
 #[derive(Debug)]
-pub(crate) struct OnceClock<'a> {
-    policy: &'a Policy,
+pub(crate) struct OnceClock {
     now: Cell<Option<u64>>,
 }
 
-impl Clock for OnceClock<'_> {
+impl Clock for OnceClock {
     #[inline]
     fn now(&self) -> u64 {
         match self.now.get() {
             Some(now) => now,
             None => {
-                let now = self.policy.nanos_at(buttress_core::clock::now());
+                let now = clock::ticks(clock::now());
                 self.now.set(Some(now));
                 now
             }

@@ -1,6 +1,7 @@
 //! The call path allocates nothing while closed and once (the boxed
 //! `Rejected`) when it rejects — measured by a counting global allocator.
 
+use buttress_core::layer::LayerBuilder;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -46,14 +47,19 @@ where
 fn a_closed_call_allocates_nothing_in_any_window() {
     let sink = RecordingSink::with_capacity(100_000);
     let builders = [
-        CircuitBreakerLayer::builder("count").count_window(100),
-        CircuitBreakerLayer::builder("slow")
+        CircuitBreakerLayer::builder()
+            .name("count")
+            .count_window(100),
+        CircuitBreakerLayer::builder()
+            .name("slow")
             .count_window(100)
             .slow_calls(Duration::from_secs(1), 50.0),
-        CircuitBreakerLayer::builder("time").time_window(Duration::from_secs(10), 10),
+        CircuitBreakerLayer::builder()
+            .name("time")
+            .time_window(Duration::from_secs(10), 10),
     ];
     for builder in builders {
-        let layer = builder.telemetry_sink(sink.clone()).build().unwrap();
+        let layer = builder.sink(sink.clone()).build().unwrap();
         let mut svc = layer.layer(answer(200));
         // The response is built by the test service; measure around it.
         let responses: Vec<_> = (0..1_000).map(|_| ()).collect();
@@ -92,8 +98,9 @@ fn a_closed_call_allocates_nothing_in_any_window() {
 
 #[test]
 fn an_open_rejection_allocates_once() {
-    let layer = CircuitBreakerLayer::builder("open")
-        .telemetry_sink(RecordingSink::with_capacity(10_000))
+    let layer = CircuitBreakerLayer::builder()
+        .name("open")
+        .sink(RecordingSink::with_capacity(10_000))
         .build()
         .unwrap();
     layer.handle().force_open();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use buttress_core::layer::LayerBuilder;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,8 @@ use tower::{Layer, Service, ServiceExt};
 const WAIT: Duration = Duration::from_secs(30);
 
 fn layer(probes: u32) -> CircuitBreakerLayer {
-    CircuitBreakerLayer::builder("test")
+    CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(10)
         .minimum_calls(4)
         .wait(WAIT)
@@ -163,7 +165,8 @@ async fn metrics_only_never_rejects_and_counts_what_enforcing_rejects() {
     let run = |metrics_only: bool| {
         let script = script.clone();
         async move {
-            let layer = CircuitBreakerLayer::builder("test")
+            let layer = CircuitBreakerLayer::builder()
+                .name("test")
                 .count_window(20)
                 .minimum_calls(10)
                 .wait(Duration::from_secs(5))
@@ -196,10 +199,11 @@ async fn metrics_only_never_rejects_and_counts_what_enforcing_rejects() {
 #[tokio::test(start_paused = true)]
 async fn every_decision_and_transition_is_reported() {
     let sink = RecordingSink::new();
-    let layer = CircuitBreakerLayer::builder("payments")
+    let layer = CircuitBreakerLayer::builder()
+        .name("payments")
         .count_window(2)
         .minimum_calls(2)
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let svc = layer.layer(dependency(counter()));

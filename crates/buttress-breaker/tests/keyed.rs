@@ -2,6 +2,7 @@
 
 mod common;
 
+use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
 use buttress_breaker::{CircuitBreakerLayer, State};
@@ -21,7 +22,8 @@ fn keyed_req(key: u16, status: u16) -> Req {
 
 #[tokio::test(start_paused = true)]
 async fn each_key_has_its_own_breaker() {
-    let layer = CircuitBreakerLayer::builder("hosts")
+    let layer = CircuitBreakerLayer::builder()
+        .name("hosts")
         .count_window(4)
         .minimum_calls(4)
         .build_keyed(by_status_class)
@@ -31,15 +33,16 @@ async fn each_key_has_its_own_breaker() {
         send(&svc, keyed_req(1, 500)).await.unwrap();
         send(&svc, keyed_req(2, 200)).await.unwrap();
     }
-    assert_eq!(layer.handle(&1).unwrap().state(), State::Open);
-    assert_eq!(layer.handle(&2).unwrap().state(), State::Closed);
+    assert_eq!(layer.handle().breaker(&1).unwrap().state(), State::Open);
+    assert_eq!(layer.handle().breaker(&2).unwrap().state(), State::Closed);
     assert!(rejection(&send(&svc, keyed_req(1, 200)).await).is_some());
     assert_eq!(send(&svc, keyed_req(2, 200)).await.unwrap(), 200);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_full_map_never_evicts_an_open_breaker() {
-    let layer = CircuitBreakerLayer::builder("hosts")
+    let layer = CircuitBreakerLayer::builder()
+        .name("hosts")
         .count_window(2)
         .minimum_calls(2)
         .wait(Duration::from_secs(60))
@@ -57,15 +60,16 @@ async fn a_full_map_never_evicts_an_open_breaker() {
     for _ in 0..20 {
         assert_eq!(send(&svc, keyed_req(3, 200)).await.unwrap(), 200);
     }
-    assert_eq!(layer.handle(&1).unwrap().state(), State::Open);
-    assert_eq!(layer.handle(&2).unwrap().state(), State::Open);
-    assert!(layer.handle(&3).is_none());
-    assert!(layer.key_stats().overflowed > 0);
+    assert_eq!(layer.handle().breaker(&1).unwrap().state(), State::Open);
+    assert_eq!(layer.handle().breaker(&2).unwrap().state(), State::Open);
+    assert!(layer.handle().breaker(&3).is_none());
+    assert!(layer.handle().key_stats().overflowed > 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn quiet_closed_breakers_make_room_for_new_keys() {
-    let layer = CircuitBreakerLayer::builder("hosts")
+    let layer = CircuitBreakerLayer::builder()
+        .name("hosts")
         .max_keys(2)
         .build_keyed(by_status_class)
         .unwrap();
@@ -73,8 +77,8 @@ async fn quiet_closed_breakers_make_room_for_new_keys() {
     for key in 1..=50 {
         send(&svc, keyed_req(key, 200)).await.unwrap();
     }
-    let stats = layer.key_stats();
+    let stats = layer.handle().key_stats();
     assert!(stats.len <= 2);
     assert!(stats.evicted > 0);
-    assert!(layer.handle(&50).is_some());
+    assert!(layer.handle().breaker(&50).is_some());
 }

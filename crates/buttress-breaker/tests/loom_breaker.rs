@@ -16,6 +16,9 @@ mod sync;
 #[path = "../src/window/mod.rs"]
 mod window;
 
+use std::time::Duration;
+
+use buttress_core::backoff::{Backoff, Jitter};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -42,12 +45,10 @@ fn settings(probes: u32) -> Settings {
         failure_rate: 50.0,
         slow: None,
         minimum_calls: 1,
-        wait: WAIT,
-        max_wait: WAIT,
-        multiplier: 1.0,
-        jitter: 0.0,
+        backoff: Backoff::new(Duration::from_nanos(WAIT), Duration::from_nanos(WAIT))
+            .multiplier(1.0)
+            .jitter(Jitter::None),
         permitted_probes: probes,
-        seed: 1,
     }
 }
 

@@ -2,6 +2,7 @@
 //! time advances, driven through the breaker and through a plain,
 //! obviously-correct model; they must never disagree.
 
+use buttress_core::layer::LayerBuilder;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -224,7 +225,8 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let mut builder = CircuitBreakerLayer::builder("model")
+        let mut builder = CircuitBreakerLayer::builder()
+            .name("model")
             .count_window(p.size)
             .minimum_calls(p.minimum)
             .failure_rate(p.rate)

@@ -2,6 +2,7 @@
 
 mod common;
 
+use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
 use buttress_breaker::{CircuitBreakerLayer, State};
@@ -12,7 +13,8 @@ use tower::Layer;
 const SECOND: Duration = Duration::from_secs(1);
 
 fn layer(size: u32, minimum: u32) -> CircuitBreakerLayer {
-    CircuitBreakerLayer::builder("test")
+    CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(size)
         .minimum_calls(minimum)
         .failure_rate(50.0)
@@ -79,7 +81,8 @@ async fn count_window_forgets_calls_older_than_the_last_n() {
 
 #[tokio::test(start_paused = true)]
 async fn time_window_forgets_buckets_older_than_t() {
-    let layer = CircuitBreakerLayer::builder("test")
+    let layer = CircuitBreakerLayer::builder()
+        .name("test")
         .time_window(Duration::from_secs(10), 10)
         .minimum_calls(5)
         .build()
@@ -154,7 +157,8 @@ async fn half_open_reopens_when_probe_failures_reach_the_threshold() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_grows_on_consecutive_reopens_up_to_the_cap() {
-    let layer = CircuitBreakerLayer::builder("test")
+    let layer = CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(4)
         .minimum_calls(4)
         .wait(Duration::from_secs(10))
@@ -188,7 +192,8 @@ async fn wait_grows_on_consecutive_reopens_up_to_the_cap() {
 #[tokio::test(start_paused = true)]
 async fn jitter_is_bounded_and_reproducible_with_a_seed() {
     let open_for = |seed| async move {
-        let layer = CircuitBreakerLayer::builder("test")
+        let layer = CircuitBreakerLayer::builder()
+            .name("test")
             .count_window(4)
             .minimum_calls(4)
             .wait(Duration::from_secs(100))
@@ -214,7 +219,8 @@ async fn jitter_is_bounded_and_reproducible_with_a_seed() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_calls_trip_the_breaker_like_failures() {
-    let layer = CircuitBreakerLayer::builder("test")
+    let layer = CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(10)
         .minimum_calls(4)
         .slow_calls(SECOND, 50.0)
@@ -240,7 +246,8 @@ async fn slow_calls_trip_the_breaker_like_failures() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_from_an_inner_layer_counts_as_failure() {
-    let layer = CircuitBreakerLayer::builder("test")
+    let layer = CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(4)
         .minimum_calls(4)
         .build()
@@ -260,7 +267,8 @@ async fn a_timeout_from_an_inner_layer_counts_as_failure() {
 
 #[tokio::test(start_paused = true)]
 async fn rejections_before_sending_and_client_errors_are_not_failures() {
-    let layer = CircuitBreakerLayer::builder("test")
+    let layer = CircuitBreakerLayer::builder()
+        .name("test")
         .count_window(4)
         .minimum_calls(4)
         .build()

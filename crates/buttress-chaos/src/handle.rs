@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use buttress_core::layer::LayerHandle;
+use buttress_core::telemetry::LayerId;
+
 use crate::shared::Shared;
 
 /// Switches a chaos layer on and off at run time and reads its counters;
@@ -10,6 +13,20 @@ use crate::shared::Shared;
 ///
 /// A game day starts with faults configured and the layer disabled, turns
 /// it on, watches, and turns it off again without a redeploy.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_chaos::ChaosLayer;
+/// use buttress_core::layer::LayerHandle;
+///
+/// let layer = ChaosLayer::builder().name("recs").enabled(false).build().unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "recs");
+/// assert!(!handle.is_enabled());
+/// handle.enable();
+/// assert!(layer.handle().is_enabled());
+/// assert_eq!(handle.stats().calls, 0);
+/// ```
 #[derive(Clone)]
 pub struct ChaosHandle {
     pub(crate) shared: Arc<Shared>,
@@ -51,10 +68,16 @@ impl ChaosHandle {
     }
 }
 
+impl LayerHandle for ChaosHandle {
+    fn id(&self) -> &LayerId {
+        self.shared.telemetry.layer()
+    }
+}
+
 impl std::fmt::Debug for ChaosHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChaosHandle")
-            .field("name", &&*self.shared.name)
+            .field("id", self.id())
             .field("enabled", &self.is_enabled())
             .field("stats", &self.stats())
             .finish()

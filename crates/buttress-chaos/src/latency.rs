@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use buttress_core::config::ConfigError;
+use buttress_core::config::{ConfigError, check_duration};
 
 /// How long an injected delay lasts.
 ///
@@ -86,25 +86,19 @@ impl Latency {
         delay.min(cap)
     }
 
-    /// Checks the latency against the layer's cap.
+    /// Checks the latency against the layer's cap: every duration
+    /// positive and at most `cap`, errors named `latency.<field>`.
     pub(crate) fn validate(&self, cap: Duration) -> Result<(), ConfigError> {
+        let positive = Duration::from_nanos(1)..=cap;
         match *self {
-            Latency::Fixed { delay } if delay.is_zero() || delay > cap => Err(ConfigError::new(
-                "latency.delay",
-                "must be greater than zero and at most max_delay",
-            )),
-            Latency::Uniform { min, max } if min > max || max.is_zero() || max > cap => {
-                Err(ConfigError::new(
-                    "latency.max",
-                    "must be at least min, greater than zero and at most max_delay",
-                ))
+            Latency::Fixed { delay } => check_duration("delay", delay, positive),
+            Latency::Uniform { min, max } if min > max => {
+                Err(ConfigError::new("max", "must be at least min"))
             }
-            Latency::Exponential { mean } if mean.is_zero() || mean > cap => Err(ConfigError::new(
-                "latency.mean",
-                "must be greater than zero and at most max_delay",
-            )),
-            _ => Ok(()),
+            Latency::Uniform { max, .. } => check_duration("max", max, positive),
+            Latency::Exponential { mean } => check_duration("mean", mean, positive),
         }
+        .map_err(|e| e.in_section("latency"))
     }
 }
 

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{LayerConfig, LayerHandle};
 use tower_layer::Layer;
 
-use crate::builder::ChaosBuilder;
+use crate::builder::ChaosLayerBuilder;
+use crate::config::ChaosConfig;
 use crate::handle::ChaosHandle;
 use crate::service::Chaos;
 use crate::shared::Shared;
@@ -22,22 +25,24 @@ pub struct ChaosLayer {
 }
 
 impl ChaosLayer {
-    /// A builder for the chaos layer of the dependency `name` (the name
-    /// fault directives use). Everything is off until configured.
-    pub fn builder(name: impl Into<Arc<str>>) -> ChaosBuilder {
-        ChaosBuilder::new(name.into())
+    /// A builder; name the dependency with
+    /// [`name`](ChaosLayerBuilder::name) (the name fault directives use).
+    /// Everything is off until configured.
+    pub fn builder() -> ChaosLayerBuilder {
+        ChaosLayerBuilder::default()
     }
 
-    /// A handle to switch the layer on and off and read its counters.
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &ChaosConfig) -> Result<Self, ConfigError> {
+        config.build()
+    }
+
+    /// The handle that switches the layer on and off and reads its
+    /// counters.
     pub fn handle(&self) -> ChaosHandle {
         ChaosHandle {
             shared: self.shared.clone(),
         }
-    }
-
-    /// The dependency this layer injects faults for.
-    pub fn name(&self) -> &str {
-        &self.shared.name
     }
 }
 
@@ -52,7 +57,7 @@ impl<S> Layer<S> for ChaosLayer {
 impl std::fmt::Debug for ChaosLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChaosLayer")
-            .field("name", &&*self.shared.name)
+            .field("id", self.handle().id())
             .field("directives", &self.shared.directives)
             .field("abort", &self.shared.abort)
             .field("delay", &self.shared.delay)

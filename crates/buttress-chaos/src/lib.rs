@@ -10,33 +10,39 @@
 //! dependency failing:
 //!
 //! - **Aborts** fail the call with an [`InjectedFault`] error whose source
-//!   is `Rejected::new(Reason::FaultInjected).sent()` (DESIGN.md contract
-//!   4): classifiers judge it a failure, breakers trip on it, retries
-//!   retry it, fallbacks serve for it, the edge answers 503 /
-//!   `UNAVAILABLE`. The dependency is not called.
+//!   is `Rejected::new(Reason::FaultInjected).sent()`, standing in for
+//!   the dependency's own failure: classifiers judge it a failure,
+//!   breakers trip on it, retries retry it, fallbacks serve for it, the
+//!   edge answers 503 / `UNAVAILABLE`. The dependency is not called.
 //! - **Delays** sleep (tokio time) before calling the dependency — a
 //!   timeout above cuts them short, as it would a slow answer — bounded
-//!   by [`max_delay`](ChaosBuilder::max_delay).
+//!   by [`max_delay`](ChaosLayerBuilder::max_delay).
 //!
 //! Faults come from three places, first match wins:
 //!
 //! 1. a [`FaultDirective`](buttress_core::context::FaultDirective) in the
 //!    outbound request's own extensions (code that builds the request
 //!    asks for a fault on that call);
-//! 2. with [`directives`](ChaosBuilder::directives) on, an
+//! 2. with [`directives`](ChaosLayerBuilder::directives) on, an
 //!    `x-buttress-fault` header directive naming this dependency, as
 //!    carried from a trusted caller across every hop in the
 //!    [`RequestContext`](buttress_core::RequestContext) — see
 //!    [`directive`] for the strict grammar (bad directives are ignored
 //!    and logged);
-//! 3. the configured rates ([`abort`](ChaosBuilder::abort),
-//!    [`delay`](ChaosBuilder::delay)), drawn from a seeded generator so a
+//! 3. the configured rates ([`abort`](ChaosLayerBuilder::abort),
+//!    [`delay`](ChaosLayerBuilder::delay)), drawn from a seeded generator so a
 //!    run can be repeated exactly.
 //!
 //! Off by default: a layer built with nothing configured injects nothing.
-//! At most [`max_active`](ChaosBuilder::max_active) faults are active at
-//! once (past it, calls pass untouched), and a [`ChaosHandle`] switches
-//! the layer off at run time.
+//! At most [`max_active`](ChaosLayerBuilder::max_active) faults are
+//! active at once (past it, calls pass untouched), and a [`ChaosHandle`]
+//! switches the layer off at run time.
+//!
+//! The layer keeps the contract of [`buttress_core::layer`]: a
+//! [`ChaosConfig`] as data (a TOML section with the `serde` feature),
+//! [`ChaosLayer::builder`] in code, [`ChaosLayer::from_config`], and
+//! [`ChaosLayer::handle`]. Its name is the dependency's, as directives
+//! spell it; built in a client stack's environment, it takes the stack's.
 //!
 //! # Telemetry
 //!
@@ -54,6 +60,7 @@
 //! # Example
 //!
 //! ```
+//! use buttress_core::layer::LayerBuilder;
 //! use buttress_chaos::ChaosLayer;
 //! use buttress_core::context::FaultAbort;
 //! use buttress_core::{Reason, Rejected};
@@ -63,7 +70,8 @@
 //! let dependency = tower::service_fn(|_req: http::Request<()>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 //! });
-//! let chaos = ChaosLayer::builder("recommendations")
+//! let chaos = ChaosLayer::builder()
+//!     .name("recommendations")
 //!     .abort(100.0, FaultAbort::HttpStatus(http::StatusCode::SERVICE_UNAVAILABLE))
 //!     .seed(1)
 //!     .build()
@@ -82,12 +90,13 @@ mod future;
 mod handle;
 mod latency;
 mod layer;
-mod rng;
 mod service;
 mod shared;
 
-pub use self::builder::{ChaosBuilder, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_DELAY};
-pub use self::config::ChaosConfig;
+pub use self::builder::ChaosLayerBuilder;
+pub use self::config::{
+    AbortConfig, ChaosConfig, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_DELAY, DelayConfig,
+};
 pub use self::error::InjectedFault;
 pub use self::future::ResponseFuture;
 pub use self::handle::{ChaosHandle, ChaosStats};

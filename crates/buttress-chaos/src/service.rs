@@ -48,7 +48,7 @@ impl<S: fmt::Debug> fmt::Debug for Chaos<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chaos")
             .field("inner", &self.inner)
-            .field("name", &&*self.shared.name)
+            .field("name", &self.shared.name())
             .finish()
     }
 }

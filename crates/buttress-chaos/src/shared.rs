@@ -7,11 +7,11 @@ use std::time::Duration;
 use buttress_core::RequestContext;
 use buttress_core::access::RequestAccess;
 use buttress_core::context::{FaultAbort, FaultDirective};
+use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::Telemetry;
 
 use crate::directive::Directives;
 use crate::latency::Latency;
-use crate::rng::Draws;
 
 /// A fault to inject on a share of calls.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,6 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Shared {
-    pub(crate) name: Arc<str>,
     pub(crate) enabled: AtomicBool,
     pub(crate) abort: Option<Rated<FaultAbort>>,
     pub(crate) delay: Option<Rated<Latency>>,
@@ -40,7 +39,10 @@ pub(crate) struct Shared {
     pub(crate) max_delay: Duration,
     pub(crate) max_active: usize,
     pub(crate) active: AtomicUsize,
-    pub(crate) draws: Draws,
+    /// One seeded stream per layer; each call seeds a local generator
+    /// from its next value, so the same seed and the same order of calls
+    /// give the same faults, and concurrent calls never share draws.
+    pub(crate) draws: SharedRng,
     pub(crate) counters: Counters,
     pub(crate) telemetry: Telemetry,
 }
@@ -57,6 +59,17 @@ impl Drop for ActiveFault {
 }
 
 impl Shared {
+    /// The dependency's name: what directives name, what telemetry reports.
+    pub(crate) fn name(&self) -> &str {
+        self.telemetry.layer().name()
+    }
+
+    /// The generator for one call's draws.
+    #[inline]
+    fn call_rng(&self) -> fastrand::Rng {
+        fastrand::Rng::with_seed(self.draws.next_u64())
+    }
+
     /// The fault for this call, if any, with its active-fault slot.
     #[inline]
     pub(crate) fn decide<Req: RequestAccess>(
@@ -76,21 +89,18 @@ impl Shared {
     }
 
     fn choose<Req: RequestAccess>(&self, request: &Req) -> Option<FaultDirective> {
-        let extensions = request.extensions();
         // A fault set on this very request by the code that built it.
-        if let Some(fault) = extensions.and_then(|ext| ext.get::<FaultDirective>()) {
+        if let Some(fault) = request
+            .extensions()
+            .and_then(|ext| ext.get::<FaultDirective>())
+        {
             return Some(self.capped_delay(*fault));
         }
         if self.directives {
-            let directive_in = match extensions.and_then(RequestContext::from_extensions) {
-                Some(ctx) => ctx
-                    .raw_fault()
-                    .and_then(|raw| self.directive_in(raw.as_bytes())),
-                None => RequestContext::with_current(|ctx| {
-                    ctx.and_then(RequestContext::raw_fault)
-                        .and_then(|raw| self.directive_in(raw.as_bytes()))
-                }),
-            };
+            let directive_in = RequestContext::with_request(request, |ctx| {
+                ctx.and_then(RequestContext::raw_fault)
+                    .and_then(|raw| self.directive_in(raw.as_bytes()))
+            });
             if let Some(decided) = directive_in {
                 return decided;
             }
@@ -110,7 +120,7 @@ impl Shared {
                     continue;
                 }
             };
-            if directive.dependency() != &*self.name {
+            if directive.dependency() != self.name() {
                 continue;
             }
             if directive
@@ -122,7 +132,7 @@ impl Shared {
                 continue;
             }
             let percent = directive.percent();
-            let hit = percent == 100 || (percent > 0 && self.draws.next().u8(0..100) < percent);
+            let hit = percent == 100 || (percent > 0 && self.call_rng().u8(0..100) < percent);
             return Some(hit.then(|| directive.fault()));
         }
         None
@@ -131,7 +141,7 @@ impl Shared {
     fn ignore(&self, why: &'static str) {
         self.counters.ignored.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            dependency = &*self.name,
+            dependency = self.name(),
             error = why,
             "ignored a fault directive"
         );
@@ -141,7 +151,7 @@ impl Shared {
         if self.abort.is_none() && self.delay.is_none() {
             return None;
         }
-        let mut rng = self.draws.next();
+        let mut rng = self.call_rng();
         let mut fault = FaultDirective::none();
         if let Some(delay) = &self.delay
             && rng.f64() < delay.fraction

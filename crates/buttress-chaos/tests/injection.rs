@@ -1,6 +1,7 @@
 //! The chaos layer's behaviour on tokio's paused clock (and one real-time
 //! burst on two threads): rate accuracy, directives, delays, the cap.
 
+use buttress_core::layer::LayerBuilder;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,7 +73,8 @@ async fn failures(layer: &ChaosLayer, n: usize) -> Vec<usize> {
 async fn a_two_percent_rate_over_100k_seeded_calls_lands_within_a_fifth_of_a_point() {
     const CALLS: usize = 100_000;
     for seed in [1, 2, 3, 42, 0xDEAD_BEEF] {
-        let layer = ChaosLayer::builder("payments")
+        let layer = ChaosLayer::builder()
+            .name("payments")
             .abort(2.0, FaultAbort::HttpStatus(StatusCode::SERVICE_UNAVAILABLE))
             .seed(seed)
             .build()
@@ -91,7 +93,8 @@ async fn a_two_percent_rate_over_100k_seeded_calls_lands_within_a_fifth_of_a_poi
 #[tokio::test(start_paused = true)]
 async fn the_same_seed_fails_the_same_calls() {
     let build = |seed| {
-        ChaosLayer::builder("payments")
+        ChaosLayer::builder()
+            .name("payments")
             .abort(5.0, FaultAbort::Transport)
             .seed(seed)
             .build()
@@ -105,7 +108,7 @@ async fn the_same_seed_fails_the_same_calls() {
 #[tokio::test(start_paused = true)]
 async fn nothing_configured_injects_nothing_even_with_a_directive() {
     let dependency = Dependency::default();
-    let layer = ChaosLayer::builder("recs").build().unwrap();
+    let layer = ChaosLayer::builder().name("recs").build().unwrap();
     let svc = layer.layer(dependency.clone());
     let ctx = with_fault("dependency=recs;abort=503");
     ctx.scope(async {
@@ -122,7 +125,8 @@ async fn nothing_configured_injects_nothing_even_with_a_directive() {
 async fn a_directive_fails_only_the_dependency_it_names() {
     let sink = RecordingSink::new();
     let build = |name: &'static str| {
-        ChaosLayer::builder(name)
+        ChaosLayer::builder()
+            .name(name)
             .directives(true)
             .sink(Arc::new(sink.clone()))
             .build()
@@ -161,7 +165,8 @@ async fn a_directive_fails_only_the_dependency_it_names() {
 
 #[tokio::test(start_paused = true)]
 async fn the_context_in_the_request_extensions_is_read_too() {
-    let layer = ChaosLayer::builder("recs")
+    let layer = ChaosLayer::builder()
+        .name("recs")
         .directives(true)
         .build()
         .unwrap();
@@ -180,7 +185,8 @@ async fn the_context_in_the_request_extensions_is_read_too() {
 #[tokio::test(start_paused = true)]
 async fn bad_directives_are_ignored_counted_and_the_good_one_applies() {
     let dependency = Dependency::default();
-    let layer = ChaosLayer::builder("recs")
+    let layer = ChaosLayer::builder()
+        .name("recs")
         .directives(true)
         .max_delay(Duration::from_secs(5))
         .build()
@@ -214,7 +220,8 @@ async fn bad_directives_are_ignored_counted_and_the_good_one_applies() {
 
 #[tokio::test(start_paused = true)]
 async fn a_directive_percentage_faults_about_that_share() {
-    let layer = ChaosLayer::builder("recs")
+    let layer = ChaosLayer::builder()
+        .name("recs")
         .directives(true)
         .seed(5)
         .build()
@@ -244,7 +251,7 @@ async fn a_directive_percentage_faults_about_that_share() {
 
 #[tokio::test(start_paused = true)]
 async fn a_fault_in_the_request_extensions_applies_to_that_call() {
-    let layer = ChaosLayer::builder("recs").build().unwrap();
+    let layer = ChaosLayer::builder().name("recs").build().unwrap();
     let mut req = Request::new(());
     req.extensions_mut().insert(
         FaultDirective::none()
@@ -264,7 +271,11 @@ async fn a_fault_in_the_request_extensions_applies_to_that_call() {
 #[tokio::test(start_paused = true)]
 async fn a_delay_holds_the_call_then_sends_it() {
     let dependency = Dependency::default();
-    let layer = ChaosLayer::builder("b").directives(true).build().unwrap();
+    let layer = ChaosLayer::builder()
+        .name("b")
+        .directives(true)
+        .build()
+        .unwrap();
     let svc = layer.layer(dependency.clone());
     let start = Instant::now();
     with_fault("dependency=b;delay=2s")
@@ -292,7 +303,11 @@ async fn a_delay_holds_the_call_then_sends_it() {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_above_cuts_a_delay_short_and_the_dependency_is_never_called() {
     let dependency = Dependency::default();
-    let chaos = ChaosLayer::builder("b").directives(true).build().unwrap();
+    let chaos = ChaosLayer::builder()
+        .name("b")
+        .directives(true)
+        .build()
+        .unwrap();
     let svc = TimeoutLayer::new(Duration::from_millis(200))
         .expect("a valid timeout")
         .layer(chaos.layer(dependency.clone()));
@@ -317,7 +332,8 @@ async fn a_timeout_above_cuts_a_delay_short_and_the_dependency_is_never_called()
 
 #[tokio::test(start_paused = true)]
 async fn rated_latency_draws_from_its_distribution() {
-    let layer = ChaosLayer::builder("b")
+    let layer = ChaosLayer::builder()
+        .name("b")
         .delay(
             100.0,
             Latency::uniform(Duration::from_millis(100), Duration::from_millis(300)),
@@ -349,7 +365,8 @@ async fn rated_latency_draws_from_its_distribution() {
 #[tokio::test(start_paused = true)]
 async fn the_active_fault_cap_holds_in_a_burst_of_10_000_requests() {
     let dependency = Dependency::default();
-    let layer = ChaosLayer::builder("b")
+    let layer = ChaosLayer::builder()
+        .name("b")
         .delay(100.0, Latency::fixed(Duration::from_secs(1)))
         .max_active(100)
         .seed(1)
@@ -377,7 +394,8 @@ async fn the_active_fault_cap_holds_in_a_burst_of_10_000_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_holds_under_real_concurrency() {
-    let layer = ChaosLayer::builder("b")
+    let layer = ChaosLayer::builder()
+        .name("b")
         .delay(100.0, Latency::fixed(Duration::from_millis(20)))
         .max_active(32)
         .build()
@@ -399,7 +417,8 @@ async fn the_cap_holds_under_real_concurrency() {
 
 #[tokio::test(start_paused = true)]
 async fn a_disabled_layer_passes_everything() {
-    let layer = ChaosLayer::builder("b")
+    let layer = ChaosLayer::builder()
+        .name("b")
         .abort(100.0, FaultAbort::Transport)
         .build()
         .unwrap();
@@ -414,28 +433,36 @@ async fn a_disabled_layer_passes_everything() {
 fn builds_validate() {
     for bad in ["", "has space", "ünï"] {
         assert_eq!(
-            ChaosLayer::builder(bad).build().unwrap_err().field(),
+            ChaosLayer::builder().name(bad).build().unwrap_err().field(),
             "name"
         );
     }
-    let err = ChaosLayer::builder("b")
+    let err = ChaosLayer::builder()
+        .name("b")
         .max_delay(Duration::from_secs(61))
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "max_delay");
-    let err = ChaosLayer::builder("b").max_active(0).build().unwrap_err();
+    let err = ChaosLayer::builder()
+        .name("b")
+        .max_active(0)
+        .build()
+        .unwrap_err();
     assert_eq!(err.field(), "max_active");
-    let err = ChaosLayer::builder("b")
+    let err = ChaosLayer::builder()
+        .name("b")
         .abort(f64::NAN, FaultAbort::Transport)
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "abort.percent");
-    let err = ChaosLayer::builder("b")
+    let err = ChaosLayer::builder()
+        .name("b")
         .abort(1.0, FaultAbort::HttpStatus(StatusCode::OK))
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "abort.with");
-    let err = ChaosLayer::builder("b")
+    let err = ChaosLayer::builder()
+        .name("b")
         .delay(1.0, Latency::fixed(Duration::from_secs(40)))
         .build()
         .unwrap_err();

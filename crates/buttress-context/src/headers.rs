@@ -4,6 +4,7 @@
 //! W3C pair, whose names the spec fixes. They are `from_static`, so
 //! cloning one onto a request or response allocates nothing.
 
+use buttress_core::config::ConfigError;
 use http::HeaderName;
 
 /// `x-request-id`: the default correlation ID header, read inbound,
@@ -39,3 +40,31 @@ pub const X_CRITICALITY: HeaderName = HeaderName::from_static("x-criticality");
 pub const X_BUTTRESS_FAULT: HeaderName = HeaderName::from_static("x-buttress-fault");
 
 pub use buttress_core::codec::GRPC_TIMEOUT;
+
+/// A configured header name, parsed; the error names `field`.
+pub(crate) fn parse_name(field: &'static str, name: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| ConfigError::new(field, "not a valid header name"))
+}
+
+/// Every configured header names one thing, and none is a header whose
+/// name the protocols fix.
+pub(crate) fn check_distinct<'a>(
+    names: impl Iterator<Item = (&'static str, &'a HeaderName)> + Clone,
+) -> Result<(), ConfigError> {
+    for (i, (field, name)) in names.clone().enumerate() {
+        if [TRACEPARENT, TRACESTATE, GRPC_TIMEOUT].contains(name) {
+            return Err(ConfigError::new(
+                field,
+                "names a header the protocols reserve",
+            ));
+        }
+        if names.clone().skip(i + 1).any(|(_, other)| other == name) {
+            return Err(ConfigError::new(
+                field,
+                "names the same header as another setting",
+            ));
+        }
+    }
+    Ok(())
+}

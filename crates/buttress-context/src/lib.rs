@@ -18,6 +18,14 @@
 //!   deadline less a margin, criticality and fault directive, refusing at
 //!   once when no time is left ([`client`]).
 //!
+//! Both keep the contract of [`buttress_core::layer`]: settings as data
+//! ([`ServerContextConfig`], [`ClientContextConfig`]; TOML with the `serde`
+//! feature), `builder()` for the same settings in code plus what data
+//! cannot say (a [`TrustPolicy`](buttress_core::TrustPolicy) predicate, a
+//! custom [`MakeCorrelationId`](id::MakeCorrelationId)), `from_config`, and
+//! a `handle()` that reads the settings. Add them to a `ServiceBuilder`
+//! with `.layer(..)`.
+//!
 //! The parsers of untrusted input live in their own modules: [`trace`]
 //! (strict W3C), [`deadline`], [`id`]. A task-local does not follow
 //! `tokio::spawn`: use [`spawn_with_context`] for work spawned from a
@@ -53,7 +61,6 @@
 
 pub mod client;
 pub mod deadline;
-mod ext;
 pub mod headers;
 pub mod id;
 #[cfg(feature = "opentelemetry")]
@@ -63,6 +70,11 @@ pub mod trace;
 
 pub use buttress_core::context::spawn_with_context;
 
-pub use self::client::ClientContextLayer;
-pub use self::ext::ServiceBuilderExt;
-pub use self::server::ServerContextLayer;
+pub use self::client::{
+    ClientContext, ClientContextConfig, ClientContextHandle, ClientContextLayer,
+    ClientContextLayerBuilder,
+};
+pub use self::server::{
+    ServerContext, ServerContextConfig, ServerContextHandle, ServerContextLayer,
+    ServerContextLayerBuilder, TrustConfig,
+};

@@ -1,6 +1,6 @@
 //! What the server layer allocates per request, counted by a counting
-//! global allocator and named piece by piece (DESIGN.md contract 2:
-//! context allocates only what `http` itself needs).
+//! global allocator and named piece by piece: the context layer
+//! allocates only what `http` itself needs.
 
 #[path = "support/shapes.rs"]
 mod shapes;

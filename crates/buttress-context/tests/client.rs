@@ -1,5 +1,6 @@
 //! The client layer's injection and refusals, on a paused clock.
 
+use buttress_core::layer::LayerBuilder;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

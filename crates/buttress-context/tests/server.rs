@@ -287,7 +287,7 @@ async fn spawned_work_keeps_the_context_with_the_helper() {
 
 #[test]
 fn builder_rejects_what_cannot_work() {
-    let err = |b: buttress_context::server::ServerContextBuilder| {
+    let err = |b: buttress_context::server::ServerContextLayerBuilder| {
         b.build().unwrap_err().field().to_owned()
     };
     assert_eq!(

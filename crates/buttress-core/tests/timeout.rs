@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use buttress_core::classify::{Classify, HttpClassifier, Outcome};
+use buttress_core::layer::LayerBuilder;
 use buttress_core::telemetry::{Event, RecordingSink};
 use buttress_core::timeout::TimeoutLayer;
 use buttress_core::{BoxError, Reason, Rejected, RequestContext};

@@ -5,7 +5,7 @@
 //! - [`BulkheadLayer`]: a fixed number of concurrent calls per compartment
 //!   (per dependency, or per key — tenant, route, host), so that a slow
 //!   dependency exhausts only its own share. See [`bulkhead`].
-//! - [`AdaptiveLimitLayer`](adaptive::AdaptiveLimitLayer): a concurrency
+//! - [`AdaptiveLimitLayer`]: a concurrency
 //!   limit that follows measured latency — gradient, Vegas or AIMD — so a
 //!   service slows down instead of falling over. See [`adaptive`].
 //!
@@ -27,6 +27,7 @@
 //! - decisions run on tokio time, so simulations run on a paused clock.
 //!
 //! ```
+//! use buttress_core::layer::LayerBuilder;
 //! use buttress_limit::{BulkheadLayer, QueueOrder};
 //! use buttress_limit::adaptive::AdaptiveLimitLayer;
 //! use std::time::Duration;
@@ -61,11 +62,20 @@ mod release;
 pub mod shed;
 pub mod throttle;
 
-pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadLayer};
+pub use adaptive::{
+    AdaptiveLimit, AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer,
+    AdaptiveLimitLayerBuilder,
+};
+pub use bulkhead::{
+    Bulkhead, BulkheadConfig, BulkheadHandle, BulkheadLayer, BulkheadLayerBuilder,
+    KeyedBulkheadHandle,
+};
 /// Core's config error, re-exported: every Buttress builder returns it.
 pub use buttress_core::config::ConfigError;
 pub use permit::{Permit, QueueOrder};
-pub use rate::{RateLimit, RateLimitLayer};
+pub use rate::{
+    RateLimit, RateLimitConfig, RateLimitHandle, RateLimitLayer, RateLimitLayerBuilder,
+};
 pub use release::{OnBodyEnd, OnResponse, PermitBody, ReleasePolicy};
-pub use shed::LoadShedLayer;
-pub use throttle::ThrottleLayer;
+pub use shed::{LoadShed, LoadShedHandle, LoadShedLayer, LoadShedLayerBuilder, ShedConfig};
+pub use throttle::{Throttle, ThrottleConfig, ThrottleHandle, ThrottleLayer, ThrottleLayerBuilder};

@@ -64,7 +64,7 @@ pin_project! {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap().release_on_body_end();
-    /// let bulkhead = layer.clone();
+    /// let bulkhead = layer.handle();
     /// let svc = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(bytes::Bytes::from("hi"))))
     /// });

@@ -5,15 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use buttress_core::telemetry::{Event, GaugeKind, RecordingSink};
+use buttress_core::Outcome;
+use buttress_core::classify::AnyErrorFails;
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{Event, GaugeKind, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected, RequestContext};
-use buttress_limit::adaptive::{AdaptiveLimitLayer, Aimd, Gradient};
+use buttress_limit::adaptive::{
+    AdaptiveLimitConfig, AdaptiveLimitLayer, AdaptiveLimitLayerBuilder, Aimd, Gradient,
+};
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 type Req = http::Request<()>;
-type Svc = BoxCloneService<Req, (), BoxError>;
+type Svc = BoxCloneService<Req, http::Response<()>, BoxError>;
 
 fn reason(err: &BoxError) -> Reason {
     Rejected::find(&**err).expect("a rejection").reason()
@@ -21,8 +26,14 @@ fn reason(err: &BoxError) -> Reason {
 
 const MS: Duration = Duration::from_millis(1);
 
-/// A service whose latency (in ms) and failure can be changed while the
-/// test runs.
+/// Calls in flight and callers queued, read through the layer's handle.
+fn gauges<C>(layer: &AdaptiveLimitLayer<C>) -> (usize, usize) {
+    let handle = layer.handle();
+    (handle.in_flight(), handle.queued())
+}
+
+/// A service whose latency (in ms) and failure (an error, which every
+/// classifier counts as a failure) can be changed while the test runs.
 fn tunable(delay_ms: Arc<AtomicU64>, fail: Arc<AtomicBool>) -> Svc {
     BoxCloneService::new(service_fn(move |_req: Req| {
         let delay = Duration::from_millis(delay_ms.load(Ordering::Relaxed));
@@ -30,9 +41,9 @@ fn tunable(delay_ms: Arc<AtomicU64>, fail: Arc<AtomicBool>) -> Svc {
         async move {
             tokio::time::sleep(delay).await;
             if fail {
-                Err::<(), BoxError>("boom".into())
+                Err::<_, BoxError>("boom".into())
             } else {
-                Ok(())
+                Ok(http::Response::new(()))
             }
         }
     }))
@@ -53,8 +64,7 @@ async fn offer(svc: &Svc, per_ms: usize, ms: u64) {
 async fn a_full_limit_without_queue_rejects_as_overloaded() {
     let layer = AdaptiveLimitLayer::builder()
         .limits(1, 1, 1)
-        .queue(0, Duration::ZERO)
-        .codel(Duration::ZERO, Duration::from_millis(100))
+        .queue(0, Duration::ZERO) // no need to lower `codel_target` too
         .retry_after(Duration::from_secs(3))
         .build()
         .unwrap();
@@ -83,16 +93,20 @@ async fn the_limit_grows_while_latency_is_flat_and_falls_when_it_rises() {
         .unwrap();
     let svc: Svc = BoxCloneService::new(layer.layer(tunable(delay.clone(), Arc::default())));
     offer(&svc, 25, 3_000).await;
-    assert_eq!(layer.limit(), 200, "grew to the maximum");
-    assert_eq!(layer.min_rtt(), Duration::from_millis(10));
+    assert_eq!(layer.handle().limit(), 200, "grew to the maximum");
+    assert_eq!(layer.handle().min_rtt(), Duration::from_millis(10));
 
     // Four times slower: the gradient is clamped at 0.5, so the limit
     // falls towards the minimum (where √limit headroom balances it).
     delay.store(40, Ordering::Relaxed);
     offer(&svc, 25, 3_000).await;
-    assert!(layer.limit() <= 20, "fell to {}", layer.limit());
+    assert!(
+        layer.handle().limit() <= 20,
+        "fell to {}",
+        layer.handle().limit()
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -105,7 +119,7 @@ async fn an_idle_service_does_not_earn_a_higher_limit() {
         BoxCloneService::new(layer.layer(tunable(Arc::new(AtomicU64::new(10)), Arc::default())));
     // One call a millisecond of 10 ms: about 10 in flight, under half of 50.
     offer(&svc, 1, 2_000).await;
-    assert_eq!(layer.limit(), 50);
+    assert_eq!(layer.handle().limit(), 50);
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,14 +133,18 @@ async fn aimd_counts_failures_as_drops() {
     let svc: Svc =
         BoxCloneService::new(layer.layer(tunable(Arc::new(AtomicU64::new(10)), fail.clone())));
     offer(&svc, 10, 300).await;
-    let grown = layer.limit();
+    let grown = layer.handle().limit();
     assert!(grown > 20, "slow start: {grown}");
     fail.store(true, Ordering::Relaxed);
     offer(&svc, 10, 2_000).await;
     // About twenty windows of drops, each cutting by 0.9 (from at most
     // twice `grown`: slow start may double once more before the first
     // failure completes).
-    assert!(layer.limit() * 3 <= grown, "{grown} -> {}", layer.limit());
+    assert!(
+        layer.handle().limit() * 3 <= grown,
+        "{grown} -> {}",
+        layer.handle().limit()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -140,12 +158,12 @@ async fn the_no_load_rtt_is_re_probed() {
         .unwrap();
     let svc: Svc = BoxCloneService::new(layer.layer(tunable(delay.clone(), Arc::default())));
     offer(&svc, 5, 500).await;
-    assert_eq!(layer.min_rtt(), Duration::from_millis(10));
+    assert_eq!(layer.handle().min_rtt(), Duration::from_millis(10));
     // The dependency gets slower for good; without re-probing the limiter
     // would keep comparing against 10 ms forever.
     delay.store(25, Ordering::Relaxed);
     offer(&svc, 5, 3_000).await;
-    assert_eq!(layer.min_rtt(), Duration::from_millis(25));
+    assert_eq!(layer.handle().min_rtt(), Duration::from_millis(25));
 }
 
 /// When the limit first dips to its minimum (the first probe), for a seed.
@@ -164,7 +182,7 @@ async fn first_probe(seed: u64) -> Duration {
             tokio::spawn(svc.clone().oneshot(http::Request::new(())));
         }
         tokio::time::sleep_until(start + MS * (tick + 1)).await;
-        if layer.limit() == 4 {
+        if layer.handle().limit() == 4 {
             return start.elapsed();
         }
     }
@@ -189,7 +207,7 @@ async fn gauges_go_to_the_telemetry_sink() {
     let sink = RecordingSink::new();
     let layer = AdaptiveLimitLayer::builder()
         .name("search")
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let svc: Svc =
@@ -266,18 +284,30 @@ async fn waits_end_at_the_deadline_and_cancelled_calls_return_permits() {
 
     let queued = tokio::spawn(svc.clone().oneshot(http::Request::new(())));
     tokio::task::yield_now().await;
-    assert_eq!((layer.in_flight(), layer.queued()), (1, 1));
+    assert_eq!(gauges(&layer), (1, 1));
     queued.abort();
     held.abort();
     let _ = queued.await;
     let _ = held.await;
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 }
 
-/// Runs AIMD (no slow start) judged by the HTTP classifier against a
+/// A dependency answering `status` after 10 ms.
+fn answering(
+    status: u16,
+) -> impl Service<Req, Response = http::Response<()>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    service_fn(move |_req: Req| async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
+    })
+}
+
+/// Runs AIMD (no slow start), judged by the default classifier, against a
 /// dependency answering `status`; returns the final limit.
 async fn aimd_limit_against(status: u16) -> usize {
-    use buttress_core::classify::HttpClassifier;
     let layer = AdaptiveLimitLayer::builder()
         .aimd(Aimd {
             slow_start: false,
@@ -285,15 +315,10 @@ async fn aimd_limit_against(status: u16) -> usize {
         })
         .limits(4, 20, 100)
         .build()
-        .unwrap()
-        .with_classifier(HttpClassifier::default());
-    let svc = layer.clone().layer(service_fn(move |_req: Req| async move {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
-    }));
-    let svc = BoxCloneService::new(svc.map_response(|_| ()));
-    offer(&svc, 10, 500).await;
-    layer.limit()
+        .unwrap();
+    let svc = layer.layer(answering(status));
+    offer(&BoxCloneService::new(svc), 10, 500).await;
+    layer.handle().limit()
 }
 
 #[tokio::test(start_paused = true)]
@@ -307,9 +332,7 @@ async fn the_classifier_decides_what_is_a_drop() {
 
 #[test]
 fn invalid_settings_are_refused() {
-    let field = |b: buttress_limit::adaptive::AdaptiveLimitBuilder| {
-        b.build().unwrap_err().field().to_owned()
-    };
+    let field = |b: AdaptiveLimitLayerBuilder| b.build().unwrap_err().field().to_owned();
     assert_eq!(
         field(AdaptiveLimitLayer::builder().limits(0, 1, 1)),
         "min_limit"
@@ -330,9 +353,121 @@ fn invalid_settings_are_refused() {
         "aimd.backoff"
     );
     assert_eq!(
-        field(AdaptiveLimitLayer::builder().queue(10, Duration::from_millis(1))),
-        "codel_target"
+        field(AdaptiveLimitLayer::builder().window(Duration::ZERO)),
+        "window"
     );
+    assert_eq!(
+        field(AdaptiveLimitLayer::builder().max_wait(Duration::from_secs(2 * 86_400))),
+        "max_wait"
+    );
+}
+
+#[test]
+fn implied_settings_are_derived_not_demanded() {
+    // A wait shorter than CoDel's target caps the target.
+    let layer = AdaptiveLimitLayer::builder()
+        .queue(10, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    assert_eq!(
+        layer.handle().config().effective_codel_target(),
+        Duration::from_millis(1)
+    );
+    // No wait at all: nothing else to set.
+    AdaptiveLimitLayer::builder()
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    // Bounds without a start: the start is clamped into them.
+    let high = AdaptiveLimitLayer::builder()
+        .min_limit(50)
+        .max_limit(80)
+        .build()
+        .unwrap();
+    assert_eq!(high.handle().limit(), 50);
+    let low = AdaptiveLimitLayer::builder().max_limit(8).build().unwrap();
+    assert_eq!(low.handle().limit(), 8);
+    // A start given outside the bounds is still a mistake.
+    assert_eq!(
+        AdaptiveLimitLayer::builder()
+            .max_limit(8)
+            .initial_limit(20)
+            .build()
+            .unwrap_err()
+            .field(),
+        "initial_limit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_adaptive_limit_counts_a_503_as_a_failure() {
+    let sink = RecordingSink::new();
+    let layer = AdaptiveLimitLayer::builder()
+        .name("bare")
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let svc = layer.layer(answering(503));
+    let res = svc.clone().oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let ok = layer.layer(answering(200));
+    ok.oneshot(http::Request::new(())).await.unwrap();
+    let completed: Vec<Outcome> = sink
+        .events_for("bare")
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Completed { outcome, .. } => Some(outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed, vec![Outcome::Failure, Outcome::Success]);
+    // That the failures are drops, which lower the limit, is
+    // `the_classifier_decides_what_is_a_drop`.
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_http_service_takes_any_error_fails() {
+    let layer = AdaptiveLimitLayer::builder()
+        .limits(4, 20, 100)
+        .aimd(Aimd {
+            slow_start: false,
+            ..Aimd::default()
+        })
+        .classifier(AnyErrorFails)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let svc = layer.layer(service_fn(|_req: Req| async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, Infallible>(7u32)
+    }));
+    let svc = BoxCloneService::new(svc.map_response(|_| http::Response::new(())));
+    offer(&svc, 10, 500).await;
+    assert!(handle.limit() > 20, "successes grow it: {}", handle.limit());
+}
+
+#[test]
+fn the_name_and_sink_follow_the_layer_contract() {
+    let sink = RecordingSink::new();
+    let env = BuildEnv::named("checkout").with_sink(sink.clone());
+    let from_env = AdaptiveLimitConfig::default().build_in(&env).unwrap();
+    let handle = from_env.handle();
+    assert_eq!(handle.id().name(), "checkout");
+    assert_eq!(handle.id().kind(), LayerKind::AdaptiveLimit);
+    // Registering reported the first gauges to the environment's sink.
+    assert!(!sink.events_for("checkout").is_empty());
+
+    let own = AdaptiveLimitLayer::builder()
+        .name("search")
+        .env(env)
+        .build()
+        .unwrap();
+    assert_eq!(own.handle().id().name(), "search");
+
+    let bare = AdaptiveLimitLayer::from_config(&AdaptiveLimitConfig::default()).unwrap();
+    assert_eq!(bare.handle().id().name(), "adaptive_limit");
+    assert_eq!(bare.handle().config(), &AdaptiveLimitConfig::default());
+    assert!(format!("{:?}", bare.handle()).contains("adaptive_limit"));
 }
 
 #[cfg(feature = "serde")]
@@ -353,5 +488,6 @@ fn config_loads_from_data() {
     );
     assert_eq!(config.max_wait, Duration::from_millis(50));
     assert_eq!(config.drop_above, Some(Duration::from_millis(300)));
-    AdaptiveLimitLayer::from_config(config).unwrap();
+    assert_eq!(config.name.as_deref(), Some("search"));
+    AdaptiveLimitLayer::from_config(&config).unwrap();
 }

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use buttress_core::telemetry::{Event, RecordingSink};
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{Event, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected, RequestContext};
-use buttress_limit::{BulkheadLayer, QueueOrder};
+use buttress_limit::bulkhead::Global;
+use buttress_limit::{BulkheadConfig, BulkheadLayer, QueueOrder};
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready};
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -23,6 +25,12 @@ fn request(id: u32) -> Req {
 
 fn reason(err: &BoxError) -> Reason {
     Rejected::find(&**err).expect("a rejection").reason()
+}
+
+/// Calls in flight and callers queued, read through the layer's handle.
+fn gauges<R>(layer: &BulkheadLayer<Global, R>) -> (usize, usize) {
+    let handle = layer.handle();
+    (handle.in_flight(), handle.queued())
 }
 
 /// A service that sleeps `delay` per call and records the peak of calls
@@ -66,8 +74,8 @@ async fn in_flight_never_exceeds_the_limit_among_10_000_callers() {
         assert_eq!(task.await.unwrap().unwrap(), i as u32);
     }
     assert_eq!(peak.load(Ordering::SeqCst), 100);
-    assert_eq!(layer.in_flight(), 0);
-    assert_eq!(layer.queued(), 0);
+    assert_eq!(layer.handle().in_flight(), 0);
+    assert_eq!(layer.handle().queued(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -94,7 +102,7 @@ async fn max_wait_zero_rejects_immediately() {
     assert_eq!(rejected.reason(), Reason::BulkheadFull);
     assert_eq!(rejected.retry_after(), Some(Duration::from_secs(2)));
     assert!(!rejected.was_sent());
-    assert_eq!(layer.queued(), 0);
+    assert_eq!(layer.handle().queued(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,7 +116,7 @@ async fn a_full_queue_rejects_immediately() {
     let mut svc = layer.layer(inner);
     let _held = svc.ready().await.unwrap().call(request(1));
     let _queued = svc.ready().await.unwrap().call(request(2));
-    assert_eq!(layer.queued(), 1);
+    assert_eq!(layer.handle().queued(), 1);
     let err = svc
         .ready()
         .await
@@ -142,7 +150,7 @@ async fn waiters_time_out_at_their_max_wait() {
     let rejected = Rejected::find(&*err).unwrap();
     assert_eq!(rejected.reason(), Reason::QueueTimeout);
     assert!(!rejected.was_sent());
-    assert_eq!(layer.queued(), 0);
+    assert_eq!(layer.handle().queued(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,7 +192,7 @@ async fn waiters_time_out_earlier_at_their_deadline() {
     let err = svc.ready().await.unwrap().call(req).await.unwrap_err();
     assert_eq!(reason(&err), Reason::QueueTimeout);
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(layer.queued(), 0);
+    assert_eq!(layer.handle().queued(), 0);
 }
 
 /// Queues three calls behind a held slot and returns the order in which
@@ -216,7 +224,7 @@ async fn served_order(order: QueueOrder) -> Vec<u32> {
             tokio::spawn(fut)
         })
         .collect();
-    assert_eq!(layer.queued(), 3);
+    assert_eq!(layer.handle().queued(), 3);
     held.await.unwrap();
     for task in queued {
         task.await.unwrap().unwrap();
@@ -247,22 +255,22 @@ async fn dropped_running_and_queued_futures_return_their_permits() {
     assert_pending!(running.poll());
     let mut queued = tokio_test::task::spawn(svc.ready().await.unwrap().call(request(2)));
     assert_pending!(queued.poll());
-    assert_eq!((layer.in_flight(), layer.queued()), (1, 1));
+    assert_eq!(gauges(&layer), (1, 1));
 
     drop(running);
     // The permit went straight to the waiter, which was woken.
     assert!(queued.is_woken());
-    assert_eq!((layer.in_flight(), layer.queued()), (1, 0));
+    assert_eq!(gauges(&layer), (1, 0));
     drop(queued);
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 
     // A waiter granted a permit but dropped before it polled again.
     let running = svc.ready().await.unwrap().call(request(3));
     let queued = svc.ready().await.unwrap().call(request(4));
     drop(running);
-    assert_eq!((layer.in_flight(), layer.queued()), (1, 0));
+    assert_eq!(gauges(&layer), (1, 0));
     drop(queued);
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -280,7 +288,7 @@ async fn cancelled_calls_return_their_permits() {
     for call in calls {
         assert!(tokio::spawn(call).await.unwrap().is_err(), "timed out");
     }
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -301,7 +309,7 @@ async fn panicking_calls_return_their_permits() {
     let next = tokio::spawn(svc.clone().oneshot(request(2)));
     assert!(panicking.await.unwrap_err().is_panic());
     next.await.unwrap().unwrap();
-    assert_eq!((layer.in_flight(), layer.queued()), (0, 0));
+    assert_eq!(gauges(&layer), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -313,7 +321,7 @@ async fn inner_errors_pass_through_and_return_the_permit() {
     let err = svc.oneshot(request(1)).await.unwrap_err();
     assert!(err.downcast_ref::<std::io::Error>().is_some());
     assert!(Rejected::find(&*err).is_none());
-    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(layer.handle().in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -343,16 +351,16 @@ async fn keyed_bulkheads_isolate() {
         .await
         .unwrap_err();
     assert_eq!(reason(&err), Reason::BulkheadFull);
-    assert_eq!(layer.in_flight_of("a"), 2);
+    assert_eq!(layer.handle().in_flight_of("a"), 2);
 
     // Key B admits at once, on a clone of the service too.
     let mut b = tokio_test::task::spawn(svc.clone().oneshot(to("/b/1")));
     assert_pending!(b.poll());
-    assert_eq!(layer.in_flight_of("b"), 1);
+    assert_eq!(layer.handle().in_flight_of("b"), 1);
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_ready!(b.poll()).unwrap();
-    assert_eq!(layer.in_flight_of("b"), 0);
-    assert_eq!(layer.tracked_keys(), 2);
+    assert_eq!(layer.handle().in_flight_of("b"), 0);
+    assert_eq!(layer.handle().tracked_keys(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -388,7 +396,7 @@ async fn poll_ready_only_passes_on_the_inner_readiness() {
     let (_, respond) = handle.next_request().await.unwrap();
     respond.send_response(());
     held.await.unwrap();
-    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(layer.handle().in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -398,7 +406,7 @@ async fn rejections_and_waits_are_reported() {
         .name("payments")
         .max_concurrent(1)
         .queue(1, Duration::from_millis(10))
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(1));
@@ -438,7 +446,7 @@ async fn a_body_holds_its_permit_until_it_ends_or_drops() {
 #[test]
 fn invalid_settings_are_refused() {
     let err = BulkheadLayer::builder()
-        .queue(1, Duration::from_secs(7200))
+        .queue(1, Duration::from_secs(2 * 86_400))
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "max_wait");
@@ -455,16 +463,78 @@ fn invalid_settings_are_refused() {
 #[cfg(feature = "serde")]
 #[test]
 fn config_loads_from_data_with_human_durations() {
-    let config: buttress_limit::BulkheadConfig = serde_json::from_str(
+    let config: BulkheadConfig = serde_json::from_str(
         r#"{"name": "payments", "max_concurrent": 8, "queue_capacity": 16, "max_wait": "250ms", "order": "lifo"}"#,
     )
     .unwrap();
     assert_eq!(config.max_wait, Duration::from_millis(250));
     assert_eq!(config.order, QueueOrder::Lifo);
     assert_eq!(config.retry_after, Duration::from_secs(1));
-    let layer = BulkheadLayer::from_config(config).unwrap();
-    assert_eq!(layer.config().max_concurrent, 8);
-    assert!(
-        serde_json::from_str::<buttress_limit::BulkheadConfig>(r#"{"max_concurent": 8}"#).is_err()
-    );
+    assert_eq!(config.name.as_deref(), Some("payments"));
+    let layer = BulkheadLayer::from_config(&config).unwrap();
+    assert_eq!(layer.handle().config().max_concurrent, 8);
+    assert_eq!(layer.handle().id().name(), "payments");
+    assert!(serde_json::from_str::<BulkheadConfig>(r#"{"max_concurent": 8}"#).is_err());
+}
+
+#[test]
+fn the_name_is_the_configs_else_the_environments_else_the_kind() {
+    let sink = RecordingSink::new();
+    let env = BuildEnv::named("checkout").with_sink(sink.clone());
+
+    let own = BulkheadLayer::builder()
+        .name("payments")
+        .env(env.clone())
+        .build()
+        .unwrap();
+    assert_eq!(own.handle().id().name(), "payments");
+    assert_eq!(own.handle().id().kind(), LayerKind::Bulkhead);
+
+    let from_env = BulkheadConfig::default().build_in(&env).unwrap();
+    assert_eq!(from_env.handle().id().name(), "checkout");
+
+    let bare = BulkheadLayer::from_config(&BulkheadConfig::default()).unwrap();
+    assert_eq!(bare.handle().id().name(), "bulkhead");
+    assert_eq!(bare.handle().config(), &BulkheadConfig::default());
+
+    // An empty name is a mistake, not "no name".
+    let err = BulkheadLayer::builder().name("").build().unwrap_err();
+    assert_eq!(err.field(), "name");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_environment_sink_receives_the_events() {
+    let sink = RecordingSink::new();
+    let layer = BulkheadLayer::builder()
+        .max_concurrent(1)
+        .env(BuildEnv::named("orders").with_sink(sink.clone()))
+        .build()
+        .unwrap();
+    let (inner, _) = counting(Duration::from_millis(1));
+    layer.layer(inner).oneshot(request(1)).await.unwrap();
+    assert!(sink.events_for("orders").contains(&Event::Admitted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_keyed_handle_reads_each_key_and_names_the_layer() {
+    let layer = BulkheadLayer::builder()
+        .name("tenants")
+        .max_concurrent(1)
+        .queue(4, Duration::from_secs(1))
+        .build_keyed(|req: &Req| req.uri().path().to_owned())
+        .unwrap();
+    let handle = layer.handle();
+    assert_eq!(handle.id().name(), "tenants");
+    assert_eq!(handle.max_concurrent(), 1);
+    let (inner, _) = counting(Duration::from_secs(1));
+    let mut svc = layer.layer(inner);
+    let to = |path: &str| http::Request::get(path).body(()).unwrap();
+    let _held = svc.ready().await.unwrap().call(to("/a"));
+    let _queued = svc.ready().await.unwrap().call(to("/a"));
+    assert_eq!((handle.in_flight_of("/a"), handle.queued_of("/a")), (1, 1));
+    assert_eq!((handle.in_flight_of("/b"), handle.queued_of("/b")), (0, 0));
+    assert_eq!(handle.tracked_keys(), 1);
+    let copy = handle.clone();
+    assert_eq!(copy.in_flight_of("/a"), 1);
+    assert!(format!("{handle:?}").contains("tenants"));
 }

@@ -1,5 +1,6 @@
 //! The rate limit's invariants, on tokio's paused clock.
 
+use buttress_core::layer::LayerBuilder;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -9,10 +10,12 @@ use std::time::Duration;
 
 use buttress_core::answer::{BodyFormat, RATELIMIT, RATELIMIT_POLICY};
 use buttress_core::context::PeerAddr;
-use buttress_core::telemetry::{Event, RecordingSink};
+use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{Event, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected, RequestContext, TrustPolicy};
 use buttress_limit::rate::{
     ForwardedHeader, KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitLayer,
+    RateLimitMode,
 };
 use tokio::time::{Instant, advance};
 use tower::{Layer, Service, ServiceExt};
@@ -95,7 +98,7 @@ async fn ten_per_second_with_burst_five_admits_five_at_once_then_one_per_100ms()
     // Halfway through an interval, nothing new.
     advance(Duration::from_millis(50)).await;
     assert!(call(&mut svc, http::Request::new(())).is_err());
-    assert_eq!(layer.limited(), 15 + 50 + 1);
+    assert_eq!(layer.handle().limited(), 15 + 50 + 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,7 +163,7 @@ async fn two_callers_with_separate_keys_do_not_affect_each_other() {
     advance(Duration::from_millis(100)).await;
     call(&mut svc, with_header("x-api-key", "modest")).unwrap();
     call(&mut svc, with_header("x-api-key", "greedy")).unwrap();
-    assert_eq!(layer.tracked_keys(), 2);
+    assert_eq!(layer.handle().tracked_keys(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -179,7 +182,11 @@ async fn a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
         })
         .collect();
     assert_eq!(results.iter().filter(|ok| **ok).count(), 5);
-    assert_eq!(layer.tracked_keys(), 1, "the peer address is the key");
+    assert_eq!(
+        layer.handle().tracked_keys(),
+        1,
+        "the peer address is the key"
+    );
     // Its neighbour is untouched.
     call(&mut svc, from_peer("203.0.113.10", Some("198.51.100.0"))).unwrap();
 }
@@ -211,7 +218,7 @@ async fn through_a_trusted_proxy_chain_the_rightmost_untrusted_hop_is_the_key() 
     .unwrap();
     // The proxy itself, without a forwarded header, is keyed as itself.
     call(&mut svc, from_peer("10.0.0.1", None)).unwrap();
-    assert_eq!(layer.tracked_keys(), 3);
+    assert_eq!(layer.handle().tracked_keys(), 3);
 
     // The same from a `Forwarded` header, when that is what the proxies write.
     let layer = RateLimitLayer::builder()
@@ -258,7 +265,7 @@ async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_mo
     for n in 1_000_000..2_000_000 {
         let _ = call(&mut svc, peer(n));
         if n % 100_000 == 0 {
-            assert!(layer.tracked_keys() <= 10_000);
+            assert!(layer.handle().tracked_keys() <= 10_000);
         }
         if n == 1_500_000 {
             // Half way, a minute passes: buckets refill, and the flood
@@ -267,7 +274,7 @@ async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_mo
             call(&mut svc, peer(7)).unwrap();
         }
     }
-    let stats = layer.keyed_stats().unwrap();
+    let stats = layer.handle().keyed_stats().unwrap();
     assert!(stats.len <= 10_000, "{stats:?}");
     assert_eq!(stats.capacity, 10_000);
     assert!(stats.overflowed > 0, "every slot live: new keys overflowed");
@@ -292,8 +299,8 @@ async fn a_full_map_of_spent_quotas_sends_new_keys_to_one_overflow_bucket() {
     // …which `d` finds spent, while `a` keeps its spent quota.
     rejection(call(&mut svc, with_header("x-api-key", "d")));
     rejection(call(&mut svc, with_header("x-api-key", "a")));
-    assert_eq!(layer.tracked_keys(), 2);
-    assert_eq!(layer.keyed_stats().unwrap().evicted, 0);
+    assert_eq!(layer.handle().tracked_keys(), 2);
+    assert_eq!(layer.handle().keyed_stats().unwrap().evicted, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -320,7 +327,7 @@ async fn a_tenant_override_is_its_own_class_in_answers_and_telemetry() {
             QuotaOverride::new("premium", QuotaConfig::per_second(100).burst(10)).keys(["acme"]),
         )
         .max_keys(1)
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let mut svc = layer.layer(bare());
@@ -335,7 +342,11 @@ async fn a_tenant_override_is_its_own_class_in_answers_and_telemetry() {
     call(&mut svc, with_header("x-tenant", "initech")).unwrap();
     let refused = rejection(call(&mut svc, with_header("x-tenant", "initech")));
     assert_eq!(&*refused.quota().unwrap().policy, "default");
-    assert_eq!(layer.tracked_keys(), 1, "override keys are held apart");
+    assert_eq!(
+        layer.handle().tracked_keys(),
+        1,
+        "override keys are held apart"
+    );
 
     // Telemetry per class, never per raw key.
     let names: Vec<String> = sink
@@ -364,14 +375,14 @@ async fn shadow_mode_counts_would_be_rejections_but_admits_everything() {
         .name("trial")
         .quota(ten_per_second_burst_five())
         .shadow()
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let mut svc = layer.layer(bare());
     for _ in 0..12 {
         call(&mut svc, http::Request::new(())).unwrap();
     }
-    assert_eq!(layer.limited(), 7);
+    assert_eq!(layer.handle().limited(), 7);
     assert_eq!(
         sink.count(|id, e| id.name() == "trial/default/shadow"
             && *e == Event::Rejected(Reason::RateLimited)),
@@ -479,6 +490,51 @@ async fn oneshot_per_request_counts_against_one_quota() {
     assert_eq!(ok, 2);
 }
 
+#[test]
+fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
+    let from_config = RateLimitLayer::from_config(&RateLimitConfig::default()).unwrap();
+    assert_eq!(from_config.handle().id().name(), "rate_limit");
+    assert_eq!(from_config.handle().id().kind(), LayerKind::RateLimit);
+    assert_eq!(from_config.handle().config(), &RateLimitConfig::default());
+
+    let sink = RecordingSink::new();
+    let env = BuildEnv::named("gateway").with_sink(sink.clone());
+    let in_env = RateLimitConfig::default().build_in(&env).unwrap();
+    assert_eq!(in_env.handle().id().name(), "gateway");
+    let built = RateLimitLayer::builder()
+        .name("search")
+        .env(env)
+        .mode(RateLimitMode::Shadow)
+        .build()
+        .unwrap();
+    assert_eq!(built.handle().id().name(), "search", "its own name first");
+    assert_eq!(built.handle().config().mode, RateLimitMode::Shadow);
+    // Each class reports under the layer's name.
+    assert_eq!(
+        sink.registered()
+            .iter()
+            .map(|id| id.name().to_owned())
+            .collect::<Vec<_>>(),
+        ["gateway/default", "search/default/shadow"]
+    );
+
+    // A key function is not data: a config naming one cannot build alone.
+    let custom = RateLimitConfig {
+        key: KeySource::Custom,
+        ..RateLimitConfig::default()
+    };
+    assert_eq!(custom.validate().unwrap_err().field(), "key");
+    assert_eq!(
+        RateLimitLayer::from_config(&custom).unwrap_err().field(),
+        "key"
+    );
+    let too_long = RateLimitConfig {
+        quota: QuotaConfig::new(1, Duration::from_secs(2 * 86_400)),
+        ..RateLimitConfig::default()
+    };
+    assert_eq!(too_long.validate().unwrap_err().field(), "quota.period");
+}
+
 #[cfg(feature = "serde")]
 #[test]
 fn the_config_loads_from_data() {
@@ -498,15 +554,15 @@ fn the_config_loads_from_data() {
     assert_eq!(config.key, KeySource::Header("x-api-key".into()));
     assert_eq!(config.quota, ten_per_second_burst_five());
     assert_eq!(config.overrides[0].quota.period, Duration::from_secs(60));
-    let layer = RateLimitLayer::from_config(config).unwrap();
-    assert_eq!(layer.config().max_keys, 5000);
+    let layer = RateLimitLayer::from_config(&config).unwrap();
+    assert_eq!(layer.handle().config().max_keys, 5000);
 
     let forwarded: RateLimitConfig = serde_json::from_str(
         r#"{ "key": "forwarded", "trusted_proxies": ["10.0.0.0/8"], "forwarded_header": "forwarded" }"#,
     )
     .unwrap();
     assert_eq!(forwarded.forwarded_header, ForwardedHeader::Forwarded);
-    RateLimitLayer::from_config(forwarded).unwrap();
+    RateLimitLayer::from_config(&forwarded).unwrap();
     let err = serde_json::from_str::<RateLimitConfig>(r#"{ "quota": { "limit": 1 } }"#);
     assert!(err.is_err());
 }

@@ -1,8 +1,7 @@
-//! What the rate limit's request path allocates (DESIGN.md contract 2),
-//! measured by a counting global allocator: nothing for an admitted
-//! request of a key already tracked — global, header, peer address,
-//! forwarded address, override — in either call shape; one box for a
-//! rejection.
+//! What the rate limit's request path allocates, measured by a counting
+//! global allocator: nothing for an admitted request of a key already
+//! tracked — global, header, peer address, forwarded address, override —
+//! in either call shape; one box for a rejection.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -74,7 +73,7 @@ fn tracked_key_allocates_nothing(layer: RateLimitLayer, make: impl Fn() -> Req) 
         }
     });
     assert_eq!(count, 0, "clone + call, as axum does");
-    assert_eq!(layer.limited(), 0);
+    assert_eq!(layer.handle().limited(), 0);
 }
 
 fn from_peer(peer: &str) -> Req {

@@ -1,14 +1,16 @@
 //! The load shedder's invariants, on tokio's paused clock.
 
+use buttress_core::layer::LayerBuilder;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use buttress_core::telemetry::{Event, RecordingSink};
+use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{Event, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Criticality, Reason, Rejected, RequestContext};
 use buttress_limit::shed::{
-    LoadShed, LoadShedConfig, LoadShedLayer, OverloadSignal, Pressure, Probe, ShedSignalConfig,
+    LoadShed, LoadShedLayer, OverloadSignal, Pressure, Probe, ShedConfig, ShedSignalConfig,
 };
 use tokio::sync::watch;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -69,7 +71,8 @@ fn shed_layer(high: usize, low: usize) -> LoadShedLayer {
         .in_flight(high, low)
         .retry_after(Duration::from_secs(2))
         .escalate_after(Duration::from_millis(100))
-        .cooldown(Duration::from_secs(1), 0.5)
+        .cooldown(Duration::from_secs(1))
+        .relax_ratio(0.5)
         .route("/batch/{*rest}", Criticality::Sheddable)
         .method(http::Method::DELETE, Criticality::SheddablePlus)
         .build()
@@ -97,8 +100,12 @@ async fn sheds_the_lowest_priority_first_and_never_calls_the_inner_service() {
     let svc = layer.layer(inner);
     let held = hold(&svc, 4, Criticality::Critical);
     tokio::task::yield_now().await;
-    assert_eq!(layer.in_flight(), 4);
-    assert_eq!(layer.shedding(), None, "at the high mark, not above");
+    assert_eq!(layer.handle().in_flight(), 4);
+    assert_eq!(
+        layer.handle().shedding(),
+        None,
+        "at the high mark, not above"
+    );
 
     // Above the high mark: the sheddable class is shed...
     let shed = svc
@@ -106,7 +113,7 @@ async fn sheds_the_lowest_priority_first_and_never_calls_the_inner_service() {
         .oneshot(with_level("/orders", Criticality::Sheddable))
         .await;
     assert!(is_shed(&shed));
-    assert_eq!(layer.shedding(), Some(Criticality::Sheddable));
+    assert_eq!(layer.handle().shedding(), Some(Criticality::Sheddable));
     assert_eq!(
         seen.load(Ordering::SeqCst),
         4,
@@ -115,12 +122,12 @@ async fn sheds_the_lowest_priority_first_and_never_calls_the_inner_service() {
     // ...while everything more important still passes.
     let more = hold(&svc, 1, Criticality::SheddablePlus);
     tokio::task::yield_now().await;
-    assert_eq!(layer.in_flight(), 5);
+    assert_eq!(layer.handle().in_flight(), 5);
     open.send(true).unwrap();
     for call in held.into_iter().chain(more) {
         assert!(!call.await.unwrap());
     }
-    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(layer.handle().in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -131,7 +138,7 @@ async fn critical_work_is_shed_only_when_nothing_else_is_left() {
         .in_flight(2, 1)
         .escalate_after(Duration::from_millis(100))
         .retry_after(Duration::from_secs(2))
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let (inner, open, _) = gated();
@@ -147,7 +154,7 @@ async fn critical_work_is_shed_only_when_nothing_else_is_left() {
             .clone()
             .oneshot(with_level("/x", Criticality::Critical))
             .await;
-        levels.push((layer.shedding(), is_shed(&result)));
+        levels.push((layer.handle().shedding(), is_shed(&result)));
         tokio::time::advance(Duration::from_millis(100)).await;
     }
     assert_eq!(
@@ -176,7 +183,7 @@ async fn the_level_falls_once_the_spike_is_over() {
     let svc = layer.layer(inner);
     let held = hold(&svc, 2, Criticality::Critical);
     tokio::task::yield_now().await;
-    assert_eq!(layer.shedding(), Some(Criticality::Sheddable));
+    assert_eq!(layer.handle().shedding(), Some(Criticality::Sheddable));
     open.send(true).unwrap();
     for call in held {
         call.await.unwrap();
@@ -187,16 +194,16 @@ async fn the_level_falls_once_the_spike_is_over() {
         .oneshot(with_level("/o", Criticality::Sheddable))
         .await;
     assert!(!is_shed(&ok));
-    assert_eq!(layer.shedding(), Some(Criticality::Sheddable));
+    assert_eq!(layer.handle().shedding(), Some(Criticality::Sheddable));
     // ...and the state itself ends after a cooldown without refusals.
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(layer.shedding(), None);
+    assert_eq!(layer.handle().shedding(), None);
 }
 
 #[tokio::test(start_paused = true)]
 async fn priorities_come_from_rules_then_the_trusted_context() {
     let layer = LoadShedLayer::builder()
-        .signal(Always(Pressure::Overloaded))
+        .custom_signal(Always(Pressure::Overloaded))
         .retry_after(Duration::from_secs(2))
         .route("/batch/{*rest}", Criticality::Sheddable)
         .method(http::Method::DELETE, Criticality::SheddablePlus)
@@ -209,7 +216,7 @@ async fn priorities_come_from_rules_then_the_trusted_context() {
     let _ = svc.clone().oneshot(get("/")).await;
     tokio::time::advance(Duration::from_millis(100)).await;
     let _ = svc.clone().oneshot(get("/")).await;
-    assert_eq!(layer.shedding(), Some(Criticality::SheddablePlus));
+    assert_eq!(layer.handle().shedding(), Some(Criticality::SheddablePlus));
 
     let call = |req: Req| svc.clone().oneshot(req);
     // Route rule beats the context.
@@ -243,7 +250,7 @@ async fn priorities_come_from_rules_then_the_trusted_context() {
 #[tokio::test(start_paused = true)]
 async fn a_closure_is_consulted_first() {
     let layer = LoadShedLayer::builder()
-        .signal(Always(Pressure::Overloaded))
+        .custom_signal(Always(Pressure::Overloaded))
         .retry_after(Duration::from_secs(2))
         .priority_fn(|req| {
             req.headers()
@@ -273,10 +280,10 @@ async fn response_future_drop_releases_in_flight() {
     // counts against the same state.
     let mut other = layer.layer(inner);
     let second = other.ready().await.unwrap().call(get("/"));
-    assert_eq!(layer.in_flight(), 2);
+    assert_eq!(layer.handle().in_flight(), 2);
     drop(call);
     drop(second);
-    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(layer.handle().in_flight(), 0);
 }
 
 struct Always(Pressure);
@@ -290,7 +297,7 @@ impl OverloadSignal for Always {
 #[tokio::test(start_paused = true)]
 async fn a_custom_signal_drives_the_level() {
     let layer = LoadShedLayer::builder()
-        .signal(Always(Pressure::Overloaded))
+        .custom_signal(Always(Pressure::Overloaded))
         .retry_after(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -374,11 +381,11 @@ async fn the_queue_delay_signal_sheds_on_a_standing_queue() {
 
 #[test]
 fn invalid_settings_are_refused() {
-    let bad = |config: LoadShedConfig| LoadShedLayer::from_config(config).unwrap_err();
-    let base = LoadShedConfig::default();
+    let bad = |config: ShedConfig| LoadShedLayer::from_config(&config).unwrap_err();
+    let base = ShedConfig::default();
     let signal = ShedSignalConfig::InFlight { high: 10, low: 20 };
     assert_eq!(
-        bad(LoadShedConfig {
+        bad(ShedConfig {
             signal,
             ..base.clone()
         })
@@ -390,7 +397,7 @@ fn invalid_settings_are_refused() {
         criticality: Criticality::Sheddable,
     }];
     assert_eq!(
-        bad(LoadShedConfig {
+        bad(ShedConfig {
             routes,
             ..base.clone()
         })
@@ -402,7 +409,7 @@ fn invalid_settings_are_refused() {
         criticality: Criticality::Sheddable,
     }];
     assert_eq!(
-        bad(LoadShedConfig {
+        bad(ShedConfig {
             methods,
             ..base.clone()
         })
@@ -410,7 +417,7 @@ fn invalid_settings_are_refused() {
         "methods"
     );
     assert_eq!(
-        bad(LoadShedConfig {
+        bad(ShedConfig {
             cooldown: Duration::ZERO,
             ..base.clone()
         })
@@ -418,7 +425,7 @@ fn invalid_settings_are_refused() {
         "cooldown"
     );
     assert_eq!(
-        bad(LoadShedConfig {
+        bad(ShedConfig {
             relax_ratio: 2.0,
             ..base.clone()
         })
@@ -431,15 +438,84 @@ fn invalid_settings_are_refused() {
         window: Duration::from_secs(1),
     };
     assert_eq!(
-        bad(LoadShedConfig { signal, ..base }).field(),
+        bad(ShedConfig {
+            signal,
+            ..base.clone()
+        })
+        .field(),
         "signal.relief"
+    );
+    let signal = ShedSignalConfig::QueueDelay {
+        target: Duration::from_millis(10),
+        interval: Duration::ZERO,
+    };
+    assert_eq!(
+        bad(ShedConfig {
+            signal,
+            ..base.clone()
+        })
+        .field(),
+        "signal.interval"
+    );
+    let two_days = Duration::from_secs(2 * 86_400);
+    assert_eq!(
+        bad(ShedConfig {
+            retry_after: two_days,
+            ..base.clone()
+        })
+        .field(),
+        "retry_after"
+    );
+    assert_eq!(
+        bad(ShedConfig {
+            escalate_after: two_days,
+            ..base.clone()
+        })
+        .field(),
+        "escalate_after"
+    );
+    assert_eq!(
+        bad(ShedConfig {
+            name: Some(String::new()),
+            ..base
+        })
+        .field(),
+        "name"
+    );
+}
+
+#[test]
+fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
+    let from_config = LoadShedLayer::from_config(&ShedConfig::default()).unwrap();
+    assert_eq!(from_config.handle().id().name(), "shed");
+    assert_eq!(from_config.handle().id().kind(), LayerKind::Shed);
+    assert_eq!(from_config.handle().config(), &ShedConfig::default());
+
+    let sink = RecordingSink::new();
+    let env = BuildEnv::named("checkout").with_sink(sink.clone());
+    let in_env = ShedConfig::default().build_in(&env).unwrap();
+    assert_eq!(in_env.handle().id().name(), "checkout");
+    let built = LoadShedLayer::builder()
+        .name("api")
+        .env(env)
+        .relax_ratio(0.25)
+        .build()
+        .unwrap();
+    assert_eq!(built.handle().id().name(), "api", "its own name first");
+    assert_eq!(built.handle().config().relax_ratio, 0.25);
+    assert_eq!(
+        sink.registered()
+            .iter()
+            .map(|id| id.name().to_owned())
+            .collect::<Vec<_>>(),
+        ["checkout", "api"]
     );
 }
 
 #[cfg(feature = "serde")]
 #[test]
 fn loads_from_data() {
-    let config: LoadShedConfig = serde_json::from_str(
+    let config: ShedConfig = serde_json::from_str(
         r#"{
             "name": "api",
             "signal": { "kind": "latency", "target": "200ms", "relief": "100ms", "window": "1s" },
@@ -453,8 +529,8 @@ fn loads_from_data() {
     assert_eq!(config.routes[0].criticality, Criticality::Sheddable);
     assert_eq!(config.methods[0].criticality, Criticality::CriticalPlus);
     assert_eq!(config.health_routes.len(), 5, "health routes by default");
-    LoadShedLayer::from_config(config).unwrap();
-    let bad = serde_json::from_str::<LoadShedConfig>(
+    LoadShedLayer::from_config(&config).unwrap();
+    let bad = serde_json::from_str::<ShedConfig>(
         r#"{ "routes": [{ "route": "/x", "criticality": "URGENT" }] }"#,
     );
     assert!(bad.is_err());

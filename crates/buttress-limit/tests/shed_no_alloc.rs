@@ -1,6 +1,6 @@
-//! What the shedder's request path allocates (DESIGN.md contract 2),
-//! measured by a counting global allocator: nothing while not shedding,
-//! with each built-in signal; one box for a rejection.
+//! What the shedder's request path allocates, measured by a counting
+//! global allocator: nothing while not shedding, with each built-in
+//! signal; one box for a rejection.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -47,8 +47,8 @@ fn calls_allocate(layer: LoadShedLayer) -> u64 {
         }
     })
     .count_total;
-    assert_eq!(layer.in_flight(), 0);
-    assert_eq!(layer.shedding(), None);
+    assert_eq!(layer.handle().in_flight(), 0);
+    assert_eq!(layer.handle().shedding(), None);
     count
 }
 

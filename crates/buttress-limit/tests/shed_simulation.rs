@@ -16,6 +16,7 @@
 //! `cargo test -p buttress-limit --test shed_simulation -- --nocapture` to
 //! see the figures.
 
+use buttress_core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -174,7 +175,7 @@ async fn critical_traffic_survives_a_12x_sheddable_spike() {
     let layer = LoadShedLayer::builder()
         .name("sim")
         .in_flight(40, 20)
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
     let figures = run(BoxCloneService::new(layer.layer(server())), Some(&sink)).await;
@@ -198,8 +199,12 @@ async fn critical_traffic_survives_a_12x_sheddable_spike() {
         figures.tally.sheddable_ok.load(Ordering::Relaxed) > 0,
         "sheddable work keeps the capacity critical work leaves free"
     );
-    assert_eq!(layer.shedding(), None, "back to normal after the spikes");
-    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(
+        layer.handle().shedding(),
+        None,
+        "back to normal after the spikes"
+    );
+    assert_eq!(layer.handle().in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]

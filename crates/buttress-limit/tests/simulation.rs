@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use buttress_core::BoxError;
-use buttress_limit::adaptive::{AdaptiveLimitBuilder, AdaptiveLimitLayer, Aimd, Gradient, Vegas};
+use buttress_limit::adaptive::{
+    AdaptiveLimitLayer, AdaptiveLimitLayerBuilder, Aimd, Gradient, Vegas,
+};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
@@ -121,10 +123,11 @@ async fn offer(svc: Svc, limit: impl Fn() -> usize) -> (Arc<Mutex<Log>>, Vec<usi
     (log, limits)
 }
 
-async fn simulate(name: &'static str, builder: AdaptiveLimitBuilder) -> Report {
+async fn simulate(name: &'static str, builder: AdaptiveLimitLayerBuilder) -> Report {
     let layer: AdaptiveLimitLayer = builder.seed(SEED).build().unwrap();
     let svc = BoxCloneService::new(layer.layer(server()));
-    let (log, limits) = offer(svc, || layer.limit()).await;
+    let handle = layer.handle();
+    let (log, limits) = offer(svc, || handle.limit()).await;
     // Let the admitted calls drain (bounded: the queue waits are bounded).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let log = log.lock().unwrap();

@@ -1,11 +1,13 @@
 //! Client-side throttling, on tokio's paused clock with seeded draws.
 
+use buttress_core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use buttress_core::classify::HttpClassifier;
-use buttress_core::telemetry::{Event, GaugeKind, RecordingSink};
+use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{Event, GaugeKind, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected};
 use buttress_limit::throttle::{ThrottleConfig, ThrottleLayer};
 use tokio::time::Instant;
@@ -33,9 +35,9 @@ fn layer(cap: f64) -> ThrottleLayer<HttpClassifier> {
         .name("dep")
         .max_probability(cap)
         .seed(0x5eed_0006)
+        .classifier(HttpClassifier::default())
         .build()
         .unwrap()
-        .with_classifier(HttpClassifier::default())
 }
 
 fn is_throttled(err: &BoxError) -> bool {
@@ -156,7 +158,7 @@ async fn upstream_traffic_settles_near_k_times_the_accepted_rate_and_recovers() 
         "sick: sent {:.0}/s upstream, accepted {:.0}/s: {ratio:.2}× (p = {:.3})",
         sent as f64 / 60.0,
         ok as f64 / 60.0,
-        throttle.probability()
+        throttle.handle().probability()
     );
     assert!(ratio <= 2.2, "{ratio}");
     assert!(ok as f64 / 60.0 >= 290.0, "the dependency is kept busy");
@@ -176,7 +178,7 @@ async fn upstream_traffic_settles_near_k_times_the_accepted_rate_and_recovers() 
     println!("recovered: no rejection after {seconds_to_zero:?} s");
     let seconds = seconds_to_zero.expect("rejections stopped");
     assert!(seconds <= 120, "{seconds}");
-    assert_eq!(throttle.probability(), 0.0);
+    assert_eq!(throttle.handle().probability(), 0.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,8 +195,8 @@ async fn inner_rejections_count_as_neither_requests_nor_accepts() {
             "never throttled: the breaker's refusals are not the dependency's"
         );
     }
-    assert_eq!(throttle.counts(), (0, 0));
-    assert_eq!(throttle.probability(), 0.0);
+    assert_eq!(throttle.handle().counts(), (0, 0));
+    assert_eq!(throttle.handle().probability(), 0.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -212,7 +214,7 @@ async fn a_dropped_call_counts_as_neither() {
                 .is_err()
         );
     }
-    assert_eq!(throttle.counts(), (0, 0));
+    assert_eq!(throttle.handle().counts(), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -220,12 +222,13 @@ async fn shared_by_clones_and_layers_with_telemetry() {
     let sink = RecordingSink::new();
     let throttle = ThrottleLayer::builder()
         .name("dep")
-        .window(Duration::from_secs(10), 10)
+        .window(Duration::from_secs(10))
+        .buckets(10)
         .seed(1)
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
+        .classifier(HttpClassifier::default())
         .build()
-        .unwrap()
-        .with_classifier(HttpClassifier::default());
+        .unwrap();
     let failing = || service_fn(|_req: Req| async { Ok::<_, BoxError>(status(500)) });
     // Two services from one layer (as axum's per-request layering does)
     // share one window.
@@ -236,7 +239,7 @@ async fn shared_by_clones_and_layers_with_telemetry() {
         let _ = svc.oneshot(Req::new(())).await;
         tokio::time::advance(Duration::from_millis(100)).await;
     }
-    let (requests, accepts) = throttle.counts();
+    let (requests, accepts) = throttle.handle().counts();
     assert_eq!(accepts, 0);
     assert!((90..=110).contains(&requests), "a 10 s window: {requests}");
     let events = sink.events_for("dep");
@@ -255,9 +258,84 @@ async fn shared_by_clones_and_layers_with_telemetry() {
     assert!(gauges.iter().any(|p| *p >= 0.85), "{gauges:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_bare_throttle_counts_an_http_503_as_a_refusal() {
+    // No classifier given: the default judges the HTTP status, so a
+    // dependency answering 503 is refusing, and the throttle backs off.
+    let throttle = ThrottleLayer::builder()
+        .name("bare")
+        .seed(3)
+        .build()
+        .unwrap();
+    let handle = throttle.handle();
+    let seen = Arc::new(AtomicU64::new(0));
+    let svc = throttle.layer(answering(Arc::new(AtomicU64::new(503)), seen.clone()));
+    let mut throttled = 0;
+    for _ in 0..200 {
+        match svc.clone().oneshot(Req::new(())).await {
+            Ok(res) => assert_eq!(res.status(), 503),
+            Err(err) => {
+                assert!(is_throttled(&err));
+                throttled += 1;
+            }
+        }
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    let (requests, accepts) = handle.counts();
+    assert_eq!(accepts, 0, "a 503 is no accept");
+    assert_eq!(requests, 200, "sent and throttled calls both count");
+    assert_eq!(seen.load(Ordering::Relaxed) + throttled, 200);
+    assert!(throttled > 100, "it starts throttling: {throttled}");
+    assert_eq!(handle.probability(), 0.9);
+
+    // A gRPC error carried in an HTTP 200 is a refusal too.
+    let grpc_unavailable = ThrottleLayer::builder().seed(3).build().unwrap();
+    let handle = grpc_unavailable.handle();
+    let svc = grpc_unavailable.layer(service_fn(|_req: Req| async {
+        let res = http::Response::builder()
+            .header("grpc-status", "14")
+            .body(())
+            .unwrap();
+        Ok::<_, BoxError>(res)
+    }));
+    for _ in 0..20 {
+        let _ = svc.clone().oneshot(Req::new(())).await;
+    }
+    assert_eq!(handle.counts().1, 0);
+    assert!(handle.probability() > 0.0);
+}
+
+#[test]
+fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
+    let from_config = ThrottleLayer::from_config(&ThrottleConfig::default()).unwrap();
+    assert_eq!(from_config.handle().id().name(), "throttle");
+    assert_eq!(from_config.handle().id().kind(), LayerKind::Throttle);
+    assert_eq!(from_config.handle().config(), &ThrottleConfig::default());
+
+    let sink = RecordingSink::new();
+    let env = BuildEnv::named("payments").with_sink(sink.clone());
+    let in_env = ThrottleConfig::default().build_in(&env).unwrap();
+    assert_eq!(in_env.handle().id().name(), "payments");
+    let built = ThrottleLayer::builder()
+        .name("ledger")
+        .env(env)
+        .k(1.5)
+        .build()
+        .unwrap();
+    assert_eq!(built.handle().id().name(), "ledger", "its own name first");
+    assert_eq!(built.handle().config().k, 1.5);
+    assert_eq!(
+        sink.registered()
+            .iter()
+            .map(|id| id.name().to_owned())
+            .collect::<Vec<_>>(),
+        ["payments", "ledger"]
+    );
+}
+
 #[test]
 fn invalid_settings_are_refused() {
-    let bad = |config: ThrottleConfig| ThrottleLayer::from_config(config).unwrap_err();
+    let bad = |config: ThrottleConfig| ThrottleLayer::from_config(&config).unwrap_err();
     let base = ThrottleConfig::default();
     assert_eq!(
         bad(ThrottleConfig {
@@ -301,7 +379,23 @@ fn invalid_settings_are_refused() {
     );
     assert_eq!(
         bad(ThrottleConfig {
-            name: String::new(),
+            window: Duration::from_secs(2 * 86_400),
+            ..base.clone()
+        })
+        .field(),
+        "window"
+    );
+    assert_eq!(
+        bad(ThrottleConfig {
+            retry_after: Duration::from_secs(2 * 86_400),
+            ..base.clone()
+        })
+        .field(),
+        "retry_after"
+    );
+    assert_eq!(
+        bad(ThrottleConfig {
+            name: Some(String::new()),
             ..base
         })
         .field(),
@@ -318,5 +412,5 @@ fn loads_from_data() {
     .unwrap();
     assert_eq!(config.window, Duration::from_secs(60));
     assert_eq!(config.k, 1.5);
-    ThrottleLayer::from_config(config).unwrap();
+    ThrottleLayer::from_config(&config).unwrap();
 }

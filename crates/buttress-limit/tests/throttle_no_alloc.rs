@@ -1,11 +1,15 @@
-//! What the throttle's request path allocates (DESIGN.md contract 2):
-//! nothing while not rejecting; one box for a rejection.
+//! What the throttle's request path allocates: nothing while not
+//! rejecting; one box for a rejection.
+//!
+//! The services here answer `()`, not HTTP, so the throttle judges them
+//! with `AnyErrorFails`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use buttress_core::classify::AnyErrorFails;
 use buttress_limit::throttle::ThrottleLayer;
 use tower::{Layer, Service, ServiceExt};
 
@@ -21,7 +25,11 @@ fn now<F: Future>(future: F) -> F::Output {
 
 #[tokio::test]
 async fn not_rejecting_allocates_nothing() {
-    let layer = ThrottleLayer::builder().seed(1).build().unwrap();
+    let layer = ThrottleLayer::builder()
+        .seed(1)
+        .classifier(AnyErrorFails)
+        .build()
+        .unwrap();
     let mut svc = layer.layer(tower::service_fn(|_req: Req| {
         std::future::ready(Ok::<_, Infallible>(()))
     }));
@@ -41,7 +49,7 @@ async fn not_rejecting_allocates_nothing() {
     })
     .count_total;
     assert_eq!(count, 0);
-    assert_eq!(layer.counts(), (2_001, 2_001));
+    assert_eq!(layer.handle().counts(), (2_001, 2_001));
 }
 
 #[tokio::test]
@@ -49,6 +57,7 @@ async fn a_throttled_request_allocates_one_box() {
     let layer = ThrottleLayer::builder()
         .seed(1)
         .max_probability(1.0)
+        .classifier(AnyErrorFails)
         .build()
         .unwrap();
     let mut svc = layer.layer(tower::service_fn(|_req: Req| {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use buttress_core::telemetry::{self, AlreadyInstalled, LayerId, LayerReporter, TelemetrySink};
+use buttress_core::telemetry::{
+    self, AlreadyInstalled, LayerId, LayerKind, LayerReporter, NoopReporter, TelemetrySink,
+};
 
 use crate::Health;
 use crate::reporter::LayerMetrics;
@@ -43,6 +45,12 @@ impl MetricsSink {
 
 impl TelemetrySink for MetricsSink {
     fn register(&self, layer: &LayerId) -> Arc<dyn LayerReporter> {
+        if layer.kind() == LayerKind::Red {
+            // A RED layer records its own metrics and reports no events:
+            // per-layer counters for it would stay at zero and break the
+            // reconciliation of `buttress.admitted` with requests seen.
+            return Arc::new(NoopReporter);
+        }
         Arc::new(LayerMetrics::new(layer, self.health.track(layer)))
     }
 }

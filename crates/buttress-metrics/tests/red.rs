@@ -3,13 +3,14 @@
 
 mod support;
 
+use buttress_core::layer::LayerBuilder;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use buttress_core::{BoxError, Reason, Rejected};
-use buttress_metrics::{RedLayer, RouteSource};
+use buttress_metrics::{RedLayer, RedSide};
 use support::{Tally, label_values, recorder, sum};
 use tower::{Layer, ServiceExt};
 
@@ -23,7 +24,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
     let (recorder, snapshotter) = recorder();
-    let red = RedLayer::server("api");
+    let red = RedLayer::builder().name("api").build().unwrap();
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
         .layer(red.clone());
@@ -54,13 +55,14 @@ fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
         sum(&tally.counts, "http.server.request.duration", &[]),
         1_000.0
     );
-    assert_eq!(red.route_labels(), 2, "the route and _OTHER");
+    assert_eq!(red.handle().route_labels(), 2, "the route and _OTHER");
 }
 
 #[test]
 fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
     let (recorder, snapshotter) = recorder();
-    let red = RedLayer::builder_server("grpc")
+    let red = RedLayer::builder()
+        .name("grpc")
         .route_cap(32)
         .build()
         .unwrap();
@@ -87,7 +89,7 @@ fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
     let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
     assert_eq!(routes.len(), 33, "32 routes and _OTHER");
     assert!(routes.contains("_OTHER"));
-    assert_eq!(red.route_labels(), 33);
+    assert_eq!(red.handle().route_labels(), 33);
     assert_eq!(
         sum(&tally.counts, "buttress.http.server.requests", &[]),
         10_000.0
@@ -99,8 +101,10 @@ fn outcomes_come_from_the_edge_the_classifier_and_cancellation() {
     let (recorder, snapshotter) = recorder();
     // Built under the recorder: the in-flight gauge is resolved at build.
     let red = metrics::with_local_recorder(&recorder, || {
-        RedLayer::builder_client("payments")
-            .routes(RouteSource::None)
+        RedLayer::builder()
+            .name("payments")
+            .side(RedSide::Client)
+            .route_cap(0)
             .build()
             .unwrap()
     });

@@ -1,25 +1,26 @@
 //! [`RetryLayerBuilder`].
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::classify::HttpClassifier;
 use buttress_core::config::ConfigError;
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
 
 use crate::budget::RetryBudget;
 use crate::config::{BudgetConfig, Idempotency, Jitter, RetryConfig, RetryOnConfig};
 use crate::layer::RetryLayer;
-use crate::policy::rng::SharedRng;
 use crate::replay::{BufferBody, CloneRequest};
-use crate::shared::Shared;
 
 /// Builds a [`RetryLayer`]: the fields of a [`RetryConfig`], plus what is
 /// not data — the [`Replay`](crate::Replay) strategy `P`, the classifier
-/// `C`, a telemetry sink, a budget shared with other layers.
+/// `C` (default [`DefaultClassifier`]), the environment (name and
+/// telemetry sink) it is built in, a budget shared with other layers.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::classify::AnyErrorFails;
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_core::telemetry::RecordingSink;
 /// use buttress_retry::{Idempotency, Jitter, RetryLayer};
 /// use std::time::Duration;
 ///
@@ -32,34 +33,35 @@ use crate::shared::Shared;
 ///     .timeout(Duration::from_secs(3))
 ///     .idempotency(Idempotency::Required)
 ///     .seed(42)
+///     .sink(RecordingSink::new())
 ///     .build()
 ///     .expect("a valid config");
+/// assert_eq!(layer.handle().id().name(), "payments");
+///
+/// // A service that is not HTTP: every error is a failure worth a retry.
+/// let layer = RetryLayer::builder().classifier(AnyErrorFails).clone_requests().build().unwrap();
 /// # drop(layer);
 ///
 /// let err = RetryLayer::builder().max_attempts(0).build().unwrap_err();
 /// assert_eq!(err.field(), "max_attempts");
 /// ```
-pub struct RetryLayerBuilder<P = BufferBody, C = HttpClassifier> {
+#[derive(Clone)]
+pub struct RetryLayerBuilder<P = BufferBody, C = DefaultClassifier> {
     config: RetryConfig,
+    env: BuildEnv,
     replay: P,
     classifier: C,
-    sink: Option<Arc<dyn TelemetrySink>>,
     budget: Option<RetryBudget>,
 }
 
 impl RetryLayerBuilder {
-    /// The documented defaults.
-    pub fn new() -> Self {
-        Self::from_config(RetryConfig::default())
-    }
-
-    /// Starts from `config`.
+    /// Starts from `config` (loaded from a file, say).
     pub fn from_config(config: RetryConfig) -> Self {
         RetryLayerBuilder {
             config,
+            env: BuildEnv::default(),
             replay: BufferBody,
-            classifier: HttpClassifier::default(),
-            sink: None,
+            classifier: DefaultClassifier::default(),
             budget: None,
         }
     }
@@ -67,17 +69,17 @@ impl RetryLayerBuilder {
 
 impl Default for RetryLayerBuilder {
     fn default() -> Self {
-        Self::new()
+        Self::from_config(RetryConfig::default())
+    }
+}
+
+impl<P, C> LayerBuilder for RetryLayerBuilder<P, C> {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
     }
 }
 
 impl<P, C> RetryLayerBuilder<P, C> {
-    /// The name the layer reports under (default `retry`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
-        self
-    }
-
     /// Attempts per request, the first included (1 to 10; default 3).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.config.max_attempts = attempts;
@@ -139,7 +141,8 @@ impl<P, C> RetryLayerBuilder<P, C> {
         self
     }
 
-    /// The largest HTTP request body kept for replay (default 64 KiB).
+    /// The largest HTTP request body kept for replay (default 64 KiB; at
+    /// most 16 MiB; 0 replays only requests without a body).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes;
         self
@@ -163,22 +166,20 @@ impl<P, C> RetryLayerBuilder<P, C> {
         self
     }
 
-    /// Reports to `sink` rather than to the global sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self
-    }
-
-    /// Judges results with `classifier`: [`GrpcClassifier`] for gRPC, or
-    /// a closure. Only what it calls a failure is ever retried.
+    /// Judges results with `classifier` instead of [`DefaultClassifier`]
+    /// (HTTP status, or `grpc-status` when an answer carries one):
+    /// [`AnyErrorFails`] for services that are not HTTP,
+    /// [`GrpcClassifier`] for gRPC only, or a closure. Only what it calls a
+    /// failure is ever retried.
     ///
+    /// [`AnyErrorFails`]: buttress_core::classify::AnyErrorFails
     /// [`GrpcClassifier`]: buttress_core::classify::GrpcClassifier
     pub fn classifier<C2>(self, classifier: C2) -> RetryLayerBuilder<P, C2> {
         RetryLayerBuilder {
             config: self.config,
+            env: self.env,
             replay: self.replay,
             classifier,
-            sink: self.sink,
             budget: self.budget,
         }
     }
@@ -187,9 +188,9 @@ impl<P, C> RetryLayerBuilder<P, C> {
     pub fn replay<P2>(self, replay: P2) -> RetryLayerBuilder<P2, C> {
         RetryLayerBuilder {
             config: self.config,
+            env: self.env,
             replay,
             classifier: self.classifier,
-            sink: self.sink,
             budget: self.budget,
         }
     }
@@ -206,32 +207,12 @@ impl<P, C> RetryLayerBuilder<P, C> {
     }
 
     /// Validates the configuration and builds the layer, registering it
-    /// with telemetry.
+    /// with its telemetry sink.
     pub fn build(self) -> Result<RetryLayer<P, C>, ConfigError> {
-        let policy = self.config.policy()?;
-        let budget = match (self.budget, &self.config.budget) {
-            (Some(shared), _) => Some(shared),
-            (None, Some(config)) => {
-                Some(RetryBudget::new(config).map_err(|e| e.in_section("budget"))?)
-            }
-            (None, None) => None,
-        };
-        let name: Arc<str> = Arc::from(self.config.name.as_str());
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Retry, name),
-            None => Telemetry::register(LayerKind::Retry, name),
-        };
-        let seed = self.config.seed.unwrap_or_else(|| fastrand::u64(..));
-        Ok(RetryLayer {
-            shared: Arc::new(Shared {
-                policy,
-                budget,
-                rng: SharedRng::new(seed),
-                telemetry,
-                classifier: self.classifier,
-                replay: self.replay,
-            }),
-        })
+        let shared = self
+            .config
+            .shared_in(&self.env, self.replay, self.classifier, self.budget)?;
+        Ok(RetryLayer::new(shared))
     }
 }
 
@@ -239,7 +220,7 @@ impl<P, C> fmt::Debug for RetryLayerBuilder<P, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayerBuilder")
             .field("config", &self.config)
-            .field("own_sink", &self.sink.is_some())
+            .field("env", &self.env)
             .field("shared_budget", &self.budget.is_some())
             .finish_non_exhaustive()
     }

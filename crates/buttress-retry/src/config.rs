@@ -1,70 +1,75 @@
-//! The retry policy as data (DESIGN.md contract 10).
+//! The retry policy as data.
 //!
 //! [`RetryConfig`] holds every setting with documented, safe defaults and,
 //! with the `serde` feature, loads from TOML or JSON with human durations
-//! (`"50ms"`, `"10s"`). [`RetryLayerBuilder`](crate::RetryLayerBuilder)
+//! (`"50ms"`, `"10s"`). It is the retry's
+//! [`LayerConfig`]: it validates itself
+//! and builds the layer. [`RetryLayerBuilder`](crate::RetryLayerBuilder)
 //! sets the same fields in code and adds what is not data (a classifier, a
 //! replay strategy, a telemetry sink, a budget shared with other layers).
-//! Either way `build()` validates the whole config and names the field at
+//! Either way building validates the whole config and names the field at
 //! fault.
 //!
 //! ```
 //! use buttress_retry::{Jitter, RetryConfig, RetryLayer};
 //! use std::time::Duration;
 //!
-//! let mut config = RetryConfig::new("inventory");
+//! let mut config = RetryConfig::default();
 //! config.max_attempts = 4;
 //! config.backoff.base = Duration::from_millis(20);
 //! config.backoff.jitter = Jitter::Decorrelated;
-//! let layer = RetryLayer::from_config(config).unwrap();
+//! let layer = RetryLayer::from_config(&config).unwrap();
 //! # drop(layer);
 //!
-//! let mut bad = RetryConfig::new("inventory");
+//! let mut bad = RetryConfig::default();
 //! bad.retry_on.statuses.push(404);
-//! let err = RetryLayer::from_config(bad).unwrap_err();
+//! let err = RetryLayer::from_config(&bad).unwrap_err();
 //! assert_eq!(err.field(), "retry_on.statuses");
 //! ```
 
 use std::time::Duration;
 
 use buttress_core::GrpcCode;
+use buttress_core::backoff::Backoff;
+pub use buttress_core::backoff::Jitter;
 use buttress_core::classify::{GrpcCodeSet, StatusSet};
-use buttress_core::config::ConfigError;
+use buttress_core::config::{ConfigError, MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, LayerConfig};
+use buttress_core::rng::SharedRng;
+use buttress_core::telemetry::LayerKind;
 
+use crate::budget::RetryBudget;
+use crate::layer::RetryLayer;
 use crate::policy::Policy;
-use crate::policy::backoff::Backoff;
 use crate::policy::retry_on::RetryOn;
+use crate::replay::BufferBody;
+use crate::shared::Shared;
 
 /// The most attempts a request may take, the first included.
 pub const MAX_ATTEMPTS: u32 = 10;
 
-/// The largest request body [`BufferBody`](crate::BufferBody) keeps for
+/// The largest request body [`BufferBody`] keeps for
 /// replay: 16 MiB. Larger caps hold too much memory per request in flight.
 pub const MAX_BODY_LIMIT: usize = 16 << 20;
 
-/// How the delay before a retry is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case")
-)]
-pub enum Jitter {
-    /// The exponential delay itself, `base × 2ⁿ⁻¹` capped at `max`. Clients
-    /// that failed together retry together: use only for tests.
-    None,
-    /// A uniform draw in `[0, base × 2ⁿ⁻¹]`, capped at `max` ("full
-    /// jitter"): spreads retries the most. The default.
-    #[default]
-    Full,
-    /// A uniform draw in `[base, 3 × previous delay]`, capped at `max`
-    /// ("decorrelated jitter"): grows like the exponential on average but
-    /// never waits less than `base`.
-    Decorrelated,
-}
-
-/// The backoff between attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The backoff between attempts: retry *n* waits up to `base × 2ⁿ⁻¹`,
+/// capped at `max`, drawn by `jitter`.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_retry::{BackoffConfig, Jitter};
+/// use std::time::Duration;
+///
+/// let backoff: BackoffConfig = toml::from_str(r#"
+///     base = "20ms"
+///     max = "1s"
+///     jitter = "decorrelated"
+/// "#).unwrap();
+/// assert_eq!(backoff.base, Duration::from_millis(20));
+/// assert_eq!(backoff.jitter, Jitter::Decorrelated);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
@@ -72,14 +77,19 @@ pub enum Jitter {
 )]
 pub struct BackoffConfig {
     /// The delay scale: the first retry waits up to this (default 50 ms;
-    /// more than zero).
+    /// more than zero, at most a day).
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub base: Duration,
     /// No backoff drawn from the policy exceeds this (default 2 s; at least
-    /// `base`). Server hints have their own cap, `max_retry_after`.
+    /// `base`, at most a day). Server hints have their own cap,
+    /// `max_retry_after`.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max: Duration,
-    /// How the delay is drawn (default [`Jitter::Full`]).
+    /// How the delay is drawn (default [`Jitter::Full`], a uniform draw
+    /// under the curve; [`Jitter::Decorrelated`] draws in `[base, 3 ×
+    /// previous delay]`; [`Jitter::None`], the curve itself, makes clients
+    /// that failed together retry together: use it only for tests;
+    /// [`Jitter::Proportional`] takes a spread within 0 and 1).
     pub jitter: Jitter,
 }
 
@@ -93,7 +103,25 @@ impl Default for BackoffConfig {
     }
 }
 
-/// The retry budget: see [`RetryBudget`](crate::RetryBudget).
+impl BackoffConfig {
+    /// Checks every field, naming it within the section (`base`, not
+    /// `backoff.base`).
+    fn to_backoff(self) -> Result<Backoff, ConfigError> {
+        check_duration("base", self.base, Duration::from_nanos(1)..=MAX_DURATION)?;
+        check_duration("max", self.max, self.base..=MAX_DURATION)?;
+        if let Jitter::Proportional(spread) = self.jitter
+            && !(0.0..=1.0).contains(&spread)
+        {
+            return Err(ConfigError::new(
+                "jitter",
+                "a spread must be within 0 and 1",
+            ));
+        }
+        Ok(Backoff::new(self.base, self.max).jitter(self.jitter))
+    }
+}
+
+/// The retry budget: see [`RetryBudget`].
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -125,7 +153,16 @@ impl Default for BudgetConfig {
 }
 
 impl BudgetConfig {
-    /// Checks every field.
+    /// Checks every field (the ratio within 0 and 10, the floor at most
+    /// 100,000 per second, the window within 10 ms and an hour).
+    ///
+    /// ```
+    /// use buttress_retry::BudgetConfig;
+    /// use std::time::Duration;
+    ///
+    /// let short = BudgetConfig { window: Duration::from_millis(1), ..BudgetConfig::default() };
+    /// assert_eq!(short.validate().unwrap_err().field(), "window");
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=10.0).contains(&self.ratio) {
             return Err(ConfigError::new("ratio", "must be within 0 and 10"));
@@ -133,10 +170,11 @@ impl BudgetConfig {
         if self.min_per_sec > 100_000 {
             return Err(ConfigError::new("min_per_sec", "must be at most 100000"));
         }
-        if self.window < Duration::from_millis(10) || self.window > Duration::from_secs(3_600) {
-            return Err(ConfigError::new("window", "must be within 10ms and 1h"));
-        }
-        Ok(())
+        check_duration(
+            "window",
+            self.window,
+            Duration::from_millis(10)..=Duration::from_secs(3_600),
+        )
     }
 }
 
@@ -162,8 +200,9 @@ pub enum Idempotency {
 /// What failures are worth another attempt.
 ///
 /// An answer is only ever retried if the layer's classifier judges it a
-/// failure (one notion of failure, DESIGN.md contract 6); these settings
-/// then narrow which failures are transient.
+/// failure (the one notion of failure the breaker and metrics share, see
+/// [`buttress_core::classify`]); these settings then narrow which failures
+/// are transient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
@@ -238,24 +277,73 @@ impl RetryOnConfig {
 
 /// Every setting of a retry layer. `Default` gives the documented
 /// defaults; see the [crate documentation](crate) for what each does.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `retry` | what it reports under |
+/// | `max_attempts` | 3 | attempts per request, the first included (1 to 10) |
+/// | `backoff` | 50 ms doubling to 2 s, full jitter | the wait before each retry |
+/// | `max_retry_after` | 10 s | the longest server hint honoured (at most a day) |
+/// | `budget` | 10 % + 10/s over 10 s | retries allowed across all requests |
+/// | `timeout` | none | the layer's own limit on a whole call (at most a day) |
+/// | `body_limit` | 64 KiB | the largest request body kept for replay (at most 16 MiB) |
+/// | `idempotency` | required | which requests may be sent again |
+/// | `retry_on` | 429, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
+/// | `seed` | random | the jitter's seed |
+///
+/// ```
+/// use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+/// use buttress_retry::{RetryConfig, RetryLayer};
+///
+/// let config = RetryConfig { max_attempts: 2, body_limit: 4 << 10, ..RetryConfig::default() };
+/// let layer = RetryLayer::from_config(&config).unwrap();
+/// assert_eq!(layer.handle().id().name(), "retry");
+///
+/// // Built in a stack's environment, an unnamed retry takes its name.
+/// let layer = config.build_in(&BuildEnv::named("inventory")).unwrap();
+/// assert_eq!(layer.handle().id().name(), "inventory");
+/// ```
+///
+/// With the `serde` feature, from TOML (replay limits included):
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_retry::{Idempotency, RetryConfig};
+/// use std::time::Duration;
+///
+/// let config: RetryConfig = toml::from_str(r#"
+///     max_attempts = 2
+///     body_limit = 1048576
+///     idempotency = "ignored"
+///     backoff = { base = "20ms", max = "500ms" }
+///     budget = { ratio = 0.2, window = "30s" }
+///     retry_on = { statuses = [503], local_rejections = true }
+/// "#).unwrap();
+/// assert_eq!(config.body_limit, 1 << 20);
+/// assert_eq!(config.idempotency, Idempotency::Ignored);
+/// assert_eq!(config.backoff.max, Duration::from_millis(500));
+/// assert_eq!(config.name, None);
+/// assert!(toml::from_str::<RetryConfig>("max_atempts = 2").is_err());
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
     serde(default, deny_unknown_fields)
 )]
-#[non_exhaustive]
 pub struct RetryConfig {
-    /// The layer's name in telemetry (default `retry`; not empty).
-    pub name: String,
+    /// The name the layer reports under; `None` (the default) takes the
+    /// name of the stack or environment it is built in, else `retry`.
+    pub name: Option<String>,
     /// Attempts per request, the first included (default 3; 1 to 10). 1
     /// turns retries off.
     pub max_attempts: u32,
     /// The backoff between attempts.
     pub backoff: BackoffConfig,
     /// The longest server hint (`Retry-After`, `grpc-retry-pushback-ms`)
-    /// honoured (default 10 s). A server asking for longer is not retried:
-    /// it is telling us it will not be back soon.
+    /// honoured (default 10 s; at most a day). A server asking for longer
+    /// is not retried: it is telling us it will not be back soon.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_retry_after: Duration,
     /// The retry budget (default: 10 % + 10/s over 10 s). `None` turns it
@@ -264,12 +352,13 @@ pub struct RetryConfig {
     pub budget: Option<BudgetConfig>,
     /// The layer's own limit on a whole call, every attempt and backoff
     /// included (default none: the request's `RequestContext` deadline,
-    /// if any, is the only limit).
+    /// if any, is the only limit; more than zero, at most a day).
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub timeout: Option<Duration>,
     /// HTTP request bodies up to this many bytes are kept to be replayed
-    /// (default 64 KiB; at most 16 MiB). A larger body is sent once and
-    /// its request is not retried.
+    /// (default 64 KiB; at most [`MAX_BODY_LIMIT`], 16 MiB). A larger body
+    /// is sent once and its request is not retried; 0 replays only
+    /// requests without a body.
     pub body_limit: usize,
     /// Which requests may be retried (default: idempotent ones).
     pub idempotency: Idempotency,
@@ -283,7 +372,7 @@ pub struct RetryConfig {
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
-            name: "retry".to_owned(),
+            name: None,
             max_attempts: 3,
             backoff: BackoffConfig::default(),
             max_retry_after: Duration::from_secs(10),
@@ -297,47 +386,85 @@ impl Default for RetryConfig {
     }
 }
 
-impl RetryConfig {
-    /// The defaults, named `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        RetryConfig {
-            name: name.into(),
-            ..Self::default()
-        }
-    }
+impl LayerConfig for RetryConfig {
+    type Layer = RetryLayer;
 
     /// Checks every field; the error names the first one that is wrong.
     ///
     /// ```
-    /// let mut config = buttress_retry::RetryConfig::default();
-    /// config.max_attempts = 0;
+    /// use buttress_core::layer::LayerConfig;
+    /// use buttress_retry::RetryConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = RetryConfig { max_attempts: 0, ..RetryConfig::default() };
     /// assert_eq!(config.validate().unwrap_err().field(), "max_attempts");
+    /// let config = RetryConfig { timeout: Some(Duration::ZERO), ..RetryConfig::default() };
+    /// assert_eq!(config.validate().unwrap_err().to_string(), "timeout: must be greater than zero");
     /// ```
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.policy().map(|_| ())
     }
 
+    fn build_in(&self, env: &BuildEnv) -> Result<RetryLayer, ConfigError> {
+        let shared = self.shared_in(env, BufferBody, Default::default(), None)?;
+        Ok(RetryLayer::new(shared))
+    }
+}
+
+impl RetryConfig {
+    /// Validates the config and builds what every service of the layer
+    /// shares, its telemetry registered in `env`. `budget`, when given, is
+    /// drawn on instead of a budget of the layer's own.
+    pub(crate) fn shared_in<P, C>(
+        &self,
+        env: &BuildEnv,
+        replay: P,
+        classifier: C,
+        budget: Option<RetryBudget>,
+    ) -> Result<Shared<P, C>, ConfigError> {
+        let policy = self.policy()?;
+        let budget = match (budget, &self.budget) {
+            (Some(shared), _) => Some(shared),
+            (None, Some(config)) => {
+                Some(RetryBudget::new(config).map_err(|e| e.in_section("budget"))?)
+            }
+            (None, None) => None,
+        };
+        let telemetry = env.telemetry(LayerKind::Retry, self.name.as_deref());
+        Ok(Shared::new(
+            policy,
+            budget,
+            SharedRng::seeded_or_random(self.seed),
+            telemetry,
+            classifier,
+            replay,
+            self.clone(),
+        ))
+    }
+
     pub(crate) fn policy(&self) -> Result<Policy, ConfigError> {
-        if self.name.is_empty() {
+        if self.name.as_deref() == Some("") {
+            // `None` is how to say "the stack's name"; an empty name would
+            // report under nothing.
             return Err(ConfigError::new("name", "must not be empty"));
         }
         if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(ConfigError::new("max_attempts", "must be within 1 and 10"));
         }
-        if self.backoff.base.is_zero() {
-            return Err(ConfigError::new("base", "must be greater than zero").in_section("backoff"));
-        }
-        if self.backoff.max < self.backoff.base {
-            return Err(ConfigError::new("max", "must be at least base").in_section("backoff"));
-        }
-        if self.max_retry_after > buttress_core::codec::MAX_RETRY_AFTER {
-            return Err(ConfigError::new("max_retry_after", "must be at most 24h"));
-        }
+        let backoff = self
+            .backoff
+            .to_backoff()
+            .map_err(|e| e.in_section("backoff"))?;
+        check_duration(
+            "max_retry_after",
+            self.max_retry_after,
+            Duration::ZERO..=MAX_DURATION,
+        )?;
         if let Some(budget) = &self.budget {
             budget.validate().map_err(|e| e.in_section("budget"))?;
         }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+        if let Some(timeout) = self.timeout {
+            check_duration("timeout", timeout, Duration::from_nanos(1)..=MAX_DURATION)?;
         }
         if self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::new("body_limit", "must be at most 16 MiB"));
@@ -348,11 +475,7 @@ impl RetryConfig {
             .map_err(|e| e.in_section("retry_on"))?;
         Ok(Policy {
             max_attempts: self.max_attempts,
-            backoff: Backoff {
-                base: self.backoff.base,
-                max: self.backoff.max,
-                jitter: self.backoff.jitter,
-            },
+            backoff,
             max_retry_after: self.max_retry_after,
             retry_on,
             idempotency: self.idempotency,
@@ -380,7 +503,7 @@ mod tests {
         let base = RetryConfig::default;
         assert_eq!(
             field(RetryConfig {
-                name: String::new(),
+                name: Some(String::new()),
                 ..base()
             }),
             "name"
@@ -432,6 +555,70 @@ mod tests {
             c.retry_on.grpc_codes = vec![code];
             assert_eq!(field(c), "retry_on.grpc_codes", "{code}");
         }
+    }
+
+    #[test]
+    fn durations_are_bounded_by_a_day() {
+        let too_long = MAX_DURATION + Duration::from_secs(1);
+        let base = RetryConfig::default;
+        let mut c = base();
+        c.backoff.max = too_long;
+        assert_eq!(field(c), "backoff.max");
+        let mut c = base();
+        c.backoff.base = too_long;
+        assert_eq!(field(c), "backoff.base");
+        assert_eq!(
+            field(RetryConfig {
+                timeout: Some(too_long),
+                ..base()
+            }),
+            "timeout"
+        );
+        let mut c = base();
+        c.budget.as_mut().unwrap().window = Duration::from_secs(7_200);
+        assert_eq!(field(c), "budget.window");
+        let longest = RetryConfig {
+            backoff: BackoffConfig {
+                base: MAX_DURATION,
+                max: MAX_DURATION,
+                jitter: Jitter::Full,
+            },
+            max_retry_after: MAX_DURATION,
+            timeout: Some(MAX_DURATION),
+            ..base()
+        };
+        longest.validate().unwrap();
+        let unhinted = RetryConfig {
+            max_retry_after: Duration::ZERO,
+            ..base()
+        };
+        unhinted.validate().unwrap();
+    }
+
+    #[test]
+    fn a_proportional_spread_lies_within_0_and_1() {
+        let mut c = RetryConfig::default();
+        c.backoff.jitter = Jitter::Proportional(0.5);
+        c.validate().unwrap();
+        for spread in [-0.1, 1.5, f64::NAN] {
+            c.backoff.jitter = Jitter::Proportional(spread);
+            assert_eq!(field(c.clone()), "backoff.jitter", "{spread}");
+        }
+    }
+
+    #[test]
+    fn the_name_comes_from_the_config_else_the_env_else_the_kind() {
+        use buttress_core::layer::LayerHandle;
+        let unnamed = RetryConfig::default();
+        let env = BuildEnv::named("inventory");
+        let id = |layer: RetryLayer| layer.handle().id().name().to_owned();
+        assert_eq!(id(unnamed.build().unwrap()), "retry");
+        assert_eq!(id(unnamed.build_in(&env).unwrap()), "inventory");
+        let named = RetryConfig {
+            name: Some("search".to_owned()),
+            ..unnamed
+        };
+        assert_eq!(id(named.build_in(&env).unwrap()), "search");
     }
 
     #[test]

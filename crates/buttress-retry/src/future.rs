@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
 use buttress_core::classify::{Classify, Outcome};
+use buttress_core::clock;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, Rejected};
 use pin_project_lite::pin_project;
@@ -94,7 +95,7 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
                 .policy
                 .next_delay(self.attempts, self.previous, outcome, result, &shared.rng)?;
         let now = Instant::now();
-        let resume = now + delay;
+        let resume = clock::after(now, delay);
         if deadline.is_some_and(|deadline| resume >= deadline.at) {
             // The backoff alone would cross the deadline: end now.
             return None;

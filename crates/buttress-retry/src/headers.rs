@@ -2,7 +2,8 @@
 //! logs and metrics) can tell a retry from a first attempt.
 
 use buttress_core::access::RequestAccess;
-use http::{HeaderName, HeaderValue, header::CONTENT_TYPE};
+use buttress_core::grpc::is_grpc;
+use http::{HeaderName, HeaderValue};
 
 /// `x-retry-attempt`: the attempt number of a retried request, the first
 /// attempt counting as 1 (so a retry carries 2 or more). First attempts
@@ -23,16 +24,9 @@ fn number(n: u32) -> HeaderValue {
     }
 }
 
-fn is_grpc(request: &impl RequestAccess) -> bool {
-    request
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
-}
-
 /// Marks `request` as attempt number `attempt` (2 or more).
 pub(crate) fn mark(request: &mut impl RequestAccess, attempt: u32) {
-    let grpc = is_grpc(request);
+    let grpc = is_grpc(request.headers());
     let headers = request.headers_mut();
     headers.insert(X_RETRY_ATTEMPT, number(attempt));
     if grpc {

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use buttress_core::classify::HttpClassifier;
 use buttress_core::config::ConfigError;
+use buttress_core::layer::{DefaultClassifier, LayerConfig};
 use tower_layer::Layer;
 
-use crate::budget::RetryBudget;
 use crate::builder::RetryLayerBuilder;
 use crate::config::RetryConfig;
+use crate::handle::RetryHandle;
 use crate::replay::BufferBody;
 use crate::service::Retry;
 use crate::shared::Shared;
@@ -17,10 +17,19 @@ use crate::shared::Shared;
 /// of those, shares the layer's policy, budget, random stream and
 /// telemetry handle, created once when the layer is built.
 ///
+/// Built the way every Buttress layer is (see [`buttress_core::layer`]):
+/// in code with [`builder`](Self::builder), from data with
+/// [`from_config`](Self::from_config) or
+/// [`LayerConfig::build_in`](buttress_core::layer::LayerConfig::build_in);
+/// read through [`handle`](Self::handle).
+///
 /// `P` is the [`Replay`](crate::Replay) strategy ([`BufferBody`] for HTTP
-/// bodies by default), `C` the classifier ([`HttpClassifier`] by default).
+/// bodies by default), `C` the classifier ([`DefaultClassifier`] by
+/// default: `grpc-status` when an answer carries one, else the HTTP
+/// status).
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_retry::RetryLayer;
 /// use tower::{Layer, ServiceExt};
 ///
@@ -44,42 +53,38 @@ use crate::shared::Shared;
 /// assert_eq!(calls.load(Ordering::Relaxed), 2);
 /// # }
 /// ```
-pub struct RetryLayer<P = BufferBody, C = HttpClassifier> {
-    pub(crate) shared: Arc<Shared<P, C>>,
+pub struct RetryLayer<P = BufferBody, C = DefaultClassifier> {
+    shared: Arc<Shared<P, C>>,
 }
 
 impl RetryLayer {
-    /// A layer with the documented defaults (3 attempts, full-jitter
-    /// backoff from 50 ms, budget of 10 % + 10/s over 10 s, idempotent
-    /// requests only, bodies up to 64 KiB replayed), reporting to the
-    /// global telemetry sink as `retry`.
-    pub fn new() -> Self {
-        Self::builder()
-            .build()
-            .expect("the default configuration is valid")
-    }
-
-    /// A builder starting from the defaults.
+    /// A builder starting from the documented defaults (see
+    /// [`RetryConfig`]): 3 attempts, full-jitter backoff from 50 ms, a
+    /// budget of 10 % + 10/s over 10 s, idempotent requests only, bodies up
+    /// to 64 KiB replayed.
     pub fn builder() -> RetryLayerBuilder {
-        RetryLayerBuilder::new()
+        RetryLayerBuilder::default()
     }
 
-    /// A layer from `config` (loaded from a file, say), validated.
-    pub fn from_config(config: RetryConfig) -> Result<Self, ConfigError> {
-        RetryLayerBuilder::from_config(config).build()
-    }
-}
-
-impl Default for RetryLayer {
-    fn default() -> Self {
-        Self::new()
+    /// A layer from `config` (loaded from a file, say), validated,
+    /// judging answers with [`DefaultClassifier`] and reporting to the
+    /// global telemetry sink.
+    pub fn from_config(config: &RetryConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 }
 
 impl<P, C> RetryLayer<P, C> {
-    /// The budget this layer draws on, if it has one.
-    pub fn budget(&self) -> Option<&RetryBudget> {
-        self.shared.budget.as_ref()
+    pub(crate) fn new(shared: Shared<P, C>) -> Self {
+        RetryLayer {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The handle that reads the layer's settings and budget (every clone
+    /// of the layer, and every service it built, share them).
+    pub fn handle(&self) -> RetryHandle {
+        self.shared.handle.clone()
     }
 }
 

@@ -12,16 +12,22 @@
 //!   every clone of the layer's services. When it is spent the last answer
 //!   is returned as it is and the exhaustion is reported to telemetry. A
 //!   dependency failing everything sees about 1.1× its normal load, not 3×.
+//!   The layer's [`RetryHandle`] reads what is left of it.
 //! - **Backoff with jitter**: exponential from 50 ms, capped at 2 s, drawn
-//!   with full (default) or decorrelated jitter from a seedable stream, so
-//!   clients that failed together do not come back together.
+//!   with full (default) or decorrelated jitter from a seedable stream
+//!   (core's [`Backoff`](buttress_core::backoff::Backoff) and
+//!   [`SharedRng`](buttress_core::rng::SharedRng)), so clients that failed
+//!   together do not come back together.
 //! - **Server hints**: `Retry-After` (seconds or HTTP-date) and gRPC's
 //!   `grpc-retry-pushback-ms` set the next delay; a hint beyond
 //!   `max_retry_after` (10 s) or a negative pushback ends the call.
 //! - **Only transient failures**: transport errors, 429, 502, 503, 504,
 //!   gRPC UNAVAILABLE and per-attempt timeouts, and only if the layer's
 //!   classifier ([`Classify`](buttress_core::Classify), the notion of
-//!   failure shared with the breaker and metrics) calls them failures.
+//!   failure shared with the breaker and metrics; by default
+//!   [`DefaultClassifier`](buttress_core::layer::DefaultClassifier), which
+//!   reads `grpc-status` when an answer carries one and the HTTP status
+//!   otherwise) calls them failures.
 //!   Never other 4xx. Rejections by inner layers before sending (circuit
 //!   open, bulkhead full, throttled) are not retried by default: a second
 //!   try now would be refused too.
@@ -34,20 +40,27 @@
 //! - **Bodies without `Req: Clone`**: HTTP request bodies up to 64 KiB are
 //!   teed into a buffer as they are sent and replayed from it
 //!   ([`BufferBody`], [`ReplayBody`]); larger bodies are sent once and not
-//!   retried. `reqwest::Request` is replayed with `try_clone` (feature
-//!   `reqwest`); requests without a stream can simply be cloned
-//!   ([`CloneRequest`]).
+//!   retried. The limit is data (`body_limit`, settable from TOML).
+//!   `reqwest::Request` is replayed with `try_clone` (feature `reqwest`);
+//!   requests without a stream can simply be cloned ([`CloneRequest`]).
 //! - **Visible**: retries carry `x-retry-attempt` (and
 //!   `grpc-previous-rpc-attempts` for gRPC); telemetry receives one
 //!   `Admitted` per request, `Retry { attempt, backoff }` per retry and
 //!   `BudgetExhausted`.
 //!
+//! The layer is built like every Buttress layer (see
+//! [`buttress_core::layer`]): [`RetryLayer::builder`] in code,
+//! [`RetryConfig`] as data (`RetryLayer::from_config`, or built in a
+//! stack's environment), and [`RetryLayer::handle`] to read its settings
+//! and budget ([`RetryHandle`]).
+//!
 //! The per-attempt timeout is core's
 //! [`TimeoutLayer`](buttress_core::timeout::TimeoutLayer), placed innermost
-//! in the client stack below the breaker (DESIGN.md), so that a hung
-//! dependency both trips the breaker and gets retried:
+//! in the client stack below the breaker, so that a hung dependency both
+//! trips the breaker and gets retried:
 //!
 //! ```
+//! use buttress_core::layer::LayerBuilder;
 //! use buttress_core::timeout::TimeoutLayer;
 //! use buttress_retry::RetryLayer;
 //! use std::time::Duration;
@@ -78,6 +91,7 @@ pub mod budget;
 mod builder;
 pub mod config;
 mod future;
+mod handle;
 mod headers;
 mod layer;
 mod policy;
@@ -93,6 +107,7 @@ pub use self::config::{
     RetryOnConfig,
 };
 pub use self::future::ResponseFuture;
+pub use self::handle::RetryHandle;
 pub use self::headers::{GRPC_PREVIOUS_RPC_ATTEMPTS, X_RETRY_ATTEMPT};
 pub use self::layer::RetryLayer;
 pub use self::policy::IDEMPOTENCY_KEY;

@@ -1,14 +1,14 @@
 //! The [`Retry`] service.
 
-use buttress_core::clock;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
-use buttress_core::classify::{Classify, HttpClassifier};
+use buttress_core::classify::Classify;
+use buttress_core::clock;
+use buttress_core::layer::DefaultClassifier;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, RequestContext};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::future::{Deadline, ResponseFuture, Retrying};
@@ -28,7 +28,7 @@ use crate::shared::Shared;
 /// was made ready serves the first attempt and stays with the response
 /// future for retries; a clone takes its place here (tower's usual
 /// pattern), so `S` must be `Clone`.
-pub struct Retry<S, P = BufferBody, C = HttpClassifier> {
+pub struct Retry<S, P = BufferBody, C = DefaultClassifier> {
     inner: S,
     shared: Arc<Shared<P, C>>,
 }
@@ -72,22 +72,6 @@ impl<S: std::fmt::Debug, P, C> std::fmt::Debug for Retry<S, P, C> {
     }
 }
 
-/// The request's start instant and deadline, from the context in its
-/// extensions or, for a client call made while serving a request, the
-/// current task's.
-#[inline]
-fn context_times<R: RequestAccess>(request: &R) -> (Option<Instant>, Option<Instant>) {
-    match request
-        .extensions()
-        .and_then(RequestContext::from_extensions)
-    {
-        Some(ctx) => (Some(ctx.start()), ctx.deadline()),
-        None => RequestContext::with_current(|ctx| {
-            ctx.map_or((None, None), |ctx| (Some(ctx.start()), ctx.deadline()))
-        }),
-    }
-}
-
 impl<S, P, C, Req> Service<Req> for Retry<S, P, C>
 where
     Req: RequestAccess,
@@ -110,12 +94,16 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let shared = &*self.shared;
         let policy = &shared.policy;
-        let (start, context_deadline) = context_times(&request);
+        let (start, context_deadline) = RequestContext::with_request(&request, |ctx| {
+            ctx.map_or((None, None), |ctx| (Some(ctx.start()), ctx.deadline()))
+        });
 
         // Read the clock only if the layer's own limit needs it; the budget
         // takes the context's start instant, or counts the request undated.
         let now = policy.timeout.map(|_| clock::now());
-        let own_deadline = now.zip(policy.timeout).map(|(now, limit)| now + limit);
+        let own_deadline = now
+            .zip(policy.timeout)
+            .map(|(now, limit)| clock::after(now, limit));
         if let Some(budget) = &shared.budget {
             match now.or(start) {
                 Some(at) => budget.deposit(at),

@@ -1,11 +1,15 @@
 //! What every service and future of one layer shares, built once with the
-//! layer (DESIGN.md contract 1).
+//! layer: clones of the layer and the services it builds never create it
+//! again, so under `axum::serve` (which applies layers per connection) one
+//! budget and one random stream serve them all.
 
+use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::Telemetry;
 
 use crate::budget::RetryBudget;
+use crate::config::RetryConfig;
+use crate::handle::RetryHandle;
 use crate::policy::Policy;
-use crate::policy::rng::SharedRng;
 
 pub(crate) struct Shared<P, C> {
     pub(crate) policy: Policy,
@@ -14,6 +18,32 @@ pub(crate) struct Shared<P, C> {
     pub(crate) telemetry: Telemetry,
     pub(crate) classifier: C,
     pub(crate) replay: P,
+    /// What the layer's handle reads; the request path reads the fields
+    /// above, one pointer away rather than two.
+    pub(crate) handle: RetryHandle,
+}
+
+impl<P, C> Shared<P, C> {
+    pub(crate) fn new(
+        policy: Policy,
+        budget: Option<RetryBudget>,
+        rng: SharedRng,
+        telemetry: Telemetry,
+        classifier: C,
+        replay: P,
+        config: RetryConfig,
+    ) -> Self {
+        let handle = RetryHandle::new(config, telemetry.clone(), budget.clone());
+        Shared {
+            policy,
+            budget,
+            rng,
+            telemetry,
+            classifier,
+            replay,
+            handle,
+        }
+    }
 }
 
 impl<P, C> std::fmt::Debug for Shared<P, C> {

@@ -10,6 +10,7 @@
 
 mod support;
 
+use buttress_core::layer::LayerBuilder;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 mod support;
 
+use buttress_core::layer::LayerBuilder;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ async fn a_refused_connection_is_retried() {
     let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Empty<Bytes>>>();
     let svc = fast()
         .name("refused")
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap()
         .layer(client);

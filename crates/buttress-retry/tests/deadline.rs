@@ -3,7 +3,7 @@
 //! the request's `RequestContext` deadline or the layer's own timeout,
 //! whichever is sooner. Paused clock, so time is exact.
 //!
-//! The stack is the client stack of DESIGN.md: retry above core's
+//! The stack is the client stack's shape: retry above core's
 //! deadline-aware timeout, which bounds each attempt by the request's
 //! deadline.
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
 use buttress_core::classify::GrpcClassifier;
@@ -314,10 +315,10 @@ async fn a_spent_budget_returns_the_answer_and_is_reported() {
         .name("inventory")
         .budget(0.0, 1, Duration::from_secs(1))
         .max_attempts(2)
-        .telemetry_sink(sink.clone())
+        .sink(sink.clone())
         .build()
         .unwrap();
-    // Two services from one layer share its budget (contract 1).
+    // Two services from one layer share its budget, built once with it.
     let first = layer.layer(dep.clone());
     let second = layer.layer(dep);
     assert_eq!(first.oneshot(get()).await.unwrap().status(), 503);

@@ -2,26 +2,29 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::classify::HttpClassifier;
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
 
 use super::{BackoffConfig, BreakerConfig, ConfigError, SlowCallConfig, WindowConfig};
 use crate::keyed::KeyedCircuitBreakerLayer;
 use crate::layer::CircuitBreakerLayer;
-use crate::shared::Policy;
 
-/// Builds a [`CircuitBreakerLayer`] (or a per-key
+/// Builds a [`CircuitBreakerLayer`] (or, with
+/// [`build_keyed`](Self::build_keyed), a per-key
 /// [`KeyedCircuitBreakerLayer`]): the fields of a [`BreakerConfig`], plus
-/// the classifier `C` and where telemetry goes.
+/// what is not data — the classifier `C`, the environment (name and
+/// telemetry sink) it is built in, the key extractor.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::CircuitBreakerLayer;
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_core::telemetry::RecordingSink;
 /// use std::time::Duration;
 ///
-/// let layer = CircuitBreakerLayer::builder("payments")
+/// let layer = CircuitBreakerLayer::builder()
+///     .name("payments")
 ///     .time_window(Duration::from_secs(30), 10)
 ///     .failure_rate(40.0)
 ///     .slow_calls(Duration::from_secs(2), 80.0)
@@ -30,50 +33,79 @@ use crate::shared::Policy;
 ///     .backoff(2.0, Duration::from_secs(160))
 ///     .jitter(0.2)
 ///     .permitted_probes(3)
+///     .sink(RecordingSink::new())
 ///     .build()
 ///     .expect("a valid config");
-/// # drop(layer);
+/// assert_eq!(layer.handle().id().name(), "payments");
+///
+/// let err = CircuitBreakerLayer::builder().wait(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.field(), "wait");
 /// ```
-pub struct CircuitBreakerBuilder<C = HttpClassifier> {
+#[derive(Clone)]
+pub struct CircuitBreakerLayerBuilder<C = DefaultClassifier> {
     config: BreakerConfig,
+    env: BuildEnv,
     classifier: C,
-    sink: Option<Arc<dyn TelemetrySink>>,
 }
 
-impl CircuitBreakerBuilder<HttpClassifier> {
-    /// The documented defaults, named `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self::from_config(BreakerConfig::new(name))
+impl Default for CircuitBreakerLayerBuilder {
+    fn default() -> Self {
+        Self::from_config(BreakerConfig::default())
     }
+}
 
-    /// Starts from `config` (loaded from a file, say).
+impl CircuitBreakerLayerBuilder {
+    /// Starts from `config` (loaded from a file, say), to add what is not
+    /// data.
+    ///
+    /// ```
+    /// use buttress_core::layer::LayerBuilder;
+    /// use buttress_breaker::{BreakerConfig, CircuitBreakerLayerBuilder};
+    /// use buttress_core::classify::AnyErrorFails;
+    /// use buttress_core::layer::{BuildEnv, LayerHandle};
+    /// use buttress_core::telemetry::RecordingSink;
+    ///
+    /// let config = BreakerConfig { minimum_calls: 5, ..BreakerConfig::default() };
+    /// let layer = CircuitBreakerLayerBuilder::from_config(config)
+    ///     .env(BuildEnv::named("ledger").with_sink(RecordingSink::new()))
+    ///     .classifier(AnyErrorFails)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(layer.handle().id().name(), "ledger");
+    /// ```
     pub fn from_config(config: BreakerConfig) -> Self {
-        CircuitBreakerBuilder {
+        CircuitBreakerLayerBuilder {
             config,
-            classifier: HttpClassifier::default(),
-            sink: None,
+            env: BuildEnv::default(),
+            classifier: DefaultClassifier::default(),
         }
     }
 }
 
-impl<C> CircuitBreakerBuilder<C> {
-    /// Judges results with `classifier` instead: [`AnyErrorFails`] for
-    /// services that are not HTTP, [`GrpcClassifier`] for gRPC, or a
-    /// closure.
+impl<C> LayerBuilder for CircuitBreakerLayerBuilder<C> {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
+impl<C> CircuitBreakerLayerBuilder<C> {
+    /// Judges results with `classifier` instead of [`DefaultClassifier`]
+    /// (HTTP status, or `grpc-status` when an answer carries one):
+    /// [`AnyErrorFails`] for services that are not HTTP, or a closure.
     ///
     /// [`AnyErrorFails`]: buttress_core::classify::AnyErrorFails
-    /// [`GrpcClassifier`]: buttress_core::classify::GrpcClassifier
-    pub fn classifier<C2>(self, classifier: C2) -> CircuitBreakerBuilder<C2> {
-        CircuitBreakerBuilder {
+    pub fn classifier<C2>(self, classifier: C2) -> CircuitBreakerLayerBuilder<C2> {
+        CircuitBreakerLayerBuilder {
             config: self.config,
+            env: self.env,
             classifier,
-            sink: self.sink,
         }
     }
 
-    /// Reports to `sink` rather than to the global sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
+    /// Rates over `window` (see also [`count_window`](Self::count_window)
+    /// and [`time_window`](Self::time_window)).
+    pub fn window(mut self, window: WindowConfig) -> Self {
+        self.config.window = window;
         self
     }
 
@@ -128,7 +160,8 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// Scales each wait by a random factor in `1 ± jitter`.
+    /// Scales each wait by a random factor in `1 ± jitter` (never past
+    /// `max_wait`).
     pub fn jitter(mut self, jitter: f64) -> Self {
         self.config.backoff.jitter = jitter;
         self
@@ -163,20 +196,10 @@ impl<C> CircuitBreakerBuilder<C> {
         &self.config
     }
 
-    fn policy(&self) -> Result<Arc<Policy>, ConfigError> {
-        let settings = self.config.settings()?;
-        let name = self.config.name.as_str();
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Breaker, name),
-            None => Telemetry::register(LayerKind::Breaker, name),
-        };
-        Ok(Arc::new(Policy::new(settings, telemetry)))
-    }
-
     /// Validates the config and builds the layer, registering it with its
     /// telemetry sink.
     pub fn build(self) -> Result<CircuitBreakerLayer<C>, ConfigError> {
-        let policy = self.policy()?;
+        let policy = self.config.policy_in(&self.env)?;
         Ok(CircuitBreakerLayer::new(
             policy,
             self.config.metrics_only,
@@ -185,16 +208,31 @@ impl<C> CircuitBreakerBuilder<C> {
     }
 
     /// Validates the config and builds a layer holding one breaker per key,
-    /// the key taken from each request by `extract`; see
-    /// [`KeyedCircuitBreakerLayer`].
-    pub fn build_keyed<K, E>(
+    /// the key taken from each request by `extract` — the one way to build
+    /// a [`KeyedCircuitBreakerLayer`].
+    ///
+    /// ```
+    /// use buttress_core::layer::LayerBuilder;
+    /// use buttress_breaker::CircuitBreakerLayer;
+    ///
+    /// let per_host = CircuitBreakerLayer::builder()
+    ///     .name("upstreams")
+    ///     .max_keys(100)
+    ///     .build_keyed(|req: &http::Request<()>| req.uri().host().unwrap_or("").to_owned())
+    ///     .unwrap();
+    /// assert_eq!(per_host.handle().key_stats().capacity, 100);
+    /// ```
+    pub fn build_keyed<Req, K, E>(
         self,
         extract: E,
     ) -> Result<KeyedCircuitBreakerLayer<K, E, C>, ConfigError>
     where
+        // Named here (not only by the service) so the key's type is
+        // inferred from the closure.
+        E: Fn(&Req) -> K,
         K: Hash + Eq + Send + Sync + 'static,
     {
-        let policy = self.policy()?;
+        let policy = self.config.policy_in(&self.env)?;
         Ok(KeyedCircuitBreakerLayer::new(
             policy,
             self.config.max_keys,
@@ -205,11 +243,11 @@ impl<C> CircuitBreakerBuilder<C> {
     }
 }
 
-impl<C> fmt::Debug for CircuitBreakerBuilder<C> {
+impl<C> fmt::Debug for CircuitBreakerLayerBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitBreakerBuilder")
+        f.debug_struct("CircuitBreakerLayerBuilder")
             .field("config", &self.config)
-            .field("own_sink", &self.sink.is_some())
+            .field("env", &self.env)
             .finish()
     }
 }

@@ -1,23 +1,33 @@
-//! The breaker's configuration, as data (DESIGN.md contract 10).
+//! The breaker's configuration, as data.
 //!
 //! [`BreakerConfig`] holds every setting with documented defaults and,
 //! with the `serde` feature, loads from TOML or JSON with human durations
-//! (`"30s"`, `"250ms"`). [`CircuitBreakerBuilder`] sets the same fields in
-//! code and adds what is not data (the classifier, a telemetry sink).
-//! Either way, [`build`](CircuitBreakerBuilder::build) validates the whole
-//! config and says which field is wrong.
+//! (`"30s"`, `"250ms"`). It is the breaker's
+//! [`LayerConfig`](buttress_core::layer::LayerConfig): it validates itself
+//! and builds the layer. [`CircuitBreakerLayerBuilder`] sets the same
+//! fields in code and adds what is not data (the classifier, a telemetry
+//! sink, a key extractor). Either way, building validates the whole config
+//! and says which field is wrong.
 
 mod builder;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::builder::CircuitBreakerBuilder;
+use buttress_core::backoff::{Backoff, Jitter};
+use buttress_core::clock::nanos;
+use buttress_core::config::{MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerConfig};
+use buttress_core::telemetry::LayerKind;
+
+pub use self::builder::CircuitBreakerLayerBuilder;
+use crate::layer::CircuitBreakerLayer;
 use crate::machine::probes::MAX_PROBES;
 use crate::machine::settings::{Settings, SlowCalls, WindowShape};
+use crate::shared::Policy;
 use crate::window::count::MAX_SIZE;
 use crate::window::time::MAX_BUCKETS;
 pub use buttress_core::config::ConfigError;
-
 /// The window over which rates are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
@@ -79,8 +89,8 @@ pub struct BackoffConfig {
     /// The wait is multiplied by this on every consecutive re-open (at
     /// least 1; default 1, no growth).
     pub multiplier: f64,
-    /// The wait never grows past this (default 5 minutes); jitter applies
-    /// after the cap.
+    /// The wait never grows past this (default 5 minutes; at least
+    /// `wait`, at most a day), jitter included.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_wait: Duration,
     /// Each wait is scaled by a random factor in `1 ± jitter` (0 to < 1;
@@ -102,15 +112,56 @@ impl Default for BackoffConfig {
 /// Every setting of a circuit breaker. `Default` gives the documented
 /// defaults; see the [crate documentation](crate) for what each does.
 ///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `breaker` | what it reports under |
+/// | `window` | the last 100 calls | what rates are computed over |
+/// | `failure_rate` | 50 | the failure rate (percent) that trips it |
+/// | `slow_calls` | off | the slow-call threshold and rate that trip it |
+/// | `minimum_calls` | 20 | calls in the window before rates are judged |
+/// | `wait` | 30 s | how long it stays open (more than zero, at most a day) |
+/// | `backoff` | constant | how the wait grows on consecutive re-opens |
+/// | `permitted_probes` | 5 | probe calls in half-open |
+/// | `metrics_only` | false | shadow mode |
+/// | `seed` | random | the jitter's seed |
+/// | `max_keys` | 1,000 | keys held by a keyed breaker |
+///
 /// ```
-/// use buttress_breaker::{BreakerConfig, WindowConfig};
+/// use buttress_breaker::{BreakerConfig, CircuitBreakerLayer, State, WindowConfig};
+/// use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
 /// use std::time::Duration;
 ///
-/// let mut config = BreakerConfig::new("payments");
-/// config.window = WindowConfig::Time { duration: Duration::from_secs(60), buckets: 12 };
-/// config.failure_rate = 25.0;
-/// let layer = buttress_breaker::CircuitBreakerLayer::from_config(config).unwrap();
-/// assert_eq!(layer.handle().state(), buttress_breaker::State::Closed);
+/// let config = BreakerConfig {
+///     window: WindowConfig::Time { duration: Duration::from_secs(60), buckets: 12 },
+///     failure_rate: 25.0,
+///     ..BreakerConfig::default()
+/// };
+/// let layer = CircuitBreakerLayer::from_config(&config).unwrap();
+/// assert_eq!(layer.handle().state(), State::Closed);
+/// assert_eq!(layer.handle().id().name(), "breaker");
+///
+/// // Built in a stack's environment, an unnamed breaker takes its name.
+/// let layer = config.build_in(&BuildEnv::named("payments")).unwrap();
+/// assert_eq!(layer.handle().id().name(), "payments");
+/// ```
+///
+/// With the `serde` feature, from TOML:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_breaker::BreakerConfig;
+/// use std::time::Duration;
+///
+/// let config: BreakerConfig = toml::from_str(r#"
+///     failure_rate = 40.0
+///     wait = "10s"
+///     backoff = { multiplier = 2.0, max_wait = "2m" }
+///     window = { kind = "time", duration = "30s", buckets = 10 }
+/// "#).unwrap();
+/// assert_eq!(config.wait, Duration::from_secs(10));
+/// assert_eq!(config.name, None);
+/// assert!(toml::from_str::<BreakerConfig>(r#"wiat = "10s""#).is_err());
+/// # }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
@@ -118,10 +169,10 @@ impl Default for BackoffConfig {
     derive(serde::Serialize, serde::Deserialize),
     serde(default, deny_unknown_fields)
 )]
-#[non_exhaustive]
 pub struct BreakerConfig {
-    /// The breaker's name in telemetry (required, non-empty).
-    pub name: String,
+    /// The name the breaker reports under; `None` (the default) takes the
+    /// name of the stack or environment it is built in, else `breaker`.
+    pub name: Option<String>,
     /// The window rates are computed over (default: the last 100 calls).
     pub window: WindowConfig,
     /// The failure rate, in percent (0, 100], that trips the breaker
@@ -132,7 +183,8 @@ pub struct BreakerConfig {
     /// The fewest calls in the window before rates are judged (default
     /// 20; at most the size of a count window).
     pub minimum_calls: u32,
-    /// How long the breaker stays open before probing (default 30 s).
+    /// How long the breaker stays open before probing (default 30 s; more
+    /// than zero, at most a day).
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub wait: Duration,
     /// How the wait grows on consecutive re-opens (default: it does not).
@@ -153,7 +205,7 @@ pub struct BreakerConfig {
 impl Default for BreakerConfig {
     fn default() -> Self {
         BreakerConfig {
-            name: String::new(),
+            name: None,
             window: WindowConfig::default(),
             failure_rate: 50.0,
             slow_calls: None,
@@ -168,41 +220,54 @@ impl Default for BreakerConfig {
     }
 }
 
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn is_rate(rate: f64) -> bool {
     rate > 0.0 && rate <= 100.0
 }
 
-impl BreakerConfig {
-    /// The defaults, named `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        BreakerConfig {
-            name: name.into(),
-            ..Self::default()
-        }
-    }
+/// The shortest duration setting that means anything: zero would be a
+/// breaker that never waits, a slow-call threshold every call passes.
+const MIN_DURATION: Duration = Duration::from_nanos(1);
+
+impl LayerConfig for BreakerConfig {
+    type Layer = CircuitBreakerLayer;
 
     /// Checks every field; the error names the first one that is wrong.
     ///
     /// ```
-    /// let mut config = buttress_breaker::BreakerConfig::new("inventory");
-    /// config.failure_rate = 0.0;
-    /// let err = config.validate().unwrap_err();
-    /// assert_eq!(err.field(), "failure_rate");
+    /// use buttress_breaker::BreakerConfig;
+    /// use buttress_core::layer::LayerConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = BreakerConfig { failure_rate: 0.0, ..BreakerConfig::default() };
+    /// assert_eq!(config.validate().unwrap_err().field(), "failure_rate");
+    /// let config = BreakerConfig { wait: Duration::ZERO, ..BreakerConfig::default() };
+    /// assert_eq!(config.validate().unwrap_err().to_string(), "wait: must be greater than zero");
     /// ```
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.settings().map(|_| ())
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<CircuitBreakerLayer, ConfigError> {
+        Ok(CircuitBreakerLayer::new(
+            self.policy_in(env)?,
+            self.metrics_only,
+            DefaultClassifier::default(),
+        ))
+    }
+}
+
+impl BreakerConfig {
+    /// Validates the config and registers its telemetry in `env`: what
+    /// every breaker built from it shares.
+    pub(crate) fn policy_in(&self, env: &BuildEnv) -> Result<Arc<Policy>, ConfigError> {
+        let settings = self.settings()?;
+        let telemetry = env.telemetry(LayerKind::Breaker, self.name.as_deref());
+        Ok(Arc::new(Policy::new(settings, self.seed, telemetry)))
     }
 
     /// The core's settings, once validated.
     pub(crate) fn settings(&self) -> Result<Settings, ConfigError> {
         let fail = ConfigError::new;
-        if self.name.is_empty() {
-            return Err(fail("name", "must not be empty"));
-        }
         let window = match self.window {
             WindowConfig::Count { size } => {
                 if size == 0 || size > MAX_SIZE {
@@ -220,6 +285,8 @@ impl BreakerConfig {
                 if buckets == 0 || buckets > MAX_BUCKETS {
                     return Err(fail("window.buckets", "must be between 1 and 1,000"));
                 }
+                check_duration("duration", duration, MIN_DURATION..=MAX_DURATION)
+                    .map_err(|e| e.in_section("window"))?;
                 if nanos(duration) < u64::from(buckets) * 1_000 {
                     return Err(fail(
                         "window.duration",
@@ -238,6 +305,8 @@ impl BreakerConfig {
         let slow = match self.slow_calls {
             None => None,
             Some(slow) => {
+                check_duration("threshold", slow.threshold, MIN_DURATION..=MAX_DURATION)
+                    .map_err(|e| e.in_section("slow_calls"))?;
                 if !is_rate(slow.rate) {
                     return Err(fail("slow_calls.rate", "must be a percentage in (0, 100]"));
                 }
@@ -250,10 +319,13 @@ impl BreakerConfig {
         if self.minimum_calls == 0 {
             return Err(fail("minimum_calls", "must be at least 1"));
         }
+        check_duration("wait", self.wait, MIN_DURATION..=MAX_DURATION)?;
         let backoff = self.backoff;
         if !(backoff.multiplier.is_finite() && backoff.multiplier >= 1.0) {
             return Err(fail("backoff.multiplier", "must be a finite number >= 1"));
         }
+        check_duration("max_wait", backoff.max_wait, MIN_DURATION..=MAX_DURATION)
+            .map_err(|e| e.in_section("backoff"))?;
         if backoff.max_wait < self.wait {
             return Err(fail("backoff.max_wait", "must not be shorter than wait"));
         }
@@ -271,12 +343,10 @@ impl BreakerConfig {
             failure_rate: self.failure_rate,
             slow,
             minimum_calls: u64::from(self.minimum_calls),
-            wait: nanos(self.wait),
-            max_wait: nanos(backoff.max_wait),
-            multiplier: backoff.multiplier,
-            jitter: backoff.jitter,
+            backoff: Backoff::new(self.wait, backoff.max_wait)
+                .multiplier(backoff.multiplier)
+                .jitter(Jitter::Proportional(backoff.jitter)),
             permitted_probes: self.permitted_probes,
-            seed: self.seed.unwrap_or_else(|| fastrand::u64(..)),
         })
     }
 }
@@ -284,10 +354,12 @@ impl BreakerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use buttress_core::layer::LayerBuilder;
 
     #[test]
     fn errors_are_cores_config_error() {
-        let err: buttress_core::config::ConfigError = crate::CircuitBreakerLayer::builder("db")
+        let err: buttress_core::config::ConfigError = crate::CircuitBreakerLayer::builder()
+            .name("db")
             .permitted_probes(0)
             .build()
             .unwrap_err();
@@ -299,12 +371,175 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_once_named() {
+    fn defaults_are_valid_without_a_name() {
+        BreakerConfig::default().validate().unwrap();
+        let layer = BreakerConfig::default().build().unwrap();
         assert_eq!(
-            BreakerConfig::default().validate().unwrap_err().field(),
-            "name"
+            buttress_core::layer::LayerHandle::id(&layer.handle()).name(),
+            "breaker"
         );
-        BreakerConfig::new("x").validate().unwrap();
+    }
+
+    #[test]
+    fn the_config_name_wins_over_the_environment_name() {
+        use buttress_core::layer::LayerHandle;
+        use buttress_core::telemetry::RecordingSink;
+
+        let sink = RecordingSink::new();
+        let env = BuildEnv::named("checkout").with_sink(sink.clone());
+        let unnamed = BreakerConfig::default().build_in(&env).unwrap();
+        assert_eq!(unnamed.handle().id().name(), "checkout");
+        let named = crate::CircuitBreakerLayer::builder()
+            .name("payments")
+            .env(env)
+            .build()
+            .unwrap();
+        assert_eq!(named.handle().id().name(), "payments");
+        let registered: Vec<String> = sink.registered().iter().map(|id| id.to_string()).collect();
+        assert_eq!(registered, ["breaker/checkout", "breaker/payments"]);
+    }
+
+    #[test]
+    fn a_zero_wait_is_refused() {
+        let config = BreakerConfig {
+            wait: Duration::ZERO,
+            ..BreakerConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.to_string(), "wait: must be greater than zero");
+    }
+
+    #[test]
+    fn durations_are_bounded_by_a_day() {
+        let day = MAX_DURATION;
+        let too_long = day + Duration::from_secs(1);
+        type Breaks = Box<dyn Fn(&mut BreakerConfig)>;
+        let cases: Vec<(&str, Breaks)> = vec![
+            (
+                "wait",
+                Box::new(move |c| {
+                    c.wait = too_long;
+                    c.backoff.max_wait = too_long;
+                }),
+            ),
+            (
+                "backoff.max_wait",
+                Box::new(move |c| c.backoff.max_wait = too_long),
+            ),
+            (
+                "window.duration",
+                Box::new(move |c| {
+                    c.window = WindowConfig::Time {
+                        duration: too_long,
+                        buckets: 10,
+                    }
+                }),
+            ),
+            (
+                "slow_calls.threshold",
+                Box::new(move |c| {
+                    c.slow_calls = Some(SlowCallConfig {
+                        threshold: too_long,
+                        rate: 50.0,
+                    })
+                }),
+            ),
+            (
+                "slow_calls.threshold",
+                Box::new(|c| {
+                    c.slow_calls = Some(SlowCallConfig {
+                        threshold: Duration::ZERO,
+                        rate: 50.0,
+                    })
+                }),
+            ),
+        ];
+        for (field, break_it) in cases {
+            let mut config = BreakerConfig::default();
+            break_it(&mut config);
+            assert_eq!(config.validate().unwrap_err().field(), field);
+        }
+        let longest = BreakerConfig {
+            wait: day,
+            backoff: BackoffConfig {
+                max_wait: day,
+                ..BackoffConfig::default()
+            },
+            window: WindowConfig::Time {
+                duration: day,
+                buckets: 1_000,
+            },
+            ..BreakerConfig::default()
+        };
+        longest.validate().unwrap();
+    }
+
+    #[test]
+    fn the_open_wait_grows_to_its_cap_and_jitter_stays_under_it() {
+        let config = BreakerConfig {
+            wait: Duration::from_secs(10),
+            backoff: BackoffConfig {
+                multiplier: 2.0,
+                max_wait: Duration::from_secs(60),
+                jitter: 0.0,
+            },
+            ..BreakerConfig::default()
+        };
+        let settings = config.settings().unwrap();
+        let rng = buttress_core::rng::SharedRng::new(1);
+        let waits: Vec<u64> = (0..5)
+            .map(|reopens| settings.open_wait(reopens, &rng) / 1_000_000_000)
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 60, 60]);
+
+        let jittered = BreakerConfig {
+            backoff: BackoffConfig {
+                jitter: 0.2,
+                ..config.backoff
+            },
+            ..config
+        }
+        .settings()
+        .unwrap();
+        for _ in 0..1_000 {
+            let first = jittered.open_wait(0, &rng);
+            assert!((8_000_000_000..=12_000_000_000).contains(&first), "{first}");
+            let capped = jittered.open_wait(10, &rng);
+            assert!(
+                (48_000_000_000..=60_000_000_000).contains(&capped),
+                "{capped}"
+            );
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn loads_from_toml_with_human_durations_and_refuses_unknown_fields() {
+        let config: BreakerConfig = toml::from_str(
+            r#"
+            name = "payments"
+            failure_rate = 40.0
+            wait = "10s"
+            slow_calls = { threshold = "2s", rate = 80.0 }
+            backoff = { multiplier = 2.0, max_wait = "2m", jitter = 0.1 }
+            window = { kind = "time", duration = "30s", buckets = 10 }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.name.as_deref(), Some("payments"));
+        assert_eq!(config.wait, Duration::from_secs(10));
+        assert_eq!(config.backoff.max_wait, Duration::from_secs(120));
+        assert_eq!(
+            config.window,
+            WindowConfig::Time {
+                duration: Duration::from_secs(30),
+                buckets: 10
+            }
+        );
+        config.validate().unwrap();
+        assert!(toml::from_str::<BreakerConfig>(r#"wiat = "10s""#).is_err());
+        let zero: BreakerConfig = toml::from_str(r#"wait = "0s""#).unwrap();
+        assert_eq!(zero.validate().unwrap_err().field(), "wait");
     }
 
     #[test]
@@ -352,7 +587,7 @@ mod tests {
             ("max_keys", Box::new(|c| c.max_keys = 0)),
         ];
         for (field, break_it) in cases {
-            let mut config = BreakerConfig::new("x");
+            let mut config = BreakerConfig::default();
             break_it(&mut config);
             assert_eq!(config.validate().unwrap_err().field(), field);
         }

@@ -5,8 +5,9 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use buttress_core::classify::HttpClassifier;
 use buttress_core::keyed::{KeyedMap, KeyedStats};
+use buttress_core::layer::{DefaultClassifier, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
 use super::{KeyedCircuitBreaker, KeyedShared};
@@ -14,17 +15,27 @@ use crate::handle::CircuitBreakerHandle;
 use crate::shared::{Breaker, Policy};
 
 /// Wraps services in a [`KeyedCircuitBreaker`]: one breaker per key, all
-/// shared by every service the layer builds. Built with
-/// [`CircuitBreakerBuilder::build_keyed`](crate::CircuitBreakerBuilder::build_keyed).
+/// shared by every service the layer builds.
+///
+/// Built the one way a keyed breaker is:
+/// `CircuitBreakerLayer::builder()` (or
+/// [`CircuitBreakerLayerBuilder::from_config`](crate::CircuitBreakerLayerBuilder::from_config)
+/// with a loaded [`BreakerConfig`](crate::BreakerConfig)), then
+/// [`build_keyed(extract)`](crate::CircuitBreakerLayerBuilder::build_keyed)
+/// with the closure that takes the key from a request — a key extractor is
+/// code, not data, so there is no `from_config` of its own. Its
+/// [`handle`](Self::handle) reaches each key's breaker.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::{CircuitBreakerLayer, State};
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // One breaker per host.
-/// let layer = CircuitBreakerLayer::builder("upstreams")
+/// let layer = CircuitBreakerLayer::builder()
+///     .name("upstreams")
 ///     .count_window(4)
 ///     .minimum_calls(2)
 ///     .build_keyed(|req: &Request<()>| req.uri().host().unwrap_or("").to_owned())
@@ -38,11 +49,13 @@ use crate::shared::{Breaker, Policy};
 ///     let req = Request::get(format!("http://{host}/")).body(()).unwrap();
 ///     svc.clone().oneshot(req).await.unwrap();
 /// }
-/// assert_eq!(layer.handle("sick.internal").unwrap().state(), State::Open);
-/// assert_eq!(layer.handle("well.internal").unwrap().state(), State::Closed);
+/// let handle = layer.handle();
+/// assert_eq!(handle.breaker("sick.internal").unwrap().state(), State::Open);
+/// assert_eq!(handle.breaker("well.internal").unwrap().state(), State::Closed);
+/// assert_eq!(handle.key_stats().len, 2);
 /// # }
 /// ```
-pub struct KeyedCircuitBreakerLayer<K, E, C = HttpClassifier> {
+pub struct KeyedCircuitBreakerLayer<K, E, C = DefaultClassifier> {
     shared: Arc<KeyedShared<K>>,
     extract: E,
     classifier: C,
@@ -71,19 +84,11 @@ where
         }
     }
 
-    /// A handle to the breaker of `key`, if the layer holds one. Holding
-    /// the handle keeps that breaker from being evicted.
-    pub fn handle<Q>(&self, key: &Q) -> Option<CircuitBreakerHandle>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.shared.map.get(key).map(CircuitBreakerHandle::keyed)
-    }
-
-    /// Counters of the key map: keys held, capacity, evictions, overflows.
-    pub fn key_stats(&self) -> KeyedStats {
-        self.shared.map.stats()
+    /// The handle that reaches each key's breaker and reads the key map.
+    pub fn handle(&self) -> KeyedCircuitBreakerHandle<K> {
+        KeyedCircuitBreakerHandle {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -100,6 +105,72 @@ impl<K, E: Clone, C: Clone> Clone for KeyedCircuitBreakerLayer<K, E, C> {
 impl<K, E, C> fmt::Debug for KeyedCircuitBreakerLayer<K, E, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedCircuitBreakerLayer")
+            .field("breaker", self.shared.policy.telemetry.layer())
+            .field("keys", &self.shared.map)
+            .finish()
+    }
+}
+
+/// Reads a [`KeyedCircuitBreakerLayer`]: each key's breaker (a
+/// [`CircuitBreakerHandle`] that reads and steers it) and the key map's
+/// counters. Cheap to
+/// clone; every clone sees the same breakers.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_breaker::CircuitBreakerLayer;
+/// use buttress_core::layer::LayerHandle;
+///
+/// let layer = CircuitBreakerLayer::builder()
+///     .name("tenants")
+///     .build_keyed(|req: &http::Request<()>| req.headers().len())
+///     .unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "tenants");
+/// assert!(handle.breaker(&7usize).is_none(), "no call yet");
+/// assert_eq!(handle.key_stats().len, 0);
+/// ```
+pub struct KeyedCircuitBreakerHandle<K> {
+    shared: Arc<KeyedShared<K>>,
+}
+
+impl<K> KeyedCircuitBreakerHandle<K>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+{
+    /// The breaker of `key`, if the layer holds one. Holding the returned
+    /// handle keeps that breaker from being evicted.
+    pub fn breaker<Q>(&self, key: &Q) -> Option<CircuitBreakerHandle>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shared.map.get(key).map(CircuitBreakerHandle::keyed)
+    }
+
+    /// Counters of the key map: keys held, capacity, evictions, overflows.
+    pub fn key_stats(&self) -> KeyedStats {
+        self.shared.map.stats()
+    }
+}
+
+impl<K> Clone for KeyedCircuitBreakerHandle<K> {
+    fn clone(&self) -> Self {
+        KeyedCircuitBreakerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K: Send + Sync + 'static> LayerHandle for KeyedCircuitBreakerHandle<K> {
+    fn id(&self) -> &LayerId {
+        self.shared.policy.telemetry.layer()
+    }
+}
+
+impl<K> fmt::Debug for KeyedCircuitBreakerHandle<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedCircuitBreakerHandle")
             .field("breaker", self.shared.policy.telemetry.layer())
             .field("keys", &self.shared.map)
             .finish()

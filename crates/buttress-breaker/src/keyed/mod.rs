@@ -9,18 +9,19 @@
 //!
 //! Keys come from requests, so the map is bounded
 //! ([`max_keys`](crate::BreakerConfig::max_keys)) and makes room the safe
-//! way (DESIGN.md contract 12): it evicts only *neutral* breakers — closed
+//! way: it evicts only *neutral* breakers — closed
 //! with no failure or slow call in the window — and never one a call is
 //! using; when every slot holds a live breaker, new keys share one
 //! overflow breaker rather than evicting an open one.
 //!
-//! Telemetry is per layer: transitions of every key go to the layer's
-//! handle (labels per key would be an open-ended set).
+//! Telemetry is per layer: transitions of every key are reported under
+//! the layer's one name (labels per key would be an open-ended set); the
+//! layer's [`KeyedCircuitBreakerHandle`] reaches each key's breaker.
 
 mod layer;
 mod service;
 
-pub use self::layer::KeyedCircuitBreakerLayer;
+pub use self::layer::{KeyedCircuitBreakerHandle, KeyedCircuitBreakerLayer};
 pub use self::service::KeyedCircuitBreaker;
 
 use std::sync::Arc;

@@ -19,6 +19,8 @@ pub(crate) mod state;
 
 use std::sync::PoisonError;
 
+use buttress_core::rng::SharedRng;
+
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 
 use self::settings::{Settings, WindowShape};
@@ -78,7 +80,8 @@ pub(crate) enum Verdict {
 struct Writer {
     /// Consecutive re-opens from half-open, for the growing wait.
     reopens: u32,
-    rng: fastrand::Rng,
+    /// The open wait's jitter.
+    rng: SharedRng,
 }
 
 /// A snapshot for the handle.
@@ -127,7 +130,7 @@ impl Machine {
             window,
             writer: Mutex::new(Writer {
                 reopens: 0,
-                rng: fastrand::Rng::with_seed(seed),
+                rng: SharedRng::new(seed),
             }),
         }
     }
@@ -311,7 +314,7 @@ impl Machine {
                 } else {
                     0
                 };
-                let wait = settings.open_wait(writer.reopens, &mut writer.rng);
+                let wait = settings.open_wait(writer.reopens, &writer.rng);
                 self.open_until
                     .store(now.saturating_add(wait), Ordering::Relaxed);
             }

@@ -1,5 +1,11 @@
 //! The validated policy, in the units the atomic core works in.
 
+use std::time::Duration;
+
+use buttress_core::backoff::Backoff;
+use buttress_core::clock::nanos;
+use buttress_core::rng::SharedRng;
+
 use crate::window::Totals;
 
 /// How the window is shaped.
@@ -21,13 +27,11 @@ pub(crate) struct Settings {
     /// A call slower than `slow_after` is slow; `slow_rate` in percent.
     pub(crate) slow: Option<SlowCalls>,
     pub(crate) minimum_calls: u64,
-    pub(crate) wait: u64,
-    pub(crate) max_wait: u64,
-    pub(crate) multiplier: f64,
-    /// Fraction in [0, 1): the wait is scaled by 1 ± jitter.
-    pub(crate) jitter: f64,
+    /// The open wait: `wait` growing by the multiplier on each
+    /// consecutive re-open, capped at `max_wait`, spread by proportional
+    /// jitter.
+    pub(crate) backoff: Backoff,
     pub(crate) permitted_probes: u32,
-    pub(crate) seed: u64,
 }
 
 /// Slow-call tracking.
@@ -63,22 +67,15 @@ impl Settings {
     }
 
     /// How long to stay open after `reopens` consecutive re-opens from
-    /// half-open: the wait, times the multiplier per re-open, capped, then
-    /// jittered.
-    pub(crate) fn open_wait(&self, reopens: u32, rng: &mut fastrand::Rng) -> u64 {
-        let grown = self.wait as f64 * self.multiplier.powi(reopens.min(1_000) as i32);
-        let capped = grown.min(self.max_wait as f64);
-        let jittered = if self.jitter > 0.0 {
-            capped * (1.0 + self.jitter * (rng.f64() * 2.0 - 1.0))
-        } else {
-            capped
-        };
-        jittered.max(0.0) as u64
+    /// half-open, in nanoseconds: the wait, times the multiplier per
+    /// re-open, jittered, never past the cap.
+    pub(crate) fn open_wait(&self, reopens: u32, rng: &SharedRng) -> u64 {
+        nanos(self.backoff.delay(reopens, Duration::ZERO, rng))
     }
 
     /// The retry hint of a half-open rejection: the outcome of the probes
     /// is not known yet, so a short, bounded hint.
     pub(crate) fn half_open_hint(&self) -> u64 {
-        self.wait.min(1_000_000_000)
+        nanos(self.backoff.base().min(Duration::from_secs(1)))
     }
 }

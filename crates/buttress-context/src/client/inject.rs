@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use buttress_core::codec::{grpc_timeout_value, parse_grpc_timeout};
+use buttress_core::grpc::is_grpc;
 use buttress_core::telemetry::Telemetry;
 use buttress_core::{Criticality, Reason, Rejected, RequestContext, clock};
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::deadline::{parse_timeout_ms, timeout_ms_value};
@@ -125,12 +125,6 @@ fn criticality_value(level: Criticality) -> HeaderValue {
         .position(|&l| l == level)
         .expect("every level is in ALL");
     VALUES[i].clone()
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 #[cfg(test)]

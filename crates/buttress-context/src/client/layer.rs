@@ -1,11 +1,16 @@
-//! [`ClientContextLayer`].
+//! [`ClientContextLayer`] and [`ClientContextHandle`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
+use http::HeaderName;
 use tower_layer::Layer;
 
 use super::inject::Settings;
-use super::{ClientContext, ClientContextBuilder};
+use super::{ClientContext, ClientContextConfig, ClientContextLayerBuilder};
 use crate::headers::X_CORRELATION_ID;
 
 /// Writes the current request's context onto outbound calls; see the
@@ -18,14 +23,20 @@ pub struct ClientContextLayer {
 impl ClientContextLayer {
     /// The defaults: `x-request-id`, `x-request-timeout-ms` (or
     /// `grpc-timeout`) less a 5 ms margin, `x-criticality`,
-    /// `x-buttress-fault`.
+    /// `x-buttress-fault`; reports as `context` to the global sink.
     pub fn new() -> Self {
-        Self::builder().build().expect("the defaults are valid")
+        Self::defaults(Self::builder())
     }
 
-    /// A builder.
-    pub fn builder() -> ClientContextBuilder {
-        ClientContextBuilder::new()
+    /// A builder, to change the headers or the margin, name the layer or
+    /// give it its own sink.
+    pub fn builder() -> ClientContextLayerBuilder {
+        ClientContextLayerBuilder::default()
+    }
+
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &ClientContextConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 
     /// The defaults, writing the ID as `x-request-id`.
@@ -35,10 +46,22 @@ impl ClientContextLayer {
 
     /// The defaults, writing the ID as `x-correlation-id`.
     pub fn x_correlation_id() -> Self {
-        Self::builder()
-            .id_header(X_CORRELATION_ID)
+        Self::defaults(Self::builder().id_header(X_CORRELATION_ID))
+    }
+
+    /// Builds a preset: the defaults with one setting no value of which
+    /// fails validation.
+    fn defaults(builder: ClientContextLayerBuilder) -> Self {
+        builder
             .build()
-            .expect("the defaults are valid")
+            .unwrap_or_else(|_| unreachable!("the presets are valid"))
+    }
+
+    /// The handle that reads the layer's settings.
+    pub fn handle(&self) -> ClientContextHandle {
+        ClientContextHandle {
+            settings: self.settings.clone(),
+        }
     }
 
     pub(super) fn from_settings(settings: Settings) -> Self {
@@ -64,8 +87,63 @@ impl<S> Layer<S> for ClientContextLayer {
 
 impl std::fmt::Debug for ClientContextLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ClientContextLayer")
+            .field(&self.handle())
+            .finish()
+    }
+}
+
+/// Reads a [`ClientContextLayer`]'s settings; from
+/// [`ClientContextLayer::handle`].
+///
+/// ```
+/// use buttress_context::client::ClientContextLayer;
+/// use buttress_core::layer::LayerHandle;
+/// use std::time::Duration;
+///
+/// let handle = ClientContextLayer::x_correlation_id().handle();
+/// assert_eq!(handle.id().name(), "context");
+/// assert_eq!(handle.id_header(), "x-correlation-id");
+/// assert_eq!(handle.deadline_margin(), Duration::from_millis(5));
+/// ```
+#[derive(Clone)]
+pub struct ClientContextHandle {
+    settings: Arc<Settings>,
+}
+
+impl ClientContextHandle {
+    /// The header the ID is written as.
+    pub fn id_header(&self) -> &HeaderName {
+        &self.settings.id_header
+    }
+
+    /// The milliseconds header the deadline is written as on HTTP calls.
+    pub fn deadline_header(&self) -> &HeaderName {
+        &self.settings.deadline_header
+    }
+
+    /// Time kept back from the remaining deadline.
+    pub fn deadline_margin(&self) -> Duration {
+        self.settings.deadline_margin
+    }
+
+    /// Whether fault directives are forwarded.
+    pub fn propagates_fault(&self) -> bool {
+        self.settings.propagate_fault
+    }
+}
+
+impl LayerHandle for ClientContextHandle {
+    fn id(&self) -> &LayerId {
+        self.settings.telemetry.layer()
+    }
+}
+
+impl std::fmt::Debug for ClientContextHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.settings;
-        f.debug_struct("ClientContextLayer")
+        f.debug_struct("ClientContextHandle")
+            .field("id", self.id())
             .field("id_header", &s.id_header)
             .field("deadline_header", &s.deadline_header)
             .field("deadline_margin", &s.deadline_margin)

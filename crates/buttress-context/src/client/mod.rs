@@ -48,16 +48,12 @@
 //! ```
 
 mod builder;
-#[cfg(feature = "serde")]
 mod config;
-mod future;
 mod inject;
 mod layer;
 mod service;
 
-pub use self::builder::ClientContextBuilder;
-#[cfg(feature = "serde")]
+pub use self::builder::ClientContextLayerBuilder;
 pub use self::config::ClientContextConfig;
-pub use self::future::ResponseFuture;
-pub use self::layer::ClientContextLayer;
+pub use self::layer::{ClientContextHandle, ClientContextLayer};
 pub use self::service::ClientContext;

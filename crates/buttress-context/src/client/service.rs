@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::access::RequestAccess;
+use buttress_core::future::OrRejected;
 use buttress_core::{BoxError, RequestContext, clock};
 use tower_service::Service;
 
-use super::ResponseFuture;
 use super::inject::Settings;
 
 /// The service [`ClientContextLayer`](super::ClientContextLayer) makes.
@@ -41,7 +41,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = OrRejected<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -55,22 +55,16 @@ where
         // Take the headers out so the context can stay borrowed from the
         // extensions while they are written; an empty map costs nothing.
         let mut headers = std::mem::take(request.headers_mut());
-        let injected = match request
-            .extensions()
-            .and_then(RequestContext::from_extensions)
-        {
+        let injected = RequestContext::with_request(&request, |ctx| match ctx {
             Some(ctx) => self.settings.inject(ctx, &mut headers),
-            None => RequestContext::with_current(|ctx| match ctx {
-                Some(ctx) => self.settings.inject(ctx, &mut headers),
-                None => Ok(()),
-            }),
-        };
+            None => Ok(()),
+        });
         *request.headers_mut() = headers;
         match injected {
-            Ok(()) => ResponseFuture::called(self.inner.call(request)),
+            Ok(()) => OrRejected::admitted(self.inner.call(request)),
             Err(rejected) => {
                 self.settings.report_refusal();
-                ResponseFuture::refused(rejected)
+                OrRejected::rejected(rejected)
             }
         }
     }

@@ -88,6 +88,23 @@ impl IdRules {
         self.max_len
     }
 
+    /// The bytes added to the default charset by
+    /// [`also_allow`](Self::also_allow), in byte order: what a config's
+    /// `id_extra_chars` holds for these rules.
+    ///
+    /// ```
+    /// use buttress_context::id::IdRules;
+    /// assert_eq!(IdRules::new().also_allow("=+/").unwrap().extra_chars(), "+/=");
+    /// assert_eq!(IdRules::new().extra_chars(), "");
+    /// ```
+    pub fn extra_chars(&self) -> String {
+        let added = self.allowed & !CorrelationId::ALLOWED;
+        (0u8..128)
+            .filter(|&byte| added & (1 << byte) != 0)
+            .map(char::from)
+            .collect()
+    }
+
     /// Checks the rules can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_len == 0 || self.max_len > Self::MAX_LEN_LIMIT {

@@ -1,28 +1,25 @@
-//! [`ServerContextBuilder`].
+//! [`ServerContextLayerBuilder`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::config::ConfigError;
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::layer::{BuildEnv, LayerBuilder};
 use buttress_core::{Criticality, TrustPolicy};
 use http::HeaderName;
 
 use super::ServerContextLayer;
-use super::read::Settings;
-use crate::headers::{
-    GRPC_TIMEOUT, TRACEPARENT, TRACESTATE, X_BUTTRESS_FAULT, X_CORRELATION_ID, X_CRITICALITY,
-    X_REQUEST_ID, X_REQUEST_TIMEOUT_MS,
-};
+use super::config::{Extras, ServerContextConfig};
 use crate::id::{IdFormat, IdMode, IdRules, MakeCorrelationId};
 
-/// The longest fault directive a configuration may allow.
-const FAULT_LEN_LIMIT: usize = 4096;
-
-/// Builds a [`ServerContextLayer`]; [`build`](Self::build) validates.
+/// Builds a [`ServerContextLayer`]: the [`ServerContextConfig`] fields in
+/// code, plus what data cannot say (a [`TrustPolicy`] built in code, a
+/// custom [`MakeCorrelationId`]). [`build`](Self::build) validates.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_context::server::ServerContextLayer;
+/// use buttress_core::layer::LayerHandle;
 /// use buttress_core::{Criticality, TrustPolicy};
 /// use std::time::Duration;
 ///
@@ -31,9 +28,10 @@ const FAULT_LEN_LIMIT: usize = 4096;
 ///     .max_deadline(Duration::from_secs(5))
 ///     .default_deadline(Duration::from_secs(2))
 ///     .default_criticality(Criticality::SheddablePlus)
+///     .name("checkout")
 ///     .build()
 ///     .unwrap();
-/// # drop(layer);
+/// assert_eq!(layer.handle().id().name(), "checkout");
 ///
 /// let err = ServerContextLayer::builder()
 ///     .max_deadline(Duration::from_secs(1))
@@ -42,257 +40,172 @@ const FAULT_LEN_LIMIT: usize = 4096;
 ///     .unwrap_err();
 /// assert_eq!(err.field(), "default_deadline");
 /// ```
-pub struct ServerContextBuilder {
-    id_header: HeaderName,
-    also_accept: Vec<HeaderName>,
-    id_mode: IdMode,
-    id_rules: IdRules,
-    make_id: Arc<dyn MakeCorrelationId>,
-    trust: TrustPolicy,
-    deadline_header: HeaderName,
-    max_deadline: Option<Duration>,
-    default_deadline: Option<Duration>,
-    criticality_header: HeaderName,
-    default_criticality: Criticality,
-    fault_header: HeaderName,
-    max_fault_len: Option<usize>,
-    sample_new_traces: bool,
-    name: Arc<str>,
-    sink: Option<Arc<dyn TelemetrySink>>,
+#[derive(Clone, Default)]
+pub struct ServerContextLayerBuilder {
+    config: ServerContextConfig,
+    env: BuildEnv,
+    /// Replaces the config's `trust` when set.
+    trust: Option<TrustPolicy>,
+    /// Replaces the config's `id_format` when set.
+    make_id: Option<Arc<dyn MakeCorrelationId>>,
 }
 
-impl ServerContextBuilder {
-    /// The defaults (see [`ServerContextLayer::builder`]).
-    pub fn new() -> Self {
-        ServerContextBuilder {
-            id_header: X_REQUEST_ID,
-            also_accept: vec![X_CORRELATION_ID],
-            id_mode: IdMode::Accept,
-            id_rules: IdRules::new(),
-            make_id: Arc::new(IdFormat::UuidV7),
-            trust: TrustPolicy::never(),
-            deadline_header: X_REQUEST_TIMEOUT_MS,
-            max_deadline: None,
-            default_deadline: None,
-            criticality_header: X_CRITICALITY,
-            default_criticality: Criticality::default(),
-            fault_header: X_BUTTRESS_FAULT,
-            max_fault_len: Some(256),
-            sample_new_traces: false,
-            name: Arc::from("context"),
-            sink: None,
+impl LayerBuilder for ServerContextLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
+impl ServerContextLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: ServerContextConfig) -> Self {
+        ServerContextLayerBuilder {
+            config,
+            ..Self::default()
         }
     }
 
     /// The ID header: read first, echoed on responses (default
     /// `x-request-id`).
     pub fn id_header(mut self, name: HeaderName) -> Self {
-        self.id_header = name;
+        self.config.id_header = name.as_str().into();
         self
     }
 
     /// Other headers an ID is accepted from, tried in order after the ID
     /// header (default `x-correlation-id`). The first one present decides.
     pub fn also_accept(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.also_accept = names.into_iter().collect();
+        self.config.also_accept = names.into_iter().map(|n| n.as_str().into()).collect();
         self
     }
 
     /// Whether a trusted caller's ID is kept ([`IdMode::Accept`], the
     /// default) or every request gets a fresh one ([`IdMode::Generate`]).
     pub fn id_mode(mut self, mode: IdMode) -> Self {
-        self.id_mode = mode;
+        self.config.id_mode = mode;
         self
     }
 
-    /// What an accepted ID must look like.
-    pub fn id_rules(mut self, rules: IdRules) -> Self {
-        self.id_rules = rules;
+    /// Which built-in format fresh IDs take (default
+    /// [`UuidV7`](crate::id::UuidV7)); replaces a [`make_id`](Self::make_id).
+    pub fn id_format(mut self, format: IdFormat) -> Self {
+        self.config.id_format = format;
+        self.make_id = None;
         self
     }
 
-    /// How fresh IDs are made (default [`UuidV7`](crate::id::UuidV7)).
+    /// How fresh IDs are made, by your own scheme; replaces the
+    /// [`id_format`](Self::id_format).
     pub fn make_id(mut self, make: impl MakeCorrelationId) -> Self {
-        self.make_id = Arc::new(make);
+        self.make_id = Some(Arc::new(make));
+        self
+    }
+
+    /// The longest accepted ID, 1 to 256 bytes (default 128).
+    pub fn id_max_len(mut self, max: usize) -> Self {
+        self.config.id_max_len = max;
+        self
+    }
+
+    /// Bytes accepted in an ID beyond `[A-Za-z0-9._:-]` (default none).
+    pub fn id_extra_chars(mut self, chars: impl Into<String>) -> Self {
+        self.config.id_extra_chars = chars.into();
+        self
+    }
+
+    /// What an accepted ID must look like: sets both
+    /// [`id_max_len`](Self::id_max_len) and
+    /// [`id_extra_chars`](Self::id_extra_chars).
+    pub fn id_rules(mut self, rules: IdRules) -> Self {
+        self.config.id_max_len = rules.get_max_len();
+        self.config.id_extra_chars = rules.extra_chars();
         self
     }
 
     /// Which callers may set the ID (in accept mode), deadline,
-    /// criticality and fault directive (default: nobody).
+    /// criticality and fault directive (default: nobody). Replaces the
+    /// config's [`trust`](ServerContextConfig::trust), its data form.
     pub fn trust(mut self, trust: TrustPolicy) -> Self {
-        self.trust = trust;
+        self.trust = Some(trust);
         self
     }
 
     /// The milliseconds header a trusted HTTP caller's deadline is read
     /// from (default `x-request-timeout-ms`); `grpc-timeout` is always read.
     pub fn deadline_header(mut self, name: HeaderName) -> Self {
-        self.deadline_header = name;
+        self.config.deadline_header = name.as_str().into();
         self
     }
 
     /// The longest deadline any caller may set: a longer one is cut to
     /// this.
     pub fn max_deadline(mut self, max: Duration) -> Self {
-        self.max_deadline = Some(max);
+        self.config.max_deadline = Some(max);
         self
     }
 
     /// The deadline of a request that brought none (or whose caller is not
     /// trusted). Without one such requests have no deadline.
     pub fn default_deadline(mut self, deadline: Duration) -> Self {
-        self.default_deadline = Some(deadline);
+        self.config.default_deadline = Some(deadline);
         self
     }
 
     /// The criticality header (default `x-criticality`).
     pub fn criticality_header(mut self, name: HeaderName) -> Self {
-        self.criticality_header = name;
+        self.config.criticality_header = name.as_str().into();
         self
     }
 
     /// The criticality of requests that set none, or are not trusted to.
     pub fn default_criticality(mut self, level: Criticality) -> Self {
-        self.default_criticality = level;
+        self.config.default_criticality = level.as_str().into();
         self
     }
 
     /// The fault directive header (default `x-buttress-fault`).
     pub fn fault_header(mut self, name: HeaderName) -> Self {
-        self.fault_header = name;
+        self.config.fault_header = name.as_str().into();
         self
     }
 
     /// The longest fault directive carried (default 256 bytes; 1 to
     /// 4096); `None` carries none.
     pub fn max_fault_len(mut self, max: Option<usize>) -> Self {
-        self.max_fault_len = max;
+        self.config.max_fault_len = max;
         self
     }
 
     /// Whether traces this server starts are marked sampled (default no:
     /// sampling is a tracer's decision).
     pub fn sample_new_traces(mut self, sampled: bool) -> Self {
-        self.sample_new_traces = sampled;
+        self.config.sample_new_traces = sampled;
         self
     }
 
-    /// The name the layer registers under with telemetry (default
-    /// `context`).
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
-        self
+    /// The config built so far (without the builder-only policy and ID
+    /// maker).
+    pub fn config(&self) -> &ServerContextConfig {
+        &self.config
     }
 
-    /// Reports to `sink` instead of the global sink.
-    pub fn sink(mut self, sink: Arc<dyn TelemetrySink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// Validates and builds the layer.
+    /// Validates and builds the layer, registering it with telemetry.
     pub fn build(self) -> Result<ServerContextLayer, ConfigError> {
-        self.id_rules.validate()?;
-        if self.max_deadline == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                "max_deadline",
-                "must be greater than zero",
-            ));
-        }
-        if let Some(default) = self.default_deadline {
-            if default.is_zero() {
-                return Err(ConfigError::new(
-                    "default_deadline",
-                    "must be greater than zero",
-                ));
-            }
-            if self.max_deadline.is_some_and(|max| default > max) {
-                return Err(ConfigError::new(
-                    "default_deadline",
-                    "must not exceed max_deadline",
-                ));
-            }
-        }
-        if self
-            .max_fault_len
-            .is_some_and(|max| max == 0 || max > FAULT_LEN_LIMIT)
-        {
-            return Err(ConfigError::new("max_fault_len", "must be 1 to 4096"));
-        }
-        check_distinct(
-            std::iter::once(("id_header", &self.id_header))
-                .chain(self.also_accept.iter().map(|name| ("also_accept", name)))
-                .chain([
-                    ("deadline_header", &self.deadline_header),
-                    ("criticality_header", &self.criticality_header),
-                    ("fault_header", &self.fault_header),
-                ]),
-        )?;
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Context, self.name),
-            None => Telemetry::register(LayerKind::Context, self.name),
-        };
-        let (trusted_names, untrusted_names) = Settings::names(
-            self.id_mode,
-            &self.id_header,
-            &self.also_accept,
-            &self.deadline_header,
-            &self.criticality_header,
-            &self.fault_header,
-            self.max_fault_len,
-        );
-        Ok(ServerContextLayer::from_settings(Settings {
-            id_header: self.id_header,
-            id_mode: self.id_mode,
-            id_rules: self.id_rules,
-            make_id: self.make_id,
+        let extras = Extras {
             trust: self.trust,
-            max_deadline: self.max_deadline,
-            default_deadline: self.default_deadline,
-            default_criticality: self.default_criticality,
-            max_fault_len: self.max_fault_len,
-            sample_new_traces: self.sample_new_traces,
-            trusted_names,
-            untrusted_names,
-            telemetry,
-        }))
+            make_id: self.make_id,
+        };
+        self.config.build_with(&self.env, extras)
     }
 }
 
-impl Default for ServerContextBuilder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Debug for ServerContextBuilder {
+impl std::fmt::Debug for ServerContextLayerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerContextBuilder")
-            .field("id_header", &self.id_header)
-            .field("id_mode", &self.id_mode)
+        f.debug_struct("ServerContextLayerBuilder")
+            .field("config", &self.config)
+            .field("env", &self.env)
             .field("trust", &self.trust)
-            .finish_non_exhaustive()
+            .field("custom_make_id", &self.make_id.is_some())
+            .finish()
     }
-}
-
-/// Every configured header names one thing, and none is a header whose
-/// name the protocols fix.
-pub(crate) fn check_distinct<'a>(
-    names: impl Iterator<Item = (&'static str, &'a HeaderName)> + Clone,
-) -> Result<(), ConfigError> {
-    for (i, (field, name)) in names.clone().enumerate() {
-        if [TRACEPARENT, TRACESTATE, GRPC_TIMEOUT].contains(name) {
-            return Err(ConfigError::new(
-                field,
-                "names a header the protocols reserve",
-            ));
-        }
-        if names.clone().skip(i + 1).any(|(_, other)| other == name) {
-            return Err(ConfigError::new(
-                field,
-                "names the same header as another setting",
-            ));
-        }
-    }
-    Ok(())
 }

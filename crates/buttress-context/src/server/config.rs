@@ -1,53 +1,130 @@
-//! [`ServerContextConfig`]: the server layer as data (feature `serde`).
+//! [`ServerContextConfig`]: the server layer's settings as data.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::config::ConfigError;
+use buttress_core::config::{ConfigError, MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, LayerConfig};
+use buttress_core::telemetry::LayerKind;
 use buttress_core::{Criticality, TrustPolicy};
-use http::HeaderName;
-use serde::{Deserialize, Serialize};
+use http::{HeaderName, HeaderValue};
 
-use super::{ServerContextBuilder, ServerContextLayer};
-use crate::id::{IdFormat, IdMode, IdRules};
+use super::ServerContextLayer;
+use super::read::Settings;
+use crate::headers::{
+    X_BUTTRESS_FAULT, X_CORRELATION_ID, X_CRITICALITY, X_REQUEST_ID, X_REQUEST_TIMEOUT_MS,
+    check_distinct, parse_name,
+};
+use crate::id::{IdFormat, IdMode, IdRules, MakeCorrelationId};
 
-/// Which callers a server trusts, as data.
+/// The longest fault directive a configuration may allow.
+const FAULT_LEN_LIMIT: usize = 4096;
+
+/// Which callers a server trusts, as data: the policies a configuration
+/// file can state. A [`TrustPolicy`] built in code (a predicate, say) goes
+/// to [`ServerContextLayerBuilder::trust`](super::ServerContextLayerBuilder::trust)
+/// instead.
 ///
 /// ```
-/// use buttress_context::server::TrustConfig;
-/// # #[derive(serde::Deserialize)] struct T { trust: TrustConfig }
-/// # let _ = |t: T| t.trust;
-/// // trust = "never" | "always" | { peers = ["10.0.0.0/8"] }
+/// # #[cfg(feature = "serde")] {
+/// use buttress_context::server::{ServerContextConfig, TrustConfig};
+///
+/// // trust = "never" | "always" | { peers = [..] } | { header = { name = .., value = .. } }
+/// let config: ServerContextConfig = toml::from_str(r#"trust = { peers = ["10.0.0.0/8"] }"#).unwrap();
+/// assert_eq!(config.trust, TrustConfig::Peers(vec!["10.0.0.0/8".into()]));
+/// let config: ServerContextConfig =
+///     toml::from_str(r#"trust = { header = { name = "x-gateway", value = "s3cret" } }"#).unwrap();
+/// assert!(matches!(config.trust, TrustConfig::Header { .. }));
+/// # }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum TrustConfig {
     /// Trust nobody (the default).
     #[default]
     Never,
     /// Trust every caller (behind a mesh that strips these headers).
     Always,
-    /// Trust callers whose peer address is in one of these networks.
+    /// Trust callers whose peer address is in one of these networks
+    /// (addresses or CIDR networks).
     Peers(Vec<String>),
+    /// Trust requests carrying the header `name: value`, which your
+    /// gateway sets and strips from outside callers.
+    Header {
+        /// The header's name.
+        name: String,
+        /// Its value: a shared secret.
+        value: String,
+    },
 }
 
 impl TrustConfig {
-    fn policy(&self) -> Result<TrustPolicy, ConfigError> {
+    /// The policy this describes; the error names the field at fault.
+    pub fn policy(&self) -> Result<TrustPolicy, ConfigError> {
         match self {
             TrustConfig::Never => Ok(TrustPolicy::never()),
             TrustConfig::Always => Ok(TrustPolicy::always()),
             TrustConfig::Peers(nets) => TrustPolicy::peers(nets).map_err(|_| {
                 ConfigError::new("trust.peers", "expected IP addresses or CIDR networks")
             }),
+            TrustConfig::Header { name, value } => {
+                let name = parse_name("trust.header.name", name)?;
+                let value = HeaderValue::from_str(value).map_err(|_| {
+                    ConfigError::new("trust.header.value", "not a valid header value")
+                })?;
+                Ok(TrustPolicy::header(name, value))
+            }
         }
     }
 }
 
-/// The [`ServerContextLayer`] settings as data, with human durations
-/// (`"250ms"`), so a stack loads from TOML. Missing fields keep the
-/// defaults.
+impl fmt::Debug for TrustConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustConfig::Never => f.write_str("Never"),
+            TrustConfig::Always => f.write_str("Always"),
+            TrustConfig::Peers(nets) => f.debug_tuple("Peers").field(nets).finish(),
+            // The value is a secret: kept out of logs.
+            TrustConfig::Header { name, .. } => f
+                .debug_struct("Header")
+                .field("name", name)
+                .field("value", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// The [`ServerContextLayer`]'s settings as data. With the crate's `serde`
+/// feature it loads from TOML or JSON, durations written as `"250ms"`;
+/// missing fields keep the defaults.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `context` | what it reports under |
+/// | `id_header` | `x-request-id` | the ID header: read first, echoed on responses |
+/// | `also_accept` | `["x-correlation-id"]` | other headers an ID is accepted from, in order |
+/// | `id_mode` | `accept` | keep a trusted caller's ID (`accept`) or always make one (`generate`) |
+/// | `id_format` | `uuid_v7` | how fresh IDs are made (`uuid_v7`, `uuid_v4`) |
+/// | `id_max_len` | 128 | the longest accepted ID, 1 to 256 bytes |
+/// | `id_extra_chars` | none | bytes accepted in an ID beyond `[A-Za-z0-9._:-]` |
+/// | `trust` | `never` | which callers may set the ID, deadline, criticality and fault |
+/// | `deadline_header` | `x-request-timeout-ms` | the milliseconds deadline header (`grpc-timeout` is always read) |
+/// | `max_deadline` | none | the longest deadline a caller may set, up to 1 day |
+/// | `default_deadline` | none | the deadline of requests that bring none, at most `max_deadline` |
+/// | `criticality_header` | `x-criticality` | the criticality header |
+/// | `default_criticality` | `CRITICAL` | the criticality of requests that set none |
+/// | `fault_header` | `x-buttress-fault` | the fault directive header |
+/// | `max_fault_len` | 256 | the longest fault directive carried, 1 to 4096; none carries none |
+/// | `sample_new_traces` | `false` | whether traces this server starts are marked sampled |
 ///
 /// ```
-/// use buttress_context::server::{ServerContextConfig, TrustConfig};
+/// use buttress_context::server::{ServerContextConfig, ServerContextLayer, TrustConfig};
+/// use buttress_core::layer::LayerConfig;
 /// use std::time::Duration;
 ///
 /// let config = ServerContextConfig {
@@ -56,16 +133,20 @@ impl TrustConfig {
 ///     default_criticality: "SHEDDABLE_PLUS".into(),
 ///     ..ServerContextConfig::default()
 /// };
-/// let layer = config.build().unwrap();
+/// let layer = ServerContextLayer::from_config(&config).unwrap();
 /// # drop(layer);
 /// let bad = ServerContextConfig { default_criticality: "urgent".into(), ..Default::default() };
-/// assert_eq!(bad.build().unwrap_err().field(), "default_criticality");
+/// assert_eq!(bad.validate().unwrap_err().field(), "default_criticality");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct ServerContextConfig {
-    /// The telemetry name.
-    pub name: String,
+    /// The name the layer reports under.
+    pub name: Option<String>,
     /// The ID header.
     pub id_header: String,
     /// Other headers an ID is accepted from.
@@ -83,10 +164,10 @@ pub struct ServerContextConfig {
     /// The milliseconds deadline header.
     pub deadline_header: String,
     /// The longest deadline a caller may set.
-    #[serde(with = "humantime_serde")]
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_deadline: Option<Duration>,
     /// The deadline of requests that bring none.
-    #[serde(with = "humantime_serde")]
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub default_deadline: Option<Duration>,
     /// The criticality header.
     pub criticality_header: String,
@@ -94,7 +175,7 @@ pub struct ServerContextConfig {
     pub default_criticality: String,
     /// The fault directive header.
     pub fault_header: String,
-    /// The longest fault directive carried; absent to carry none.
+    /// The longest fault directive carried; `None` carries none.
     pub max_fault_len: Option<usize>,
     /// Whether new traces are marked sampled.
     pub sample_new_traces: bool,
@@ -103,71 +184,151 @@ pub struct ServerContextConfig {
 impl Default for ServerContextConfig {
     fn default() -> Self {
         ServerContextConfig {
-            name: "context".into(),
-            id_header: crate::headers::X_REQUEST_ID.as_str().into(),
-            also_accept: vec![crate::headers::X_CORRELATION_ID.as_str().into()],
+            name: None,
+            id_header: X_REQUEST_ID.as_str().into(),
+            also_accept: vec![X_CORRELATION_ID.as_str().into()],
             id_mode: IdMode::Accept,
             id_format: IdFormat::UuidV7,
             id_max_len: IdRules::new().get_max_len(),
             id_extra_chars: String::new(),
             trust: TrustConfig::Never,
-            deadline_header: crate::headers::X_REQUEST_TIMEOUT_MS.as_str().into(),
+            deadline_header: X_REQUEST_TIMEOUT_MS.as_str().into(),
             max_deadline: None,
             default_deadline: None,
-            criticality_header: crate::headers::X_CRITICALITY.as_str().into(),
+            criticality_header: X_CRITICALITY.as_str().into(),
             default_criticality: Criticality::default().as_str().into(),
-            fault_header: crate::headers::X_BUTTRESS_FAULT.as_str().into(),
+            fault_header: X_BUTTRESS_FAULT.as_str().into(),
             max_fault_len: Some(256),
             sample_new_traces: false,
         }
     }
 }
 
-pub(crate) fn header(field: &'static str, name: &str) -> Result<HeaderName, ConfigError> {
-    HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| ConfigError::new(field, "not a valid header name"))
+/// What building adds to a config: what data cannot say.
+#[derive(Default)]
+pub(super) struct Extras {
+    /// A policy built in code, in place of the config's `trust`.
+    pub(super) trust: Option<TrustPolicy>,
+    /// A custom ID maker, in place of the config's `id_format`.
+    pub(super) make_id: Option<Arc<dyn MakeCorrelationId>>,
+}
+
+/// A config's values in the types the layer uses.
+struct Parsed {
+    id_header: HeaderName,
+    also_accept: Vec<HeaderName>,
+    id_rules: IdRules,
+    trust: TrustPolicy,
+    deadline_header: HeaderName,
+    criticality_header: HeaderName,
+    default_criticality: Criticality,
+    fault_header: HeaderName,
 }
 
 impl ServerContextConfig {
-    /// A builder holding these settings, to add what data cannot say
-    /// (a custom ID maker, a trust predicate, a telemetry sink).
-    pub fn builder(&self) -> Result<ServerContextBuilder, ConfigError> {
-        let criticality = Criticality::parse(self.default_criticality.as_bytes())
-            .ok_or_else(|| ConfigError::new("default_criticality", "unknown criticality"))?;
-        let mut builder = ServerContextLayer::builder()
-            .name(self.name.as_str())
-            .id_header(header("id_header", &self.id_header)?)
-            .also_accept(
-                self.also_accept
-                    .iter()
-                    .map(|name| header("also_accept", name))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-            .id_mode(self.id_mode)
-            .make_id(self.id_format)
-            .id_rules(
-                IdRules::new()
-                    .max_len(self.id_max_len)
-                    .also_allow(&self.id_extra_chars)?,
-            )
-            .trust(self.trust.policy()?)
-            .deadline_header(header("deadline_header", &self.deadline_header)?)
-            .criticality_header(header("criticality_header", &self.criticality_header)?)
-            .default_criticality(criticality)
-            .fault_header(header("fault_header", &self.fault_header)?)
-            .max_fault_len(self.max_fault_len)
-            .sample_new_traces(self.sample_new_traces);
+    /// Checks every field and parses it; `trust` is the policy to use in
+    /// place of the config's, when the builder was given one.
+    fn parse(&self, trust: Option<TrustPolicy>) -> Result<Parsed, ConfigError> {
+        let id_rules = IdRules::new()
+            .max_len(self.id_max_len)
+            .also_allow(&self.id_extra_chars)?;
+        id_rules.validate()?;
         if let Some(max) = self.max_deadline {
-            builder = builder.max_deadline(max);
+            check_duration("max_deadline", max, Duration::from_nanos(1)..=MAX_DURATION)?;
         }
         if let Some(default) = self.default_deadline {
-            builder = builder.default_deadline(default);
+            check_duration(
+                "default_deadline",
+                default,
+                Duration::from_nanos(1)..=MAX_DURATION,
+            )?;
+            if self.max_deadline.is_some_and(|max| default > max) {
+                return Err(ConfigError::new(
+                    "default_deadline",
+                    "must not exceed max_deadline",
+                ));
+            }
         }
-        Ok(builder)
+        if self
+            .max_fault_len
+            .is_some_and(|max| max == 0 || max > FAULT_LEN_LIMIT)
+        {
+            return Err(ConfigError::new("max_fault_len", "must be 1 to 4096"));
+        }
+        let default_criticality = Criticality::parse(self.default_criticality.as_bytes())
+            .ok_or_else(|| ConfigError::new("default_criticality", "unknown criticality"))?;
+        let parsed = Parsed {
+            id_header: parse_name("id_header", &self.id_header)?,
+            also_accept: self
+                .also_accept
+                .iter()
+                .map(|name| parse_name("also_accept", name))
+                .collect::<Result<_, _>>()?,
+            id_rules,
+            trust: match trust {
+                Some(trust) => trust,
+                None => self.trust.policy()?,
+            },
+            deadline_header: parse_name("deadline_header", &self.deadline_header)?,
+            criticality_header: parse_name("criticality_header", &self.criticality_header)?,
+            default_criticality,
+            fault_header: parse_name("fault_header", &self.fault_header)?,
+        };
+        check_distinct(
+            std::iter::once(("id_header", &parsed.id_header))
+                .chain(parsed.also_accept.iter().map(|name| ("also_accept", name)))
+                .chain([
+                    ("deadline_header", &parsed.deadline_header),
+                    ("criticality_header", &parsed.criticality_header),
+                    ("fault_header", &parsed.fault_header),
+                ]),
+        )?;
+        Ok(parsed)
     }
 
-    /// Validates and builds the layer.
-    pub fn build(&self) -> Result<ServerContextLayer, ConfigError> {
-        self.builder()?.build()
+    /// Validates and builds the layer in `env`, with what the builder adds.
+    pub(super) fn build_with(
+        &self,
+        env: &BuildEnv,
+        extras: Extras,
+    ) -> Result<ServerContextLayer, ConfigError> {
+        let parsed = self.parse(extras.trust)?;
+        let telemetry = env.telemetry(LayerKind::Context, self.name.as_deref());
+        let (trusted_names, untrusted_names) = Settings::names(
+            self.id_mode,
+            &parsed.id_header,
+            &parsed.also_accept,
+            &parsed.deadline_header,
+            &parsed.criticality_header,
+            &parsed.fault_header,
+            self.max_fault_len,
+        );
+        Ok(ServerContextLayer::from_settings(Settings {
+            id_header: parsed.id_header,
+            id_mode: self.id_mode,
+            id_rules: parsed.id_rules,
+            make_id: extras.make_id.unwrap_or_else(|| Arc::new(self.id_format)),
+            trust: parsed.trust,
+            max_deadline: self.max_deadline,
+            default_deadline: self.default_deadline,
+            default_criticality: parsed.default_criticality,
+            max_fault_len: self.max_fault_len,
+            sample_new_traces: self.sample_new_traces,
+            trusted_names,
+            untrusted_names,
+            telemetry,
+        }))
+    }
+}
+
+impl LayerConfig for ServerContextConfig {
+    type Layer = ServerContextLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.parse(None).map(drop)
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<ServerContextLayer, ConfigError> {
+        self.build_with(env, Extras::default())
     }
 }

@@ -1,12 +1,17 @@
-//! [`ServerContextLayer`].
+//! [`ServerContextLayer`] and [`ServerContextHandle`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use buttress_core::TrustPolicy;
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
+use buttress_core::{Criticality, TrustPolicy};
+use http::HeaderName;
 use tower_layer::Layer;
 
 use super::read::Settings;
-use super::{ServerContext, ServerContextBuilder};
+use super::{ServerContext, ServerContextConfig, ServerContextLayerBuilder};
 use crate::headers::X_CORRELATION_ID;
 use crate::id::IdMode;
 
@@ -23,8 +28,13 @@ impl ServerContextLayer {
     /// `x-correlation-id`), [`IdMode::Accept`], trusting nobody — so
     /// every request gets a fresh ID and no caller sets a deadline,
     /// criticality or fault until you give it a [`TrustPolicy`].
-    pub fn builder() -> ServerContextBuilder {
-        ServerContextBuilder::new()
+    pub fn builder() -> ServerContextLayerBuilder {
+        ServerContextLayerBuilder::default()
+    }
+
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &ServerContextConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 
     /// For a service facing the internet: always a fresh ID, nothing
@@ -33,37 +43,43 @@ impl ServerContextLayer {
     /// ```
     /// use buttress_context::server::ServerContextLayer;
     /// let layer = ServerContextLayer::public();
-    /// # drop(layer);
+    /// assert_eq!(layer.handle().id_mode(), buttress_context::id::IdMode::Generate);
     /// ```
     pub fn public() -> Self {
-        Self::builder()
-            .id_mode(IdMode::Generate)
-            .build()
-            .expect("the defaults are valid")
+        Self::defaults(Self::builder().id_mode(IdMode::Generate))
     }
 
     /// For an internal service: accepts the ID, deadline, criticality and
     /// fault directive of callers `trust` trusts.
     pub fn internal(trust: TrustPolicy) -> Self {
-        Self::builder()
-            .trust(trust)
-            .build()
-            .expect("the defaults are valid")
+        Self::defaults(Self::builder().trust(trust))
     }
 
     /// The defaults, with `x-request-id` as the ID header (tower-http's
     /// name for the same thing).
     pub fn x_request_id() -> Self {
-        Self::builder().build().expect("the defaults are valid")
+        Self::defaults(Self::builder())
     }
 
     /// The defaults, with `x-correlation-id` as the ID header read first,
     /// echoed and forwarded.
     pub fn x_correlation_id() -> Self {
-        Self::builder()
-            .id_header(X_CORRELATION_ID)
+        Self::defaults(Self::builder().id_header(X_CORRELATION_ID))
+    }
+
+    /// Builds a preset: the defaults with one setting no value of which
+    /// fails validation.
+    fn defaults(builder: ServerContextLayerBuilder) -> Self {
+        builder
             .build()
-            .expect("the defaults are valid")
+            .unwrap_or_else(|_| unreachable!("the presets are valid"))
+    }
+
+    /// The handle that reads the layer's settings.
+    pub fn handle(&self) -> ServerContextHandle {
+        ServerContextHandle {
+            settings: self.settings.clone(),
+        }
     }
 
     pub(super) fn from_settings(settings: Settings) -> Self {
@@ -83,8 +99,75 @@ impl<S> Layer<S> for ServerContextLayer {
 
 impl std::fmt::Debug for ServerContextLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ServerContextLayer")
+            .field(&self.handle())
+            .finish()
+    }
+}
+
+/// Reads a [`ServerContextLayer`]'s settings; from
+/// [`ServerContextLayer::handle`].
+///
+/// ```
+/// use buttress_context::server::ServerContextLayer;
+/// use buttress_core::layer::LayerHandle;
+/// use std::time::Duration;
+///
+/// let layer = ServerContextLayer::builder().max_deadline(Duration::from_secs(5)).build().unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "context");
+/// assert_eq!(handle.id_header(), "x-request-id");
+/// assert_eq!(handle.max_deadline(), Some(Duration::from_secs(5)));
+/// ```
+#[derive(Clone)]
+pub struct ServerContextHandle {
+    settings: Arc<Settings>,
+}
+
+impl ServerContextHandle {
+    /// The ID header: read first, echoed on responses.
+    pub fn id_header(&self) -> &HeaderName {
+        &self.settings.id_header
+    }
+
+    /// Whether trusted callers' IDs are kept or every request gets a
+    /// fresh one.
+    pub fn id_mode(&self) -> IdMode {
+        self.settings.id_mode
+    }
+
+    /// Which callers are trusted.
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.settings.trust
+    }
+
+    /// The longest deadline a caller may set, if capped.
+    pub fn max_deadline(&self) -> Option<Duration> {
+        self.settings.max_deadline
+    }
+
+    /// The deadline of requests that bring none, if any.
+    pub fn default_deadline(&self) -> Option<Duration> {
+        self.settings.default_deadline
+    }
+
+    /// The criticality of requests that set none.
+    pub fn default_criticality(&self) -> Criticality {
+        self.settings.default_criticality
+    }
+}
+
+impl LayerHandle for ServerContextHandle {
+    fn id(&self) -> &LayerId {
+        self.settings.telemetry.layer()
+    }
+}
+
+impl std::fmt::Debug for ServerContextHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.settings;
-        f.debug_struct("ServerContextLayer")
+        f.debug_struct("ServerContextHandle")
+            .field("id", self.id())
             .field("id_header", &s.id_header)
             .field("id_mode", &s.id_mode)
             .field("trust", &s.trust)

@@ -42,17 +42,14 @@
 //! ```
 
 mod builder;
-#[cfg(feature = "serde")]
-pub(crate) mod config;
+mod config;
 mod future;
 mod layer;
 mod read;
 mod service;
 
-pub use self::builder::ServerContextBuilder;
-pub(crate) use self::builder::check_distinct;
-#[cfg(feature = "serde")]
+pub use self::builder::ServerContextLayerBuilder;
 pub use self::config::{ServerContextConfig, TrustConfig};
 pub use self::future::ResponseFuture;
-pub use self::layer::ServerContextLayer;
+pub use self::layer::{ServerContextHandle, ServerContextLayer};
 pub use self::service::ServerContext;

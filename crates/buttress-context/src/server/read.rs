@@ -34,7 +34,7 @@ pub(super) struct Settings {
     pub(super) trusted_names: Names,
     /// What is read from anyone else: the trace, nothing more.
     pub(super) untrusted_names: Names,
-    #[allow(dead_code)] // held so the layer stays registered with its sink
+    /// The layer's identity and sink (the handle reads its ID).
     pub(super) telemetry: Telemetry,
 }
 

@@ -9,7 +9,7 @@ use crate::telemetry::LayerId;
 /// every clone of their layer, since a layer's state is shared.
 ///
 /// ```
-/// use buttress_core::layer::LayerHandle;
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
 /// use buttress_core::timeout::TimeoutLayer;
 /// use buttress_core::telemetry::LayerKind;
 ///

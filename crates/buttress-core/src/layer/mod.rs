@@ -8,9 +8,10 @@
 //!   [`LayerConfig`], which validates it and builds the layer in a
 //!   [`BuildEnv`].
 //! - **One builder shape.** `FooLayer::builder()` returns a builder that
-//!   sets the same fields in code, plus what is not data: `.name(..)`,
-//!   `.sink(..)`, `.classifier(..)` where the layer judges outcomes, key
-//!   closures, custom algorithms. `.build()` returns
+//!   sets the same fields in code, plus what is not data:
+//!   `.classifier(..)` where the layer judges outcomes, key closures,
+//!   custom algorithms. `.name(..)`, `.sink(..)` and `.env(..)` come from
+//!   [`LayerBuilder`], the same for every builder. `.build()` returns
 //!   `Result<FooLayer, ConfigError>`; `FooLayer::from_config(&config)`
 //!   builds from data alone. No constructor panics.
 //! - **One name rule.** A layer reports under its config's `name`, else
@@ -26,7 +27,7 @@
 //!   [`LayerHandle`].
 //!
 //! ```
-//! use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+//! use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
 //! use buttress_core::telemetry::RecordingSink;
 //! use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
 //! use std::time::Duration;
@@ -46,9 +47,11 @@
 //! assert_eq!(layer.handle().id().name(), "checkout");
 //! ```
 
+mod builder;
 mod env;
 mod handle;
 
+pub use self::builder::LayerBuilder;
 pub use self::env::BuildEnv;
 pub use self::handle::LayerHandle;
 pub use crate::classify::HttpOrGrpcClassifier as DefaultClassifier;

@@ -34,6 +34,8 @@ pub enum LayerKind {
     Context,
     /// The edge that turns rejections into answers.
     Edge,
+    /// RED metrics (rate, errors, duration) for a server or a client.
+    Red,
 }
 
 impl LayerKind {
@@ -52,6 +54,7 @@ impl LayerKind {
             LayerKind::Chaos => "chaos",
             LayerKind::Context => "context",
             LayerKind::Edge => "edge",
+            LayerKind::Red => "red",
         }
     }
 }

@@ -7,8 +7,8 @@ use tower_layer::Layer;
 
 use super::Timeout;
 use crate::config::{ConfigError, MAX_DURATION, check_duration};
-use crate::layer::{BuildEnv, LayerConfig, LayerHandle};
-use crate::telemetry::{LayerId, LayerKind, Telemetry, TelemetrySink};
+use crate::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use crate::telemetry::{LayerId, LayerKind, Telemetry};
 
 /// What every [`Timeout`] built by one layer shares.
 #[derive(Debug)]
@@ -141,6 +141,7 @@ impl LayerHandle for TimeoutHandle {
 /// Builds a [`TimeoutLayer`].
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::timeout::TimeoutLayer;
 /// use std::time::Duration;
 ///
@@ -158,6 +159,12 @@ pub struct TimeoutLayerBuilder {
     env: BuildEnv,
 }
 
+impl LayerBuilder for TimeoutLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
 impl TimeoutLayerBuilder {
     /// Starts from `config` (loaded from a file, say).
     pub fn from_config(config: TimeoutConfig) -> Self {
@@ -170,24 +177,6 @@ impl TimeoutLayerBuilder {
     /// The layer's own limit. Without one, only request deadlines apply.
     pub fn limit(mut self, limit: Duration) -> Self {
         self.config.limit = Some(limit);
-        self
-    }
-
-    /// The name the layer reports under (default: the kind, `timeout`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = Some(name.into());
-        self
-    }
-
-    /// Reports to `sink` rather than to the process-wide sink.
-    pub fn sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.env.set_sink(sink);
-        self
-    }
-
-    /// Builds in `env` (a stack's name and sink) instead.
-    pub fn env(mut self, env: BuildEnv) -> Self {
-        self.env = env;
         self
     }
 

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::limiter::Limiter;
-use crate::permit::{Expired, Permit, PoolRef, Stage, Step, Wait};
+use crate::permit::{Expired, Permit, Stage, Step, Wait};
 
 pin_project! {
     /// The response future of an [`AdaptiveLimit`](super::AdaptiveLimit).
@@ -30,6 +30,8 @@ pin_project! {
     {
         #[pin]
         stage: Stage<S, Req, S::Future>,
+        // Declared after `stage`: the inner future is dropped before its
+        // permit is returned.
         permit: Option<Permit>,
         admitted_at: Instant,
         classifier: C,
@@ -48,7 +50,7 @@ where
         classifier: C,
     ) -> Self {
         ResponseFuture {
-            stage: Stage::Running { future },
+            stage: Stage::running(future),
             permit: Some(permit),
             admitted_at,
             classifier,
@@ -74,21 +76,12 @@ where
 
     pub(crate) fn refused(rejected: Rejected, now: Instant, classifier: C) -> Self {
         ResponseFuture {
-            stage: Stage::Refused {
-                rejected: Some(rejected),
-            },
+            stage: Stage::refused(rejected),
             permit: None,
             admitted_at: now,
             classifier,
             limiter: None,
         }
-    }
-}
-
-fn limiter_of(permit: &Option<Permit>) -> Option<&Limiter> {
-    match permit.as_ref()?.source() {
-        PoolRef::Adaptive(limiter) => Some(limiter),
-        _ => None,
     }
 }
 
@@ -113,8 +106,8 @@ where
                     }
                 }
                 Step::Finished(result) => {
-                    let result = result.map_err(Into::into);
-                    if let Some(limiter) = limiter_of(this.permit) {
+                    // A refused call holds no permit: nothing to judge.
+                    if let Some(permit) = this.permit.as_mut() {
                         let outcome = match &result {
                             Ok(response) => this.classifier.classify(Ok(response)),
                             Err(err) => {
@@ -122,17 +115,14 @@ where
                                 this.classifier.classify(Err(err))
                             }
                         };
-                        let now = Instant::now();
-                        limiter.record(*this.admitted_at, now, outcome);
-                        if let Some(permit) = this.permit.as_mut() {
-                            permit
-                                .finish(outcome, now.saturating_duration_since(*this.admitted_at));
-                        }
+                        // The permit hands the outcome and round trip to
+                        // the limiter that owns it.
+                        let rtt = Instant::now().saturating_duration_since(*this.admitted_at);
+                        permit.finish(outcome, rtt);
                     }
                     this.permit.take();
                     return Poll::Ready(result);
                 }
-                Step::Refused(rejected) => return Poll::Ready(Err(Box::new(rejected))),
                 Step::Expired { cause, waited } => {
                     let reason = match cause {
                         Expired::Patience => Reason::Overloaded,
@@ -158,6 +148,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
+            .field("stage", &self.stage.name())
             .field("holds_permit", &self.permit.is_some())
             .field("admitted_at", &self.admitted_at)
             .finish()

@@ -1,12 +1,15 @@
-//! The adaptive limit layer.
+//! The adaptive limit layer and its handle.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use buttress_core::layer::{DefaultClassifier, LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::config::{AdaptiveLimitBuilder, AdaptiveLimitConfig};
+use super::builder::AdaptiveLimitLayerBuilder;
+use super::config::AdaptiveLimitConfig;
 use super::limiter::Limiter;
 use super::service::AdaptiveLimit;
 use crate::ConfigError;
@@ -15,10 +18,13 @@ use crate::ConfigError;
 /// dependency's measured latency, with a bounded CoDel queue in front.
 ///
 /// The limiter is created when the layer is built and shared by every
-/// service it wraps and every clone (DESIGN.md contract 1).
+/// service it wraps and every clone, so a router that applies its layers
+/// per connection still counts against one limit. Calls are judged by
+/// the classifier `C` (default [`DefaultClassifier`]: HTTP status, or
+/// `grpc-status` when present): its failures are drops.
 ///
 /// ```
-/// use buttress_core::classify::HttpClassifier;
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_limit::adaptive::{AdaptiveLimitLayer, Vegas};
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
@@ -28,30 +34,30 @@ use crate::ConfigError;
 ///     .vegas(Vegas::default())
 ///     .limits(4, 20, 400)
 ///     .build()
-///     .unwrap()
-///     .with_classifier(HttpClassifier::default());
-/// let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(|_req: http::Request<()>| async {
+///     .unwrap();
+/// let handle = layer.handle();
+/// let svc = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 /// });
 /// let res = svc.oneshot(http::Request::new(())).await.unwrap();
 /// assert_eq!(res.status(), 200);
-/// assert_eq!(layer.limit(), 20);
+/// assert_eq!((handle.limit(), handle.in_flight()), (20, 0));
 /// # }
 /// ```
-pub struct AdaptiveLimitLayer<C = buttress_core::classify::AnyErrorFails> {
+pub struct AdaptiveLimitLayer<C = DefaultClassifier> {
     limiter: Arc<Limiter>,
     classifier: C,
 }
 
 impl AdaptiveLimitLayer {
-    /// A builder with the defaults of [`AdaptiveLimitConfig`].
-    pub fn builder() -> AdaptiveLimitBuilder {
-        AdaptiveLimitBuilder::default()
+    /// A builder, starting from the defaults of [`AdaptiveLimitConfig`].
+    pub fn builder() -> AdaptiveLimitLayerBuilder {
+        AdaptiveLimitLayerBuilder::default()
     }
 
-    /// A layer from validated settings.
-    pub fn from_config(config: AdaptiveLimitConfig) -> Result<Self, ConfigError> {
-        AdaptiveLimitBuilder::from_config(config).build()
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &AdaptiveLimitConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 }
 
@@ -63,12 +69,56 @@ impl<C> AdaptiveLimitLayer<C> {
         }
     }
 
-    /// Judges calls with `classifier` (failures are drops); the default,
-    /// `AnyErrorFails`, fails every `Err` but local rejections.
-    pub fn with_classifier<C2>(self, classifier: C2) -> AdaptiveLimitLayer<C2> {
-        AdaptiveLimitLayer::new(self.limiter, classifier)
+    /// The handle that reads the limit and its gauges.
+    pub fn handle(&self) -> AdaptiveLimitHandle {
+        AdaptiveLimitHandle {
+            limiter: self.limiter.clone(),
+        }
     }
+}
 
+impl<C: Clone> Clone for AdaptiveLimitLayer<C> {
+    fn clone(&self) -> Self {
+        AdaptiveLimitLayer::new(self.limiter.clone(), self.classifier.clone())
+    }
+}
+
+impl<S, C: Clone> Layer<S> for AdaptiveLimitLayer<C> {
+    type Service = AdaptiveLimit<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AdaptiveLimit::new(inner, self.limiter.clone(), self.classifier.clone())
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for AdaptiveLimitLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveLimitLayer")
+            .field("handle", &self.handle())
+            .field("classifier", &self.classifier)
+            .finish()
+    }
+}
+
+/// Reads an [`AdaptiveLimitLayer`]'s limit and gauges, shared with every
+/// clone of the layer and every service it wrapped.
+///
+/// ```
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::adaptive::AdaptiveLimitLayer;
+/// use std::time::Duration;
+///
+/// let handle = AdaptiveLimitLayer::builder().limits(2, 8, 64).build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "adaptive_limit");
+/// assert_eq!((handle.limit(), handle.in_flight(), handle.queued()), (8, 0, 0));
+/// assert_eq!(handle.min_rtt(), Duration::ZERO); // no window closed yet
+/// ```
+#[derive(Clone)]
+pub struct AdaptiveLimitHandle {
+    limiter: Arc<Limiter>,
+}
+
+impl AdaptiveLimitHandle {
     /// The current limit.
     pub fn limit(&self) -> usize {
         self.limiter.pool.limit()
@@ -101,26 +151,19 @@ impl<C> AdaptiveLimitLayer<C> {
     }
 }
 
-impl<C: Clone> Clone for AdaptiveLimitLayer<C> {
-    fn clone(&self) -> Self {
-        AdaptiveLimitLayer::new(self.limiter.clone(), self.classifier.clone())
+impl LayerHandle for AdaptiveLimitHandle {
+    fn id(&self) -> &LayerId {
+        self.limiter.telemetry.layer()
     }
 }
 
-impl<S, C: Clone> Layer<S> for AdaptiveLimitLayer<C> {
-    type Service = AdaptiveLimit<S, C>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AdaptiveLimit::new(inner, self.limiter.clone(), self.classifier.clone())
-    }
-}
-
-impl<C: fmt::Debug> fmt::Debug for AdaptiveLimitLayer<C> {
+impl fmt::Debug for AdaptiveLimitHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdaptiveLimitLayer")
+        f.debug_struct("AdaptiveLimitHandle")
+            .field("id", self.id())
             .field("limit", &self.limit())
             .field("in_flight", &self.in_flight())
-            .field("classifier", &self.classifier)
+            .field("queued", &self.queued())
             .finish()
     }
 }

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use buttress_core::Outcome;
+use buttress_core::clock::{self, nanos, ticks};
 use buttress_core::telemetry::{Event, GaugeKind, Telemetry};
 use tokio::time::Instant;
 
 use super::algorithm::{LimitAlgorithm, Sample};
 use super::config::AdaptiveLimitConfig;
 use super::window::Window;
-use crate::permit::PermitPool;
+use crate::permit::{PermitOwner, PermitPool};
 
 /// What the controller alone touches, once per window.
 #[derive(Debug)]
@@ -33,15 +34,14 @@ pub(crate) struct Limiter {
     pub(crate) config: AdaptiveLimitConfig,
     pub(crate) telemetry: Telemetry,
     window: Window,
-    /// When the open window may close, in nanoseconds since `epoch`.
+    /// When the open window may close, in [`clock::ticks`].
     window_end: AtomicU64,
-    epoch: Instant,
     /// Taken with `try_lock` by the one call that closes a window; calls
     /// that find it taken just go on.
     control: Mutex<Control>,
     no_load_rtt_nanos: AtomicU64,
     /// When a queued caller last gave up (its patience or deadline ran
-    /// out), in nanoseconds since `epoch`, plus one; 0 for never.
+    /// out), in [`clock::ticks`] plus one; 0 for never.
     last_gave_up: AtomicU64,
 }
 
@@ -51,21 +51,24 @@ impl Limiter {
         algorithm: Box<dyn LimitAlgorithm>,
         telemetry: Telemetry,
     ) -> Self {
-        let epoch = Instant::now();
+        let now = Instant::now();
         let mut rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let next_probe = epoch + jittered(config.probe_interval, config.probe_jitter, &mut rng);
+        let next_probe = clock::after(
+            now,
+            jittered(config.probe_interval, config.probe_jitter, &mut rng),
+        );
+        let initial = config.effective_initial_limit();
         let limiter = Limiter {
-            pool: PermitPool::new(config.initial_limit, config.queue_capacity, config.order)
+            pool: PermitPool::new(initial, config.queue_capacity, config.order)
                 .with_telemetry(telemetry.clone()),
             window: Window::new(),
-            window_end: AtomicU64::new(nanos(config.window)),
-            epoch,
+            window_end: AtomicU64::new(ticks(now).saturating_add(nanos(config.window))),
             control: Mutex::new(Control {
                 algorithm,
-                limit: config.initial_limit as f64,
+                limit: initial as f64,
                 no_load_rtt: None,
                 probing: None,
                 next_probe,
@@ -89,11 +92,10 @@ impl Limiter {
     pub(crate) fn patience(&self, now: Instant) -> Duration {
         let interval = self.config.codel_interval;
         let gave_up = self.last_gave_up.load(Ordering::Relaxed);
-        let recently_gave_up = gave_up != 0
-            && nanos(now.saturating_duration_since(self.epoch)).saturating_sub(gave_up - 1)
-                < nanos(interval);
+        let recently_gave_up =
+            gave_up != 0 && ticks(now).saturating_sub(gave_up - 1) < nanos(interval);
         if recently_gave_up || self.pool.busy_for(now) > interval {
-            self.config.codel_target
+            self.config.effective_codel_target()
         } else {
             self.config.max_wait
         }
@@ -102,13 +104,14 @@ impl Limiter {
     /// A queued caller gave up at `now`: the queue could not serve it in
     /// time.
     pub(crate) fn waiter_gave_up(&self, now: Instant) {
-        let at = nanos(now.saturating_duration_since(self.epoch)) + 1;
-        self.last_gave_up.store(at, Ordering::Relaxed);
+        self.last_gave_up
+            .store(ticks(now).saturating_add(1), Ordering::Relaxed);
     }
 
-    /// Records a finished call admitted at `admitted_at`.
+    /// Records a call that ended at `now` with `outcome`, `rtt` after it
+    /// was admitted.
     #[inline]
-    pub(crate) fn record(&self, admitted_at: Instant, now: Instant, outcome: Outcome) {
+    pub(crate) fn record(&self, outcome: Outcome, rtt: Duration, now: Instant) {
         let failed = match outcome {
             Outcome::Success => false,
             Outcome::Failure => true,
@@ -116,26 +119,25 @@ impl Limiter {
             // nothing about its latency.
             Outcome::Ignored | Outcome::Cancelled => return,
         };
-        let rtt = now.saturating_duration_since(admitted_at);
         let slow = self.config.drop_above.is_some_and(|limit| rtt > limit);
         let full = self
             .window
             .record(nanos(rtt), failed || slow, self.pool.in_flight());
-        let since_epoch = nanos(now.saturating_duration_since(self.epoch));
-        if full || since_epoch >= self.window_end.load(Ordering::Relaxed) {
-            self.close_window(now, since_epoch, full);
+        let at = ticks(now);
+        if full || at >= self.window_end.load(Ordering::Relaxed) {
+            self.close_window(now, at, full);
         }
     }
 
     #[cold]
-    fn close_window(&self, now: Instant, since_epoch: u64, full: bool) {
+    fn close_window(&self, now: Instant, at: u64, full: bool) {
         if !full && self.window.calls() < self.config.window_min_calls {
             return;
         }
         let Ok(mut guard) = self.control.try_lock() else {
             return;
         };
-        if !full && since_epoch < self.window_end.load(Ordering::Relaxed) {
+        if !full && at < self.window_end.load(Ordering::Relaxed) {
             return; // another call closed it meanwhile
         }
         let snap = self.window.take();
@@ -149,12 +151,14 @@ impl Limiter {
             // the dependency's no-load round trip now.
             control.no_load_rtt = Some(window_min);
             control.limit = restore;
-            control.next_probe = now
-                + jittered(
+            control.next_probe = clock::after(
+                now,
+                jittered(
                     self.config.probe_interval,
                     self.config.probe_jitter,
                     &mut control.rng,
-                );
+                ),
+            );
             self.pool.set_limit(restore.round() as usize);
         } else {
             let no_load = control
@@ -192,7 +196,7 @@ impl Limiter {
             .store(nanos(no_load), Ordering::Relaxed);
         let length = self.config.window.max(no_load * 2);
         self.window_end
-            .store(since_epoch + nanos(length), Ordering::Relaxed);
+            .store(at.saturating_add(nanos(length)), Ordering::Relaxed);
         drop(guard);
         self.report_gauges();
     }
@@ -218,10 +222,21 @@ impl Limiter {
     }
 }
 
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
+/// `interval`, plus up to `jitter` of it at random.
 fn jittered(interval: Duration, jitter: f64, rng: &mut fastrand::Rng) -> Duration {
     interval + interval.mul_f64(jitter * rng.f64())
+}
+
+/// The limiter owns its permit pool and learns from every call that held
+/// one of its permits.
+impl PermitOwner for Limiter {
+    #[inline]
+    fn pool(&self) -> &PermitPool {
+        &self.pool
+    }
+
+    #[inline]
+    fn finished(&self, outcome: Outcome, rtt: Duration) {
+        self.record(outcome, rtt, Instant::now());
+    }
 }

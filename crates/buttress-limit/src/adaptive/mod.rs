@@ -26,23 +26,29 @@
 //!   is [`Reason::QueueTimeout`](buttress_core::Reason::QueueTimeout), as
 //!   for the bulkhead. All carry the configured `retry_after` and are
 //!   "never sent".
-//! - Samples are judged by core's [`Classify`](buttress_core::Classify):
-//!   failures are drops (what AIMD reacts to); local rejections and
-//!   cancelled calls are not samples at all.
+//! - Samples are judged by a classifier, by default core's
+//!   [`DefaultClassifier`](buttress_core::layer::DefaultClassifier) (HTTP
+//!   status, or `grpc-status` when present: a 503 is a failure); set
+//!   another with
+//!   [`AdaptiveLimitLayerBuilder::classifier`]. Failures are drops (what
+//!   AIMD reacts to); local rejections and cancelled calls are not samples
+//!   at all.
 //! - Limit, in-flight, queue depth and no-load RTT go to the telemetry
-//!   sink as gauges at every window.
+//!   sink as gauges at every window, and are read at any time through the
+//!   layer's [`AdaptiveLimitHandle`].
 
 mod algorithm;
+mod builder;
 mod config;
 mod future;
 mod layer;
-pub(crate) mod limiter;
+mod limiter;
 mod service;
 mod window;
 
 pub use self::algorithm::{Aimd, Algorithm, Gradient, LimitAlgorithm, Sample, Vegas};
-pub use self::config::{AdaptiveLimitBuilder, AdaptiveLimitConfig};
+pub use self::builder::AdaptiveLimitLayerBuilder;
+pub use self::config::AdaptiveLimitConfig;
 pub use self::future::ResponseFuture;
-pub use self::layer::AdaptiveLimitLayer;
-pub(crate) use self::limiter::Limiter;
+pub use self::layer::{AdaptiveLimitHandle, AdaptiveLimitLayer};
 pub use self::service::AdaptiveLimit;

@@ -92,7 +92,7 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         if self.limiter.pool.try_acquire() {
             self.limiter.telemetry.report(Event::Admitted);
-            let permit = Permit::new(PoolRef::Adaptive(self.limiter.clone()));
+            let permit = Permit::new(PoolRef::Owned(self.limiter.clone()));
             let admitted_at = clock::now();
             let future = self.inner.call(request);
             return ResponseFuture::running(future, permit, admitted_at, self.classifier.clone());
@@ -113,7 +113,7 @@ impl<S, C> AdaptiveLimit<S, C> {
         let now = clock::now();
         let patience = limiter.patience(now);
         let deadline = permit::deadline_of(&request);
-        let source = PoolRef::Adaptive(limiter.clone());
+        let source = PoolRef::Owned(limiter.clone());
         let refuse = |reason: Reason| {
             limiter.telemetry.report(Event::Rejected(reason));
             ResponseFuture::refused(

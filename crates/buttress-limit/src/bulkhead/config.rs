@@ -1,50 +1,64 @@
-//! Bulkhead settings, their builder and validation.
+//! The bulkhead's configuration, its validation and its builder.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::config::{MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
+use buttress_core::telemetry::{LayerKind, Telemetry};
 
 use super::layer::BulkheadLayer;
 use super::scope::{Global, PerKey};
 use crate::ConfigError;
 use crate::permit::QueueOrder;
 
-/// The longest wait any queue of this crate accepts: anything longer is a
-/// configuration mistake, and a wait must have a bound (DESIGN.md
-/// contract 3).
-pub(crate) const MAX_WAIT_CEILING: Duration = Duration::from_secs(3600);
-
-/// A bulkhead's settings, as data (loadable with the `serde` feature,
-/// durations written like `"250ms"`).
+/// A bulkhead's configuration, as data (loadable with the `serde`
+/// feature, durations written like `"250ms"`).
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `bulkhead` | what it reports under |
+/// | `max_concurrent` | 64 | calls at once (per key, for a keyed bulkhead) |
+/// | `queue_capacity` | 0 | callers that may wait for a slot |
+/// | `max_wait` | 0 | the longest wait for a slot, at most a day |
+/// | `order` | FIFO | which waiter is served first |
+/// | `retry_after` | 1 s | the retry hint of a rejection |
+/// | `max_keys` | 1024 | keys a keyed bulkhead tracks at once |
 ///
 /// ```
+/// use buttress_core::layer::LayerHandle;
 /// use buttress_limit::{BulkheadConfig, BulkheadLayer, QueueOrder};
 /// use std::time::Duration;
 ///
 /// let config = BulkheadConfig {
-///     name: "payments".into(),
+///     name: Some("payments".into()),
 ///     max_concurrent: 32,
 ///     queue_capacity: 64,
 ///     max_wait: Duration::from_millis(50),
 ///     order: QueueOrder::Lifo,
 ///     ..BulkheadConfig::default()
 /// };
-/// let layer = BulkheadLayer::from_config(config).unwrap();
-/// assert_eq!(layer.in_flight(), 0);
+/// let layer = BulkheadLayer::from_config(&config).unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "payments");
+/// assert_eq!((handle.in_flight(), handle.max_concurrent()), (0, 32));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct BulkheadConfig {
-    /// The name telemetry reports under (`"payments"`, `"inventory"`).
-    pub name: String,
+    /// The name the layer reports under (`"payments"`, `"inventory"`);
+    /// `None`: the stack's name, else `bulkhead`.
+    pub name: Option<String>,
     /// Calls allowed at once (per key, for a keyed bulkhead). At least 1.
     pub max_concurrent: usize,
     /// Callers that may wait for a slot; 0 rejects at once when full.
     pub queue_capacity: usize,
     /// The longest a caller waits for a slot (never past its request's
-    /// deadline); zero rejects at once when full. At most one hour.
+    /// deadline); zero rejects at once when full. At most a day.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_wait: Duration,
     /// Which waiter is served first.
@@ -53,14 +67,14 @@ pub struct BulkheadConfig {
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub retry_after: Duration,
     /// For a keyed bulkhead, the most keys tracked at once; beyond that,
-    /// new keys share one overflow bulkhead.
+    /// an idle key's bulkhead is evicted first.
     pub max_keys: usize,
 }
 
 impl Default for BulkheadConfig {
     fn default() -> Self {
         BulkheadConfig {
-            name: "bulkhead".into(),
+            name: None,
             max_concurrent: 64,
             queue_capacity: 0,
             max_wait: Duration::ZERO,
@@ -71,22 +85,31 @@ impl Default for BulkheadConfig {
     }
 }
 
-impl BulkheadConfig {
-    /// Checks that the settings can work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+impl LayerConfig for BulkheadConfig {
+    type Layer = BulkheadLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.as_deref() == Some("") {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
         if self.max_concurrent == 0 {
             return Err(ConfigError::new("max_concurrent", "must be at least 1"));
         }
-        if self.max_wait > MAX_WAIT_CEILING {
-            return Err(ConfigError::new("max_wait", "must be at most one hour"));
-        }
+        check_duration("max_wait", self.max_wait, Duration::ZERO..=MAX_DURATION)?;
+        check_duration(
+            "retry_after",
+            self.retry_after,
+            Duration::ZERO..=MAX_DURATION,
+        )?;
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }
-        if self.name.is_empty() {
-            return Err(ConfigError::new("name", "must not be empty"));
-        }
         Ok(())
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<BulkheadLayer, ConfigError> {
+        let settings = settings(self.clone(), env)?;
+        Ok(BulkheadLayer::new(Global::new(&settings), settings))
     }
 }
 
@@ -97,32 +120,53 @@ pub(crate) struct Settings {
     pub(crate) telemetry: Telemetry,
 }
 
-/// Builds a [`BulkheadLayer`]; see [`BulkheadLayer::builder`].
-#[derive(Clone, Default)]
-pub struct BulkheadBuilder {
+/// Validates `config` and registers the layer's telemetry in `env`.
+fn settings(config: BulkheadConfig, env: &BuildEnv) -> Result<Arc<Settings>, ConfigError> {
+    config.validate()?;
+    let telemetry = env.telemetry(LayerKind::Bulkhead, config.name.as_deref());
+    Ok(Arc::new(Settings { config, telemetry }))
+}
+
+/// Builds a [`BulkheadLayer`], one bulkhead for every request or
+/// ([`build_keyed`](Self::build_keyed)) one per key. `.name(..)`,
+/// `.sink(..)` and `.env(..)` come from [`LayerBuilder`].
+///
+/// ```
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
+/// use buttress_core::telemetry::RecordingSink;
+/// use buttress_limit::{BulkheadLayer, QueueOrder};
+/// use std::time::Duration;
+///
+/// let layer = BulkheadLayer::builder()
+///     .name("payments")
+///     .max_concurrent(16)
+///     .queue(32, Duration::from_millis(50))
+///     .order(QueueOrder::Lifo)
+///     .sink(RecordingSink::new())
+///     .build()
+///     .unwrap();
+/// assert_eq!(layer.handle().id().name(), "payments");
+/// assert!(BulkheadLayer::builder().max_concurrent(0).build().is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct BulkheadLayerBuilder {
     config: BulkheadConfig,
-    sink: Option<Arc<dyn TelemetrySink>>,
+    env: BuildEnv,
 }
 
-impl std::fmt::Debug for BulkheadBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BulkheadBuilder")
-            .field("config", &self.config)
-            .field("own_sink", &self.sink.is_some())
-            .finish()
+impl LayerBuilder for BulkheadLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
     }
 }
 
-impl BulkheadBuilder {
-    /// A builder starting from `config`.
+impl BulkheadLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
     pub fn from_config(config: BulkheadConfig) -> Self {
-        BulkheadBuilder { config, sink: None }
-    }
-
-    /// The name telemetry reports under.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
-        self
+        BulkheadLayerBuilder {
+            config,
+            env: BuildEnv::default(),
+        }
     }
 
     /// Calls allowed at once.
@@ -131,11 +175,21 @@ impl BulkheadBuilder {
         self
     }
 
-    /// A wait queue of `capacity` callers, each waiting at most `max_wait`.
-    pub fn queue(mut self, capacity: usize, max_wait: Duration) -> Self {
+    /// Callers that may wait for a slot; 0 rejects at once when full.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// The longest a caller waits for a slot.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.config.max_wait = max_wait;
         self
+    }
+
+    /// A wait queue of `capacity` callers, each waiting at most `max_wait`.
+    pub fn queue(self, capacity: usize, max_wait: Duration) -> Self {
+        self.queue_capacity(capacity).max_wait(max_wait)
     }
 
     /// Which waiter is served first.
@@ -156,32 +210,15 @@ impl BulkheadBuilder {
         self
     }
 
-    /// Reports to `sink` instead of the process-wide sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self
+    /// The config built so far.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.config
     }
 
-    fn settings(self) -> Result<Arc<Settings>, ConfigError> {
-        self.config.validate()?;
-        let name: Arc<str> = self.config.name.as_str().into();
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Bulkhead, name),
-            None => Telemetry::register(LayerKind::Bulkhead, name),
-        };
-        Ok(Arc::new(Settings {
-            config: self.config,
-            telemetry,
-        }))
-    }
-
-    /// Builds one bulkhead shared by every request through the layer.
+    /// Validates and builds one bulkhead shared by every request through
+    /// the layer, registering it with telemetry.
     pub fn build(self) -> Result<BulkheadLayer, ConfigError> {
-        let settings = self.settings()?;
-        Ok(BulkheadLayer::new(
-            Global::new(&settings.config, &settings.telemetry),
-            settings,
-        ))
+        self.config.build_in(&self.env)
     }
 
     /// Builds a bulkhead per key: `key` maps a request to its key (tenant,
@@ -198,15 +235,15 @@ impl BulkheadBuilder {
     ///         if req.uri().path().starts_with("/payments") { "payments" } else { "other" }
     ///     })
     ///     .unwrap();
-    /// assert_eq!(per_route.in_flight_of("payments"), 0);
+    /// assert_eq!(per_route.handle().in_flight_of("payments"), 0);
     /// ```
     pub fn build_keyed<F, K, Req>(self, key: F) -> Result<BulkheadLayer<PerKey<F, K>>, ConfigError>
     where
         F: Fn(&Req) -> K,
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     {
-        let settings = self.settings()?;
-        let scope = PerKey::new(key, &settings.config, &settings.telemetry);
+        let settings = settings(self.config, &self.env)?;
+        let scope = PerKey::new(key, &settings);
         Ok(BulkheadLayer::new(scope, settings))
     }
 }

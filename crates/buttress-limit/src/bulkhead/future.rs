@@ -46,7 +46,7 @@ where
 {
     pub(crate) fn running(future: S::Future, permit: Permit) -> Self {
         ResponseFuture {
-            stage: Stage::Running { future },
+            stage: Stage::running(future),
             permit: Some(permit),
             settings: None,
             _release: PhantomData,
@@ -64,9 +64,7 @@ where
 
     pub(crate) fn refused(rejected: Rejected) -> Self {
         ResponseFuture {
-            stage: Stage::Refused {
-                rejected: Some(rejected),
-            },
+            stage: Stage::refused(rejected),
             permit: None,
             settings: None,
             _release: PhantomData,
@@ -101,14 +99,13 @@ where
                     return Poll::Ready(Ok(R::attach(response, this.permit.take())));
                 }
                 Step::Finished(Err(err)) => {
-                    let err: BoxError = err.into();
+                    // A call refused before queueing holds no permit.
                     if let Some(permit) = this.permit.as_mut() {
                         permit.finish(classify_error(&*err), Duration::ZERO);
                     }
                     this.permit.take();
                     return Poll::Ready(Err(err));
                 }
-                Step::Refused(rejected) => return Poll::Ready(Err(Box::new(rejected))),
                 Step::Expired { waited, .. } => {
                     // A wait cut short by the deadline is a queue timeout
                     // too: either way the queue did not admit in time.
@@ -132,14 +129,8 @@ where
     S: Service<Req>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match &self.stage {
-            Stage::Queued { .. } => "queued",
-            Stage::Running { .. } => "running",
-            Stage::Refused { .. } => "refused",
-            Stage::Done => "done",
-        };
         f.debug_struct("ResponseFuture")
-            .field("stage", &stage)
+            .field("stage", &self.stage.name())
             .field("holds_permit", &self.permit.is_some())
             .finish()
     }

@@ -1,27 +1,32 @@
-//! The bulkhead layer.
+//! The bulkhead layer and its handles.
 
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use buttress_core::keyed::KeyedMap;
+use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::config::{BulkheadBuilder, BulkheadConfig, Settings};
+use super::config::{BulkheadConfig, BulkheadLayerBuilder, Settings};
 use super::scope::{Global, PerKey};
 use super::service::Bulkhead;
 use crate::ConfigError;
+use crate::permit::PermitPool;
 use crate::release::{OnBodyEnd, OnResponse};
 
 /// Applies a [`Bulkhead`]: at most `max_concurrent` calls at once, a
 /// bounded queue, typed rejections.
 ///
 /// The permits are created when the layer is built and shared by every
-/// service it wraps and every clone (DESIGN.md contract 1): axum applies a
-/// route's layers per request and per connection, and they must all count
-/// against one bulkhead.
+/// service it wraps and every clone: axum applies a route's layers per
+/// request and per connection, and they must all count against one
+/// bulkhead.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_limit::BulkheadLayer;
 /// use buttress_core::{Reason, Rejected};
 /// use std::time::Duration;
@@ -33,18 +38,20 @@ use crate::release::{OnBodyEnd, OnResponse};
 ///     .max_concurrent(1)
 ///     .build()
 ///     .unwrap();
-/// let mut svc = ServiceBuilder::new().layer(layer.clone()).service_fn(|_req: http::Request<()>| async {
+/// let handle = layer.handle();
+/// let mut svc = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>("done")
 /// });
 ///
 /// let busy = svc.ready().await.unwrap().call(http::Request::new(())); // holds the only slot
+/// assert_eq!(handle.in_flight(), 1);
 /// let err = svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap_err();
 /// let rejected = Rejected::find(&*err).unwrap();
 /// assert_eq!(rejected.reason(), Reason::BulkheadFull);
 /// assert_eq!(rejected.retry_after(), Some(Duration::from_secs(1)));
 ///
 /// assert_eq!(busy.await.unwrap(), "done");
-/// assert_eq!(layer.in_flight(), 0);
+/// assert_eq!(handle.in_flight(), 0);
 /// # }
 /// ```
 pub struct BulkheadLayer<K = Global, R = OnResponse> {
@@ -54,26 +61,24 @@ pub struct BulkheadLayer<K = Global, R = OnResponse> {
 }
 
 impl BulkheadLayer {
-    /// A builder with the defaults of [`BulkheadConfig`].
-    pub fn builder() -> BulkheadBuilder {
-        BulkheadBuilder::default()
+    /// A builder, starting from the defaults of [`BulkheadConfig`].
+    pub fn builder() -> BulkheadLayerBuilder {
+        BulkheadLayerBuilder::default()
     }
 
-    /// A layer from validated settings.
-    pub fn from_config(config: BulkheadConfig) -> Result<Self, ConfigError> {
-        BulkheadBuilder::from_config(config).build()
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &BulkheadConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 }
 
 impl<R> BulkheadLayer<Global, R> {
-    /// Calls in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.scope.pool().in_flight()
-    }
-
-    /// Callers waiting now.
-    pub fn queued(&self) -> usize {
-        self.scope.pool().queued()
+    /// The handle that reads the bulkhead's gauges.
+    pub fn handle(&self) -> BulkheadHandle {
+        BulkheadHandle {
+            pool: self.scope.pool().clone(),
+            settings: self.settings.clone(),
+        }
     }
 }
 
@@ -81,27 +86,12 @@ impl<F, K, R> BulkheadLayer<PerKey<F, K>, R>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
-    /// Calls in flight now for `key`.
-    pub fn in_flight_of<Q>(&self, key: &Q) -> usize
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.scope.in_flight_of(key)
-    }
-
-    /// Callers waiting now for `key`.
-    pub fn queued_of<Q>(&self, key: &Q) -> usize
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.scope.queued_of(key)
-    }
-
-    /// Keys tracked now.
-    pub fn tracked_keys(&self) -> usize {
-        self.scope.keys()
+    /// The handle that reads each key's gauges.
+    pub fn handle(&self) -> KeyedBulkheadHandle<K> {
+        KeyedBulkheadHandle {
+            pools: self.scope.pools().clone(),
+            settings: self.settings.clone(),
+        }
     }
 }
 
@@ -118,11 +108,6 @@ impl<K, R> BulkheadLayer<K, R> {
     /// the response head is ready (see [`PermitBody`](crate::PermitBody)).
     pub fn release_on_body_end(self) -> BulkheadLayer<K, OnBodyEnd> {
         BulkheadLayer::new(self.scope, self.settings)
-    }
-
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &BulkheadConfig {
-        &self.settings.config
     }
 }
 
@@ -145,6 +130,148 @@ impl<K: fmt::Debug, R> fmt::Debug for BulkheadLayer<K, R> {
         f.debug_struct("BulkheadLayer")
             .field("config", &self.settings.config)
             .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Reads a [`BulkheadLayer`]'s gauges, shared with every clone of the
+/// layer and every service it wrapped.
+///
+/// ```
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::BulkheadLayer;
+///
+/// let handle = BulkheadLayer::builder().max_concurrent(8).build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "bulkhead");
+/// assert_eq!((handle.in_flight(), handle.queued(), handle.max_concurrent()), (0, 0, 8));
+/// ```
+#[derive(Clone)]
+pub struct BulkheadHandle {
+    pool: Arc<PermitPool>,
+    settings: Arc<Settings>,
+}
+
+impl BulkheadHandle {
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.pool.in_flight()
+    }
+
+    /// Callers waiting now.
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
+    }
+
+    /// Calls allowed at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.pool.limit()
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.settings.config
+    }
+}
+
+impl LayerHandle for BulkheadHandle {
+    fn id(&self) -> &LayerId {
+        self.settings.telemetry.layer()
+    }
+}
+
+impl fmt::Debug for BulkheadHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadHandle")
+            .field("id", self.id())
+            .field("in_flight", &self.in_flight())
+            .field("queued", &self.queued())
+            .finish()
+    }
+}
+
+/// Reads a keyed [`BulkheadLayer`]'s gauges, key by key.
+///
+/// ```
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
+/// use buttress_limit::BulkheadLayer;
+///
+/// let layer = BulkheadLayer::builder()
+///     .name("tenants")
+///     .build_keyed(|req: &http::Request<()>| req.uri().path().to_owned())
+///     .unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "tenants");
+/// assert_eq!((handle.in_flight_of("/a"), handle.tracked_keys()), (0, 0));
+/// ```
+pub struct KeyedBulkheadHandle<K> {
+    pools: Arc<KeyedMap<K, PermitPool>>,
+    settings: Arc<Settings>,
+}
+
+impl<K> Clone for KeyedBulkheadHandle<K> {
+    fn clone(&self) -> Self {
+        KeyedBulkheadHandle {
+            pools: self.pools.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<K> KeyedBulkheadHandle<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    /// Calls in flight now for `key` (0 for a key not tracked).
+    pub fn in_flight_of<Q>(&self, key: &Q) -> usize
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pools.get(key).map_or(0, |pool| pool.in_flight())
+    }
+
+    /// Callers waiting now for `key` (0 for a key not tracked).
+    pub fn queued_of<Q>(&self, key: &Q) -> usize
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pools.get(key).map_or(0, |pool| pool.queued())
+    }
+
+    /// Keys tracked now.
+    pub fn tracked_keys(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Calls allowed at once, per key.
+    pub fn max_concurrent(&self) -> usize {
+        self.settings.config.max_concurrent
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.settings.config
+    }
+}
+
+impl<K> LayerHandle for KeyedBulkheadHandle<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    fn id(&self) -> &LayerId {
+        self.settings.telemetry.layer()
+    }
+}
+
+impl<K> fmt::Debug for KeyedBulkheadHandle<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedBulkheadHandle")
+            .field("id", self.settings.telemetry.layer())
+            .field("tracked_keys", &self.pools.len())
             .finish()
     }
 }

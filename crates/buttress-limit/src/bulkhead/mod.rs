@@ -12,8 +12,20 @@
 //! [`Reason::QueueTimeout`](buttress_core::Reason::QueueTimeout). Both are
 //! "never sent": they never count against the dependency.
 //!
-//! A keyed bulkhead ([`BulkheadBuilder::build_keyed`]) keeps one such
+//! A keyed bulkhead ([`BulkheadLayerBuilder::build_keyed`]) keeps one such
 //! compartment per key — tenant, route, host — in core's bounded keyed map.
+//!
+//! A layer's gauges (calls in flight, callers queued) are read through
+//! its handle: [`BulkheadHandle`], or [`KeyedBulkheadHandle`] per key.
+//!
+//! ```
+//! use buttress_core::layer::LayerConfig;
+//! use buttress_limit::BulkheadConfig;
+//!
+//! let config = BulkheadConfig { max_concurrent: 16, ..BulkheadConfig::default() };
+//! let layer = config.build().unwrap();
+//! assert_eq!(layer.handle().max_concurrent(), 16);
+//! ```
 
 mod config;
 mod future;
@@ -21,9 +33,8 @@ mod layer;
 mod scope;
 mod service;
 
-pub(crate) use self::config::MAX_WAIT_CEILING;
-pub use self::config::{BulkheadBuilder, BulkheadConfig};
+pub use self::config::{BulkheadConfig, BulkheadLayerBuilder};
 pub use self::future::ResponseFuture;
-pub use self::layer::BulkheadLayer;
+pub use self::layer::{BulkheadHandle, BulkheadLayer, KeyedBulkheadHandle};
 pub use self::scope::{Global, PerKey};
 pub use self::service::Bulkhead;

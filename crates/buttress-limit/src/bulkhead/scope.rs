@@ -5,14 +5,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedMap;
-use buttress_core::telemetry::Telemetry;
 
-use super::config::BulkheadConfig;
+use super::config::Settings;
 use crate::permit::{PermitPool, PoolRef};
 
-fn pool(config: &BulkheadConfig, telemetry: &Telemetry) -> PermitPool {
+fn pool(settings: &Settings) -> PermitPool {
+    let config = &settings.config;
     PermitPool::new(config.max_concurrent, config.queue_capacity, config.order)
-        .with_telemetry(telemetry.clone())
+        .with_telemetry(settings.telemetry.clone())
 }
 
 /// One bulkhead for every request through the layer.
@@ -22,9 +22,9 @@ pub struct Global {
 }
 
 impl Global {
-    pub(crate) fn new(config: &BulkheadConfig, telemetry: &Telemetry) -> Self {
+    pub(crate) fn new(settings: &Settings) -> Self {
         Global {
-            pool: Arc::new(pool(config, telemetry)),
+            pool: Arc::new(pool(settings)),
         }
     }
 
@@ -33,7 +33,7 @@ impl Global {
         PoolRef::Shared(self.pool.clone())
     }
 
-    pub(crate) fn pool(&self) -> &PermitPool {
+    pub(crate) fn pool(&self) -> &Arc<PermitPool> {
         &self.pool
     }
 }
@@ -51,7 +51,7 @@ impl fmt::Debug for Global {
 pub struct PerKey<F, K> {
     key: Arc<F>,
     pools: Arc<KeyedMap<K, PermitPool>>,
-    template: Arc<(BulkheadConfig, Telemetry)>,
+    settings: Arc<Settings>,
 }
 
 impl<F, K> Clone for PerKey<F, K> {
@@ -59,7 +59,7 @@ impl<F, K> Clone for PerKey<F, K> {
         PerKey {
             key: self.key.clone(),
             pools: self.pools.clone(),
-            template: self.template.clone(),
+            settings: self.settings.clone(),
         }
     }
 }
@@ -68,11 +68,11 @@ impl<F, K> PerKey<F, K>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(key: F, config: &BulkheadConfig, telemetry: &Telemetry) -> Self {
+    pub(crate) fn new(key: F, settings: &Arc<Settings>) -> Self {
         PerKey {
             key: Arc::new(key),
-            pools: Arc::new(KeyedMap::new(config.max_keys, pool(config, telemetry))),
-            template: Arc::new((config.clone(), telemetry.clone())),
+            pools: Arc::new(KeyedMap::new(settings.config.max_keys, pool(settings))),
+            settings: settings.clone(),
         }
     }
 
@@ -84,33 +84,13 @@ where
         F: Fn(&Req) -> K,
     {
         let key = (self.key)(request);
-        let entry = self
-            .pools
-            .get_or_insert_with(&key, || pool(&self.template.0, &self.template.1));
+        let entry = self.pools.get_or_insert_with(&key, || pool(&self.settings));
         PoolRef::Keyed(entry)
     }
 
-    /// Calls in flight for `key`.
-    pub(crate) fn in_flight_of<Q>(&self, key: &Q) -> usize
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.pools.get(key).map_or(0, |pool| pool.in_flight())
-    }
-
-    /// Callers queued for `key`.
-    pub(crate) fn queued_of<Q>(&self, key: &Q) -> usize
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.pools.get(key).map_or(0, |pool| pool.queued())
-    }
-
-    /// Keys tracked now.
-    pub(crate) fn keys(&self) -> usize {
-        self.pools.len()
+    /// The map of per-key pools, for the layer's handle.
+    pub(crate) fn pools(&self) -> &Arc<KeyedMap<K, PermitPool>> {
+        &self.pools
     }
 }
 

@@ -11,14 +11,29 @@ use buttress_core::keyed::KeyedEntry;
 use buttress_core::telemetry::Event;
 
 use super::pool::PermitPool;
-use crate::adaptive::Limiter;
+
+/// A layer's state that owns a [`PermitPool`] and wants to hear how each
+/// call admitted through it ended: an adaptive limit learns from the
+/// outcomes and round trips of its calls. The permit machinery knows
+/// nothing more of the layers that build on it.
+pub(crate) trait PermitOwner: Send + Sync + 'static {
+    /// The pool the permits come from.
+    fn pool(&self) -> &PermitPool;
+
+    /// A call holding one of the pool's permits ended with `outcome`
+    /// after `rtt` (zero when the layer did not time it); called once per
+    /// permit, with [`Outcome::Cancelled`] when the permit was dropped
+    /// before its call ended.
+    fn finished(&self, outcome: Outcome, rtt: Duration);
+}
 
 /// Where a permit came from: one shared pool, one key's pool (the entry
-/// pins it in the keyed map while a permit is out), or an adaptive limiter.
+/// pins it in the keyed map while a permit is out), or a layer's state
+/// that owns a pool and hears each call's outcome.
 pub(crate) enum PoolRef {
     Shared(Arc<PermitPool>),
     Keyed(KeyedEntry<PermitPool>),
-    Adaptive(Arc<Limiter>),
+    Owned(Arc<dyn PermitOwner>),
 }
 
 impl PoolRef {
@@ -27,7 +42,7 @@ impl PoolRef {
         match self {
             PoolRef::Shared(pool) => pool,
             PoolRef::Keyed(entry) => entry,
-            PoolRef::Adaptive(limiter) => &limiter.pool,
+            PoolRef::Owned(owner) => owner.pool(),
         }
     }
 }
@@ -54,19 +69,19 @@ impl Permit {
         }
     }
 
-    /// Reports how the call ended (once); the permit itself is returned
-    /// when dropped. `duration` is zero when the layer did not time it.
+    /// Reports how the call ended (once): to the pool's owner if it has
+    /// one, then to the pool's telemetry. The permit itself is returned when
+    /// dropped. `duration` is zero when the layer did not time it.
     pub(crate) fn finish(&mut self, outcome: Outcome, duration: Duration) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
+        if let PoolRef::Owned(owner) = &self.source {
+            owner.finished(outcome, duration);
+        }
         if let Some(telemetry) = self.source.pool().telemetry() {
             telemetry.report(Event::Completed { outcome, duration });
         }
-    }
-
-    pub(crate) fn source(&self) -> &PoolRef {
-        &self.source
     }
 }
 

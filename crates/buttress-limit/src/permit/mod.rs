@@ -1,6 +1,7 @@
-//! The permit and queue machinery every limiting layer of this crate
-//! shares: bulkhead and adaptive limit now; shedding, throttling and rate
-//! limits build on the same pieces.
+//! The permit and queue machinery of this crate's concurrency limits (the
+//! bulkhead and the adaptive limit), a low-level module that knows no
+//! layer: a layer that wants to hear how its calls end owns its pool
+//! through the small [`PermitOwner`] trait.
 //!
 //! - [`counter`]: the atomic core (in flight, limit, waiting), std atomics
 //!   only, separable from tokio so a loom model can exercise it;
@@ -11,7 +12,8 @@
 //! - [`guard`]: the RAII [`Permit`] and a waiter's [`Ticket`];
 //! - [`wait`]: a bounded wait (patience, or the request's deadline if
 //!   sooner), on tokio time;
-//! - [`stage`]: the queued / running / refused stages of a response future.
+//! - [`stage`]: the queued / running-or-refused stages of a response
+//!   future.
 //!
 //! Why not tokio's `Semaphore`: it is FIFO only, and its waits have no
 //! bound of their own; a LIFO queue and waits cut short by a deadline need
@@ -27,12 +29,12 @@ pub(crate) mod waitlist;
 
 use std::time::Duration;
 
-use buttress_core::RequestContext;
 use buttress_core::access::RequestAccess;
+use buttress_core::{RequestContext, clock};
 use tokio::time::Instant;
 
 pub use self::guard::Permit;
-pub(crate) use self::guard::{PoolRef, Ticket};
+pub(crate) use self::guard::{PermitOwner, PoolRef, Ticket};
 pub(crate) use self::pool::{Enqueued, PermitPool};
 pub(crate) use self::stage::{Stage, Step};
 pub(crate) use self::wait::{Expired, Wait};
@@ -64,7 +66,7 @@ pub(crate) fn queue_for(
             SlowPath::Full
         };
     }
-    let patient_until = now + patience;
+    let patient_until = clock::after(now, patience);
     let (until, cause) = match deadline {
         Some(deadline) if deadline < patient_until => (deadline, Expired::Deadline),
         _ => (patient_until, Expired::Patience),
@@ -84,11 +86,5 @@ pub(crate) fn queue_for(
 /// The request's deadline: from the `RequestContext` in its extensions,
 /// else from the current task's context. Read only on the slow path.
 pub(crate) fn deadline_of<Req: RequestAccess>(request: &Req) -> Option<Instant> {
-    if let Some(ctx) = request
-        .extensions()
-        .and_then(RequestContext::from_extensions)
-    {
-        return ctx.deadline();
-    }
-    RequestContext::with_current(|ctx| ctx.and_then(RequestContext::deadline))
+    RequestContext::with_request(request, |ctx| ctx.and_then(RequestContext::deadline))
 }

@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use buttress_core::Rejected;
+use buttress_core::future::OrRejected;
+use buttress_core::{BoxError, Rejected};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
@@ -25,7 +26,8 @@ pin_project! {
 
 pin_project! {
     /// Queued (holding the ready inner service and the request until a
-    /// permit comes), running the inner call, refused, or done.
+    /// permit comes), then the inner call or a ready refusal (core's
+    /// [`OrRejected`]), then done.
     ///
     /// The queued state is boxed. It holds a timer, a service and a
     /// request — several hundred bytes — and the future is as large as its
@@ -38,12 +40,9 @@ pin_project! {
         Queued {
             queued: Pin<Box<Queued<S, Req>>>,
         },
-        Running {
+        Direct {
             #[pin]
-            future: F,
-        },
-        Refused {
-            rejected: Option<Rejected>,
+            future: OrRejected<F>,
         },
         Done,
     }
@@ -55,13 +54,37 @@ pub(crate) enum Step<T> {
     Admitted { waited: Duration },
     /// A queued call gave up after `waited`.
     Expired { cause: Expired, waited: Duration },
-    /// The call was refused before it could queue.
-    Refused(Rejected),
-    /// The inner call finished.
+    /// The inner call finished, or the call was refused before it could
+    /// queue (an error, and no permit was taken).
     Finished(T),
 }
 
 impl<S, Req, F> Stage<S, Req, F> {
+    /// The inner call, admitted at once.
+    #[inline]
+    pub(crate) fn running(future: F) -> Self {
+        Stage::Direct {
+            future: OrRejected::admitted(future),
+        }
+    }
+
+    /// A call refused before it could queue.
+    pub(crate) fn refused(rejected: Rejected) -> Self {
+        Stage::Direct {
+            future: OrRejected::rejected(rejected),
+        }
+    }
+
+    /// The stage's name, for `Debug`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Stage::Queued { .. } => "queued",
+            Stage::Direct { future } if future.is_rejected() => "refused",
+            Stage::Direct { .. } => "running",
+            Stage::Done => "done",
+        }
+    }
+
     /// A call waiting in `wait`, to send `request` to `inner` once
     /// admitted.
     pub(crate) fn queued(wait: Wait, inner: S, request: Req) -> Self {
@@ -74,10 +97,11 @@ impl<S, Req, F> Stage<S, Req, F> {
     }
 }
 
-impl<S, Req, F> Stage<S, Req, F>
+impl<S, Req, F, T, E> Stage<S, Req, F>
 where
     S: Service<Req, Future = F>,
-    F: Future,
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
 {
     /// Advances the stage. A permit granted in the queue is put in
     /// `permit` before the inner service is called.
@@ -85,7 +109,7 @@ where
         mut self: Pin<&mut Self>,
         permit: &mut Option<Permit>,
         cx: &mut Context<'_>,
-    ) -> Poll<Step<F::Output>> {
+    ) -> Poll<Step<Result<T, BoxError>>> {
         match self.as_mut().project() {
             StageProj::Queued { queued } => {
                 let queued = queued.as_mut().project();
@@ -98,7 +122,7 @@ where
                         *permit = Some(granted);
                         let (mut inner, request) = pending.take().expect("queued call sent once");
                         let future = inner.call(request);
-                        self.set(Stage::Running { future });
+                        self.set(Stage::running(future));
                         Poll::Ready(Step::Admitted { waited })
                     }
                     Err(cause) => {
@@ -107,15 +131,10 @@ where
                     }
                 }
             }
-            StageProj::Running { future } => {
+            StageProj::Direct { future } => {
                 let output = ready!(future.poll(cx));
                 self.set(Stage::Done);
                 Poll::Ready(Step::Finished(output))
-            }
-            StageProj::Refused { rejected } => {
-                let rejected = rejected.take().expect("refusal reported once");
-                self.set(Stage::Done);
-                Poll::Ready(Step::Refused(rejected))
             }
             StageProj::Done => panic!("response future polled after completion"),
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use buttress_core::TrustPolicy;
 use buttress_core::context::TrustRequest;
-use buttress_core::telemetry::TelemetrySink;
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
 use http::HeaderName;
 
 use super::forwarded::ForwardedHeader;
@@ -32,30 +32,47 @@ pub enum RateLimitMode {
     Shadow,
 }
 
-/// A rate limit's settings, as data (loadable with the `serde` feature,
-/// durations written like `"1s"`).
+/// A rate limit's configuration, as data (loadable with the `serde`
+/// feature, durations written like `"1s"`).
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `rate_limit` | what it reports under, as `<name>/<class>` |
+/// | `key` | global | where each request's key comes from ([`KeySource`]) |
+/// | `quota` | 100 per second, burst 100 | the quota of every key without an override |
+/// | `overrides` | none | quotas for named keys, each its own class |
+/// | `max_keys` | 10,000 | the most keys tracked at once |
+/// | `trusted_proxies` | none | proxies whose forwarded header is believed |
+/// | `forwarded_header` | `x-forwarded-for` | which forwarded header they maintain |
+/// | `ipv6_prefix` | 64 | leading bits of an IPv6 address that make its key |
+/// | `mode` | enforce | enforce, or only count (shadow) |
+///
+/// A key taken from a route or a function, a request's cost and a
+/// [`TrustPolicy`] of your own are not data: set them on the
+/// [builder](RateLimitLayerBuilder).
 ///
 /// ```
 /// use buttress_limit::rate::{KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitLayer};
 ///
 /// let config = RateLimitConfig {
-///     name: "public-api".into(),
+///     name: Some("public-api".into()),
 ///     key: KeySource::Header("x-api-key".into()),
 ///     quota: QuotaConfig::per_second(10).burst(20),
 ///     overrides: vec![QuotaOverride::new("partner", QuotaConfig::per_second(500)).keys(["k-acme"])],
 ///     max_keys: 50_000,
 ///     ..RateLimitConfig::default()
 /// };
-/// let layer = RateLimitLayer::from_config(config).unwrap();
-/// assert_eq!(layer.tracked_keys(), 0);
+/// let layer = RateLimitLayer::from_config(&config).unwrap();
+/// assert_eq!(layer.handle().tracked_keys(), 0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct RateLimitConfig {
-    /// The name telemetry reports under: each key class reports as
-    /// `<name>/<class>` (`api/default`, `api/premium`).
-    pub name: String,
+    /// The name the layer reports under (`None`: the stack's name, else
+    /// `rate_limit`): each key class reports as `<name>/<class>`
+    /// (`api/default`, `api/premium`).
+    pub name: Option<String>,
     /// Where each request's key comes from.
     pub key: KeySource,
     /// The quota of every key without an override (class `default`).
@@ -81,7 +98,7 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            name: "rate_limit".into(),
+            name: None,
             key: KeySource::Global,
             quota: QuotaConfig::default(),
             overrides: Vec::new(),
@@ -94,11 +111,43 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl LayerConfig for RateLimitConfig {
+    type Layer = RateLimitLayer;
+
+    /// Checks every field; a [`KeySource::Custom`] key fails here, since
+    /// only the builder holds its function.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.check()?;
+        if self.key == KeySource::Custom {
+            return Err(custom_key_needs_builder());
+        }
+        Ok(())
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<RateLimitLayer, ConfigError> {
+        self.build_with(env, Extras::default())
+    }
+}
+
+/// What only the builder can hold.
+#[derive(Clone, Default)]
+struct Extras {
+    extractor: Option<Extractor>,
+    trust: Option<TrustPolicy>,
+    cost: Option<Arc<CostFn>>,
+}
+
+fn custom_key_needs_builder() -> ConfigError {
+    ConfigError::new(
+        "key",
+        "a route or function key is set on the builder (key_route, key_fn)",
+    )
+}
+
 impl RateLimitConfig {
-    /// Checks that the settings can work (a [`KeySource::Custom`] key
-    /// needs the builder, which holds the function).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.name.is_empty() {
+    /// Checks every field but whether a custom key has its function.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.name.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty"));
         }
         self.quota.validate().map_err(|e| e.in_section("quota"))?;
@@ -153,41 +202,59 @@ impl RateLimitConfig {
     }
 }
 
-/// Builds a [`RateLimitLayer`]; see [`RateLimitLayer::builder`].
+/// Builds a [`RateLimitLayer`]: the fields of [`RateLimitConfig`], plus
+/// what is not data — a key taken from a route or a function, a request's
+/// cost, a [`TrustPolicy`] of your own — and the environment it reports
+/// in.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::telemetry::RecordingSink;
+/// use buttress_limit::rate::{QuotaConfig, RateLimitLayer, RateLimitMode};
+///
+/// let layer = RateLimitLayer::builder()
+///     .name("search")
+///     .key_peer_ip()
+///     .quota(QuotaConfig::per_minute(600).burst(20))
+///     .mode(RateLimitMode::Shadow)
+///     .sink(RecordingSink::new())
+///     .build()
+///     .unwrap();
+/// assert_eq!(layer.handle().limited(), 0);
+/// assert!(RateLimitLayer::builder().quota(QuotaConfig::per_second(0)).build().is_err());
+/// ```
 #[derive(Clone, Default)]
-pub struct RateLimitBuilder {
+pub struct RateLimitLayerBuilder {
     config: RateLimitConfig,
-    extractor: Option<Extractor>,
-    trust: Option<TrustPolicy>,
-    cost: Option<Arc<CostFn>>,
-    sink: Option<Arc<dyn TelemetrySink>>,
+    env: BuildEnv,
+    extras: Extras,
 }
 
-impl fmt::Debug for RateLimitBuilder {
+impl fmt::Debug for RateLimitLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitBuilder")
+        f.debug_struct("RateLimitLayerBuilder")
             .field("config", &self.config)
-            .field("extractor", &self.extractor)
-            .field("trust", &self.trust)
-            .field("cost", &self.cost.is_some())
-            .field("own_sink", &self.sink.is_some())
+            .field("env", &self.env)
+            .field("extractor", &self.extras.extractor)
+            .field("trust", &self.extras.trust)
+            .field("cost", &self.extras.cost.is_some())
             .finish()
     }
 }
 
-impl RateLimitBuilder {
-    /// A builder starting from `config`.
-    pub fn from_config(config: RateLimitConfig) -> Self {
-        RateLimitBuilder {
-            config,
-            ..RateLimitBuilder::default()
-        }
+impl LayerBuilder for RateLimitLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
     }
+}
 
-    /// The name telemetry reports under.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
-        self
+impl RateLimitLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: RateLimitConfig) -> Self {
+        RateLimitLayerBuilder {
+            config,
+            ..RateLimitLayerBuilder::default()
+        }
     }
 
     /// The quota of every key without an override.
@@ -205,7 +272,7 @@ impl RateLimitBuilder {
     /// Where each request's key comes from.
     pub fn key(mut self, source: KeySource) -> Self {
         self.config.key = source;
-        self.extractor = None;
+        self.extras.extractor = None;
         self
     }
 
@@ -225,7 +292,7 @@ impl RateLimitBuilder {
     /// trusts ([`TrustPolicy::trusts_ip`]).
     pub fn key_forwarded(mut self, trust: TrustPolicy) -> Self {
         self = self.key(KeySource::Forwarded);
-        self.trust = Some(trust);
+        self.extras.trust = Some(trust);
         self
     }
 
@@ -247,7 +314,7 @@ impl RateLimitBuilder {
         F: for<'a> Fn(&'a T) -> &'a str + Send + Sync + 'static,
     {
         self.config.key = KeySource::Custom;
-        self.extractor = Some(Extractor::route(as_str));
+        self.extras.extractor = Some(Extractor::route(as_str));
         self
     }
 
@@ -271,7 +338,7 @@ impl RateLimitBuilder {
         F: for<'a> Fn(&TrustRequest<'a>) -> Option<Cow<'a, [u8]>> + Send + Sync + 'static,
     {
         self.config.key = KeySource::Custom;
-        self.extractor = Some(Extractor::custom(key));
+        self.extras.extractor = Some(Extractor::custom(key));
         self
     }
 
@@ -281,7 +348,7 @@ impl RateLimitBuilder {
     where
         F: Fn(&TrustRequest<'_>) -> u32 + Send + Sync + 'static,
     {
-        self.cost = Some(Arc::new(cost));
+        self.extras.cost = Some(Arc::new(cost));
         self
     }
 
@@ -313,28 +380,40 @@ impl RateLimitBuilder {
         self
     }
 
-    /// Counts requests over quota without refusing them.
-    pub fn shadow(mut self) -> Self {
-        self.config.mode = RateLimitMode::Shadow;
+    /// Enforces the limit, or only counts what it would refuse.
+    pub fn mode(mut self, mode: RateLimitMode) -> Self {
+        self.config.mode = mode;
         self
     }
 
-    /// Reports to `sink` instead of the process-wide sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self
+    /// Counts requests over quota without refusing them: the same as
+    /// `.mode(RateLimitMode::Shadow)`.
+    pub fn shadow(self) -> Self {
+        self.mode(RateLimitMode::Shadow)
+    }
+
+    /// The config built so far.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
     }
 
     /// Validates the settings and builds the layer, with its state.
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
-        let config = self.config;
-        config.validate()?;
-        let extractor = match (self.extractor, &config.key) {
+        self.config.build_with(&self.env, self.extras)
+    }
+}
+
+impl RateLimitConfig {
+    /// Validates, then builds the layer with the builder's extras.
+    fn build_with(&self, env: &BuildEnv, extras: Extras) -> Result<RateLimitLayer, ConfigError> {
+        self.check()?;
+        let config = self;
+        let extractor = match (extras.extractor, &config.key) {
             (Some(extractor), _) => extractor,
             (None, KeySource::Global) => Extractor::Global,
             (None, KeySource::PeerIp) => Extractor::PeerIp,
             (None, KeySource::Forwarded) => {
-                let trust = match self.trust {
+                let trust = match extras.trust {
                     Some(trust) => trust,
                     None => TrustPolicy::peers(&config.trusted_proxies)
                         .map_err(|e| ConfigError::new("trusted_proxies", e.to_string()))?,
@@ -348,12 +427,7 @@ impl RateLimitBuilder {
                 HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| ConfigError::new("key.header", "not a valid header name"))?,
             ),
-            (None, KeySource::Custom) => {
-                return Err(ConfigError::new(
-                    "key",
-                    "a route or function key is set on the builder (key_route, key_fn)",
-                ));
-            }
+            (None, KeySource::Custom) => return Err(custom_key_needs_builder()),
         };
         let mut pinned = Vec::new();
         for (i, class) in config.overrides.iter().enumerate() {
@@ -370,7 +444,7 @@ impl RateLimitBuilder {
                 pinned.push((bytes, i + 1));
             }
         }
-        let limiter = Limiter::new(config, extractor, pinned, self.cost, self.sink.as_deref());
+        let limiter = Limiter::new(config.clone(), env, extractor, pinned, extras.cost);
         Ok(RateLimitLayer::new(Arc::new(limiter)))
     }
 }
@@ -379,7 +453,7 @@ impl RateLimitBuilder {
 mod tests {
     use super::*;
 
-    fn error(builder: RateLimitBuilder) -> String {
+    fn error(builder: RateLimitLayerBuilder) -> String {
         builder.build().unwrap_err().to_string()
     }
 

@@ -42,7 +42,7 @@ impl ForwardedHeader {
 
     fn parse(self, element: &[u8]) -> Option<IpAddr> {
         match self {
-            ForwardedHeader::XForwardedFor => parse_node(trim(element)),
+            ForwardedHeader::XForwardedFor => parse_node(element.trim_ascii()),
             ForwardedHeader::Forwarded => parse_forwarded_for(element),
         }
     }
@@ -52,6 +52,10 @@ impl ForwardedHeader {
 /// trusted proxy, then the rightmost forwarded address that is not itself
 /// a trusted proxy. An entry that does not parse ends the walk at the
 /// hop that reported it. `None` without a known peer.
+///
+/// Entries are trimmed with std's `trim_ascii`: of the ASCII whitespace
+/// it strips, a header value can hold only the optional whitespace (SP,
+/// HTAB) that HTTP allows around list elements, so it trims exactly that.
 pub(crate) fn client_ip(
     request: &TrustRequest<'_>,
     trust: &TrustPolicy,
@@ -85,16 +89,6 @@ pub(crate) fn client_ip(
     // Every hop was a trusted proxy (or none was forwarded): the
     // leftmost one is as close to the client as we know.
     Some(last_trusted)
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
 }
 
 /// `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]`,
@@ -131,7 +125,7 @@ fn is_port(port: &str) -> bool {
 /// The `for=` node of one `Forwarded` element (`for=...;proto=...`).
 fn parse_forwarded_for(element: &[u8]) -> Option<IpAddr> {
     for pair in element.split(|b| *b == b';') {
-        let pair = trim(pair);
+        let pair = pair.trim_ascii();
         if pair.is_empty() {
             continue;
         }

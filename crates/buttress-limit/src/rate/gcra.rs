@@ -1,8 +1,9 @@
 //! The generic cell rate algorithm on one atomic per key.
 //!
 //! A key's whole state is its *theoretical arrival time* (TAT): the
-//! instant at which its bucket would be full again, in nanoseconds since
-//! the layer's origin. A request costing `n` units is admitted when
+//! instant at which its bucket would be full again, in core's
+//! [`ticks`](buttress_core::clock::ticks) (nanoseconds since the
+//! process-wide epoch). A request costing `n` units is admitted when
 //! `max(tat, now) + n·T ≤ now + burst·T` (`T` the emission interval,
 //! `period / limit`), and admitting it moves the TAT there with one
 //! compare-and-swap. A TAT at or before now is a full bucket: the state is
@@ -11,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use buttress_core::clock::{nanos, ticks};
 use buttress_core::keyed::KeyedState;
 use tokio::time::Instant;
 
@@ -27,8 +29,7 @@ impl Rate {
     /// `limit` units per `period`, at most `burst` at once. The caller
     /// has validated `1 ≤ limit ≤ period in ns` and `burst ≥ 1`.
     pub(crate) fn new(limit: u32, period: Duration, burst: u32) -> Self {
-        let period = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
-        let interval = (period / u64::from(limit.max(1))).max(1);
+        let interval = (nanos(period) / u64::from(limit.max(1))).max(1);
         Rate {
             interval,
             capacity: interval.saturating_mul(u64::from(burst.max(1))),
@@ -58,26 +59,22 @@ pub(crate) enum Decision {
     },
 }
 
-/// One key's rate state: its theoretical arrival time.
+/// One key's rate state: its theoretical arrival time, in ticks.
 #[derive(Debug)]
 pub(crate) struct Cell {
     tat: AtomicU64,
-    /// The instant the nanoseconds count from, to answer
-    /// [`KeyedState::is_neutral`] in the map's own time.
-    origin: Instant,
 }
 
 impl Cell {
     /// A full bucket.
-    pub(crate) fn new(origin: Instant) -> Self {
+    pub(crate) fn new() -> Self {
         Cell {
             tat: AtomicU64::new(0),
-            origin,
         }
     }
 
-    /// Checks `cost` units at `now` (ns since the origin), and spends them
-    /// when admitted.
+    /// Checks `cost` units at `now` (in ticks), and spends them when
+    /// admitted.
     #[inline]
     pub(crate) fn check(&self, rate: Rate, now: u64, cost: u32) -> Decision {
         let increment = u64::from(cost).saturating_mul(rate.interval);
@@ -124,15 +121,9 @@ impl Cell {
     }
 }
 
-/// Nanoseconds from `origin` to `now`, zero for an earlier `now`.
-#[inline]
-pub(crate) fn nanos_since(origin: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl KeyedState for Cell {
     fn is_neutral(&self, now: Instant) -> bool {
-        self.tat.load(Ordering::Relaxed) <= nanos_since(self.origin, now)
+        self.tat.load(Ordering::Relaxed) <= ticks(now)
     }
 }
 
@@ -149,7 +140,7 @@ mod tests {
     #[test]
     fn a_full_bucket_admits_burst_then_one_per_interval() {
         let rate = ten_per_second_burst_five();
-        let cell = Cell::new(Instant::now());
+        let cell = Cell::new();
         let now = 1_000 * MS;
         for _ in 0..5 {
             assert_eq!(cell.check(rate, now, 1), Decision::Admitted);
@@ -170,7 +161,7 @@ mod tests {
     #[test]
     fn cost_spends_several_units_and_too_costly_never_passes() {
         let rate = ten_per_second_burst_five();
-        let cell = Cell::new(Instant::now());
+        let cell = Cell::new();
         assert!(cell.check(rate, 0, 3).is_admitted());
         assert_eq!(cell.remaining(rate, 0), 2);
         assert_eq!(
@@ -192,14 +183,13 @@ mod tests {
 
     #[test]
     fn neutral_once_refilled() {
-        let origin = Instant::now();
+        let now = Instant::now();
         let rate = ten_per_second_burst_five();
-        let cell = Cell::new(origin);
-        assert!(cell.is_neutral(origin));
-        let now = nanos_since(origin, Instant::now());
-        assert!(cell.check(rate, now, 1).is_admitted());
-        assert!(!cell.is_neutral(origin));
-        assert!(cell.is_neutral(origin + Duration::from_secs(1)));
+        let cell = Cell::new();
+        assert!(cell.is_neutral(now));
+        assert!(cell.check(rate, ticks(now), 1).is_admitted());
+        assert!(!cell.is_neutral(now));
+        assert!(cell.is_neutral(now + Duration::from_secs(1)));
     }
 
     impl Decision {

@@ -18,8 +18,8 @@ pub(crate) const MAX_KEY_LEN: usize = 256;
 
 /// Where each request's key comes from, as configuration data. The route
 /// template and function sources are set on the builder
-/// ([`key_route`](super::RateLimitBuilder::key_route),
-/// [`key_fn`](super::RateLimitBuilder::key_fn)).
+/// ([`key_route`](super::RateLimitLayerBuilder::key_route),
+/// [`key_fn`](super::RateLimitLayerBuilder::key_fn)).
 ///
 /// Requests without a key (no peer address, no header, a value longer
 /// than 256 bytes) share one anonymous bucket: missing a key never

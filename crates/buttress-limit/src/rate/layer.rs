@@ -1,12 +1,14 @@
-//! The rate-limit layer.
+//! The rate-limit layer and its handle.
 
 use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedStats;
+use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::config::{RateLimitBuilder, RateLimitConfig};
+use super::config::{RateLimitConfig, RateLimitLayerBuilder};
 use super::limiter::Limiter;
 use super::service::RateLimit;
 use crate::ConfigError;
@@ -17,11 +19,11 @@ use crate::ConfigError;
 /// a retry hint of when it would be admitted, and its quota figures.
 ///
 /// The quota state is created when the layer is built and shared by every
-/// service it wraps and every clone (DESIGN.md contract 1): axum applies a
-/// route's layers per request and per connection, and they must all count
-/// against one quota.
+/// service it wraps and every clone: axum applies a route's layers per
+/// request and per connection, and they must all count against one quota.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::{Reason, Rejected};
 /// use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
 /// use std::time::Duration;
@@ -34,7 +36,8 @@ use crate::ConfigError;
 ///     .key_header("x-api-key")
 ///     .build()
 ///     .unwrap();
-/// let mut svc = ServiceBuilder::new().layer(layer.clone()).service_fn(|_req: http::Request<()>| async {
+/// let handle = layer.handle();
+/// let mut svc = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>("results")
 /// });
 /// let from = |key: &str| http::Request::get("/").header("x-api-key", key).body(()).unwrap();
@@ -49,7 +52,7 @@ use crate::ConfigError;
 ///
 /// // Another caller has its own quota.
 /// assert_eq!(svc.ready().await.unwrap().call(from("bob")).await.unwrap(), "results");
-/// assert_eq!(layer.tracked_keys(), 2);
+/// assert_eq!(handle.tracked_keys(), 2);
 /// # }
 /// ```
 #[derive(Clone)]
@@ -59,24 +62,60 @@ pub struct RateLimitLayer {
 
 impl RateLimitLayer {
     /// A builder with the defaults of [`RateLimitConfig`].
-    pub fn builder() -> RateLimitBuilder {
-        RateLimitBuilder::default()
+    pub fn builder() -> RateLimitLayerBuilder {
+        RateLimitLayerBuilder::default()
     }
 
-    /// A layer from validated settings.
-    pub fn from_config(config: RateLimitConfig) -> Result<Self, ConfigError> {
-        RateLimitBuilder::from_config(config).build()
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &RateLimitConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 
     pub(crate) fn new(limiter: Arc<Limiter>) -> Self {
         RateLimitLayer { limiter }
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &RateLimitConfig {
-        &self.limiter.config
+    /// The handle that reads the limiter's keys and counters.
+    pub fn handle(&self) -> RateLimitHandle {
+        RateLimitHandle {
+            limiter: self.limiter.clone(),
+        }
     }
+}
 
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit::new(inner, self.limiter.clone())
+    }
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+/// Reads a [`RateLimitLayer`]'s keys and counters; every clone of the
+/// layer shares them.
+///
+/// ```
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::rate::RateLimitLayer;
+///
+/// let handle = RateLimitLayer::builder().key_peer_ip().build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "rate_limit");
+/// assert_eq!((handle.tracked_keys(), handle.limited()), (0, 0));
+/// ```
+#[derive(Clone)]
+pub struct RateLimitHandle {
+    limiter: Arc<Limiter>,
+}
+
+impl RateLimitHandle {
     /// Keys tracked now in the bounded map (override keys, held apart,
     /// and the overflow bucket are not counted; 0 for a global limit).
     pub fn tracked_keys(&self) -> usize {
@@ -94,20 +133,26 @@ impl RateLimitLayer {
     pub fn limited(&self) -> u64 {
         self.limiter.limited()
     }
-}
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit::new(inner, self.limiter.clone())
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.limiter.config
     }
 }
 
-impl fmt::Debug for RateLimitLayer {
+/// The layer's own identity: its name without a class. Telemetry reports
+/// each key class apart, as `<name>/<class>`.
+impl LayerHandle for RateLimitHandle {
+    fn id(&self) -> &LayerId {
+        &self.limiter.id
+    }
+}
+
+impl fmt::Debug for RateLimitHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayer")
-            .field("limiter", &self.limiter)
+        f.debug_struct("RateLimitHandle")
+            .field("id", self.id())
+            .field("limited", &self.limiter.limited())
             .finish()
     }
 }

@@ -5,14 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use buttress_core::clock::{self, ticks};
 use buttress_core::context::TrustRequest;
 use buttress_core::keyed::{KeyedMap, KeyedStats};
-use buttress_core::telemetry::{Event, LayerKind, Telemetry, TelemetrySink};
+use buttress_core::layer::BuildEnv;
+use buttress_core::telemetry::{Event, LayerId, LayerKind, Telemetry};
 use buttress_core::{Reason, Rejected, RequestContext};
-use tokio::time::Instant;
 
 use super::config::{RateLimitConfig, RateLimitMode};
-use super::gcra::{Cell, Decision, nanos_since};
+use super::gcra::{Cell, Decision};
 use super::key::Extractor;
 use super::quota::Class;
 
@@ -40,8 +41,8 @@ enum Cells {
 /// A rate limit's shared state, built once with the layer.
 pub(crate) struct Limiter {
     pub(crate) config: RateLimitConfig,
-    /// The instant the cells' nanoseconds count from.
-    origin: Instant,
+    /// The layer's own identity; each class reports as `<name>/<class>`.
+    pub(crate) id: LayerId,
     extractor: Extractor,
     /// Class 0 is `default`; then the overrides in order.
     classes: Box<[ClassState]>,
@@ -54,23 +55,21 @@ pub(crate) struct Limiter {
 impl Limiter {
     pub(crate) fn new(
         config: RateLimitConfig,
+        env: &BuildEnv,
         extractor: Extractor,
         pinned: Vec<(Vec<u8>, usize)>,
         cost: Option<Arc<CostFn>>,
-        sink: Option<&dyn TelemetrySink>,
     ) -> Self {
-        let origin = Instant::now();
         let shadow = config.mode == RateLimitMode::Shadow;
+        let id = env.id_for(LayerKind::RateLimit, config.name.as_deref());
+        // Telemetry per class, never per raw key: a bounded label set.
         let register = |class: &str| {
             let name = if shadow {
-                format!("{}/{class}/shadow", config.name)
+                format!("{}/{class}/shadow", id.name())
             } else {
-                format!("{}/{class}", config.name)
+                format!("{}/{class}", id.name())
             };
-            match sink {
-                Some(sink) => Telemetry::with_sink(sink, LayerKind::RateLimit, name),
-                None => Telemetry::register(LayerKind::RateLimit, name),
-            }
+            env.telemetry(LayerKind::RateLimit, Some(&name))
         };
         let classes = std::iter::once(("default", &config.quota))
             .chain(
@@ -85,18 +84,18 @@ impl Limiter {
             })
             .collect();
         let cells = match extractor {
-            Extractor::Global => Cells::Global(Cell::new(origin)),
+            Extractor::Global => Cells::Global(Cell::new()),
             _ => Cells::Keyed {
                 pinned: pinned
                     .into_iter()
-                    .map(|(key, class)| (key, (class, Cell::new(origin))))
+                    .map(|(key, class)| (key, (class, Cell::new())))
                     .collect(),
-                map: KeyedMap::new(config.max_keys, Cell::new(origin)),
+                map: KeyedMap::new(config.max_keys, Cell::new()),
             },
         };
         Limiter {
             config,
-            origin,
+            id,
             extractor,
             classes,
             cells,
@@ -112,10 +111,11 @@ impl Limiter {
     #[inline]
     pub(crate) fn check<B>(&self, request: &http::Request<B>) -> Result<(), Box<Rejected>> {
         // The request's start, read once by the outermost Buttress layer,
-        // serves as now; without a context, read the clock.
-        let now = RequestContext::from_extensions(request.extensions())
-            .map_or_else(Instant::now, RequestContext::start);
-        let now = nanos_since(self.origin, now);
+        // serves as now; without a context, the call chain's instant.
+        let now = RequestContext::with_request(request, |ctx| {
+            ctx.map_or_else(clock::now, RequestContext::start)
+        });
+        let now = ticks(now);
         match &self.cells {
             Cells::Global(cell) => {
                 let cost = self.cost_of(request);
@@ -130,7 +130,7 @@ impl Limiter {
                 {
                     return self.decide(cell, *class, now, cost);
                 }
-                let entry = map.get_or_insert_with(&*key, || Cell::new(self.origin));
+                let entry = map.get_or_insert_with(&*key, Cell::new);
                 self.decide(&entry, 0, now, cost)
             }
         }
@@ -197,6 +197,7 @@ impl Limiter {
 impl fmt::Debug for Limiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limiter")
+            .field("id", &self.id)
             .field("config", &self.config)
             .field("extractor", &self.extractor)
             .field("keys", &self.keyed_stats())

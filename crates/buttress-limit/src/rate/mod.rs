@@ -18,13 +18,14 @@
 //! The generic cell rate algorithm keeps one number per key, the
 //! *theoretical arrival time* at which its bucket is full again; a
 //! decision is a load, some arithmetic and a compare-and-swap. `governor`
-//! implements the same algorithm, but fitting it to the contracts costs
-//! more than the algorithm: its keyed state store is addressed by an owned
-//! key (`measure_and_replace(&K, ..)`), so a key borrowed from a header
-//! would be copied into a fresh `String` on every request (contract 2);
-//! its keyed eviction (`retain_recent`) knows nothing of core's fail-safe
-//! overflow rule (contract 12), so the store would be ours anyway; and its
-//! clock is a trait we would implement over tokio time (contract 8). What
+//! implements the same algorithm, but fitting it to Buttress costs more
+//! than the algorithm: its keyed state store is addressed by an owned key
+//! (`measure_and_replace(&K, ..)`), so a key borrowed from a header would
+//! be copied into a fresh `String` on every request, where the request
+//! path must not allocate; its keyed eviction (`retain_recent`) knows
+//! nothing of core's fail-safe overflow rule, so the store would be ours
+//! anyway; and its clock is a trait we would implement over tokio time,
+//! which simulations pause. What
 //! is left of it is twenty lines of arithmetic, so the cell is ours: tokio
 //! time (simulations run on a paused clock), keys in core's
 //! [`KeyedMap`](buttress_core::keyed::KeyedMap) looked up by borrowed
@@ -50,6 +51,7 @@
 //! are whatever the client sent, and would let it pick its own key.
 //!
 //! ```
+//! use buttress_core::layer::LayerBuilder;
 //! use buttress_limit::rate::{QuotaConfig, QuotaOverride, RateLimitLayer};
 //!
 //! let layer = RateLimitLayer::builder()
@@ -65,7 +67,6 @@
 
 mod config;
 mod forwarded;
-mod future;
 mod gcra;
 mod key;
 mod layer;
@@ -73,10 +74,9 @@ mod limiter;
 mod quota;
 mod service;
 
-pub use self::config::{RateLimitBuilder, RateLimitConfig, RateLimitMode};
+pub use self::config::{RateLimitConfig, RateLimitLayerBuilder, RateLimitMode};
 pub use self::forwarded::ForwardedHeader;
-pub use self::future::ResponseFuture;
 pub use self::key::KeySource;
-pub use self::layer::RateLimitLayer;
+pub use self::layer::{RateLimitHandle, RateLimitLayer};
 pub use self::quota::{QuotaConfig, QuotaOverride};
 pub use self::service::RateLimit;

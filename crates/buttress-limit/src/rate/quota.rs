@@ -4,14 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::Quota;
+use buttress_core::config::{MAX_DURATION, check_duration};
 
 use super::gcra::Rate;
 use crate::ConfigError;
 
 /// The shortest period a quota may count over.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
-/// The longest period a quota may count over.
-const MAX_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
 /// The largest burst: with the longest period, a full bucket still fits
 /// the nanosecond clock many times over.
 const MAX_BURST: u32 = 100_000;
@@ -75,9 +74,7 @@ impl QuotaConfig {
         if self.limit == 0 {
             return Err(ConfigError::new("limit", "must be at least 1"));
         }
-        if self.period < MIN_PERIOD || self.period > MAX_PERIOD {
-            return Err(ConfigError::new("period", "must be between 1ms and 24h"));
-        }
+        check_duration("period", self.period, MIN_PERIOD..=MAX_DURATION)?;
         if u128::from(self.limit) > self.period.as_nanos() {
             return Err(ConfigError::new(
                 "limit",

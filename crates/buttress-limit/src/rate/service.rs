@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::BoxError;
+use buttress_core::future::OrRejected;
 use tower_service::Service;
 
-use super::future::ResponseFuture;
 use super::limiter::Limiter;
 
 /// Admits requests within their caller's quota; see
@@ -64,7 +64,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = OrRejected<S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -74,8 +74,8 @@ where
     #[inline]
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         match self.limiter.check(&request) {
-            Ok(()) => ResponseFuture::admitted(self.inner.call(request)),
-            Err(rejected) => ResponseFuture::limited(rejected),
+            Ok(()) => OrRejected::admitted(self.inner.call(request)),
+            Err(rejected) => OrRejected::rejected_boxed(rejected),
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use buttress_core::Criticality;
 use buttress_core::access::RequestAccess;
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::config::{MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
+use buttress_core::telemetry::LayerKind;
 use http::Method;
 
 use super::layer::LoadShedLayer;
@@ -15,7 +17,9 @@ use super::route::RouteTemplate;
 use super::shedder::Shedder;
 use super::signal::{InFlightSignal, LatencySignal, OverloadSignal, QueueDelaySignal, Signal};
 use crate::ConfigError;
-use crate::bulkhead::MAX_WAIT_CEILING;
+
+/// The shortest duration a signal's target, interval or window may be.
+const ONE_NANO: Duration = Duration::from_nanos(1);
 
 /// Which built-in overload signal a shedder reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,40 +70,33 @@ impl Default for ShedSignalConfig {
 }
 
 impl ShedSignalConfig {
+    /// Checks the signal's settings; errors name the field within the
+    /// `signal` section.
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |field, problem| Err(ConfigError::new(field, problem));
-        let bounded = |d: &Duration| !d.is_zero() && *d <= MAX_WAIT_CEILING;
+        let positive = |field, value| check_duration(field, value, ONE_NANO..=MAX_DURATION);
         match self {
             ShedSignalConfig::InFlight { high, low } => {
                 if *high == 0 {
-                    return fail("signal.high", "must be at least 1");
+                    return Err(ConfigError::new("high", "must be at least 1"));
                 }
                 if low > high {
-                    return fail("signal.low", "must not exceed high");
+                    return Err(ConfigError::new("low", "must not exceed high"));
                 }
             }
             ShedSignalConfig::QueueDelay { target, interval } => {
-                if !bounded(target) {
-                    return fail("signal.target", "must be above zero and at most one hour");
-                }
-                if !bounded(interval) {
-                    return fail("signal.interval", "must be above zero and at most one hour");
-                }
+                positive("target", *target)?;
+                positive("interval", *interval)?;
             }
             ShedSignalConfig::Latency {
                 target,
                 relief,
                 window,
             } => {
-                if !bounded(target) {
-                    return fail("signal.target", "must be above zero and at most one hour");
-                }
+                positive("target", *target)?;
                 if relief > target {
-                    return fail("signal.relief", "must not exceed target");
+                    return Err(ConfigError::new("relief", "must not exceed target"));
                 }
-                if !bounded(window) {
-                    return fail("signal.window", "must be above zero and at most one hour");
-                }
+                positive("window", *window)?;
             }
         }
         Ok(())
@@ -146,28 +143,48 @@ pub struct MethodRule {
     pub criticality: Criticality,
 }
 
-/// A load shedder's settings, as data (loadable with the `serde` feature,
-/// durations written like `"100ms"`, criticality like `"SHEDDABLE"`).
+/// A load shedder's configuration, as data (loadable with the `serde`
+/// feature, durations written like `"100ms"`, criticality like
+/// `"SHEDDABLE"`).
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `shed` | what it reports under |
+/// | `signal` | in flight, 1000 / 800 | the overload signal ([`ShedSignalConfig`]) |
+/// | `escalate_after` | 100 ms | the shortest time between two raises of the level, up to a day |
+/// | `cooldown` | 1 s | how often the level may fall, 1 ns to a day |
+/// | `relax_ratio` | 0.5 | the share of the highest shed class that may still be refused for the level to fall |
+/// | `retry_after` | 1 s | the retry hint given with a rejection, up to a day |
+/// | `default_criticality` | `CRITICAL` | the priority of requests no rule and no context names |
+/// | `health_routes` | `/health`, `/healthz`, `/ready`, `/readyz`, `/livez` | always critical-plus |
+/// | `routes` | none | route templates and their priorities |
+/// | `methods` | none | methods and their priorities |
+///
+/// A priority closure and a signal of your own are not data: set them on
+/// the [builder](LoadShedLayerBuilder).
 ///
 /// ```
-/// use buttress_limit::shed::{LoadShedConfig, LoadShedLayer, RouteRule, ShedSignalConfig};
 /// use buttress_core::Criticality;
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::shed::{LoadShedLayer, RouteRule, ShedConfig, ShedSignalConfig};
 ///
-/// let config = LoadShedConfig {
-///     name: "api".into(),
+/// let config = ShedConfig {
+///     name: Some("api".into()),
 ///     signal: ShedSignalConfig::InFlight { high: 200, low: 160 },
 ///     routes: vec![RouteRule { route: "/reports/{id}".into(), criticality: Criticality::Sheddable }],
-///     ..LoadShedConfig::default()
+///     ..ShedConfig::default()
 /// };
-/// let layer = LoadShedLayer::from_config(config).unwrap();
-/// assert_eq!(layer.shedding(), None);
+/// let layer = LoadShedLayer::from_config(&config).unwrap();
+/// assert_eq!(layer.handle().shedding(), None);
+/// assert_eq!(layer.handle().id().name(), "api");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
-pub struct LoadShedConfig {
-    /// The name telemetry reports under.
-    pub name: String,
+pub struct ShedConfig {
+    /// The name the layer reports under; `None`: the stack's name, else
+    /// `shed`.
+    pub name: Option<String>,
     /// The overload signal.
     pub signal: ShedSignalConfig,
     /// The shortest time between two raises of the shed level (the first
@@ -196,10 +213,10 @@ pub struct LoadShedConfig {
     pub methods: Vec<MethodRule>,
 }
 
-impl Default for LoadShedConfig {
+impl Default for ShedConfig {
     fn default() -> Self {
-        LoadShedConfig {
-            name: "shed".into(),
+        ShedConfig {
+            name: None,
             signal: ShedSignalConfig::default(),
             escalate_after: Duration::from_millis(100),
             cooldown: Duration::from_secs(1),
@@ -215,27 +232,56 @@ impl Default for LoadShedConfig {
     }
 }
 
-impl LoadShedConfig {
-    /// Checks that the settings can work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+impl LayerConfig for ShedConfig {
+    type Layer = LoadShedLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
         self.rules(None).map(drop)
     }
 
+    fn build_in(&self, env: &BuildEnv) -> Result<LoadShedLayer, ConfigError> {
+        self.build_with(env, None, None)
+    }
+}
+
+impl ShedConfig {
+    /// Validates, then builds the layer with the builder's extras.
+    fn build_with(
+        &self,
+        env: &BuildEnv,
+        custom: Option<Box<dyn OverloadSignal>>,
+        closure: Option<Arc<PriorityFn>>,
+    ) -> Result<LoadShedLayer, ConfigError> {
+        let rules = self.rules(closure)?;
+        let telemetry = env.telemetry(LayerKind::Shed, self.name.as_deref());
+        let signal = match custom {
+            Some(custom) => Signal::Custom(custom),
+            None => self.signal.build(),
+        };
+        let shedder = Shedder::new(self.clone(), signal, rules, telemetry);
+        Ok(LoadShedLayer::new(Arc::new(shedder)))
+    }
+
+    /// Checks every field and compiles the priority rules.
     fn rules(&self, closure: Option<Arc<PriorityFn>>) -> Result<PriorityRules, ConfigError> {
-        let fail = |field, problem| Err(ConfigError::new(field, problem));
-        if self.name.is_empty() {
-            return fail("name", "must not be empty");
+        if self.name.as_deref() == Some("") {
+            return Err(ConfigError::new("name", "must not be empty"));
         }
-        self.signal.validate()?;
-        if self.escalate_after > MAX_WAIT_CEILING {
-            return fail("escalate_after", "must be at most one hour");
-        }
-        if self.cooldown.is_zero() || self.cooldown > MAX_WAIT_CEILING {
-            return fail("cooldown", "must be above zero and at most one hour");
-        }
+        self.signal.validate().map_err(|e| e.in_section("signal"))?;
+        check_duration(
+            "escalate_after",
+            self.escalate_after,
+            Duration::ZERO..=MAX_DURATION,
+        )?;
+        check_duration("cooldown", self.cooldown, ONE_NANO..=MAX_DURATION)?;
         if !(0.0..=1.0).contains(&self.relax_ratio) {
-            return fail("relax_ratio", "must be within 0..=1");
+            return Err(ConfigError::new("relax_ratio", "must be within 0..=1"));
         }
+        check_duration(
+            "retry_after",
+            self.retry_after,
+            Duration::ZERO..=MAX_DURATION,
+        )?;
         let template = |field: &'static str, text: &str| {
             RouteTemplate::parse(text)
                 .ok_or_else(|| ConfigError::new(field, "must start with '/', a wildcard only last"))
@@ -269,69 +315,92 @@ impl LoadShedConfig {
     }
 }
 
-/// Builds a [`LoadShedLayer`]; see [`LoadShedLayer::builder`].
+/// Builds a [`LoadShedLayer`]: the fields of [`ShedConfig`], plus what is
+/// not data — a priority closure, a signal of your own — and the
+/// environment it reports in.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::Criticality;
+/// use buttress_core::telemetry::RecordingSink;
+/// use buttress_limit::shed::LoadShedLayer;
+/// use std::time::Duration;
+///
+/// let layer = LoadShedLayer::builder()
+///     .name("api")
+///     .in_flight(200, 160)
+///     .route("/reports/{id}", Criticality::Sheddable)
+///     .priority_fn(|req| req.headers().contains_key("x-prefetch").then_some(Criticality::Sheddable))
+///     .sink(RecordingSink::new())
+///     .build()
+///     .unwrap();
+/// assert_eq!(layer.handle().in_flight(), 0);
+/// assert!(LoadShedLayer::builder().cooldown(Duration::ZERO).build().is_err());
+/// ```
 #[derive(Default)]
-pub struct LoadShedBuilder {
-    config: LoadShedConfig,
+pub struct LoadShedLayerBuilder {
+    config: ShedConfig,
+    env: BuildEnv,
     custom: Option<Box<dyn OverloadSignal>>,
     closure: Option<Arc<PriorityFn>>,
-    sink: Option<Arc<dyn TelemetrySink>>,
 }
 
-impl fmt::Debug for LoadShedBuilder {
+impl fmt::Debug for LoadShedLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoadShedBuilder")
+        f.debug_struct("LoadShedLayerBuilder")
             .field("config", &self.config)
+            .field("env", &self.env)
             .field("custom_signal", &self.custom.is_some())
             .field("closure", &self.closure.is_some())
-            .field("own_sink", &self.sink.is_some())
             .finish()
     }
 }
 
-impl LoadShedBuilder {
-    /// A builder starting from `config`.
-    pub fn from_config(config: LoadShedConfig) -> Self {
-        LoadShedBuilder {
+impl LayerBuilder for LoadShedLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
+impl LoadShedLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: ShedConfig) -> Self {
+        LoadShedLayerBuilder {
             config,
             ..Default::default()
         }
     }
 
-    /// The name telemetry reports under.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
+    /// The built-in overload signal (and no signal of your own).
+    pub fn signal(mut self, signal: ShedSignalConfig) -> Self {
+        self.config.signal = signal;
+        self.custom = None;
         self
     }
 
     /// Sheds on calls in flight: above `high`, down to `low` (the default
     /// signal, 1000 / 800).
-    pub fn in_flight(mut self, high: usize, low: usize) -> Self {
-        self.config.signal = ShedSignalConfig::InFlight { high, low };
-        self.custom = None;
-        self
+    pub fn in_flight(self, high: usize, low: usize) -> Self {
+        self.signal(ShedSignalConfig::InFlight { high, low })
     }
 
     /// Sheds on the wait before reaching the layer.
-    pub fn queue_delay(mut self, target: Duration, interval: Duration) -> Self {
-        self.config.signal = ShedSignalConfig::QueueDelay { target, interval };
-        self.custom = None;
-        self
+    pub fn queue_delay(self, target: Duration, interval: Duration) -> Self {
+        self.signal(ShedSignalConfig::QueueDelay { target, interval })
     }
 
     /// Sheds on the mean latency of the last `window`.
-    pub fn latency(mut self, target: Duration, relief: Duration, window: Duration) -> Self {
-        self.config.signal = ShedSignalConfig::Latency {
+    pub fn latency(self, target: Duration, relief: Duration, window: Duration) -> Self {
+        self.signal(ShedSignalConfig::Latency {
             target,
             relief,
             window,
-        };
-        self.custom = None;
-        self
+        })
     }
 
-    /// Sheds on a signal of your own.
-    pub fn signal(mut self, signal: impl OverloadSignal) -> Self {
+    /// Sheds on a signal of your own (not data: it replaces the config's
+    /// `signal`).
+    pub fn custom_signal(mut self, signal: impl OverloadSignal) -> Self {
         self.custom = Some(Box::new(signal));
         self
     }
@@ -342,11 +411,16 @@ impl LoadShedBuilder {
         self
     }
 
-    /// How often the level may fall, and the share of the highest shed
-    /// class that may still be refused over such a period for it to fall.
-    pub fn cooldown(mut self, cooldown: Duration, relax_ratio: f64) -> Self {
+    /// How often the level may fall.
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.config.cooldown = cooldown;
-        self.config.relax_ratio = relax_ratio;
+        self
+    }
+
+    /// The share of the highest shed class that may still be refused over
+    /// a cooldown for the level to fall (0..=1).
+    pub fn relax_ratio(mut self, ratio: f64) -> Self {
+        self.config.relax_ratio = ratio;
         self
     }
 
@@ -362,7 +436,8 @@ impl LoadShedBuilder {
         self
     }
 
-    /// Requests matching the route `template` have priority `level`.
+    /// Requests matching the route `template` have priority `level`
+    /// (adds to the config's `routes`).
     pub fn route(mut self, template: impl Into<String>, level: Criticality) -> Self {
         self.config.routes.push(RouteRule {
             route: template.into(),
@@ -371,7 +446,8 @@ impl LoadShedBuilder {
         self
     }
 
-    /// Requests using `method` have priority `level` (after routes).
+    /// Requests using `method` have priority `level`, after routes (adds
+    /// to the config's `methods`).
     pub fn method(mut self, method: Method, level: Criticality) -> Self {
         self.config.methods.push(MethodRule {
             method: method.as_str().into(),
@@ -400,26 +476,15 @@ impl LoadShedBuilder {
         self
     }
 
-    /// Reports to `sink` instead of the process-wide sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self
+    /// The config built so far.
+    pub fn config(&self) -> &ShedConfig {
+        &self.config
     }
 
-    /// Builds the layer; its state is shared by every service it wraps.
+    /// Validates and builds the layer; its state is shared by every
+    /// service it wraps.
     pub fn build(self) -> Result<LoadShedLayer, ConfigError> {
-        let rules = self.config.rules(self.closure)?;
-        let name: Arc<str> = self.config.name.as_str().into();
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Shed, name),
-            None => Telemetry::register(LayerKind::Shed, name),
-        };
-        let signal = match self.custom {
-            Some(custom) => Signal::Custom(custom),
-            None => self.config.signal.build(),
-        };
-        let shedder = Shedder::new(self.config, signal, rules, telemetry);
-        Ok(LoadShedLayer::new(Arc::new(shedder)))
+        self.config.build_with(&self.env, self.custom, self.closure)
     }
 }
 

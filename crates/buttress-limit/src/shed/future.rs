@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use buttress_core::future::OrRejected;
 use buttress_core::{BoxError, Rejected};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -41,21 +42,13 @@ impl Drop for Admitted {
 }
 
 pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Running { #[pin] future: F },
-        Shed { rejected: Option<Rejected> },
-    }
-}
-
-pin_project! {
     /// The response future of a [`LoadShed`](super::LoadShed): the inner
     /// call, counted in flight until it ends or is dropped (on completion,
     /// error, panic or cancellation), or a shed request's rejection.
     pub struct ResponseFuture<F> {
         #[pin]
-        kind: Kind<F>,
-        // After `kind`: the inner future is dropped before it is counted out.
+        inner: OrRejected<F>,
+        // After `inner`: the inner future is dropped before it is counted out.
         admitted: Option<Admitted>,
     }
 }
@@ -63,16 +56,14 @@ pin_project! {
 impl<F> ResponseFuture<F> {
     pub(crate) fn running(future: F, admitted: Admitted) -> Self {
         ResponseFuture {
-            kind: Kind::Running { future },
+            inner: OrRejected::admitted(future),
             admitted: Some(admitted),
         }
     }
 
     pub(crate) fn shed(rejected: Rejected) -> Self {
         ResponseFuture {
-            kind: Kind::Shed {
-                rejected: Some(rejected),
-            },
+            inner: OrRejected::rejected(rejected),
             admitted: None,
         }
     }
@@ -85,30 +76,21 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        match this.kind.project() {
-            KindProj::Running { future } => {
-                let result = ready!(future.poll(cx));
-                if let Some(admitted) = this.admitted.take() {
-                    admitted.finish();
-                }
-                Poll::Ready(result.map_err(Into::into))
-            }
-            KindProj::Shed { rejected } => {
-                let rejected = rejected
-                    .take()
-                    .expect("response future polled after completion");
-                Poll::Ready(Err(Box::new(rejected)))
-            }
+        let result = ready!(this.inner.poll(cx));
+        if let Some(admitted) = this.admitted.take() {
+            admitted.finish();
         }
+        Poll::Ready(result)
     }
 }
 
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("shed", &matches!(self.kind, Kind::Shed { .. }))
+            .field("shed", &self.inner.is_rejected())
             .field("in_flight", &self.admitted.is_some())
             .finish()
     }

@@ -1,12 +1,14 @@
-//! The load shedding layer.
+//! The load shedding layer and its handle.
 
 use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::Criticality;
+use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::config::{LoadShedBuilder, LoadShedConfig};
+use super::config::{LoadShedLayerBuilder, ShedConfig};
 use super::service::LoadShed;
 use super::shedder::Shedder;
 use crate::ConfigError;
@@ -17,9 +19,11 @@ use crate::ConfigError;
 ///
 /// The state (calls in flight, the shed level, the signal's window) is
 /// created when the layer is built and shared by every service it wraps
-/// and every clone (DESIGN.md contract 1).
+/// and every clone, so that services built per request or per connection
+/// (as axum does) all count against one shedder.
 ///
 /// ```
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::{Criticality, Reason, Rejected, RequestContext};
 /// use buttress_limit::shed::LoadShedLayer;
 /// use tower::{Service, ServiceBuilder, ServiceExt};
@@ -31,7 +35,8 @@ use crate::ConfigError;
 ///     .route("/prefetch/{*rest}", Criticality::Sheddable)
 ///     .build()
 ///     .unwrap();
-/// let mut svc = ServiceBuilder::new().layer(shed.clone()).service_fn(|_req: http::Request<()>| async {
+/// let handle = shed.handle();
+/// let mut svc = ServiceBuilder::new().layer(shed).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>("done")
 /// });
 ///
@@ -41,51 +46,38 @@ use crate::ConfigError;
 /// let req = http::Request::get("/prefetch/a").body(()).unwrap();
 /// let err = svc.ready().await.unwrap().call(req).await.unwrap_err();
 /// assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::Shed);
-/// assert_eq!(shed.shedding(), Some(Criticality::Sheddable));
+/// assert_eq!(handle.shedding(), Some(Criticality::Sheddable));
 /// // Critical work still passes.
 /// assert_eq!(svc.ready().await.unwrap().call(http::Request::get("/orders").body(()).unwrap()).await.unwrap(), "done");
 /// assert_eq!(first.await.unwrap(), "done");
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct LoadShedLayer {
     shedder: Arc<Shedder>,
 }
 
 impl LoadShedLayer {
-    /// A builder with the defaults of [`LoadShedConfig`].
-    pub fn builder() -> LoadShedBuilder {
-        LoadShedBuilder::default()
+    /// A builder with the defaults of [`ShedConfig`].
+    pub fn builder() -> LoadShedLayerBuilder {
+        LoadShedLayerBuilder::default()
     }
 
-    /// A layer from validated settings.
-    pub fn from_config(config: LoadShedConfig) -> Result<Self, ConfigError> {
-        LoadShedBuilder::from_config(config).build()
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &ShedConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 
     pub(crate) fn new(shedder: Arc<Shedder>) -> Self {
         LoadShedLayer { shedder }
     }
 
-    /// Calls in flight through the layer now.
-    pub fn in_flight(&self) -> usize {
-        self.shedder.in_flight()
-    }
-
-    /// The most important class being shed now (`None`: not shedding).
-    /// A level whose cooldown has passed falls first.
-    pub fn shedding(&self) -> Option<Criticality> {
-        self.shedder.shedding()
-    }
-
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &LoadShedConfig {
-        &self.shedder.config
-    }
-}
-
-impl Clone for LoadShedLayer {
-    fn clone(&self) -> Self {
-        LoadShedLayer::new(self.shedder.clone())
+    /// The handle that reads the shedder's state: calls in flight, the
+    /// level shed now, its settings.
+    pub fn handle(&self) -> LoadShedHandle {
+        LoadShedHandle {
+            shedder: self.shedder.clone(),
+        }
     }
 }
 
@@ -101,6 +93,54 @@ impl fmt::Debug for LoadShedLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadShedLayer")
             .field("config", &self.shedder.config)
+            .field("in_flight", &self.shedder.in_flight())
+            .finish()
+    }
+}
+
+/// Reads a [`LoadShedLayer`]'s state; every clone of the layer shares it.
+///
+/// ```
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::shed::LoadShedLayer;
+///
+/// let handle = LoadShedLayer::builder().build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "shed");
+/// assert_eq!((handle.in_flight(), handle.shedding()), (0, None));
+/// ```
+#[derive(Clone)]
+pub struct LoadShedHandle {
+    shedder: Arc<Shedder>,
+}
+
+impl LoadShedHandle {
+    /// Calls in flight through the layer now.
+    pub fn in_flight(&self) -> usize {
+        self.shedder.in_flight()
+    }
+
+    /// The most important class being shed now (`None`: not shedding).
+    /// A level whose cooldown has passed falls first.
+    pub fn shedding(&self) -> Option<Criticality> {
+        self.shedder.shedding()
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &ShedConfig {
+        &self.shedder.config
+    }
+}
+
+impl LayerHandle for LoadShedHandle {
+    fn id(&self) -> &LayerId {
+        self.shedder.telemetry.layer()
+    }
+}
+
+impl fmt::Debug for LoadShedHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadShedHandle")
+            .field("id", self.id())
             .field("in_flight", &self.shedder.in_flight())
             .finish()
     }

@@ -46,9 +46,9 @@ mod service;
 mod shedder;
 mod signal;
 
-pub use self::config::{LoadShedBuilder, LoadShedConfig, MethodRule, RouteRule, ShedSignalConfig};
+pub use self::config::{LoadShedLayerBuilder, MethodRule, RouteRule, ShedConfig, ShedSignalConfig};
 pub use self::future::ResponseFuture;
-pub use self::layer::LoadShedLayer;
+pub use self::layer::{LoadShedHandle, LoadShedLayer};
 pub use self::priority::PriorityFn;
 pub use self::service::LoadShed;
 pub use self::signal::{

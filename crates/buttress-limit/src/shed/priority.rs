@@ -55,13 +55,9 @@ impl PriorityRules {
                 return *level;
             }
         }
-        if let Some(ctx) = request
-            .extensions()
-            .and_then(RequestContext::from_extensions)
-        {
-            return ctx.criticality();
-        }
-        RequestContext::with_current(|ctx| ctx.map_or(self.default, RequestContext::criticality))
+        RequestContext::with_request(request, |ctx| {
+            ctx.map_or(self.default, RequestContext::criticality)
+        })
     }
 }
 

@@ -1,15 +1,14 @@
 //! The shared state of a load shedder and its admission decision.
 
-use buttress_core::clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use buttress_core::access::RequestAccess;
+use buttress_core::clock::{self, nanos, ticks};
 use buttress_core::telemetry::{Event, GaugeKind, Telemetry};
 use buttress_core::{Criticality, RequestContext};
 use tokio::time::Instant;
 
-use super::config::LoadShedConfig;
+use super::config::ShedConfig;
 use super::level::{Change, LEVEL_NAMES, ShedLevel};
 use super::priority::{PriorityRules, rank};
 use super::signal::{Pressure, Probe, Signal};
@@ -29,8 +28,7 @@ pub(crate) struct Shedder {
     pub(crate) needs_clock: bool,
     needs_start: bool,
     rules: PriorityRules,
-    epoch: Instant,
-    pub(crate) config: LoadShedConfig,
+    pub(crate) config: ShedConfig,
     pub(crate) telemetry: Telemetry,
 }
 
@@ -42,13 +40,9 @@ pub(crate) enum Admission {
     Shed,
 }
 
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl Shedder {
     pub(crate) fn new(
-        config: LoadShedConfig,
+        config: ShedConfig,
         signal: Signal,
         rules: PriorityRules,
         telemetry: Telemetry,
@@ -64,7 +58,6 @@ impl Shedder {
             needs_start: signal.needs_request_start(),
             signal,
             rules,
-            epoch: Instant::now(),
             config,
             telemetry,
         }
@@ -107,8 +100,7 @@ impl Shedder {
         probe: Probe,
         pressure: Option<Pressure>,
     ) -> Admission {
-        let now = probe.now.unwrap_or_else(Instant::now);
-        let at = nanos(now.saturating_duration_since(self.epoch));
+        let at = ticks(probe.now.unwrap_or_else(clock::now));
         if let Some(change) = self.level.relax(at) {
             self.report_change(change);
         }
@@ -160,7 +152,7 @@ impl Shedder {
     /// The most important class being shed now, after letting a finished
     /// spike's level fall.
     pub(crate) fn shedding(&self) -> Option<Criticality> {
-        let at = nanos(Instant::now().saturating_duration_since(self.epoch));
+        let at = ticks(Instant::now());
         while let Some(change) = self.level.relax(at) {
             self.report_change(change);
         }
@@ -173,11 +165,5 @@ impl Shedder {
 
 /// When the request started, from its `RequestContext`.
 fn start_of<Req: RequestAccess>(request: &Req) -> Option<Instant> {
-    if let Some(ctx) = request
-        .extensions()
-        .and_then(RequestContext::from_extensions)
-    {
-        return Some(ctx.start());
-    }
-    RequestContext::with_current(|ctx| ctx.map(RequestContext::start))
+    RequestContext::with_request(request, |ctx| ctx.map(RequestContext::start))
 }

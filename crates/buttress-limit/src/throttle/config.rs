@@ -1,32 +1,53 @@
 //! Throttle settings, their builder and validation.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::classify::AnyErrorFails;
-use buttress_core::telemetry::{LayerKind, Telemetry, TelemetrySink};
+use buttress_core::config::{MAX_DURATION, check_duration};
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfig};
+use buttress_core::telemetry::LayerKind;
 
 use super::layer::ThrottleLayer;
 use super::throttler::Throttler;
 use crate::ConfigError;
 
-/// A throttle's settings, as data (loadable with the `serde` feature,
-/// durations written like `"2m"`).
+/// The shortest bucket the window may slide by.
+const MIN_BUCKET: Duration = Duration::from_millis(1);
+
+/// A throttle's configuration, as data (loadable with the `serde`
+/// feature, durations written like `"2m"`).
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `throttle` | what it reports under (the dependency's name) |
+/// | `window` | 2 min | how far back requests and accepts count, 1 ms to a day |
+/// | `buckets` | 120 | how many buckets the window slides by, 1 to 3600, each at least 1 ms |
+/// | `k` | 2 | requests are rejected locally once they exceed `k` times the accepts; at least 1 |
+/// | `max_probability` | 0.9 | the highest chance of rejecting locally (`1.0`: no cap) |
+/// | `retry_after` | 1 s | the retry hint given with a rejection, up to a day |
+/// | `seed` | random | the seed of the random draws, for repeatable runs |
+///
+/// What counts as an accept is the classifier's verdict, set on the
+/// [builder](ThrottleLayerBuilder::classifier); by default
+/// [`DefaultClassifier`]: 5xx, 429 and failing `grpc-status` answers are
+/// refusals.
 ///
 /// ```
+/// use buttress_core::layer::LayerHandle;
 /// use buttress_limit::throttle::{ThrottleConfig, ThrottleLayer};
 ///
-/// let config = ThrottleConfig { name: "payments".into(), k: 1.5, ..ThrottleConfig::default() };
-/// let layer = ThrottleLayer::from_config(config).unwrap();
-/// assert_eq!(layer.probability(), 0.0);
+/// let config = ThrottleConfig { name: Some("payments".into()), k: 1.5, ..ThrottleConfig::default() };
+/// let layer = ThrottleLayer::from_config(&config).unwrap();
+/// assert_eq!(layer.handle().probability(), 0.0);
+/// assert_eq!(layer.handle().id().name(), "payments");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct ThrottleConfig {
-    /// The name telemetry reports under (the dependency's).
-    pub name: String,
+    /// The name the layer reports under (the dependency's); `None`: the
+    /// stack's name, else `throttle`.
+    pub name: Option<String>,
     /// How far back requests and accepts count.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub window: Duration,
@@ -48,7 +69,7 @@ pub struct ThrottleConfig {
 impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
-            name: "throttle".into(),
+            name: None,
             window: Duration::from_secs(120),
             buckets: 120,
             k: 2.0,
@@ -59,63 +80,109 @@ impl Default for ThrottleConfig {
     }
 }
 
-impl ThrottleConfig {
-    /// Checks that the settings can work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |field, problem| Err(ConfigError::new(field, problem));
-        if self.name.is_empty() {
-            return fail("name", "must not be empty");
+impl LayerConfig for ThrottleConfig {
+    type Layer = ThrottleLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.as_deref() == Some("") {
+            return Err(ConfigError::new("name", "must not be empty"));
         }
-        if self.window.is_zero() || self.window > Duration::from_secs(86_400) {
-            return fail("window", "must be above zero and at most a day");
-        }
+        check_duration("window", self.window, MIN_BUCKET..=MAX_DURATION)?;
         if !(1..=3_600).contains(&self.buckets) {
-            return fail("buckets", "must be within 1..=3600");
+            return Err(ConfigError::new("buckets", "must be within 1..=3600"));
         }
-        if self.window / self.buckets < Duration::from_millis(1) {
-            return fail("buckets", "must leave each bucket at least 1ms");
+        if self.window / self.buckets < MIN_BUCKET {
+            return Err(ConfigError::new(
+                "buckets",
+                "must leave each bucket at least 1ms",
+            ));
         }
         if !self.k.is_finite() || self.k < 1.0 {
-            return fail("k", "must be a number of at least 1");
+            return Err(ConfigError::new("k", "must be a number of at least 1"));
         }
         if !(0.0..=1.0).contains(&self.max_probability) {
-            return fail("max_probability", "must be within 0..=1");
+            return Err(ConfigError::new("max_probability", "must be within 0..=1"));
         }
-        Ok(())
+        check_duration(
+            "retry_after",
+            self.retry_after,
+            Duration::ZERO..=MAX_DURATION,
+        )
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<ThrottleLayer, ConfigError> {
+        self.build_with(env, DefaultClassifier::default())
     }
 }
 
-/// Builds a [`ThrottleLayer`]; see [`ThrottleLayer::builder`].
-#[derive(Default)]
-pub struct ThrottleBuilder {
+impl ThrottleConfig {
+    /// Validates, then builds the layer judging calls with `classifier`.
+    fn build_with<C>(
+        &self,
+        env: &BuildEnv,
+        classifier: C,
+    ) -> Result<ThrottleLayer<C>, ConfigError> {
+        self.validate()?;
+        let telemetry = env.telemetry(LayerKind::Throttle, self.name.as_deref());
+        let throttler = Throttler::new(self.clone(), telemetry);
+        Ok(ThrottleLayer::new(Arc::new(throttler), classifier))
+    }
+}
+
+/// Builds a [`ThrottleLayer`]: the fields of [`ThrottleConfig`], the
+/// classifier that tells an accept from a refusal, and the environment it
+/// reports in.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::classify::AnyErrorFails;
+/// use buttress_limit::throttle::ThrottleLayer;
+/// use std::time::Duration;
+///
+/// // A dependency that is not HTTP: every error is a refusal.
+/// let layer = ThrottleLayer::builder()
+///     .name("ledger")
+///     .window(Duration::from_secs(60))
+///     .buckets(60)
+///     .classifier(AnyErrorFails)
+///     .build()
+///     .unwrap();
+/// assert_eq!(layer.handle().counts(), (0, 0));
+/// assert!(ThrottleLayer::builder().k(0.5).build().is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ThrottleLayerBuilder<C = DefaultClassifier> {
     config: ThrottleConfig,
-    sink: Option<Arc<dyn TelemetrySink>>,
+    env: BuildEnv,
+    classifier: C,
 }
 
-impl fmt::Debug for ThrottleBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThrottleBuilder")
-            .field("config", &self.config)
-            .field("own_sink", &self.sink.is_some())
-            .finish()
-    }
-}
-
-impl ThrottleBuilder {
-    /// A builder starting from `config`.
+impl ThrottleLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
     pub fn from_config(config: ThrottleConfig) -> Self {
-        ThrottleBuilder { config, sink: None }
+        ThrottleLayerBuilder {
+            config,
+            env: BuildEnv::default(),
+            classifier: DefaultClassifier::default(),
+        }
     }
+}
 
-    /// The name telemetry reports under.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
+impl<C> LayerBuilder for ThrottleLayerBuilder<C> {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
+impl<C> ThrottleLayerBuilder<C> {
+    /// How far back requests and accepts count (default 2 minutes).
+    pub fn window(mut self, window: Duration) -> Self {
+        self.config.window = window;
         self
     }
 
-    /// The window and how many buckets it slides by.
-    pub fn window(mut self, window: Duration, buckets: u32) -> Self {
-        self.config.window = window;
+    /// How many buckets the window slides by (default 120).
+    pub fn buckets(mut self, buckets: u32) -> Self {
         self.config.buckets = buckets;
         self
     }
@@ -144,21 +211,27 @@ impl ThrottleBuilder {
         self
     }
 
-    /// Reports to `sink` instead of the process-wide sink.
-    pub fn telemetry_sink(mut self, sink: impl TelemetrySink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self
+    /// Judges calls with `classifier`: a success is an accept, a failure a
+    /// refusal, an ignored outcome (an inner layer's rejection) neither.
+    /// The default, [`DefaultClassifier`], reads the HTTP status or the
+    /// `grpc-status`; for services that are not HTTP, pass
+    /// [`AnyErrorFails`](buttress_core::classify::AnyErrorFails).
+    pub fn classifier<C2>(self, classifier: C2) -> ThrottleLayerBuilder<C2> {
+        ThrottleLayerBuilder {
+            config: self.config,
+            env: self.env,
+            classifier,
+        }
     }
 
-    /// Builds the layer; its window is shared by every service it wraps.
-    pub fn build(self) -> Result<ThrottleLayer<AnyErrorFails>, ConfigError> {
-        self.config.validate()?;
-        let name: Arc<str> = self.config.name.as_str().into();
-        let telemetry = match &self.sink {
-            Some(sink) => Telemetry::with_sink(&**sink, LayerKind::Throttle, name),
-            None => Telemetry::register(LayerKind::Throttle, name),
-        };
-        let throttler = Throttler::new(self.config, telemetry);
-        Ok(ThrottleLayer::new(Arc::new(throttler), AnyErrorFails))
+    /// The config built so far.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
+    }
+
+    /// Validates and builds the layer; its window is shared by every
+    /// service it wraps.
+    pub fn build(self) -> Result<ThrottleLayer<C>, ConfigError> {
+        self.config.build_with(&self.env, self.classifier)
     }
 }

@@ -8,18 +8,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use buttress_core::classify::Classify;
+use buttress_core::future::OrRejected;
 use buttress_core::{BoxError, Rejected};
 use pin_project_lite::pin_project;
 
 use super::throttler::Throttler;
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Sent { #[pin] future: F, throttler: Option<Arc<Throttler>> },
-        Throttled { rejected: Option<Rejected> },
-    }
-}
 
 pin_project! {
     /// The response future of a [`Throttle`](super::Throttle): the sent
@@ -28,28 +21,24 @@ pin_project! {
     /// as neither. Or a local rejection.
     pub struct ResponseFuture<F, C> {
         #[pin]
-        kind: Kind<F>,
-        classifier: C,
+        inner: OrRejected<F>,
+        // Set while a sent call is to be judged; a local rejection is not.
+        judge: Option<(Arc<Throttler>, C)>,
     }
 }
 
 impl<F, C> ResponseFuture<F, C> {
     pub(crate) fn sent(future: F, throttler: Arc<Throttler>, classifier: C) -> Self {
         ResponseFuture {
-            kind: Kind::Sent {
-                future,
-                throttler: Some(throttler),
-            },
-            classifier,
+            inner: OrRejected::admitted(future),
+            judge: Some((throttler, classifier)),
         }
     }
 
-    pub(crate) fn throttled(rejected: Rejected, classifier: C) -> Self {
+    pub(crate) fn throttled(rejected: Rejected) -> Self {
         ResponseFuture {
-            kind: Kind::Throttled {
-                rejected: Some(rejected),
-            },
-            classifier,
+            inner: OrRejected::rejected(rejected),
+            judge: None,
         }
     }
 }
@@ -64,35 +53,25 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        match this.kind.project() {
-            KindProj::Sent { future, throttler } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                if let Some(throttler) = throttler.take() {
-                    let outcome = match &result {
-                        Ok(response) => this.classifier.classify(Ok(response)),
-                        Err(err) => {
-                            let err: &(dyn Error + 'static) = &**err;
-                            this.classifier.classify(Err(err))
-                        }
-                    };
-                    throttler.record(outcome);
+        let result = ready!(this.inner.poll(cx));
+        if let Some((throttler, classifier)) = this.judge.take() {
+            let outcome = match &result {
+                Ok(response) => classifier.classify(Ok(response)),
+                Err(err) => {
+                    let err: &(dyn Error + 'static) = &**err;
+                    classifier.classify(Err(err))
                 }
-                Poll::Ready(result)
-            }
-            KindProj::Throttled { rejected } => {
-                let rejected = rejected
-                    .take()
-                    .expect("response future polled after completion");
-                Poll::Ready(Err(Box::new(rejected)))
-            }
+            };
+            throttler.record(outcome);
         }
+        Poll::Ready(result)
     }
 }
 
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("throttled", &matches!(self.kind, Kind::Throttled { .. }))
+            .field("throttled", &self.inner.is_rejected())
             .finish()
     }
 }

@@ -1,11 +1,13 @@
-//! The throttle layer.
+//! The throttle layer and its handle.
 
 use std::fmt;
 use std::sync::Arc;
 
+use buttress_core::layer::{DefaultClassifier, LayerConfig, LayerHandle};
+use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::config::{ThrottleBuilder, ThrottleConfig};
+use super::config::{ThrottleConfig, ThrottleLayerBuilder};
 use super::service::Throttle;
 use super::throttler::Throttler;
 use crate::ConfigError;
@@ -14,11 +16,15 @@ use crate::ConfigError;
 /// dependency.
 ///
 /// The window is created when the layer is built and shared by every
-/// service it wraps and every clone (DESIGN.md contract 1): build one
-/// layer per dependency.
+/// service it wraps and every clone, so that every caller of one
+/// dependency judges it on the same evidence: build one layer per
+/// dependency.
+///
+/// By default a call is judged by [`DefaultClassifier`]: an HTTP 5xx or
+/// 429, or a failing `grpc-status`, is a refusal by the dependency.
 ///
 /// ```
-/// use buttress_core::classify::HttpClassifier;
+/// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::{Reason, Rejected};
 /// use buttress_limit::throttle::ThrottleLayer;
 /// use tower::{ServiceBuilder, ServiceExt};
@@ -28,9 +34,9 @@ use crate::ConfigError;
 ///     .name("recommendations")
 ///     .seed(7)
 ///     .build()
-///     .unwrap()
-///     .with_classifier(HttpClassifier::default());
-/// let svc = ServiceBuilder::new().layer(throttle.clone()).service_fn(|_req: http::Request<()>| async {
+///     .unwrap();
+/// let handle = throttle.handle();
+/// let svc = ServiceBuilder::new().layer(throttle).service_fn(|_req: http::Request<()>| async {
 ///     let res = http::Response::builder().status(503).body(()).unwrap();
 ///     Ok::<_, std::convert::Infallible>(res)
 /// });
@@ -45,23 +51,24 @@ use crate::ConfigError;
 ///     }
 /// }
 /// assert!(throttled > 70, "{throttled}");
-/// assert_eq!(throttle.probability(), 0.9);
+/// assert_eq!(handle.probability(), 0.9);
 /// # }
 /// ```
-pub struct ThrottleLayer<C = buttress_core::classify::AnyErrorFails> {
+pub struct ThrottleLayer<C = DefaultClassifier> {
     throttler: Arc<Throttler>,
     classifier: C,
 }
 
 impl ThrottleLayer {
-    /// A builder with the defaults of [`ThrottleConfig`].
-    pub fn builder() -> ThrottleBuilder {
-        ThrottleBuilder::default()
+    /// A builder with the defaults of [`ThrottleConfig`] and the default
+    /// classifier.
+    pub fn builder() -> ThrottleLayerBuilder {
+        ThrottleLayerBuilder::default()
     }
 
-    /// A layer from validated settings.
-    pub fn from_config(config: ThrottleConfig) -> Result<Self, ConfigError> {
-        ThrottleBuilder::from_config(config).build()
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &ThrottleConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 }
 
@@ -73,25 +80,11 @@ impl<C> ThrottleLayer<C> {
         }
     }
 
-    /// Judges calls with `classifier` (failures are refusals); the
-    /// default, `AnyErrorFails`, fails every `Err` but local rejections.
-    pub fn with_classifier<C2>(self, classifier: C2) -> ThrottleLayer<C2> {
-        ThrottleLayer::new(self.throttler, classifier)
-    }
-
-    /// The chance of rejecting a call locally now.
-    pub fn probability(&self) -> f64 {
-        self.throttler.probability_now()
-    }
-
-    /// Requests and accepts counted in the window now.
-    pub fn counts(&self) -> (u64, u64) {
-        self.throttler.counts()
-    }
-
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &ThrottleConfig {
-        &self.throttler.config
+    /// The handle that reads the throttle's window and odds.
+    pub fn handle(&self) -> ThrottleHandle {
+        ThrottleHandle {
+            throttler: self.throttler.clone(),
+        }
     }
 }
 
@@ -115,6 +108,54 @@ impl<C: fmt::Debug> fmt::Debug for ThrottleLayer<C> {
             .field("config", &self.throttler.config)
             .field("probability", &self.throttler.probability())
             .field("classifier", &self.classifier)
+            .finish()
+    }
+}
+
+/// Reads a [`ThrottleLayer`]'s window and odds; every clone of the layer
+/// shares them.
+///
+/// ```
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_limit::throttle::ThrottleLayer;
+///
+/// let handle = ThrottleLayer::builder().build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "throttle");
+/// assert_eq!((handle.counts(), handle.probability()), ((0, 0), 0.0));
+/// ```
+#[derive(Clone)]
+pub struct ThrottleHandle {
+    throttler: Arc<Throttler>,
+}
+
+impl ThrottleHandle {
+    /// The chance of rejecting a call locally now.
+    pub fn probability(&self) -> f64 {
+        self.throttler.probability_now()
+    }
+
+    /// Requests and accepts counted in the window now.
+    pub fn counts(&self) -> (u64, u64) {
+        self.throttler.counts()
+    }
+
+    /// The settings the layer was built with.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.throttler.config
+    }
+}
+
+impl LayerHandle for ThrottleHandle {
+    fn id(&self) -> &LayerId {
+        self.throttler.telemetry.layer()
+    }
+}
+
+impl fmt::Debug for ThrottleHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThrottleHandle")
+            .field("id", self.id())
+            .field("probability", &self.throttler.probability())
             .finish()
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! - *requests*: calls it sent, plus calls it rejected itself;
 //! - *accepts*: calls the dependency answered successfully, judged by
-//!   core's [`Classify`](buttress_core::Classify);
+//!   core's [`Classify`](buttress_core::Classify) — by default
+//!   [`DefaultClassifier`](buttress_core::layer::DefaultClassifier), for
+//!   which an HTTP 5xx or 429 (or a failing `grpc-status`) is a refusal;
 //!
 //! and rejects each new call locally with probability
 //! `max(0, (requests − k·accepts) / (requests + 1))`, `k` = 2 by default,
@@ -22,9 +24,10 @@
 //!
 //! Calls refused by an inner layer before sending (an open breaker, a full
 //! bulkhead: `Outcome::Ignored`) and cancelled calls count as neither, so
-//! the throttle does not stay stuck after recovery. The draws come from a
-//! seeded, lock-free stream; the window and the draw are std atomics only
-//! (no tokio), ready for a loom model. The probability goes to telemetry
+//! the throttle does not stay stuck after recovery. The draws come from
+//! core's seeded, lock-free [`SharedRng`](buttress_core::rng::SharedRng);
+//! the window and the draw are std atomics only (no tokio), ready for a
+//! loom model. The probability goes to telemetry
 //! as a gauge each time the window slides.
 //!
 //! Place it above the breaker in a client stack:
@@ -38,7 +41,7 @@ mod service;
 mod throttler;
 mod window;
 
-pub use self::config::{ThrottleBuilder, ThrottleConfig};
+pub use self::config::{ThrottleConfig, ThrottleLayerBuilder};
 pub use self::future::ResponseFuture;
-pub use self::layer::ThrottleLayer;
+pub use self::layer::{ThrottleHandle, ThrottleLayer};
 pub use self::service::Throttle;

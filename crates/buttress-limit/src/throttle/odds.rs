@@ -1,8 +1,5 @@
-//! The throttling probability and a seeded, lock-free random draw.
-//!
-//! Std atomics only: no tokio, no lock.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! The throttling probability. The draw against it comes from core's
+//! [`SharedRng`](buttress_core::rng::SharedRng).
 
 use super::window::Counts;
 
@@ -20,35 +17,6 @@ pub(crate) fn reject_probability(counts: Counts, k: f64, cap: f64) -> f64 {
         return 0.0;
     }
     (excess / (requests + 1.0)).min(cap)
-}
-
-/// A random stream shared by every thread: one `fetch_add` per draw
-/// (SplitMix64), so draws are seeded and repeatable for a given order of
-/// calls, without a lock.
-#[derive(Debug)]
-pub(crate) struct SharedRng {
-    state: AtomicU64,
-}
-
-impl SharedRng {
-    pub(crate) const fn new(seed: u64) -> Self {
-        SharedRng {
-            state: AtomicU64::new(seed),
-        }
-    }
-
-    /// A uniform draw in `0.0..1.0`.
-    #[inline]
-    pub(crate) fn next_f64(&self) -> f64 {
-        let mut z = self
-            .state
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
 }
 
 #[cfg(test)]
@@ -72,19 +40,5 @@ mod tests {
         assert!((p - 50.0 / 101.0).abs() < 1e-12);
         assert_eq!(reject_probability(counts(1_000, 0), 2.0, 0.9), 0.9);
         assert!(reject_probability(counts(1_000, 0), 2.0, 1.0) > 0.99);
-    }
-
-    #[test]
-    fn draws_are_uniform_and_seeded() {
-        let a = SharedRng::new(7);
-        let b = SharedRng::new(7);
-        let draws: Vec<f64> = (0..10_000).map(|_| a.next_f64()).collect();
-        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
-        assert_eq!(
-            draws[..5],
-            (0..5).map(|_| b.next_f64()).collect::<Vec<_>>()[..]
-        );
-        let below = draws.iter().filter(|d| **d < 0.3).count();
-        assert!((2_700..3_300).contains(&below), "{below}");
     }
 }

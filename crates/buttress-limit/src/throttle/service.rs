@@ -90,6 +90,6 @@ where
         }
         let rejected =
             Rejected::new(Reason::Throttled).with_retry_after(self.throttler.config.retry_after);
-        ResponseFuture::throttled(rejected, self.classifier.clone())
+        ResponseFuture::throttled(rejected)
     }
 }

@@ -1,14 +1,12 @@
 //! The shared state of a throttle: its window, its random stream.
 
-use buttress_core::clock;
-use std::time::Duration;
-
 use buttress_core::Outcome;
+use buttress_core::clock::{self, nanos, ticks};
+use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::{Event, GaugeKind, Telemetry};
-use tokio::time::Instant;
 
 use super::config::ThrottleConfig;
-use super::odds::{SharedRng, reject_probability};
+use super::odds::reject_probability;
 use super::window::SlidingWindow;
 
 /// A throttle's state, created once when the layer is built.
@@ -16,23 +14,16 @@ use super::window::SlidingWindow;
 pub(crate) struct Throttler {
     window: SlidingWindow,
     rng: SharedRng,
-    epoch: Instant,
     pub(crate) config: ThrottleConfig,
     pub(crate) telemetry: Telemetry,
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Throttler {
     pub(crate) fn new(config: ThrottleConfig, telemetry: Telemetry) -> Self {
         let bucket = nanos(config.window / config.buckets).max(1);
-        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let throttler = Throttler {
             window: SlidingWindow::new(config.buckets as usize, bucket),
-            rng: SharedRng::new(seed),
-            epoch: Instant::now(),
+            rng: SharedRng::seeded_or_random(config.seed),
             config,
             telemetry,
         };
@@ -60,7 +51,7 @@ impl Throttler {
             self.report_probability();
         }
         let p = self.probability();
-        if p > 0.0 && self.rng.next_f64() < p {
+        if self.rng.chance(p) {
             // A request the dependency never saw, but a request: counting
             // it keeps the odds up while the dependency stays sick.
             if self.window.record(now, 1, 0) {
@@ -114,9 +105,10 @@ impl Throttler {
         (counts.requests, counts.accepts)
     }
 
+    /// Now, in the process-wide [`ticks`] the window counts in.
     #[inline]
     fn now(&self) -> u64 {
-        nanos(clock::now().saturating_duration_since(self.epoch))
+        ticks(clock::now())
     }
 
     fn report_probability(&self) {

@@ -1,32 +1,191 @@
-//! [`RedLayer`] and its builder.
+//! [`RedLayer`], its config, its builder and its handle.
 
 use std::sync::Arc;
 
 use buttress_core::config::ConfigError;
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{LayerId, LayerKind, Telemetry};
 use metrics::Gauge;
 use tower_layer::Layer;
 
 use super::Red;
 use super::route::RouteSource;
-use super::table::{HandleTable, Side};
+use super::table::HandleTable;
 use crate::names::{HTTP_CLIENT_ACTIVE, HTTP_SERVER_ACTIVE, LABEL_NAME};
+
+/// The most distinct route labels a layer may be configured to keep.
+const MAX_ROUTE_CAP: usize = 4096;
 
 /// What every [`Red`] service of one layer shares.
 pub(super) struct Shared {
+    pub(super) side: RedSide,
     pub(super) table: HandleTable,
-    pub(super) routes: RouteSource,
+    /// `None` when the route cap is zero: every request is `_OTHER`, so
+    /// no route is looked for.
+    pub(super) routes: Option<RouteSource>,
     pub(super) active: Gauge,
+    pub(super) telemetry: Telemetry,
+}
+
+/// Which RED family a layer records: a server's (`http.server.*`) or a
+/// client's (`http.client.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum RedSide {
+    /// A server stack: the requests this process answers.
+    #[default]
+    Server,
+    /// A client stack: the calls this process makes to a dependency.
+    Client,
+}
+
+/// The RED layer's configuration, as data.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `name` | the stack's name, else `red` | the `buttress.name` label |
+/// | `side` | `server` | `http.server.*` or `http.client.*` metrics |
+/// | `route_cap` | 64 | the most distinct `http.route` labels, 0 to 4096; later ones count as `_OTHER`, and 0 labels every request `_OTHER` |
+///
+/// Where route labels come from (axum's `MatchedPath`, a gRPC path, a
+/// function of the request) is set in code with
+/// [`routes`](RedLayerBuilder::routes).
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_metrics::{RedConfig, RedSide};
+///
+/// let config: RedConfig = toml::from_str(r#"
+///     name = "payments"
+///     side = "client"
+///     route_cap = 16
+/// "#).unwrap();
+/// assert_eq!(config.side, RedSide::Client);
+/// assert!(toml::from_str::<RedConfig>("route_cpa = 16").is_err());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct RedConfig {
+    /// The name the layer labels its metrics with (`buttress.name`).
+    pub name: Option<String>,
+    /// Server or client metrics.
+    pub side: RedSide,
+    /// At most this many distinct route labels; later ones count as
+    /// `_OTHER`. Bounds the series an unexpected path flood can create.
+    pub route_cap: usize,
+}
+
+impl RedConfig {
+    /// The default cap on distinct route labels.
+    pub const DEFAULT_ROUTE_CAP: usize = 64;
+}
+
+impl Default for RedConfig {
+    fn default() -> Self {
+        RedConfig {
+            name: None,
+            side: RedSide::Server,
+            route_cap: Self::DEFAULT_ROUTE_CAP,
+        }
+    }
+}
+
+impl LayerConfig for RedConfig {
+    type Layer = RedLayer;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.route_cap > MAX_ROUTE_CAP {
+            return Err(ConfigError::new(
+                "route_cap",
+                "at most 4096: each route label multiplies the series a metrics backend stores",
+            ));
+        }
+        if self.name.as_deref() == Some("") {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn build_in(&self, env: &BuildEnv) -> Result<RedLayer, ConfigError> {
+        build(self, env, RouteSource::Auto)
+    }
+}
+
+fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedLayer, ConfigError> {
+    config.validate()?;
+    // Registered so a sink knows of every layer; the metrics themselves
+    // go straight to the `metrics` recorder, not through the sink.
+    let telemetry = env.telemetry(LayerKind::Red, config.name.as_deref());
+    let name = telemetry.layer().name().to_owned();
+    let active_name = match config.side {
+        RedSide::Server => HTTP_SERVER_ACTIVE,
+        RedSide::Client => HTTP_CLIENT_ACTIVE,
+    };
+    let active = metrics::gauge!(active_name, LABEL_NAME => name.clone());
+    Ok(RedLayer {
+        shared: Arc::new(Shared {
+            side: config.side,
+            table: HandleTable::new(config.side, name, config.route_cap),
+            routes: (config.route_cap > 0).then_some(routes),
+            active,
+            telemetry,
+        }),
+    })
 }
 
 /// Records RED metrics — requests, errors, duration, in flight — for a
-/// server stack or a client dependency. See the [module docs](super).
+/// server stack or a client dependency.
+///
+/// A server's layer ([`RedSide::Server`], the default) records
+/// `http.server.request.duration`, `buttress.http.server.requests`,
+/// `buttress.http.server.errors` and `http.server.active_requests`; a
+/// client's ([`RedSide::Client`]) the `client` counterparts. Labels:
+/// `buttress.name` (the stack or dependency),
+/// `http.request.method` (`_OTHER` for non-standard methods),
+/// `http.route` (see [`RouteSource`]; never the raw URI, and at most a
+/// capped number of values), `http.response.status_class`,
+/// `buttress.outcome` (`success`, `failure`, `cancelled`, `rejected`) and
+/// `buttress.reason` (the rejection's reason, from the `Rejected` the edge
+/// leaves in the response extensions).
+///
+/// A server's request is timed from its start (the instant the outermost
+/// layer took, or its context's start); a client's call from when it is
+/// made, never from the start of the request being served.
+///
+/// Place it outside the edge on a server, so it sees final status codes
+/// and the edge's rejections. Each label combination's handles are
+/// resolved on its first request; after that a request costs a clock
+/// read, a shared-lock route lookup and atomic increments.
+///
+/// For a streamed gRPC answer the status arrives in trailers, after the
+/// layer has recorded the response head: it is recorded by its head
+/// (success unless the head carries an error status).
+///
+/// Like every Buttress layer it is configured by data ([`RedConfig`], with
+/// the `serde` feature loadable from TOML) or by its builder, and observed
+/// through its handle ([`RedHandle`]); see [`buttress_core::layer`].
 ///
 /// ```
-/// use buttress_metrics::RedLayer;
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_metrics::{RedLayer, RedSide};
 /// use tower::ServiceBuilder;
 ///
-/// let server = RedLayer::server("checkout");
-/// let client = RedLayer::builder_client("payments").route_cap(16).build().unwrap();
+/// let server = RedLayer::builder().name("checkout").build().unwrap();
+/// let client = RedLayer::builder()
+///     .name("payments")
+///     .side(RedSide::Client)
+///     .route_cap(16)
+///     .build()
+///     .unwrap();
 /// let _svc = ServiceBuilder::new().layer(server).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 /// });
@@ -38,41 +197,28 @@ pub struct RedLayer {
 }
 
 impl RedLayer {
-    /// Server metrics (`http.server.*`) for the stack named `name`, with
-    /// the default route source and cap.
-    pub fn server(name: impl Into<String>) -> Self {
-        Self::builder_server(name)
-            .build()
-            .expect("defaults are valid")
+    /// A builder: server metrics, the default route source and cap.
+    pub fn builder() -> RedLayerBuilder {
+        RedLayerBuilder::default()
     }
 
-    /// Client metrics (`http.client.*`) for the dependency named `name`.
-    pub fn client(name: impl Into<String>) -> Self {
-        Self::builder_client(name)
-            .build()
-            .expect("defaults are valid")
+    /// Builds the layer from `config`, registering with the global sink.
+    pub fn from_config(config: &RedConfig) -> Result<Self, ConfigError> {
+        config.build()
     }
 
-    /// A builder for server metrics.
-    pub fn builder_server(name: impl Into<String>) -> RedLayerBuilder {
-        RedLayerBuilder::new(Side::Server, name.into())
-    }
-
-    /// A builder for client metrics.
-    pub fn builder_client(name: impl Into<String>) -> RedLayerBuilder {
-        RedLayerBuilder::new(Side::Client, name.into())
-    }
-
-    /// How many distinct route labels this layer has recorded, `_OTHER`
-    /// included.
-    pub fn route_labels(&self) -> usize {
-        self.shared.table.route_count()
+    /// The handle that reads the layer's state.
+    pub fn handle(&self) -> RedHandle {
+        RedHandle {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl std::fmt::Debug for RedLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedLayer")
+            .field("id", self.shared.telemetry.layer())
             .field("routes", &self.shared.routes)
             .finish()
     }
@@ -86,63 +232,111 @@ impl<S> Layer<S> for RedLayer {
     }
 }
 
+/// Reads a [`RedLayer`]'s state, shared by every clone of the layer and
+/// every service it wrapped.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_metrics::RedLayer;
+///
+/// let handle = RedLayer::builder().name("checkout").build().unwrap().handle();
+/// assert_eq!(handle.id().name(), "checkout");
+/// assert_eq!(handle.route_labels(), 1, "_OTHER only, so far");
+/// ```
+#[derive(Clone)]
+pub struct RedHandle {
+    shared: Arc<Shared>,
+}
+
+impl RedHandle {
+    /// How many distinct route labels the layer has recorded, `_OTHER`
+    /// included.
+    pub fn route_labels(&self) -> usize {
+        self.shared.table.route_count()
+    }
+}
+
+impl LayerHandle for RedHandle {
+    fn id(&self) -> &LayerId {
+        self.shared.telemetry.layer()
+    }
+}
+
+impl std::fmt::Debug for RedHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedHandle")
+            .field("id", self.id())
+            .field("route_labels", &self.route_labels())
+            .finish()
+    }
+}
+
 /// Builds a [`RedLayer`].
-#[derive(Debug)]
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_metrics::{RedLayer, RouteSource};
+/// use std::borrow::Cow;
+///
+/// let layer = RedLayer::builder()
+///     .name("api")
+///     .routes(RouteSource::custom(|req| req.uri.path().split('/').nth(1).map(Cow::Borrowed)))
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+/// assert_eq!(RedLayer::builder().route_cap(5000).build().unwrap_err().field(), "route_cap");
+/// ```
+#[derive(Debug, Default)]
 pub struct RedLayerBuilder {
-    side: Side,
-    name: String,
-    route_cap: usize,
+    config: RedConfig,
+    env: BuildEnv,
     routes: RouteSource,
 }
 
-impl RedLayerBuilder {
-    /// The default cap on distinct route labels.
-    pub const DEFAULT_ROUTE_CAP: usize = 64;
+impl LayerBuilder for RedLayerBuilder {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
 
-    fn new(side: Side, name: String) -> Self {
+impl RedLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: RedConfig) -> Self {
         RedLayerBuilder {
-            side,
-            name,
-            route_cap: Self::DEFAULT_ROUTE_CAP,
-            routes: RouteSource::Auto,
+            config,
+            ..RedLayerBuilder::default()
         }
     }
 
-    /// At most this many distinct route labels; later ones count as
-    /// `_OTHER`. Bounds the series an unexpected path flood can create.
-    pub fn route_cap(mut self, cap: usize) -> Self {
-        self.route_cap = cap;
+    /// Server or client metrics (default: server).
+    pub fn side(mut self, side: RedSide) -> Self {
+        self.config.side = side;
         self
     }
 
-    /// Where route labels come from.
+    /// At most this many distinct route labels (default 64); later ones
+    /// count as `_OTHER`. Bounds the series an unexpected path flood can
+    /// create. Zero labels every request `_OTHER`.
+    pub fn route_cap(mut self, cap: usize) -> Self {
+        self.config.route_cap = cap;
+        self
+    }
+
+    /// Where route labels come from (default [`RouteSource::Auto`]).
     pub fn routes(mut self, source: RouteSource) -> Self {
         self.routes = source;
         self
     }
 
-    /// Validates and builds the layer.
+    /// The config built so far (the route source is not part of it).
+    pub fn config(&self) -> &RedConfig {
+        &self.config
+    }
+
+    /// Validates and builds the layer. Its in-flight gauge is resolved
+    /// against the `metrics` recorder installed now.
     pub fn build(self) -> Result<RedLayer, ConfigError> {
-        if self.route_cap > 4096 {
-            return Err(ConfigError::new(
-                "route_cap",
-                "at most 4096: each route label multiplies the series a metrics backend stores",
-            ));
-        }
-        if self.name.is_empty() {
-            return Err(ConfigError::new("name", "must not be empty"));
-        }
-        let active_name = match self.side {
-            Side::Server => HTTP_SERVER_ACTIVE,
-            Side::Client => HTTP_CLIENT_ACTIVE,
-        };
-        let active = metrics::gauge!(active_name, LABEL_NAME => self.name.clone());
-        Ok(RedLayer {
-            shared: Arc::new(Shared {
-                table: HandleTable::new(self.side, self.name, self.route_cap),
-                routes: self.routes,
-                active,
-            }),
-        })
+        build(&self.config, &self.env, self.routes)
     }
 }

@@ -5,21 +5,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::context::TrustRequest;
-use http::header::CONTENT_TYPE;
+use buttress_core::grpc::is_grpc;
 
 type Extract = dyn for<'a> Fn(&TrustRequest<'a>) -> Option<Cow<'a, str>> + Send + Sync;
 
 /// How the RED layer labels a request's route. Whatever the source, at
-/// most the configured number of distinct values are kept; the rest are
-/// counted under `_OTHER`.
+/// most the configured number of distinct values are kept
+/// ([`RedConfig::route_cap`](super::RedConfig::route_cap)); the rest are
+/// counted under `_OTHER`. A cap of zero labels every request `_OTHER`.
 #[derive(Clone, Default)]
 pub enum RouteSource {
     /// axum's `MatchedPath` (feature `axum`), else the path of a gRPC
     /// request (`/pkg.Service/Method`), else `_OTHER`.
     #[default]
     Auto,
-    /// No route label: every request is `_OTHER`.
-    None,
     /// A function of the request (a header set by the router, a prefix of
     /// the path, …).
     Custom(Arc<Extract>),
@@ -48,18 +47,13 @@ impl RouteSource {
 
     pub(super) fn route<'a>(&self, request: &TrustRequest<'a>) -> Option<Cow<'a, str>> {
         match self {
-            RouteSource::None => None,
             RouteSource::Custom(extract) => extract(request),
             RouteSource::Auto => {
                 #[cfg(feature = "axum")]
                 if let Some(matched) = request.extensions.get::<axum::extract::MatchedPath>() {
                     return Some(Cow::Borrowed(matched.as_str()));
                 }
-                let grpc = request
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-                grpc.then(|| Cow::Borrowed(request.uri.path()))
+                is_grpc(request.headers).then(|| Cow::Borrowed(request.uri.path()))
             }
         }
     }
@@ -69,7 +63,6 @@ impl fmt::Debug for RouteSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RouteSource::Auto => f.write_str("RouteSource::Auto"),
-            RouteSource::None => f.write_str("RouteSource::None"),
             RouteSource::Custom(_) => f.write_str("RouteSource::Custom"),
         }
     }

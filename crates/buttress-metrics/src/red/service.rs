@@ -6,14 +6,14 @@ use std::task::{Context, Poll};
 use buttress_core::RequestContext;
 use buttress_core::clock;
 use buttress_core::context::TrustRequest;
-use http::header::CONTENT_TYPE;
+use buttress_core::grpc::is_grpc;
 use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::{InFlight, ResponseFuture};
 use super::labels::method_index;
-use super::layer::Shared;
+use super::layer::{RedSide, Shared};
 
 /// Records RED metrics around its inner service; built by
 /// [`RedLayer`](super::RedLayer). Errors pass through unchanged (on a
@@ -50,19 +50,27 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The outermost layer already read the clock for this request:
-        // its call chain's instant, else the context's start.
-        let start = clock::call_start().unwrap_or_else(|| {
-            RequestContext::from_extensions(request.extensions())
-                .map_or_else(Instant::now, RequestContext::start)
-        });
-        let view = TrustRequest::of(&request);
-        let route = self.shared.routes.route(&view);
-        let route = self.shared.table.route_slot(route.as_deref());
-        let grpc = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let start = match self.shared.side {
+            // The request's start: the outermost layer's reading for this
+            // call chain, else its context's (put there by a context
+            // layer), else now.
+            RedSide::Server => clock::call_start().unwrap_or_else(|| {
+                RequestContext::with_request(&request, |ctx| ctx.map(RequestContext::start))
+                    .unwrap_or_else(Instant::now)
+            }),
+            // The call's start, never the context's: the context a client
+            // call carries started with the request being served, before
+            // this call was made.
+            RedSide::Client => clock::now(),
+        };
+        let route = match &self.shared.routes {
+            Some(routes) => {
+                let route = routes.route(&TrustRequest::of(&request));
+                self.shared.table.route_slot(route.as_deref())
+            }
+            None => 0,
+        };
+        let grpc = is_grpc(request.headers());
         let in_flight = InFlight::start(
             self.shared.clone(),
             start,

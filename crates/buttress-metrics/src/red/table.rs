@@ -7,6 +7,7 @@ use std::sync::{OnceLock, RwLock};
 use metrics::{Counter, Histogram, Label};
 
 use super::labels::{METHODS, OUTCOMES, RedOutcome, STATUS_CLASSES};
+use super::layer::RedSide;
 use crate::names::*;
 
 /// The route label for routes past the cap, and for requests with no
@@ -21,22 +22,15 @@ pub(super) struct Handles {
     pub(super) errors: Option<Counter>,
 }
 
-/// Which RED family a layer records: server or client names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Side {
-    Server,
-    Client,
-}
-
-impl Side {
+impl RedSide {
     fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Side::Server => (
+            RedSide::Server => (
                 HTTP_SERVER_DURATION,
                 HTTP_SERVER_REQUESTS,
                 HTTP_SERVER_ERRORS,
             ),
-            Side::Client => (
+            RedSide::Client => (
                 HTTP_CLIENT_DURATION,
                 HTTP_CLIENT_REQUESTS,
                 HTTP_CLIENT_ERRORS,
@@ -51,7 +45,7 @@ const PER_ROUTE: usize = METHODS.len() * STATUS_CLASSES.len() * OUTCOMES;
 /// handle per (method, status class, outcome). After a combination's
 /// first request, recording it is a lookup by index and atomic bumps.
 pub(super) struct HandleTable {
-    side: Side,
+    side: RedSide,
     name: String,
     routes: RwLock<HashMap<Box<str>, usize>>,
     route_names: Vec<OnceLock<Box<str>>>,
@@ -60,7 +54,7 @@ pub(super) struct HandleTable {
 
 impl HandleTable {
     /// A table for at most `route_cap` distinct routes, plus `_OTHER`.
-    pub(super) fn new(side: Side, name: String, route_cap: usize) -> Self {
+    pub(super) fn new(side: RedSide, name: String, route_cap: usize) -> Self {
         let slots = route_cap + 1;
         let table = HandleTable {
             side,

@@ -1,22 +1,20 @@
 //! The policy: which requests may be retried, which failures are worth it,
 //! and how long to wait before the next attempt.
 
-pub(crate) mod backoff;
 pub(crate) mod hints;
 pub(crate) mod retry_on;
-pub(crate) mod rng;
 
 use std::error::Error;
 use std::time::Duration;
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
+use buttress_core::backoff::Backoff;
 use buttress_core::classify::Outcome;
+use buttress_core::rng::SharedRng;
 use http::{HeaderName, Method};
 
-use self::backoff::Backoff;
 use self::hints::Hint;
 use self::retry_on::{Cause, RetryOn};
-use self::rng::SharedRng;
 use crate::config::Idempotency;
 
 /// The `Idempotency-Key` header (IETF draft
@@ -81,7 +79,12 @@ impl Policy {
             // A little jitter on top (up to a tenth), so that clients told
             // the same instant do not all come back at it.
             Hint::After(delay) => Some(rng.between(delay, delay + delay / 10)),
-            Hint::None => Some(self.backoff.delay(attempts, previous, rng)),
+            // Retry n (after n attempts) is the curve's step n - 1: the
+            // first waits up to `base`.
+            Hint::None => Some(
+                self.backoff
+                    .delay(attempts.saturating_sub(1), previous, rng),
+            ),
         }?;
         Some((delay, cause))
     }
@@ -126,6 +129,32 @@ mod tests {
     }
 
     #[test]
+    fn retry_n_waits_base_times_two_to_the_n_minus_1_up_to_max() {
+        use crate::config::{BackoffConfig, Jitter};
+        let config = RetryConfig {
+            max_attempts: 10,
+            backoff: BackoffConfig {
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+                jitter: Jitter::None,
+            },
+            ..RetryConfig::default()
+        };
+        let p = config.policy().unwrap();
+        let rng = SharedRng::new(0);
+        let plain = http::Response::builder().status(503).body(()).unwrap();
+        let delays: Vec<u128> = (1..=6)
+            .map(|attempts| {
+                p.next_delay(attempts, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
+                    .unwrap()
+                    .0
+                    .as_millis()
+            })
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
+    }
+
+    #[test]
     fn hints_replace_the_backoff_within_their_cap() {
         let p = policy();
         let rng = SharedRng::new(9);
@@ -152,7 +181,7 @@ mod tests {
             p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
                 .unwrap()
                 .0
-                <= p.backoff.base
+                <= p.backoff.base()
         );
         assert_eq!(
             p.next_delay(3, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng),

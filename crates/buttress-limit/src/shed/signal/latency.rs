@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
+use buttress_core::clock::{nanos, ticks};
 use tokio::time::Instant;
 
 use super::{OverloadSignal, Pressure, Probe};
@@ -22,12 +23,11 @@ pub struct LatencySignal {
     target: Duration,
     relief: Duration,
     window: Duration,
-    epoch: Instant,
     /// Calls finished in the open window.
     calls: AtomicU64,
     /// Their summed latency, in nanoseconds.
     sum: AtomicU64,
-    /// When the open window closes, nanoseconds after `epoch`.
+    /// When the open window closes, in [`ticks`].
     window_end: AtomicU64,
     /// The last closed window's verdict.
     verdict: AtomicU8,
@@ -37,10 +37,6 @@ const RELIEVED: u8 = 0;
 const STEADY: u8 = 1;
 const OVERLOADED: u8 = 2;
 
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl LatencySignal {
     /// A signal with the given target, relief level and window.
     pub fn new(target: Duration, relief: Duration, window: Duration) -> Self {
@@ -48,16 +44,11 @@ impl LatencySignal {
             target,
             relief,
             window,
-            epoch: Instant::now(),
             calls: AtomicU64::new(0),
             sum: AtomicU64::new(0),
-            window_end: AtomicU64::new(nanos(window)),
+            window_end: AtomicU64::new(ticks(Instant::now()).saturating_add(nanos(window))),
             verdict: AtomicU8::new(RELIEVED),
         }
-    }
-
-    fn since_epoch(&self, now: Instant) -> u64 {
-        nanos(now.saturating_duration_since(self.epoch))
     }
 }
 
@@ -69,7 +60,7 @@ impl OverloadSignal for LatencySignal {
         }
         if let Some(now) = probe.now {
             let end = self.window_end.load(Ordering::Relaxed);
-            if self.since_epoch(now) > end.saturating_add(nanos(self.window)) {
+            if ticks(now) > end.saturating_add(nanos(self.window)) {
                 return Pressure::Relieved; // stale: nothing finished lately
             }
         }
@@ -84,7 +75,7 @@ impl OverloadSignal for LatencySignal {
         let latency = nanos(now.saturating_duration_since(admitted_at)).min(MAX_NANOS);
         self.sum.fetch_add(latency, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let at = self.since_epoch(now);
+        let at = ticks(now);
         let end = self.window_end.load(Ordering::Relaxed);
         if at < end {
             return;

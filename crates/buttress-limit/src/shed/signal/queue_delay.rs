@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use buttress_core::clock::ticks;
 
 use super::{OverloadSignal, Pressure, Probe};
 
@@ -21,8 +21,7 @@ use super::{OverloadSignal, Pressure, Probe};
 pub struct QueueDelaySignal {
     target: Duration,
     interval: Duration,
-    epoch: Instant,
-    /// Since when (nanoseconds after `epoch`, plus one) every request
+    /// Since when (in [`ticks`](buttress_core::clock::ticks), plus one) every request
     /// waited above target; 0 while the last one did not.
     above_since: AtomicU64,
 }
@@ -33,7 +32,6 @@ impl QueueDelaySignal {
         QueueDelaySignal {
             target,
             interval,
-            epoch: Instant::now(),
             above_since: AtomicU64::new(0),
         }
     }
@@ -50,9 +48,8 @@ impl OverloadSignal for QueueDelaySignal {
             }
             return Pressure::Relieved;
         }
-        let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            + 1;
+        // Plus one, so that 0 stays free to mean "not above target".
+        let at = ticks(now).min(u64::MAX - 1) + 1;
         let since =
             match self
                 .above_since

@@ -21,7 +21,7 @@ pub struct Failure<'a> {
 }
 
 impl<'a> Failure<'a> {
-    pub(super) fn error(cause: FallbackCause, error: &'a (dyn Error + 'static)) -> Self {
+    pub(crate) fn error(cause: FallbackCause, error: &'a (dyn Error + 'static)) -> Self {
         Failure {
             cause,
             error: Some(error),
@@ -29,7 +29,7 @@ impl<'a> Failure<'a> {
         }
     }
 
-    pub(super) fn status(status: StatusCode) -> Self {
+    pub(crate) fn status(status: StatusCode) -> Self {
         Failure {
             cause: FallbackCause::Failure,
             error: None,
@@ -72,11 +72,11 @@ impl fmt::Debug for Failure<'_> {
 
 /// A function building a fallback answer from the request's head and the
 /// failure.
-pub(super) type RespondFn = dyn Fn(&Parts, &Failure<'_>) -> Response<Bytes> + Send + Sync;
+pub(crate) type RespondFn = dyn Fn(&Parts, &Failure<'_>) -> Response<Bytes> + Send + Sync;
 
 /// The answer of last resort (after any stale one).
 #[derive(Clone)]
-pub(super) enum Respond {
+pub(crate) enum Respond {
     Fixed {
         status: StatusCode,
         version: Version,
@@ -87,7 +87,7 @@ pub(super) enum Respond {
 }
 
 impl Respond {
-    pub(super) fn fixed(response: Response<Bytes>) -> Self {
+    pub(crate) fn fixed(response: Response<Bytes>) -> Self {
         let (parts, body) = response.into_parts();
         Respond::Fixed {
             status: parts.status,
@@ -97,11 +97,11 @@ impl Respond {
         }
     }
 
-    pub(super) fn needs_parts(&self) -> bool {
+    pub(crate) fn needs_parts(&self) -> bool {
         matches!(self, Respond::Function(_))
     }
 
-    pub(super) fn answer(&self, parts: Option<&Parts>, failure: &Failure<'_>) -> Response<Bytes> {
+    pub(crate) fn answer(&self, parts: Option<&Parts>, failure: &Failure<'_>) -> Response<Bytes> {
         match self {
             Respond::Fixed {
                 status,
@@ -137,7 +137,7 @@ impl fmt::Debug for Respond {
 
 /// The header marking fallback answers, its values made once at build.
 #[derive(Debug, Clone)]
-pub(super) struct Marker {
+pub(crate) struct Marker {
     name: HeaderName,
     by_reason: Vec<HeaderValue>,
     failure: HeaderValue,
@@ -145,7 +145,7 @@ pub(super) struct Marker {
 }
 
 impl Marker {
-    pub(super) fn new(name: HeaderName) -> Self {
+    pub(crate) fn new(name: HeaderName) -> Self {
         let by_reason = buttress_core::Reason::ALL
             .iter()
             .map(|reason| {
@@ -163,7 +163,7 @@ impl Marker {
 
     /// The header's value for `cause`: the reason with `-` for `_`
     /// (`circuit-open`), or `failure`.
-    pub(super) fn value(&self, cause: FallbackCause) -> &HeaderValue {
+    pub(crate) fn value(&self, cause: FallbackCause) -> &HeaderValue {
         match cause {
             FallbackCause::Failure => &self.failure,
             FallbackCause::Rejected(reason) => {
@@ -172,7 +172,7 @@ impl Marker {
         }
     }
 
-    pub(super) fn mark(&self, headers: &mut HeaderMap, cause: FallbackCause) {
+    pub(crate) fn mark(&self, headers: &mut HeaderMap, cause: FallbackCause) {
         headers.insert(self.name.clone(), self.value(cause).clone());
     }
 }

@@ -1,4 +1,4 @@
-//! What every [`Fallback`](super::Fallback) built by one layer shares,
+//! What every [`Fallback`](crate::Fallback) built by one layer shares,
 //! and the per-call record of what a fallback answer would need.
 
 use std::sync::Arc;
@@ -11,25 +11,26 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, header};
 use http_body::Body;
 
-use super::FallbackBody;
-use super::answer::{Failure, Marker, Respond};
-use super::body::Recorder;
-use super::stale::StaleCache;
+use crate::FallbackBody;
+use crate::answer::{Failure, Marker, Respond};
+use crate::body::{Recorder, passed, recorded};
+use crate::stale::StaleCache;
+use buttress_core::body::LocalOrInner;
 
-pub(super) struct Shared<C> {
-    pub(super) classifier: C,
+pub(crate) struct Shared<C> {
+    pub(crate) classifier: C,
     /// Bit `n` set: rejections for `Reason::ALL[n]` get a fallback.
-    pub(super) reasons: u32,
+    pub(crate) reasons: u32,
     /// `None`: every method.
-    pub(super) methods: Option<Vec<Method>>,
-    pub(super) stale: Option<Arc<StaleCache>>,
-    pub(super) respond: Option<Respond>,
-    pub(super) marker: Option<Marker>,
-    pub(super) telemetry: Telemetry,
+    pub(crate) methods: Option<Vec<Method>>,
+    pub(crate) stale: Option<Arc<StaleCache>>,
+    pub(crate) respond: Option<Respond>,
+    pub(crate) marker: Option<Marker>,
+    pub(crate) telemetry: Telemetry,
 }
 
 impl<C> Shared<C> {
-    pub(super) fn eligible(&self, method: &Method) -> bool {
+    pub(crate) fn eligible(&self, method: &Method) -> bool {
         self.methods
             .as_ref()
             .is_none_or(|methods| methods.contains(method))
@@ -42,7 +43,7 @@ impl<C> Shared<C> {
 
 /// What one eligible call keeps until its outcome is known: the request's
 /// head for a function fallback, its key for the stale cache.
-pub(super) struct Call<C> {
+pub(crate) struct Call<C> {
     shared: Arc<Shared<C>>,
     parts: Option<Parts>,
     key: Option<String>,
@@ -51,7 +52,7 @@ pub(super) struct Call<C> {
 impl<C> Call<C> {
     /// Notes what the fallback would need from `request`; moves its head
     /// out and back only when something must be read from it.
-    pub(super) fn prepare<B>(shared: Arc<Shared<C>>, request: Request<B>) -> (Self, Request<B>) {
+    pub(crate) fn prepare<B>(shared: Arc<Shared<C>>, request: Request<B>) -> (Self, Request<B>) {
         let needs_parts = shared.respond.as_ref().is_some_and(Respond::needs_parts);
         if shared.stale.is_none() && !needs_parts {
             let call = Call {
@@ -74,7 +75,7 @@ impl<C> Call<C> {
 
     /// Judges the call's result and answers: the result itself, or a
     /// fallback.
-    pub(super) fn finish<B, E>(
+    pub(crate) fn finish<B, E>(
         self,
         result: Result<Response<B>, E>,
     ) -> Result<Response<FallbackBody<B>>, BoxError>
@@ -89,18 +90,18 @@ impl<C> Call<C> {
                     let failure = Failure::status(response.status());
                     match self.answer(&failure) {
                         Some(answer) => Ok(answer),
-                        None => Ok(response.map(FallbackBody::inner)),
+                        None => Ok(response.map(passed)),
                     }
                 }
                 Outcome::Success => Ok(self.record(response)),
-                Outcome::Ignored | Outcome::Cancelled => Ok(response.map(FallbackBody::inner)),
+                Outcome::Ignored | Outcome::Cancelled => Ok(response.map(passed)),
             },
             Err(error) => self.fail::<B>(error.into()),
         }
     }
 
     /// Answers for a call that ended with `error`, or passes it on.
-    pub(super) fn fail<B>(self, error: BoxError) -> Result<Response<FallbackBody<B>>, BoxError>
+    pub(crate) fn fail<B>(self, error: BoxError) -> Result<Response<FallbackBody<B>>, BoxError>
     where
         C: Classify<Response<B>>,
     {
@@ -139,7 +140,7 @@ impl<C> Call<C> {
                 .answer(self.parts.as_ref(), failure),
         };
         let cause = failure.cause();
-        let mut response = response.map(FallbackBody::local);
+        let mut response = response.map(LocalOrInner::local);
         if let Some(marker) = &shared.marker {
             marker.mark(response.headers_mut(), cause);
         }
@@ -152,10 +153,10 @@ impl<C> Call<C> {
     /// streams when a refresh is due.
     fn record<B: Body>(self, response: Response<B>) -> Response<FallbackBody<B>> {
         let (Some(stale), Some(key)) = (&self.shared.stale, self.key) else {
-            return response.map(FallbackBody::inner);
+            return response.map(passed);
         };
         if !stale.wants(&key) {
-            return response.map(FallbackBody::inner);
+            return response.map(passed);
         }
         let (parts, body) = response.into_parts();
         let recorder = Recorder {
@@ -166,7 +167,7 @@ impl<C> Call<C> {
             headers: end_to_end(&parts.headers),
             data: BytesMut::new(),
         };
-        Response::from_parts(parts, FallbackBody::recorded(body, recorder))
+        Response::from_parts(parts, recorded(body, recorder))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The fallback layer's behaviour, on tokio's paused clock.
 
-use std::sync::Arc;
+use buttress_core::layer::LayerBuilder;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
 
-use super::{Failure, FallbackLayer};
+use buttress_fallback::{Failure, FallbackLayer, FallbackLayerBuilder};
 
 /// A dependency scripted per request by its `x-script` header:
 /// `200:<body>`, `<status>`, `reject:<reason>`, `sent:<reason>` or `error`.
@@ -72,9 +72,10 @@ where
 }
 
 fn fixed(sink: &RecordingSink) -> FallbackLayer {
-    FallbackLayer::builder("recs")
+    FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("[]"))
-        .sink(Arc::new(sink.clone()))
+        .sink(sink.clone())
         .build()
         .unwrap()
 }
@@ -90,7 +91,7 @@ async fn a_failing_answer_is_replaced_marked_and_reported() {
         res.extensions().get::<FallbackCause>(),
         Some(&FallbackCause::Failure)
     );
-    assert!(res.body().is_fallback());
+    assert!(res.body().is_local());
     assert_eq!(body(res).await, "[]");
     assert_eq!(
         sink.events_for("recs"),
@@ -102,7 +103,7 @@ async fn a_failing_answer_is_replaced_marked_and_reported() {
         let res = svc.clone().oneshot(get(script)).await.unwrap();
         assert_eq!(res.status(), status);
         assert!(res.headers().get("x-fallback").is_none());
-        assert!(!res.body().is_fallback());
+        assert!(!res.body().is_local());
     }
     assert_eq!(sink.events_for("recs").len(), 1);
 }
@@ -142,9 +143,10 @@ async fn rejections_and_transport_errors_get_a_fallback_named_by_cause() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rejection_outside_the_reason_set_passes_through() {
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("[]"))
-        .on_reasons([Reason::CircuitOpen])
+        .reasons([Reason::CircuitOpen])
         .build()
         .unwrap();
     let svc = layer.layer(dependency());
@@ -182,7 +184,8 @@ async fn writes_never_get_a_made_up_answer_by_default() {
     assert_eq!(res.headers()["x-fallback"], "failure");
     assert!(sink.events_for("recs").len() == 1);
 
-    let any = FallbackLayer::builder("recs")
+    let any = FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("accepted later"))
         .any_method()
         .build()
@@ -197,7 +200,8 @@ async fn writes_never_get_a_made_up_answer_by_default() {
 
 #[tokio::test(start_paused = true)]
 async fn a_function_builds_the_answer_from_the_head_and_the_failure() {
-    let layer = FallbackLayer::builder("profile")
+    let layer = FallbackLayer::builder()
+        .name("profile")
         .respond_fn(|head: &http::request::Parts, failure: &Failure<'_>| {
             let reason = failure
                 .rejected()
@@ -225,10 +229,11 @@ async fn a_function_builds_the_answer_from_the_head_and_the_failure() {
 #[tokio::test(start_paused = true)]
 async fn the_last_good_answer_is_served_stale_until_its_max_age() {
     let sink = RecordingSink::new();
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .serve_stale(Duration::from_secs(60))
         .stale_refresh(Duration::ZERO)
-        .sink(Arc::new(sink.clone()))
+        .sink(sink.clone())
         .build()
         .unwrap();
     let svc = layer.layer(dependency());
@@ -238,7 +243,7 @@ async fn the_last_good_answer_is_served_stale_until_its_max_age() {
 
     let res = svc.clone().oneshot(get("200:[1,2,3]")).await.unwrap();
     assert_eq!(body(res).await, "[1,2,3]", "recorded as it streams by");
-    assert_eq!(layer.stale_keys(), 1);
+    assert_eq!(layer.handle().stale_keys(), 1);
 
     tokio::time::advance(Duration::from_secs(42)).await;
     let res = svc
@@ -268,7 +273,8 @@ async fn the_last_good_answer_is_served_stale_until_its_max_age() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stale_answer_comes_before_the_fixed_one_which_covers_unseen_keys() {
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .serve_stale(Duration::from_secs(60))
         .respond_with(Response::new("[]"))
         .build()
@@ -293,7 +299,8 @@ async fn a_stale_answer_comes_before_the_fixed_one_which_covers_unseen_keys() {
 
 #[tokio::test(start_paused = true)]
 async fn a_key_is_refreshed_at_most_once_per_interval() {
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .serve_stale(Duration::from_secs(60))
         .stale_refresh(Duration::from_secs(5))
         .build()
@@ -310,7 +317,8 @@ async fn a_key_is_refreshed_at_most_once_per_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .serve_stale(Duration::from_secs(60))
         .stale_max_body(8)
         .stale_capacity(2)
@@ -323,7 +331,7 @@ async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
         "0123456789"
     );
     assert_eq!(
-        layer.stale_keys(),
+        layer.handle().stale_keys(),
         0,
         "over the body cap: passed on, not kept"
     );
@@ -332,7 +340,11 @@ async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
         let req = request(Method::GET, path, "200:x");
         body(svc.clone().oneshot(req).await.unwrap()).await;
     }
-    assert_eq!(layer.stale_keys(), 2, "full of fresh answers: /c not kept");
+    assert_eq!(
+        layer.handle().stale_keys(),
+        2,
+        "full of fresh answers: /c not kept"
+    );
     let res = svc
         .clone()
         .oneshot(request(Method::GET, "/a", "503"))
@@ -344,7 +356,7 @@ async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
     tokio::time::advance(Duration::from_secs(61)).await;
     let req = request(Method::GET, "/c", "200:y");
     body(svc.clone().oneshot(req).await.unwrap()).await;
-    assert_eq!(layer.stale_keys(), 1);
+    assert_eq!(layer.handle().stale_keys(), 1);
     let res = svc
         .oneshot(request(Method::GET, "/c", "503"))
         .await
@@ -354,7 +366,8 @@ async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
 
 #[tokio::test(start_paused = true)]
 async fn every_service_of_one_layer_shares_its_cache() {
-    let layer = FallbackLayer::builder("recs")
+    let layer = FallbackLayer::builder()
+        .name("recs")
         .serve_stale(Duration::from_secs(60))
         .build()
         .unwrap();
@@ -368,7 +381,8 @@ async fn every_service_of_one_layer_shares_its_cache() {
 
 #[tokio::test(start_paused = true)]
 async fn the_marker_header_is_configurable() {
-    let named = FallbackLayer::builder("recs")
+    let named = FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("[]"))
         .marker_header(HeaderName::from_static("x-degraded"))
         .build()
@@ -378,7 +392,8 @@ async fn the_marker_header_is_configurable() {
     assert_eq!(res.headers()["x-degraded"], "failure");
     assert!(res.headers().get("x-fallback").is_none());
 
-    let unmarked = FallbackLayer::builder("recs")
+    let unmarked = FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("[]"))
         .no_marker()
         .build()
@@ -409,7 +424,8 @@ impl Service<Request<()>> for NotReady {
 
 #[tokio::test(start_paused = true)]
 async fn a_readiness_error_is_answered_by_the_next_call() {
-    let svc = FallbackLayer::builder("recs")
+    let svc = FallbackLayer::builder()
+        .name("recs")
         .respond_with(Response::new("[]"))
         .build()
         .unwrap()
@@ -425,13 +441,20 @@ async fn a_readiness_error_is_answered_by_the_next_call() {
 
 #[test]
 fn builds_validate() {
-    let field =
-        |builder: super::FallbackBuilder<_>| builder.build().unwrap_err().field().to_owned();
-    assert_eq!(field(FallbackLayer::builder("x")), "respond");
-    let answer = || FallbackLayer::builder("x").respond_with(Response::new(""));
+    let field = |builder: FallbackLayerBuilder| builder.build().unwrap_err().field().to_owned();
+    assert_eq!(field(FallbackLayer::builder().name("x")), "response");
+    let answer = || {
+        FallbackLayer::builder()
+            .name("x")
+            .respond_with(Response::new(""))
+    };
     assert_eq!(field(answer().methods([])), "methods");
     assert_eq!(field(answer().stale_capacity(10)), "stale.max_age");
-    let stale = || FallbackLayer::builder("x").serve_stale(Duration::from_secs(10));
+    let stale = || {
+        FallbackLayer::builder()
+            .name("x")
+            .serve_stale(Duration::from_secs(10))
+    };
     assert_eq!(field(stale().stale_capacity(0)), "stale.capacity");
     assert_eq!(field(stale().stale_max_body(0)), "stale.max_body");
     assert_eq!(
@@ -439,4 +462,130 @@ fn builds_validate() {
         "stale.refresh"
     );
     assert!(stale().stale_key(|_| None).build().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_builds_the_same_layer_as_the_builder() {
+    use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
+    use buttress_fallback::{FallbackConfig, FallbackResponse};
+
+    let sink = RecordingSink::new();
+    let config = FallbackConfig {
+        response: Some(FallbackResponse::new("application/json", "[]")),
+        reasons: Some(vec![Reason::CircuitOpen]),
+        ..FallbackConfig::default()
+    };
+    // Unnamed, it takes the environment's name.
+    let layer = config
+        .build_in(&BuildEnv::named("recs").with_sink(sink.clone()))
+        .unwrap();
+    assert_eq!(layer.handle().id().name(), "recs");
+    let svc = layer.layer(dependency());
+    let res = svc.clone().oneshot(get("503")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "failure");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(body(res).await, "[]");
+    let err = svc.oneshot(get("reject:rate_limited")).await.unwrap_err();
+    assert_eq!(Rejected::find(&*err).unwrap().reason(), Reason::RateLimited);
+    assert_eq!(sink.events_for("recs").len(), 1);
+
+    // The builder from the same config, and the defaults' names.
+    let built = FallbackLayerBuilder::from_config(config.clone())
+        .build()
+        .unwrap();
+    assert_eq!(built.handle().id().name(), "fallback");
+    assert_eq!(
+        FallbackLayer::from_config(&FallbackConfig::default())
+            .unwrap_err()
+            .field(),
+        "response"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_status_is_judged_by_the_default_classifier_and_a_custom_one_decides() {
+    use buttress_core::classify::AnyErrorFails;
+
+    let grpc_unavailable = || {
+        tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, BoxError>(
+                Response::builder()
+                    .header("grpc-status", "14")
+                    .body(Full::new(Bytes::from_static(b"")))
+                    .unwrap(),
+            )
+        })
+    };
+    let svc = FallbackLayer::builder()
+        .respond_with(Response::new("[]"))
+        .build()
+        .unwrap()
+        .layer(grpc_unavailable());
+    let res = svc.oneshot(get("unused")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "failure");
+
+    // Judged only by errors, a 503 answer passes through; an error does not.
+    let svc = FallbackLayer::builder()
+        .respond_with(Response::new("[]"))
+        .classifier(AnyErrorFails)
+        .build()
+        .unwrap()
+        .layer(dependency());
+    let res = svc.clone().oneshot(get("503")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(!res.body().is_local());
+    let res = svc.oneshot(get("error")).await.unwrap();
+    assert_eq!(res.headers()["x-fallback"], "failure");
+}
+
+#[cfg(feature = "serde")]
+#[tokio::test(start_paused = true)]
+async fn a_toml_config_serves_stale_then_its_fixed_answer() {
+    use buttress_fallback::FallbackConfig;
+
+    let config: FallbackConfig = toml::from_str(
+        r#"
+        name = "recs"
+        methods = ["GET", "POST"]
+        marker_header = "x-degraded"
+        [response]
+        status = 203
+        content_type = "application/json"
+        body = "[]"
+        [stale]
+        max_age = "1m"
+        refresh = "0s"
+        capacity = 10
+        "#,
+    )
+    .unwrap();
+    let layer = FallbackLayer::from_config(&config).unwrap();
+    let svc = layer.layer(dependency());
+    body(
+        svc.clone()
+            .oneshot(request(Method::POST, "/items", "200:[1]"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(layer.handle().stale_keys(), 1);
+    let res = svc
+        .clone()
+        .oneshot(request(Method::POST, "/items", "503"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-degraded"], "failure");
+    assert_eq!(body(res).await, "[1]");
+    let res = svc.oneshot(get("503")).await.unwrap();
+    assert_eq!(res.status(), 203);
+    assert_eq!(body(res).await, "[]");
+
+    for (bad, field) in [
+        ("reasons = [\"circuit_opened\"]", "reason"),
+        ("methods = [\"GE T\"]", "method"),
+        ("[stale]\nmax_age = 5", "max_age"),
+    ] {
+        let err = toml::from_str::<FallbackConfig>(bad).unwrap_err();
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
 }

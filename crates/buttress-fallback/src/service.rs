@@ -10,12 +10,12 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::shared::{Call, Shared};
-use super::{FallbackBody, ResponseFuture};
+use crate::shared::{Call, Shared};
+use crate::{FallbackBody, ResponseFuture};
 
 /// Answers with a fallback when the inner call fails or is rejected;
-/// built by [`FallbackLayer`](super::FallbackLayer). See the
-/// [module documentation](super).
+/// built by [`FallbackLayer`](crate::FallbackLayer). See the
+/// [crate documentation](crate).
 pub struct Fallback<S, C> {
     inner: S,
     shared: Arc<Shared<C>>,
@@ -25,7 +25,7 @@ pub struct Fallback<S, C> {
 }
 
 impl<S, C> Fallback<S, C> {
-    pub(super) fn new(inner: S, shared: Arc<Shared<C>>) -> Self {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<C>>) -> Self {
         Fallback {
             inner,
             shared,

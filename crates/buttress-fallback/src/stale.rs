@@ -5,37 +5,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use buttress_core::RequestContext;
+use buttress_core::clock;
 use bytes::Bytes;
 use http::header::AGE;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
+use tokio::time::Instant;
 
 /// Builds the cache key of a request; `None` keeps it out of the cache.
-pub(super) type KeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
+pub(crate) type KeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
 /// The default key: method and full URI (`GET http://recs/top?n=5`), so
 /// that a HEAD's empty body never stands in for a GET.
-pub(super) fn default_key(parts: &Parts) -> Option<String> {
+pub(crate) fn default_key(parts: &Parts) -> Option<String> {
     Some(format!("{} {}", parts.method, parts.uri))
-}
-
-/// An instant on tokio's clock (DESIGN.md contract 8: paused-clock tests
-/// see the cache age). The facade has no direct tokio dependency, so the
-/// instant is held in core's `RequestContext`, whose start is one; see
-/// the module's note on dependencies.
-#[derive(Clone)]
-struct Stamp(RequestContext);
-
-impl Stamp {
-    fn now() -> Self {
-        Stamp(RequestContext::starting_now())
-    }
-
-    /// The time from `earlier` to `self` (zero if `earlier` is later).
-    fn since(&self, earlier: &Stamp) -> Duration {
-        self.0.start().saturating_duration_since(earlier.0.start())
-    }
 }
 
 /// One good answer, as it was.
@@ -44,14 +27,14 @@ struct Cached {
     version: Version,
     headers: HeaderMap,
     body: Bytes,
-    stored_at: Stamp,
+    stored_at: Instant,
 }
 
 struct Entries {
     map: HashMap<String, Arc<Cached>>,
     /// Set when the map was full of fresh answers: until then, new keys
     /// are not recorded (no buffering for an insert that would fail).
-    full_until: Option<Stamp>,
+    full_until: Option<Instant>,
 }
 
 /// The cache one fallback layer keeps, shared by its every service.
@@ -59,17 +42,17 @@ struct Entries {
 /// Reads (is a refresh due? is there an answer?) take a shared lock; a
 /// write happens once per key per refresh interval, so a hot key's
 /// successes take no exclusive lock.
-pub(super) struct StaleCache {
+pub(crate) struct StaleCache {
     entries: RwLock<Entries>,
-    pub(super) key: Arc<KeyFn>,
+    pub(crate) key: Arc<KeyFn>,
     capacity: usize,
     max_age: Duration,
-    pub(super) max_body: usize,
+    pub(crate) max_body: usize,
     refresh: Duration,
 }
 
 impl StaleCache {
-    pub(super) fn new(
+    pub(crate) fn new(
         capacity: usize,
         max_age: Duration,
         max_body: usize,
@@ -104,15 +87,13 @@ impl StaleCache {
 
     /// Whether a good answer for `key` should be recorded: none is kept,
     /// or the kept one is older than the refresh interval.
-    pub(super) fn wants(&self, key: &str) -> bool {
-        let now = Stamp::now();
+    pub(crate) fn wants(&self, key: &str) -> bool {
+        let now = clock::now();
         let entries = self.read();
         match entries.map.get(key) {
-            Some(cached) => now.since(&cached.stored_at) >= self.refresh,
+            Some(cached) => now.saturating_duration_since(cached.stored_at) >= self.refresh,
             None => match &entries.full_until {
-                Some(until) if entries.map.len() >= self.capacity => {
-                    until.since(&now) == Duration::ZERO
-                }
+                Some(until) if entries.map.len() >= self.capacity => now >= *until,
                 _ => true,
             },
         }
@@ -121,7 +102,7 @@ impl StaleCache {
     /// Keeps a good answer for `key`. When the map is full, expired
     /// answers make room; when every answer is fresh, the new one is
     /// dropped — fresh answers are worth more than a new key's.
-    pub(super) fn store(
+    pub(crate) fn store(
         &self,
         key: String,
         status: StatusCode,
@@ -129,24 +110,23 @@ impl StaleCache {
         headers: HeaderMap,
         body: Bytes,
     ) {
-        let now = Stamp::now();
+        let now = clock::now();
         let cached = Arc::new(Cached {
             status,
             version,
             headers,
             body,
-            stored_at: now.clone(),
+            stored_at: now,
         });
         let mut entries = self.write();
         if !entries.map.contains_key(&key) && entries.map.len() >= self.capacity {
             let max_age = self.max_age;
             entries
                 .map
-                .retain(|_, cached| now.since(&cached.stored_at) < max_age);
+                .retain(|_, cached| now.saturating_duration_since(cached.stored_at) < max_age);
             if entries.map.len() >= self.capacity {
                 // Look again after a refresh interval, not on every call.
-                let until = RequestContext::new(now.0.start() + self.refresh);
-                entries.full_until = Some(Stamp(until));
+                entries.full_until = Some(clock::after(now, self.refresh));
                 return;
             }
             entries.full_until = None;
@@ -156,10 +136,10 @@ impl StaleCache {
 
     /// The kept answer for `key` if it is younger than the maximum age,
     /// with an `Age` header.
-    pub(super) fn answer(&self, key: &str) -> Option<Response<Bytes>> {
-        let now = Stamp::now();
+    pub(crate) fn answer(&self, key: &str) -> Option<Response<Bytes>> {
+        let now = clock::now();
         let cached = self.read().map.get(key)?.clone();
-        let age = now.since(&cached.stored_at);
+        let age = now.saturating_duration_since(cached.stored_at);
         if age >= self.max_age {
             return None;
         }
@@ -174,7 +154,7 @@ impl StaleCache {
     }
 
     /// Keys held now.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.read().map.len()
     }
 }

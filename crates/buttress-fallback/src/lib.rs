@@ -8,18 +8,25 @@
 //! (`context → metrics → fallback → retry → … → breaker → timeout → chaos
 //! → transport`), and when the call fails it answers instead with
 //!
-//! - a fixed response ([`respond_with`](FallbackBuilder::respond_with)),
+//! - a fixed response ([`response`](FallbackLayerBuilder::response) as
+//!   data, [`respond_with`](FallbackLayerBuilder::respond_with) in code),
 //! - a response built from the request's head and the [`Failure`]
-//!   ([`respond_fn`](FallbackBuilder::respond_fn)), or
+//!   ([`respond_fn`](FallbackLayerBuilder::respond_fn)), or
 //! - the last good answer for the same key, served stale
-//!   ([`serve_stale`](FallbackBuilder::serve_stale)) from a cache bounded
+//!   ([`serve_stale`](FallbackLayerBuilder::serve_stale)) from a cache bounded
 //!   in keys, age and body size, with the fixed or built response behind
 //!   it for keys never seen.
+//!
+//! Like every Buttress layer it is configured by data ([`FallbackConfig`],
+//! with the `serde` feature loadable from TOML) or by its builder, and
+//! observed through its handle ([`FallbackHandle`]); see
+//! [`buttress_core::layer`].
 //!
 //! # When
 //!
 //! - The call *fails*: its result is judged by the same [`Classify`] as
-//!   the breaker and the retry ([`HttpClassifier`] by default: 5xx, 429,
+//!   the breaker and the retry ([`DefaultClassifier`] by default: the
+//!   `grpc-status` when the answer carries one, else 5xx and 429; and
 //!   transport errors), so "failed" means one thing in the whole stack.
 //! - The call is *rejected*: a [`Rejected`] anywhere in the error's chain
 //!   whose reason is in the layer's set (default: all) — the circuit is
@@ -51,19 +58,21 @@
 //! the next call (with a fallback, if it is covered), as a server stack
 //! must never fail in `poll_ready`.
 //!
-//! # Dependencies
+//! # The stale cache's clock and map
 //!
-//! The facade has no direct `tokio` dependency, so the stale cache reads
-//! tokio's clock through core's `RequestContext` (paused-clock tests see
-//! it age all the same), and keeps its own bounded map rather than core's
-//! `KeyedMap`, whose state trait names `tokio::time::Instant`. There is no
-//! serde config yet for the same reason (no `serde` in the facade).
+//! Ages are read on tokio's clock (through [`buttress_core::clock`]), so
+//! tests on a paused clock see the cache age. The cache keeps its own
+//! bounded map rather than core's `KeyedMap`: a full `KeyedMap` hands new
+//! keys a shared overflow entry, which here would serve one request's
+//! answer for another's; a full stale cache instead keeps no new key
+//! until its answers expire.
 //!
 //! # Example
 //!
 //! ```
-//! use buttress::fallback::FallbackLayer;
-//! use buttress::{BoxError, Reason, Rejected};
+//! use buttress_core::layer::LayerBuilder;
+//! use buttress_fallback::FallbackLayer;
+//! use buttress_core::{BoxError, Reason, Rejected};
 //! use http_body_util::BodyExt;
 //! use tower::{Layer, ServiceExt};
 //!
@@ -73,7 +82,8 @@
 //!         Rejected::new(Reason::CircuitOpen).into(),
 //!     )
 //! });
-//! let recommendations = FallbackLayer::builder("recommendations")
+//! let recommendations = FallbackLayer::builder()
+//!     .name("recommendations")
 //!     .respond_with(http::Response::new("[]"))
 //!     .build()
 //!     .unwrap()
@@ -87,25 +97,28 @@
 //! ```
 //!
 //! [`Classify`]: buttress_core::Classify
-//! [`HttpClassifier`]: buttress_core::classify::HttpClassifier
+//! [`DefaultClassifier`]: buttress_core::layer::DefaultClassifier
 //! [`Rejected`]: buttress_core::Rejected
 //! [`FallbackCause`]: buttress_core::telemetry::FallbackCause
 //! [`Event::FallbackServed`]: buttress_core::telemetry::Event::FallbackServed
 
+#![forbid(unsafe_code)]
+
 mod answer;
 mod body;
+mod config;
 mod future;
 mod layer;
+#[cfg(feature = "serde")]
+mod serde_names;
 mod service;
 mod shared;
 mod stale;
 
 pub use self::answer::Failure;
-pub use self::body::FallbackBody;
+pub use self::body::{FallbackBody, Recorded};
+pub use self::config::{FallbackConfig, FallbackResponse, StaleConfig};
 pub use self::future::ResponseFuture;
-pub use self::layer::{FallbackBuilder, FallbackLayer, X_FALLBACK};
+pub use self::layer::{FallbackHandle, FallbackLayer, FallbackLayerBuilder, X_FALLBACK};
 pub use self::service::Fallback;
 pub use buttress_core::telemetry::FallbackCause;
-
-#[cfg(test)]
-mod tests;

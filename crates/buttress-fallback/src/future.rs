@@ -1,4 +1,4 @@
-//! The [`Fallback`](super::Fallback) response future.
+//! The [`Fallback`](crate::Fallback) response future.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,11 +10,12 @@ use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use super::FallbackBody;
-use super::shared::Call;
+use crate::FallbackBody;
+use crate::body::passed;
+use crate::shared::Call;
 
 pin_project! {
-    /// The response future of [`Fallback`](super::Fallback).
+    /// The response future of [`Fallback`](crate::Fallback).
     pub struct ResponseFuture<F, C, B> {
         #[pin]
         state: State<F, C, B>,
@@ -32,13 +33,13 @@ pin_project! {
 }
 
 impl<F, C, B> ResponseFuture<F, C, B> {
-    pub(super) fn passthrough(inner: F) -> Self {
+    pub(crate) fn passthrough(inner: F) -> Self {
         ResponseFuture {
             state: State::Passthrough { inner },
         }
     }
 
-    pub(super) fn watching(inner: F, call: Call<C>) -> Self {
+    pub(crate) fn watching(inner: F, call: Call<C>) -> Self {
         ResponseFuture {
             state: State::Watching {
                 inner,
@@ -47,7 +48,7 @@ impl<F, C, B> ResponseFuture<F, C, B> {
         }
     }
 
-    pub(super) fn done(result: Result<Response<FallbackBody<B>>, BoxError>) -> Self {
+    pub(crate) fn done(result: Result<Response<FallbackBody<B>>, BoxError>) -> Self {
         ResponseFuture {
             state: State::Done {
                 result: Some(result),
@@ -71,7 +72,7 @@ where
                 let result = ready!(inner.poll(cx));
                 Poll::Ready(
                     result
-                        .map(|response| response.map(FallbackBody::inner))
+                        .map(|response| response.map(passed))
                         .map_err(Into::into),
                 )
             }

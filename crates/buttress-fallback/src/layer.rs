@@ -1,0 +1,410 @@
+//! [`FallbackLayer`], its builder and its handle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buttress_core::Reason;
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::telemetry::{LayerId, LayerKind};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderName, Method, Response};
+use tower_layer::Layer;
+
+use crate::Fallback;
+use crate::answer::{Failure, Marker, Respond};
+use crate::config::{FallbackConfig, FallbackResponse, StaleConfig};
+use crate::shared::Shared;
+use crate::stale::{KeyFn, StaleCache, default_key};
+
+/// The default marker header.
+pub const X_FALLBACK: HeaderName = HeaderName::from_static("x-fallback");
+
+/// Applies [`Fallback`] to services; see the [crate documentation](crate).
+///
+/// The layer holds the shared state — the stale cache, the answers, the
+/// telemetry handle — so every service it wraps shares one cache however
+/// often a framework calls [`Layer::layer`].
+pub struct FallbackLayer<C = DefaultClassifier> {
+    shared: Arc<Shared<C>>,
+}
+
+impl FallbackLayer {
+    /// A builder, judging calls with the [`DefaultClassifier`] until
+    /// [`classifier`](FallbackLayerBuilder::classifier) says otherwise.
+    pub fn builder() -> FallbackLayerBuilder {
+        FallbackLayerBuilder::default()
+    }
+
+    /// Builds the layer from `config`, reporting to the global sink.
+    pub fn from_config(config: &FallbackConfig) -> Result<Self, ConfigError> {
+        config.build()
+    }
+}
+
+impl<C> FallbackLayer<C> {
+    /// The handle that reads the layer's state.
+    pub fn handle(&self) -> FallbackHandle {
+        FallbackHandle {
+            id: self.shared.telemetry.layer().clone(),
+            stale: self.shared.stale.clone(),
+        }
+    }
+}
+
+impl<C> Clone for FallbackLayer<C> {
+    fn clone(&self) -> Self {
+        FallbackLayer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, C> Layer<S> for FallbackLayer<C> {
+    type Service = Fallback<S, C>;
+
+    fn layer(&self, inner: S) -> Fallback<S, C> {
+        Fallback::new(inner, self.shared.clone())
+    }
+}
+
+impl<C> std::fmt::Debug for FallbackLayer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackLayer")
+            .field("name", &self.shared.telemetry.layer().name())
+            .field("methods", &self.shared.methods)
+            .field("respond", &self.shared.respond)
+            .field("stale", &self.shared.stale)
+            .finish()
+    }
+}
+
+/// Reads a [`FallbackLayer`]'s state: every clone of the layer, and every
+/// service it wrapped, shares it.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_fallback::FallbackLayer;
+/// use buttress_core::layer::LayerHandle;
+/// use std::time::Duration;
+///
+/// let layer = FallbackLayer::builder()
+///     .name("recommendations")
+///     .serve_stale(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "recommendations");
+/// assert_eq!(handle.stale_keys(), 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FallbackHandle {
+    id: LayerId,
+    stale: Option<Arc<StaleCache>>,
+}
+
+impl FallbackHandle {
+    /// Keys held in the stale cache now (zero without one).
+    pub fn stale_keys(&self) -> usize {
+        self.stale.as_ref().map_or(0, |stale| stale.len())
+    }
+}
+
+impl LayerHandle for FallbackHandle {
+    fn id(&self) -> &LayerId {
+        &self.id
+    }
+}
+
+/// What a builder holds beyond the config: answers and keys given as
+/// code.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// An answer given in code; wins over the config's `response`.
+    respond: Option<Respond>,
+    /// How stale cache keys are made, if not by method and URI.
+    stale_key: Option<Arc<KeyFn>>,
+}
+
+/// Validates `config` and builds the layer in `env`.
+pub(crate) fn assemble<C>(
+    config: &FallbackConfig,
+    env: &BuildEnv,
+    classifier: C,
+    extras: Extras,
+) -> Result<FallbackLayer<C>, ConfigError> {
+    config.check(extras.respond.is_some())?;
+    let respond = match extras.respond {
+        Some(respond) => Some(respond),
+        None => match &config.response {
+            Some(response) => Some(Respond::fixed(
+                response
+                    .to_response()
+                    .map_err(|e| e.in_section("response"))?,
+            )),
+            None => None,
+        },
+    };
+    let stale = config.stale.as_ref().map(|stale| {
+        let key = extras
+            .stale_key
+            .clone()
+            .unwrap_or_else(|| Arc::new(default_key));
+        Arc::new(StaleCache::new(
+            stale.capacity,
+            stale.max_age,
+            stale.max_body,
+            stale.effective_refresh(),
+            key,
+        ))
+    });
+    let marker = match config.mark {
+        true => Some(Marker::new(config.marker()?)),
+        false => None,
+    };
+    let reasons = match &config.reasons {
+        Some(reasons) => reasons
+            .iter()
+            .filter(|reason| reason.index() < 32)
+            .fold(0, |bits, reason| bits | 1 << reason.index()),
+        None => Reason::ALL
+            .iter()
+            .fold(0, |bits, reason| bits | 1 << reason.index()),
+    };
+    let telemetry = env.telemetry(LayerKind::Fallback, config.name.as_deref());
+    Ok(FallbackLayer {
+        shared: Arc::new(Shared {
+            classifier,
+            reasons,
+            methods: (!config.any_method).then(|| config.methods.clone()),
+            stale,
+            respond,
+            marker,
+            telemetry,
+        }),
+    })
+}
+
+/// Builds a [`FallbackLayer`].
+///
+/// A fallback needs something to answer with: a fixed response
+/// ([`response`](Self::response) as data, [`respond_with`](Self::respond_with)
+/// in code), a function ([`respond_fn`](Self::respond_fn)), the last good
+/// answer ([`serve_stale`](Self::serve_stale)), or a stale answer with a
+/// fixed or built one behind it for keys never seen.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_fallback::FallbackLayer;
+/// use buttress_core::Reason;
+/// use std::time::Duration;
+///
+/// let layer = FallbackLayer::builder()
+///     .name("recommendations")
+///     .serve_stale(Duration::from_secs(300))
+///     .respond_with(http::Response::new("[]"))
+///     .reasons([Reason::CircuitOpen, Reason::Timeout, Reason::FaultInjected])
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+///
+/// let err = FallbackLayer::builder().name("recommendations").build().unwrap_err();
+/// assert_eq!(err.field(), "response");
+/// ```
+pub struct FallbackLayerBuilder<C = DefaultClassifier> {
+    config: FallbackConfig,
+    env: BuildEnv,
+    classifier: C,
+    extras: Extras,
+}
+
+impl Default for FallbackLayerBuilder {
+    fn default() -> Self {
+        Self::from_config(FallbackConfig::default())
+    }
+}
+
+impl FallbackLayerBuilder {
+    /// Starts from `config` (loaded from a file, say).
+    pub fn from_config(config: FallbackConfig) -> Self {
+        FallbackLayerBuilder {
+            config,
+            env: BuildEnv::default(),
+            classifier: DefaultClassifier::default(),
+            extras: Extras::default(),
+        }
+    }
+}
+
+impl<C> LayerBuilder for FallbackLayerBuilder<C> {
+    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
+        (&mut self.config.name, &mut self.env)
+    }
+}
+
+impl<C> FallbackLayerBuilder<C> {
+    /// Answers with this fixed response, as data (replaces any answer
+    /// given before).
+    pub fn response(mut self, response: FallbackResponse) -> Self {
+        self.config.response = Some(response);
+        self.extras.respond = None;
+        self
+    }
+
+    /// Answers with this response (cloned per answer): any status,
+    /// headers and body (replaces any answer given before).
+    pub fn respond_with(mut self, response: Response<impl Into<Bytes>>) -> Self {
+        self.extras.respond = Some(Respond::fixed(response.map(Into::into)));
+        self.config.response = None;
+        self
+    }
+
+    /// Answers with what `build` makes of the request's head and the
+    /// failure (replaces any answer given before). The head is cloned for
+    /// every covered request, so only configure a function when the answer
+    /// depends on the request.
+    ///
+    /// ```
+    /// use buttress_core::layer::LayerBuilder;
+    /// use buttress_fallback::{Failure, FallbackLayer};
+    ///
+    /// let layer = FallbackLayer::builder()
+    ///     .name("profile")
+    ///     .respond_fn(|head: &http::request::Parts, failure: &Failure<'_>| {
+    ///         let body = format!("{{\"path\":\"{}\",\"degraded\":true}}", head.uri.path());
+    ///         let _ = failure.cause();
+    ///         http::Response::new(body.into())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn respond_fn<F>(mut self, build: F) -> Self
+    where
+        F: Fn(&Parts, &Failure<'_>) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.extras.respond = Some(Respond::Function(Arc::new(build)));
+        self.config.response = None;
+        self
+    }
+
+    /// The whole stale cache's settings.
+    pub fn stale(mut self, stale: StaleConfig) -> Self {
+        self.config.stale = Some(stale);
+        self
+    }
+
+    fn stale_mut(&mut self) -> &mut StaleConfig {
+        self.config.stale.get_or_insert_with(StaleConfig::default)
+    }
+
+    /// Keeps the last good answer per key and serves it, up to `max_age`
+    /// old, when a call fails. Answers come first from this cache, then
+    /// from the fixed or built answer. Defaults: see [`StaleConfig`].
+    pub fn serve_stale(mut self, max_age: Duration) -> Self {
+        self.stale_mut().max_age = max_age;
+        self
+    }
+
+    /// The most keys the stale cache holds (default 1,000). When every
+    /// key holds a fresh answer, new keys are not cached.
+    pub fn stale_capacity(mut self, keys: usize) -> Self {
+        self.stale_mut().capacity = keys;
+        self
+    }
+
+    /// The largest body kept (default 64 KiB); larger answers pass
+    /// through uncached.
+    pub fn stale_max_body(mut self, bytes: usize) -> Self {
+        self.stale_mut().max_body = bytes;
+        self
+    }
+
+    /// How often a key's kept answer is replaced by a newer good one
+    /// (default 1 s, at most `max_age`). Between refreshes a good answer
+    /// costs one shared lock and is not copied.
+    pub fn stale_refresh(mut self, every: Duration) -> Self {
+        self.stale_mut().refresh = Some(every);
+        self
+    }
+
+    /// How a request's cache key is made; `None` keeps a request out of
+    /// the cache (default: method and URI).
+    pub fn stale_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.extras.stale_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The rejections that get a fallback (default: every reason).
+    /// Rejections for other reasons pass through as errors.
+    pub fn reasons(mut self, reasons: impl IntoIterator<Item = Reason>) -> Self {
+        self.config.reasons = Some(reasons.into_iter().collect());
+        self
+    }
+
+    /// The methods covered (default GET and HEAD: a write never silently
+    /// gets a made-up answer).
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.config.methods = methods.into_iter().collect();
+        self.config.any_method = false;
+        self
+    }
+
+    /// Covers every method, writes included.
+    pub fn any_method(mut self) -> Self {
+        self.config.any_method = true;
+        self
+    }
+
+    /// The header marking fallback answers (default `x-fallback`).
+    pub fn marker_header(mut self, name: HeaderName) -> Self {
+        self.config.marker_header = name.as_str().to_owned();
+        self.config.mark = true;
+        self
+    }
+
+    /// Leaves fallback answers unmarked (they still carry the
+    /// [`FallbackCause`](crate::FallbackCause) in their extensions).
+    pub fn no_marker(mut self) -> Self {
+        self.config.mark = false;
+        self
+    }
+
+    /// Judges calls with `classifier` instead of the
+    /// [`DefaultClassifier`] (e.g. `AnyErrorFails` for a service whose
+    /// answers are not HTTP statuses).
+    pub fn classifier<C2>(self, classifier: C2) -> FallbackLayerBuilder<C2> {
+        FallbackLayerBuilder {
+            config: self.config,
+            env: self.env,
+            classifier,
+            extras: self.extras,
+        }
+    }
+
+    /// The config built so far (an answer or key function given in code
+    /// is not part of it).
+    pub fn config(&self) -> &FallbackConfig {
+        &self.config
+    }
+
+    /// Validates and builds the layer, registering it with telemetry.
+    pub fn build(self) -> Result<FallbackLayer<C>, ConfigError> {
+        assemble(&self.config, &self.env, self.classifier, self.extras)
+    }
+}
+
+impl<C> std::fmt::Debug for FallbackLayerBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackLayerBuilder")
+            .field("config", &self.config)
+            .field("env", &self.env)
+            .field("respond", &self.extras.respond)
+            .field("stale_key", &self.extras.stale_key.is_some())
+            .finish()
+    }
+}

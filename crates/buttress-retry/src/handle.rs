@@ -1,0 +1,147 @@
+//! [`RetryHandle`]: reads a retry layer's settings and its budget.
+
+use std::fmt;
+use std::sync::Arc;
+
+use buttress_core::clock;
+use buttress_core::layer::LayerHandle;
+use buttress_core::telemetry::{LayerId, Telemetry};
+
+use crate::budget::RetryBudget;
+use crate::config::RetryConfig;
+
+/// Reads a [`RetryLayer`](crate::RetryLayer)'s settings and the state of
+/// its budget: the layer's [`LayerHandle`], from
+/// [`RetryLayer::handle`](crate::RetryLayer::handle). Cheap to clone; every
+/// clone sees the budget every service of the layer draws on.
+///
+/// ```
+/// use buttress_core::layer::LayerBuilder;
+/// use buttress_core::layer::LayerHandle;
+/// use buttress_retry::RetryLayer;
+///
+/// let layer = RetryLayer::builder().name("inventory").build().unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.id().name(), "inventory");
+/// assert_eq!(handle.config().max_attempts, 3);
+/// // Before any request, the budget's floor: 10 per second over 10 s.
+/// assert_eq!(handle.budget_remaining(), Some(100));
+///
+/// let unbudgeted = RetryLayer::builder().no_budget().build().unwrap().handle();
+/// assert_eq!(unbudgeted.budget_remaining(), None);
+/// ```
+#[derive(Clone)]
+pub struct RetryHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RetryConfig,
+    telemetry: Telemetry,
+    budget: Option<RetryBudget>,
+}
+
+impl RetryHandle {
+    pub(crate) fn new(
+        config: RetryConfig,
+        telemetry: Telemetry,
+        budget: Option<RetryBudget>,
+    ) -> Self {
+        RetryHandle {
+            inner: Arc::new(Inner {
+                config,
+                telemetry,
+                budget,
+            }),
+        }
+    }
+
+    /// The settings the layer was built with (its `budget` those of the
+    /// budget it draws on, when it shares one).
+    pub fn config(&self) -> &RetryConfig {
+        &self.inner.config
+    }
+
+    /// The budget the layer draws on, if it has one: to read it, or to
+    /// give it to another layer for the same dependency with
+    /// [`RetryLayerBuilder::shared_budget`](crate::RetryLayerBuilder::shared_budget)
+    /// so that both draw on one allowance.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.inner.budget.as_ref()
+    }
+
+    /// How many more retries the budget allows now; `None` without a
+    /// budget (only `max_attempts` limits retries).
+    pub fn budget_remaining(&self) -> Option<u64> {
+        let budget = self.inner.budget.as_ref()?;
+        Some(budget.remaining(clock::now()))
+    }
+}
+
+impl LayerHandle for RetryHandle {
+    fn id(&self) -> &LayerId {
+        self.inner.telemetry.layer()
+    }
+}
+
+impl fmt::Debug for RetryHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryHandle")
+            .field("id", self.id())
+            .field("config", &self.inner.config)
+            .field("budget", &self.inner.budget)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use tower::{Layer, ServiceExt};
+
+    use crate::RetryLayer;
+
+    fn unavailable() -> http::Response<()> {
+        http::Response::builder().status(503).body(()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handle_sees_what_the_services_draw_from_the_budget() {
+        // No ratio, a floor of two retries over one second.
+        let layer = RetryLayer::builder()
+            .budget(0.0, 2, Duration::from_secs(1))
+            .max_attempts(2)
+            .clone_requests()
+            .build()
+            .unwrap();
+        let handle = layer.handle();
+        assert_eq!(handle.budget_remaining(), Some(2));
+        let failing = tower::service_fn(|_req: http::Request<()>| async {
+            Ok::<_, Infallible>(unavailable())
+        });
+        let svc = layer.layer(failing);
+        svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(handle.budget_remaining(), Some(1));
+        svc.oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(layer.handle().budget_remaining(), Some(0));
+    }
+
+    #[test]
+    fn layers_given_one_budget_draw_on_one_allowance() {
+        let first = RetryLayer::builder()
+            .budget(0.0, 1, Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let budget = first.handle().budget().unwrap().clone();
+        let second = RetryLayer::builder().shared_budget(budget).build().unwrap();
+        assert_eq!(
+            second.handle().config().budget,
+            first.handle().config().budget
+        );
+        let now = buttress_core::clock::now();
+        assert!(second.handle().budget().unwrap().withdraw(now));
+        assert_eq!(first.handle().budget_remaining(), Some(0));
+    }
+}
