@@ -26,7 +26,7 @@ use std::time::Duration;
 use buttress_benches::{
     AllocationReport, Bare, ScalingReport, bench_shapes, run_layer_bench, scaling_of,
 };
-use buttress_breaker::CircuitBreakerLayer;
+use buttress_breaker::{BreakerConfig, CircuitBreakerLayer, SlowCallConfig, WindowConfig};
 use criterion::Criterion;
 use http::Request;
 use tower::limit::ConcurrencyLimitLayer;
@@ -36,47 +36,35 @@ use tower::{Layer, Service};
 /// slow-call setting, a disabled one (the path every call takes, without
 /// the window), and an open one (the rejection).
 fn layers() -> Vec<(&'static str, CircuitBreakerLayer)> {
-    let build = |b: buttress_breaker::CircuitBreakerLayerBuilder| b.build().expect("valid config");
-    let slow = (Duration::from_secs(1), 50.0);
-    let disabled = build(CircuitBreakerLayer::builder().name("disabled"));
+    let build = |name: &str, window: WindowConfig, slow_calls: Option<SlowCallConfig>| {
+        CircuitBreakerLayer::builder()
+            .with_config(BreakerConfig {
+                window,
+                slow_calls,
+                ..BreakerConfig::default()
+            })
+            .name(name)
+            .build()
+            .expect("valid config")
+    };
+    let count = WindowConfig::Count { size: 100 };
+    let time = WindowConfig::Time {
+        duration: Duration::from_secs(10),
+        buckets: 10,
+    };
+    let slow = Some(SlowCallConfig {
+        threshold: Duration::from_secs(1),
+        rate: 50.0,
+    });
+    let disabled = build("disabled", WindowConfig::default(), None);
     disabled.handle().disable();
-    let open = build(CircuitBreakerLayer::builder().name("open"));
+    let open = build("open", WindowConfig::default(), None);
     open.handle().force_open();
     vec![
-        (
-            "count",
-            build(
-                CircuitBreakerLayer::builder()
-                    .name("count")
-                    .count_window(100),
-            ),
-        ),
-        (
-            "count_slow",
-            build(
-                CircuitBreakerLayer::builder()
-                    .name("count_slow")
-                    .count_window(100)
-                    .slow_calls(slow.0, slow.1),
-            ),
-        ),
-        (
-            "time",
-            build(
-                CircuitBreakerLayer::builder()
-                    .name("time")
-                    .time_window(Duration::from_secs(10), 10),
-            ),
-        ),
-        (
-            "time_slow",
-            build(
-                CircuitBreakerLayer::builder()
-                    .name("time_slow")
-                    .time_window(Duration::from_secs(10), 10)
-                    .slow_calls(slow.0, slow.1),
-            ),
-        ),
+        ("count", build("count", count, None)),
+        ("count_slow", build("count_slow", count, slow)),
+        ("time", build("time", time, None)),
+        ("time_slow", build("time_slow", time, slow)),
         ("disabled", disabled),
         ("open", open),
     ]

@@ -25,8 +25,8 @@
 use buttress_benches::{
     AllocationReport, Bare, ScalingReport, bench_shapes, run_layer_bench, scaling_of,
 };
-use buttress_limit::BulkheadLayer;
-use buttress_limit::adaptive::AdaptiveLimitLayer;
+use buttress_limit::adaptive::{AdaptiveLimitConfig, AdaptiveLimitLayer};
+use buttress_limit::{BulkheadConfig, BulkheadLayer};
 use criterion::Criterion;
 use tower::Layer;
 use tower::limit::ConcurrencyLimitLayer;
@@ -35,17 +35,21 @@ const PREFIX: &str = "limit";
 const CALLS: u64 = 2_000_000;
 
 fn bulkhead() -> BulkheadLayer {
-    BulkheadLayer::builder()
-        .max_concurrent(1024)
-        .build()
-        .expect("valid config")
+    BulkheadLayer::from_config(&BulkheadConfig {
+        max_concurrent: 1024,
+        ..BulkheadConfig::default()
+    })
+    .expect("valid config")
 }
 
 fn adaptive() -> AdaptiveLimitLayer {
-    AdaptiveLimitLayer::builder()
-        .limits(1024, 1024, 1024)
-        .build()
-        .expect("valid config")
+    AdaptiveLimitLayer::from_config(&AdaptiveLimitConfig {
+        min_limit: 1024,
+        initial_limit: Some(1024),
+        max_limit: 1024,
+        ..AdaptiveLimitConfig::default()
+    })
+    .expect("valid config")
 }
 
 fn timings(c: &mut Criterion) {

@@ -25,7 +25,7 @@
 use buttress_benches::{
     AllocationReport, Bare, ScalingReport, bench_shapes, ready_call, run_layer_bench, scaling_of,
 };
-use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
+use buttress_limit::rate::{KeySource, QuotaConfig, RateLimitConfig, RateLimitLayer};
 use criterion::Criterion;
 use http::Request;
 use tower::Layer;
@@ -38,19 +38,21 @@ fn plenty() -> QuotaConfig {
 }
 
 fn global() -> RateLimitLayer {
-    RateLimitLayer::builder()
-        .quota(plenty())
-        .build()
-        .expect("valid config")
+    RateLimitLayer::from_config(&RateLimitConfig {
+        quota: plenty(),
+        ..RateLimitConfig::default()
+    })
+    .expect("valid config")
 }
 
 fn keyed() -> RateLimitLayer {
-    RateLimitLayer::builder()
-        .quota(plenty())
-        .key_header("authorization")
-        .max_keys(20_000)
-        .build()
-        .expect("valid config")
+    RateLimitLayer::from_config(&RateLimitConfig {
+        quota: plenty(),
+        key: KeySource::Header("authorization".into()),
+        max_keys: 20_000,
+        ..RateLimitConfig::default()
+    })
+    .expect("valid config")
 }
 
 /// A keyed limiter already tracking 10,000 other callers.

@@ -25,8 +25,8 @@
 use buttress_benches::{
     AllocationReport, Bare, ScalingReport, bench_shapes, run_layer_bench, scaling_of,
 };
-use buttress_limit::shed::LoadShedLayer;
-use buttress_limit::throttle::ThrottleLayer;
+use buttress_limit::shed::{LoadShedLayer, ShedConfig, ShedSignalConfig};
+use buttress_limit::throttle::{ThrottleConfig, ThrottleLayer};
 use criterion::Criterion;
 use std::time::Duration;
 use tower::Layer;
@@ -35,36 +35,43 @@ use tower::load_shed::LoadShedLayer as TowerLoadShedLayer;
 const PREFIX: &str = "shed";
 const CALLS: u64 = 2_000_000;
 
+/// A shedder on `signal`, the other settings at their defaults.
+fn shedder(signal: ShedSignalConfig) -> LoadShedLayer {
+    LoadShedLayer::from_config(&ShedConfig {
+        signal,
+        ..ShedConfig::default()
+    })
+    .expect("valid config")
+}
+
 fn in_flight() -> LoadShedLayer {
-    LoadShedLayer::builder()
-        .in_flight(1 << 20, 1 << 19)
-        .build()
-        .expect("valid config")
+    shedder(ShedSignalConfig::InFlight {
+        high: 1 << 20,
+        low: 1 << 19,
+    })
 }
 
 fn queue_delay() -> LoadShedLayer {
-    LoadShedLayer::builder()
-        .queue_delay(Duration::from_millis(5), Duration::from_millis(100))
-        .build()
-        .expect("valid config")
+    shedder(ShedSignalConfig::QueueDelay {
+        target: Duration::from_millis(5),
+        interval: Duration::from_millis(100),
+    })
 }
 
 fn latency() -> LoadShedLayer {
-    LoadShedLayer::builder()
-        .latency(
-            Duration::from_millis(100),
-            Duration::from_millis(50),
-            Duration::from_millis(100),
-        )
-        .build()
-        .expect("valid config")
+    shedder(ShedSignalConfig::Latency {
+        target: Duration::from_millis(100),
+        relief: Duration::from_millis(50),
+        window: Duration::from_millis(100),
+    })
 }
 
 fn throttle() -> ThrottleLayer {
-    ThrottleLayer::builder()
-        .seed(1)
-        .build()
-        .expect("valid config")
+    ThrottleLayer::from_config(&ThrottleConfig {
+        seed: Some(1),
+        ..ThrottleConfig::default()
+    })
+    .expect("valid config")
 }
 
 fn timings(c: &mut Criterion) {

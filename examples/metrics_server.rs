@@ -56,8 +56,8 @@ pub(crate) fn app(prometheus: PrometheusHandle, health: Health) -> Router {
                 .layer(EdgeLayer::new())
                 .layer(
                     BulkheadLayer::builder()
+                        .configure(|c| c.max_concurrent = 64)
                         .name("api")
-                        .max_concurrent(64)
                         .build()
                         .expect("valid bulkhead"),
                 ),

@@ -1,12 +1,16 @@
 //! Buttress: tower layers that keep a microservice standing when its
 //! dependencies fail or its own load spikes.
 //!
-//! This facade re-exports the component crates. Today it carries the
-//! shared vocabulary ([`core`]): outcomes and classification, typed
-//! rejections, telemetry, request context and trust, header codecs and
-//! bounded keyed state. The layers arrive crate by crate; each is a real
-//! [`tower::Layer`](https://docs.rs/tower/latest/tower/trait.Layer.html)
-//! that composes with the others.
+//! This facade re-exports the component crates, each behind a feature of
+//! its name: [`core`] (the shared vocabulary and the layer contract),
+//! `breaker`, `limit` (bulkhead, adaptive limit, shedding, throttling,
+//! rate limits), `retry`, `fallback`, `context`, `metrics` and `chaos`.
+//! It adds the [`edge`] layer, the ready-made [`stack`]s, a whole service
+//! from TOML (`config`), the [`ButtressExt`] methods for
+//! `tower::ServiceBuilder`, and a [`prelude`] with every layer. Every layer
+//! is a `tower::Layer` built the same way — a config that is data, a
+//! builder for what is not, a handle to read it — see ARCHITECTURE.md in
+//! the repository for the contract and the table of layers.
 //!
 //! ```
 //! use buttress::core::classify::{Classify, HttpClassifier, Outcome};
@@ -28,6 +32,11 @@ pub mod prelude;
 pub mod stack;
 
 pub use self::ext::ButtressExt;
+
+/// The README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;

@@ -14,18 +14,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use buttress::context::ServerContextLayer;
-use buttress::core::TrustPolicy;
+use buttress::context::{ServerContextConfig, TrustConfig};
 use buttress::limit::BulkheadConfig;
 use buttress::stack::ServerStack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn serve() -> (SocketAddr, buttress::stack::ServerLayer) {
-    let context = ServerContextLayer::builder()
-        .trust(TrustPolicy::always())
-        .build()
-        .unwrap();
+    let context = ServerContextConfig {
+        trust: TrustConfig::Always,
+        ..ServerContextConfig::default()
+    };
     let stack = ServerStack::new("bad-input")
         .context(context)
         .bulkhead(BulkheadConfig {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use buttress::breaker::{CircuitBreakerLayer, State};
+use buttress::breaker::{CircuitBreakerLayer, State, WindowConfig};
 use buttress::edge::EdgeLayer;
 use support::Connection;
 use tower::ServiceBuilder;
@@ -29,12 +29,14 @@ async fn a_failing_dependency_trips_the_breaker_and_recovery_closes_it() {
     let dependency = Arc::new(Dependency::default());
     dependency.failing.store(true, Ordering::SeqCst);
     let breaker = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 10 };
+            c.minimum_calls = 5;
+            c.failure_rate = 50.0;
+            c.wait = Duration::from_millis(300);
+            c.permitted_probes = 2;
+        })
         .name("orders")
-        .count_window(10)
-        .minimum_calls(5)
-        .failure_rate(50.0)
-        .wait(Duration::from_millis(300))
-        .permitted_probes(2)
         .build()
         .unwrap();
     let handle = breaker.handle();

@@ -21,14 +21,16 @@ async fn saturating_one_route_leaves_the_other_serving() {
     // be missed by a handler that arrives late.
     let (release, gate) = watch::channel(false);
     let reports = BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_concurrent = 2;
+            c.retry_after = Duration::from_secs(2);
+        })
         .name("reports")
-        .max_concurrent(2)
-        .retry_after(Duration::from_secs(2))
         .build()
         .unwrap();
     let search = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 2)
         .name("search")
-        .max_concurrent(2)
         .build()
         .unwrap();
     let reports_view = reports.handle();

@@ -38,7 +38,7 @@ fn client(name: &str) -> (Downstream, ChaosHandle) {
     let transport: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
     let chaos = ChaosLayer::builder()
         .name(name)
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let handle = chaos.handle();
@@ -95,7 +95,7 @@ fn dependency(
 ) -> BoxCloneSyncService<http::Request<()>, http::Response<()>, BoxError> {
     let chaos = ChaosLayer::builder()
         .name(name)
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     BoxCloneSyncService::new(

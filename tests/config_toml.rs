@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use buttress::config::{ServiceConfig, Toggle};
+use buttress::config::ServiceConfig;
+use buttress::stack::Toggle;
 
 fn error(source: &str) -> buttress::core::config::ConfigError {
     ServiceConfig::from_toml(source).expect_err("the config is invalid")
@@ -18,6 +19,16 @@ fn the_example_file_loads_and_builds() {
     assert_eq!(config.server.name, "shop");
     let server = config.build_server().unwrap();
     assert_eq!(server.adaptive_limit().unwrap().limit(), 32);
+    assert!(server.rate_limit().is_some() && server.shed().is_some());
+    let inventory = config.build_client("inventory").unwrap();
+    assert!(inventory.throttle().is_some() && inventory.breaker().is_some());
+    let recommendations = config
+        .build_client_with_fallback("recommendations")
+        .unwrap();
+    assert!(recommendations.fallback().is_some() && recommendations.chaos().is_some());
+    // A fallback section needs a stack whose type has a fallback.
+    let err = config.build_client("recommendations").unwrap_err();
+    assert_eq!(err.field(), "clients.recommendations.fallback");
     assert_eq!(server.bulkhead().unwrap().config().max_concurrent, 256);
 
     let inventory = config.build_client("inventory").unwrap();
@@ -29,12 +40,17 @@ fn the_example_file_loads_and_builds() {
         Some(8081)
     );
 
-    let recommendations = config.build_client("recommendations").unwrap();
+    let recommendations = config
+        .build_client_with_fallback("recommendations")
+        .unwrap();
     assert!(
         recommendations.retry_budget().is_none(),
         "retry = false sends once"
     );
-    assert_eq!(config.clients["recommendations"].retry, Toggle::Off);
+    assert!(matches!(
+        config.clients["recommendations"].retry,
+        Toggle::Off
+    ));
 }
 
 #[test]
@@ -97,7 +113,7 @@ fn toggles_read_as_documented() {
          [clients.x]\nbreaker = { wait = \"1s\" }\n",
     )
     .unwrap();
-    assert_eq!(config.server.adaptive_limit, Toggle::Off);
+    assert!(matches!(config.server.adaptive_limit, Toggle::Off));
     let server = config.build_server().unwrap();
     assert!(server.adaptive_limit().is_none());
     assert_eq!(server.bulkhead().unwrap().config().max_concurrent, 64);

@@ -26,7 +26,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use buttress::breaker::{CircuitBreakerHandle, CircuitBreakerLayer, State as BreakerState};
+use buttress::breaker::{
+    CircuitBreakerHandle, CircuitBreakerLayer, State as BreakerState, WindowConfig,
+};
 use buttress::chaos::{ChaosHandle, ChaosLayer};
 use buttress::context::{ClientContextLayer, ServerContextLayer};
 use buttress::core::telemetry::{Event, FallbackCause, RecordingSink};
@@ -135,20 +137,22 @@ async fn world() -> World {
 
     let r_chaos = ChaosLayer::builder()
         .name("recommendations")
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let b_chaos = ChaosLayer::builder()
         .name("b")
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let breaker = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 10 };
+            c.minimum_calls = 5;
+            c.failure_rate = 50.0;
+            c.wait = Duration::from_secs(30);
+        })
         .name("b")
-        .count_window(10)
-        .minimum_calls(5)
-        .failure_rate(50.0)
-        .wait(Duration::from_secs(30))
         .build()
         .unwrap();
     let page_state = Page {

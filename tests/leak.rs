@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use buttress::breaker::{BreakerConfig, CircuitBreakerLayer, State};
-use buttress::chaos::{ChaosLayer, Latency};
+use buttress::chaos::{AbortConfig, ChaosConfig, DelayConfig, Latency};
 use buttress::core::context::FaultAbort;
 use buttress::limit::adaptive::AdaptiveLimitConfig;
 use buttress::limit::{BulkheadConfig, BulkheadLayer};
@@ -227,9 +227,11 @@ async fn server_stack(n: u64) -> Tally {
         .build()
         .unwrap();
     let per_tenant = BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_concurrent = 4;
+            c.max_keys = MAX_KEYS;
+        })
         .name("per-tenant")
-        .max_concurrent(4)
-        .max_keys(MAX_KEYS)
         .build_keyed(|req: &http::Request<()>| req.headers()["x-tenant"].clone())
         .unwrap();
     let svc = server.layer(per_tenant.layer(handler));
@@ -314,17 +316,19 @@ async fn client_stack(n: u64) -> Tally {
             Ok::<_, BoxError>(res)
         }
     });
-    let chaos = ChaosLayer::builder()
-        .name("dep")
-        .abort(2.0, FaultAbort::HttpStatus(StatusCode::BAD_GATEWAY))
-        .delay(
-            5.0,
-            Latency::uniform(Duration::from_millis(1), Duration::from_millis(40)),
-        )
-        .seed(7)
-        .build()
-        .unwrap();
-    let chaos_handle = chaos.handle();
+    let chaos = ChaosConfig {
+        name: Some("dep".into()),
+        abort: Some(AbortConfig {
+            percent: 2.0,
+            with: FaultAbort::HttpStatus(StatusCode::BAD_GATEWAY),
+        }),
+        delay: Some(DelayConfig {
+            percent: 5.0,
+            latency: Latency::uniform(Duration::from_millis(1), Duration::from_millis(40)),
+        }),
+        seed: Some(7),
+        ..ChaosConfig::default()
+    };
     let client = ClientStack::new("leak-dep")
         .breaker(BreakerConfig {
             minimum_calls: 20,
@@ -343,12 +347,16 @@ async fn client_stack(n: u64) -> Tally {
         .clone_requests()
         .build()
         .unwrap();
+    let chaos_handle = client.chaos().unwrap().clone();
     // One breaker per host, in a map of at most MAX_KEYS.
     let per_host = CircuitBreakerLayer::builder()
+        .with_config(BreakerConfig {
+            minimum_calls: 5,
+            wait: Duration::from_millis(100),
+            max_keys: MAX_KEYS,
+            ..BreakerConfig::default()
+        })
         .name("per-host")
-        .minimum_calls(5)
-        .wait(Duration::from_millis(100))
-        .max_keys(MAX_KEYS)
         .build_keyed(|req: &http::Request<()>| req.uri().host().unwrap_or("").to_owned())
         .unwrap();
     let svc = client.layer(per_host.layer(transport));

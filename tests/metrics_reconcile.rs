@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use buttress::breaker::{CircuitBreakerLayer, State};
+use buttress::breaker::{CircuitBreakerLayer, State, WindowConfig};
 use buttress::core::timeout::TimeoutLayer;
 use buttress::limit::BulkheadLayer;
 use buttress::metrics::{MetricsSink, RedLayer, RedSide};
@@ -88,32 +88,37 @@ fn every_counter_reconciles_exactly() {
 
     let (stack, breaker) = metrics::with_local_recorder(&recorder, || {
         let breaker = CircuitBreakerLayer::builder()
+            .configure(|c| {
+                c.window = WindowConfig::Count { size: 20 };
+                c.minimum_calls = 10;
+                c.failure_rate = 50.0;
+                c.wait = Duration::from_secs(5);
+                c.permitted_probes = 3;
+            })
             .name("ledger")
-            .count_window(20)
-            .minimum_calls(10)
-            .failure_rate(50.0)
-            .wait(Duration::from_secs(5))
-            .permitted_probes(3)
             .sink(sink.clone())
             .build()
             .unwrap();
         let handle = breaker.handle();
         let retry = RetryLayer::builder()
+            .configure(|c| {
+                c.max_attempts = 3;
+                c.backoff.base = Duration::from_millis(10);
+                c.backoff.max = Duration::from_millis(100);
+                c.seed = Some(7);
+            })
             .name("ledger-retry")
-            .max_attempts(3)
-            .backoff(Duration::from_millis(10), Duration::from_millis(100))
-            .seed(7)
             .sink(sink.clone())
             .build()
             .unwrap();
         let bulkhead = BulkheadLayer::builder()
+            .configure(|c| c.max_concurrent = 4)
             .name("ledger-pool")
-            .max_concurrent(4)
             .sink(sink.clone())
             .build()
             .unwrap();
         let timeout = TimeoutLayer::builder()
-            .limit(Duration::from_millis(200))
+            .configure(|c| c.limit = Some(Duration::from_millis(200)))
             .name("ledger-attempt")
             .sink(Arc::new(sink.clone()))
             .build()
@@ -141,8 +146,8 @@ fn every_counter_reconciles_exactly() {
         let stack = ServiceBuilder::new()
             .layer(
                 RedLayer::builder()
+                    .configure(|c| c.side = RedSide::Client)
                     .name("ledger")
-                    .side(RedSide::Client)
                     .build()
                     .unwrap(),
             )

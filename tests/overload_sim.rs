@@ -247,7 +247,7 @@ async fn the_stack_with_a_bulkhead_meets_the_overload_target() {
     let (unloaded, overloaded) = unloaded_and_overloaded("buttress bulkhead", || {
         stacked(
             ServerStack::new("sim")
-                .without_adaptive_limit()
+                .adaptive_limit(buttress::stack::Toggle::Off)
                 .bulkhead(BulkheadConfig {
                     max_concurrent: SLOTS,
                     queue_capacity: SLOTS,

@@ -15,7 +15,7 @@ use axum::routing::get;
 use buttress::TrustPolicy;
 use buttress::core::context::PeerAddr;
 use buttress::edge::EdgeLayer;
-use buttress::limit::rate::{QuotaConfig, RateLimitLayer};
+use buttress::limit::rate::{KeySource, QuotaConfig, RateLimitLayer};
 use support::Connection;
 use tower::ServiceBuilder;
 
@@ -56,9 +56,11 @@ fn three_a_minute() -> QuotaConfig {
 #[tokio::test]
 async fn a_caller_over_quota_gets_429_with_the_headers_while_another_gets_200() {
     let rate = RateLimitLayer::builder()
+        .configure(|c| {
+            c.key = KeySource::Header("x-api-key".into());
+            c.quota = three_a_minute();
+        })
         .name("public")
-        .key_header("x-api-key")
-        .quota(three_a_minute())
         .build()
         .unwrap();
     let addr = serve(rate.clone()).await;
@@ -93,8 +95,8 @@ async fn a_caller_over_quota_gets_429_with_the_headers_while_another_gets_200() 
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
     // The test client connects from 127.0.0.1: it plays our proxy.
     let rate = RateLimitLayer::builder()
+        .configure(|c| c.quota = three_a_minute())
         .key_forwarded(TrustPolicy::peers(["127.0.0.1"]).unwrap())
-        .quota(three_a_minute())
         .build()
         .unwrap();
     let addr = serve(rate.clone()).await;

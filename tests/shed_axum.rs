@@ -19,7 +19,7 @@ use axum::routing::get;
 use buttress::context::ServerContextLayer;
 use buttress::core::{Criticality, TrustPolicy};
 use buttress::edge::EdgeLayer;
-use buttress::limit::shed::LoadShedLayer;
+use buttress::limit::shed::{LoadShedLayer, ShedSignalConfig};
 use http::{HeaderName, HeaderValue};
 use support::Connection;
 use tower::ServiceBuilder;
@@ -27,10 +27,12 @@ use tower::ServiceBuilder;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_critical_routes_survive_a_flood_on_a_sheddable_route() {
     let shed = LoadShedLayer::builder()
+        .configure(|c| {
+            c.signal = ShedSignalConfig::InFlight { high: 8, low: 4 };
+            c.escalate_after = Duration::from_secs(5);
+            c.retry_after = Duration::from_secs(3);
+        })
         .name("api")
-        .in_flight(8, 4)
-        .escalate_after(Duration::from_secs(5))
-        .retry_after(Duration::from_secs(3))
         .build()
         .unwrap();
     let context = ServerContextLayer::builder()
@@ -38,7 +40,7 @@ async fn health_and_critical_routes_survive_a_flood_on_a_sheddable_route() {
             HeaderName::from_static("x-internal"),
             HeaderValue::from_static("yes"),
         ))
-        .default_criticality(Criticality::Sheddable)
+        .configure(|c| c.default_criticality = Criticality::Sheddable.as_str().into())
         .build()
         .unwrap();
     let slow = || async {

@@ -53,7 +53,7 @@ async fn failures_trip_the_breaker_and_then_the_dependency_is_not_called() {
     let (calls, svc) = transport(500, Duration::ZERO);
     let stack = ClientStack::new("inventory")
         .breaker(breaker(5))
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .clone_requests()
         .build()
         .unwrap();
@@ -88,7 +88,7 @@ async fn a_hung_dependency_times_out_per_attempt_and_trips_the_breaker() {
     let stack = ClientStack::new("slow")
         .breaker(breaker(4))
         .timeout(Duration::from_millis(100))
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .clone_requests()
         .build()
         .unwrap();
@@ -141,7 +141,7 @@ async fn the_retry_sends_a_failed_idempotent_call_again() {
 async fn without_retry_a_failed_call_is_sent_once() {
     let (calls, svc) = transport(503, Duration::ZERO);
     let stack = ClientStack::new("once")
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .clone_requests()
         .build()
         .unwrap();
@@ -160,7 +160,7 @@ async fn every_clone_and_every_application_shares_one_breaker_and_bulkhead() {
     let (_calls, svc) = transport(500, Duration::ZERO);
     let stack = ClientStack::new("shared")
         .breaker(breaker(4))
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .clone_requests()
         .build()
         .unwrap();
@@ -214,7 +214,7 @@ async fn the_fallback_answers_when_the_breaker_is_open() {
         .unwrap();
     let stack = ClientStack::new("recommendations")
         .breaker(breaker(3))
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .clone_requests()
         .fallback(fallback)
         .build()
@@ -249,6 +249,9 @@ fn a_bad_setting_names_its_layer_and_field() {
         .timeout(Duration::ZERO)
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), "timeout.limit");
+    // The stack's timeout is one setting, the limit, written alone in code
+    // (`.timeout(d)`) and TOML (`timeout = "2s"`) alike: its errors name
+    // the section, as a TOML user wrote it.
+    assert_eq!(err.field(), "timeout");
     assert_eq!(ClientStack::new("").build().unwrap_err().field(), "name");
 }

@@ -77,7 +77,7 @@ async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
 async fn one_bulkhead_counts_every_connection_and_refuses_with_retry_after() {
     let (release, gate) = watch::channel(false);
     let stack = ServerStack::new("narrow")
-        .without_adaptive_limit()
+        .adaptive_limit(buttress::stack::Toggle::Off)
         .bulkhead(BulkheadConfig {
             max_concurrent: 2,
             retry_after: Duration::from_secs(2),
@@ -118,10 +118,10 @@ async fn one_bulkhead_counts_every_connection_and_refuses_with_retry_after() {
 #[tokio::test]
 async fn without_context_no_id_is_echoed() {
     let stack = ServerStack::new("bare")
-        .without_context()
-        .without_metrics()
-        .without_adaptive_limit()
-        .without_timeout()
+        .context(buttress::stack::Toggle::Off)
+        .metrics(buttress::stack::Toggle::Off)
+        .adaptive_limit(buttress::stack::Toggle::Off)
+        .timeout(buttress::stack::Toggle::Off)
         .build()
         .unwrap();
     let app = Router::new()

@@ -113,7 +113,7 @@ pub(crate) fn start(
         }
         Protection::ButtressBulkhead => {
             let stack = ServerStack::new("overload")
-                .without_adaptive_limit()
+                .adaptive_limit(buttress::stack::Toggle::Off)
                 .bulkhead(BulkheadConfig {
                     max_concurrent: capacity.slots,
                     queue_capacity: capacity.slots,

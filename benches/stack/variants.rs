@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use buttress::stack::{ClientStack, ServerStack};
 use buttress_benches::Bare;
-use buttress_context::ServerContextLayer;
+use buttress_context::{ServerContextConfig, ServerContextLayer, TrustConfig};
 use buttress_core::TrustPolicy;
 use http::{Request, Response};
 use tower::retry::Policy;
@@ -62,12 +62,10 @@ pub(crate) trait Visit {
 pub(crate) fn each_stack(visit: &mut impl Visit) {
     let server = ServerStack::new("bench").build().expect("defaults build");
     let trusting = ServerStack::new("bench_trusting")
-        .context(
-            ServerContextLayer::builder()
-                .trust(TrustPolicy::always())
-                .build()
-                .expect("context builds"),
-        )
+        .context(ServerContextConfig {
+            trust: TrustConfig::Always,
+            ..ServerContextConfig::default()
+        })
         .build()
         .expect("stack builds");
     let tower_server = ServiceBuilder::new()
@@ -101,27 +99,27 @@ pub(crate) fn each_ablation(visit: &mut impl Visit) {
     let variants = [
         (
             "without_context",
-            ServerStack::new("ablation").without_context(),
+            ServerStack::new("ablation").context(buttress::stack::Toggle::Off),
         ),
         (
             "without_metrics",
-            ServerStack::new("ablation").without_metrics(),
+            ServerStack::new("ablation").metrics(buttress::stack::Toggle::Off),
         ),
         (
             "without_adaptive_limit",
-            ServerStack::new("ablation").without_adaptive_limit(),
+            ServerStack::new("ablation").adaptive_limit(buttress::stack::Toggle::Off),
         ),
         (
             "without_timeout",
-            ServerStack::new("ablation").without_timeout(),
+            ServerStack::new("ablation").timeout(buttress::stack::Toggle::Off),
         ),
         (
             "edge_only",
             ServerStack::new("ablation")
-                .without_context()
-                .without_metrics()
-                .without_adaptive_limit()
-                .without_timeout(),
+                .context(buttress::stack::Toggle::Off)
+                .metrics(buttress::stack::Toggle::Off)
+                .adaptive_limit(buttress::stack::Toggle::Off)
+                .timeout(buttress::stack::Toggle::Off),
         ),
     ];
     for (name, stack) in variants {
@@ -143,28 +141,37 @@ pub(crate) fn each_layer(visit: &mut impl Visit) {
     use buttress_retry::RetryLayer;
 
     let breaker = CircuitBreakerLayer::builder()
+        .configure(|c| c.window = buttress_breaker::WindowConfig::Count { size: 100 })
         .name("count")
-        .count_window(100)
         .build()
         .expect("valid config");
     visit.visit("layer_breaker_count", breaker.layer(Bare));
     let bulkhead = BulkheadLayer::builder()
-        .max_concurrent(1024)
+        .configure(|c| c.max_concurrent = 1024)
         .build()
         .expect("valid config");
     visit.visit("layer_bulkhead", bulkhead.layer(Bare));
     let adaptive = AdaptiveLimitLayer::builder()
-        .limits(1024, 1024, 1024)
+        .configure(|c| {
+            c.min_limit = 1024;
+            c.initial_limit = Some(1024);
+            c.max_limit = 1024;
+        })
         .build()
         .expect("valid config");
     visit.visit("layer_adaptive", adaptive.layer(Bare));
     let shed = LoadShedLayer::builder()
-        .in_flight(1 << 20, 1 << 19)
+        .configure(|c| {
+            c.signal = buttress_limit::shed::ShedSignalConfig::InFlight {
+                high: 1 << 20,
+                low: 1 << 19,
+            }
+        })
         .build()
         .expect("valid config");
     visit.visit("layer_shed_in_flight", shed.layer(Bare));
     let throttle = ThrottleLayer::builder()
-        .seed(1)
+        .configure(|c| c.seed = Some(1))
         .build()
         .expect("valid config");
     visit.visit("layer_throttle", throttle.layer(Bare));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use buttress::breaker::{BreakerConfig, CircuitBreakerHandle, WindowConfig};
-use buttress::context::ServerContextLayer;
+use buttress::context::{ServerContextConfig, TrustConfig};
 use buttress::core::classify::HttpClassifier;
 use buttress::fallback::FallbackLayer;
 use buttress::limit::{Bulkhead, BulkheadLayer};
@@ -51,7 +51,7 @@ pub fn c_client(http: Client<HttpConnector, Empty<Bytes>>) -> (Downstream, Circu
         .expect("a valid fallback");
     let stack = ClientStack::new("c")
         .timeout(Duration::from_millis(50))
-        .without_retry()
+        .retry(buttress::stack::Toggle::Off)
         .breaker(breaker(20, 10, 50.0))
         .clone_requests()
         .fallback(fallback)
@@ -108,8 +108,11 @@ pub fn b_client(http: Client<HttpConnector, Empty<Bytes>>) -> (Downstream, Circu
 
 /// The context layer of A and B. Everything here is on loopback, so every
 /// caller is trusted to send its deadline and criticality.
-fn context() -> ServerContextLayer {
-    ServerContextLayer::internal(TrustPolicy::always())
+fn context() -> ServerContextConfig {
+    ServerContextConfig {
+        trust: TrustConfig::Always,
+        ..ServerContextConfig::default()
+    }
 }
 
 /// A's server stack. Its adaptive limit is left out: without priority
@@ -117,7 +120,7 @@ fn context() -> ServerContextLayer {
 pub fn a_server(router: Router) -> Router {
     let stack = ServerStack::new("a")
         .context(context())
-        .without_adaptive_limit()
+        .adaptive_limit(buttress::stack::Toggle::Off)
         .timeout(Duration::from_secs(2))
         .build()
         .expect("a valid server stack");
@@ -129,20 +132,22 @@ pub fn a_server(router: Router) -> Router {
 pub fn b_server(router: Router) -> Router {
     let stack = ServerStack::new("b")
         .context(context())
-        .without_adaptive_limit()
+        .adaptive_limit(buttress::stack::Toggle::Off)
         .timeout(Duration::from_secs(1))
         .build()
         .expect("a valid server stack");
     let gate = CriticalityGate {
         sheddable: BulkheadLayer::builder()
+            .configure(|c| {
+                c.max_concurrent = 1;
+                c.retry_after = Duration::from_secs(1);
+            })
             .name("b-sheddable")
-            .max_concurrent(1)
-            .retry_after(Duration::from_secs(1))
             .build()
             .expect("a valid bulkhead"),
         critical: BulkheadLayer::builder()
+            .configure(|c| c.max_concurrent = 64)
             .name("b-critical")
-            .max_concurrent(64)
             .build()
             .expect("a valid bulkhead"),
     };

@@ -1,6 +1,7 @@
 //! A whole service in one TOML file (features `serde` and `stack`):
 //! `[server]`, the server stack, and `[clients.<name>]`, one client stack
-//! per dependency (DESIGN.md contract 10: config is data).
+//! per dependency. Config is data: every table is a stack's or a layer's
+//! own config type, deserialized directly.
 //!
 //! Every table denies unknown fields, durations are written the human way
 //! (`"250ms"`, `"30s"`), and every layer's settings are checked as the
@@ -24,6 +25,7 @@
 //! "#).unwrap();
 //! let server = config.build_server().unwrap();
 //! let inventory = config.build_client("inventory").unwrap();
+//! assert_eq!(config.client_uri("inventory").unwrap().unwrap().port_u16(), Some(8081));
 //! assert_eq!(server.name(), "shop");
 //! assert!(inventory.breaker().is_some());
 //!
@@ -33,10 +35,7 @@
 //!
 //! `examples/service.toml` shows every section.
 
-mod client;
 mod path;
-mod server;
-mod toggle;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,19 +43,19 @@ use std::path::Path;
 use buttress_core::config::ConfigError;
 use serde::Deserialize;
 
-pub use self::client::ClientConfig;
-pub use self::server::{MetricsConfig, ServerConfig};
-pub use self::toggle::{Limit, Toggle};
-use crate::stack::{ClientLayer, ClientStack, ServerLayer, ServerStack};
+use crate::stack::{ClientLayer, ClientStack, ClientStackConfig, ServerLayer, ServerStack};
+use buttress_core::layer::DefaultClassifier;
+use buttress_fallback::FallbackLayer;
+use buttress_retry::BufferBody;
 
 /// A service: its server stack and its dependencies' client stacks.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// `[server]`.
-    pub server: ServerConfig,
-    /// `[clients.<name>]`, by dependency name.
-    pub clients: BTreeMap<String, ClientConfig>,
+    /// `[server]`: the server stack, one sub-table per layer.
+    pub server: ServerStack,
+    /// `[clients.<name>]`: each dependency's client stack, by name.
+    pub clients: BTreeMap<String, ClientStackConfig>,
 }
 
 impl ServiceConfig {
@@ -88,32 +87,27 @@ impl ServiceConfig {
                 ));
             }
             client
-                .validate(name)
+                .validate()
                 .map_err(|e| e.in_section(&format!("clients.{name}")))?;
         }
         Ok(())
     }
 
-    /// The server stack's builder, to adjust in code before building.
-    pub fn server_stack(&self) -> Result<ServerStack, ConfigError> {
-        self.server.stack().map_err(|e| e.in_section("server"))
-    }
-
     /// Builds the server stack.
     pub fn build_server(&self) -> Result<ServerLayer, ConfigError> {
-        self.server_stack()?
-            .build()
-            .map_err(|e| e.in_section("server"))
+        self.server.build().map_err(|e| e.in_section("server"))
     }
 
-    /// The client stack's builder for the dependency `name`.
+    /// The client stack for the dependency `name`, to adjust in code
+    /// (a classifier, a replay policy) before building.
     pub fn client_stack(&self, name: &str) -> Result<ClientStack, ConfigError> {
-        let section = format!("clients.{name}");
-        let client = self
-            .clients
-            .get(name)
-            .ok_or_else(|| ConfigError::new(section.clone(), "no such dependency in the config"))?;
-        client.stack(name).map_err(|e| e.in_section(&section))
+        let config = self.clients.get(name).ok_or_else(|| {
+            ConfigError::new(
+                format!("clients.{name}"),
+                "no such dependency in the config",
+            )
+        })?;
+        Ok(ClientStack::from_config(name, config.clone()))
     }
 
     /// Builds the client stack for the dependency `name`.
@@ -123,16 +117,38 @@ impl ServiceConfig {
             .map_err(|e| e.in_section(&format!("clients.{name}")))
     }
 
+    /// Builds the client stack for the dependency `name` with the fallback
+    /// its `[clients.<name>.fallback]` section describes.
+    pub fn build_client_with_fallback(
+        &self,
+        name: &str,
+    ) -> Result<ClientLayer<BufferBody, DefaultClassifier, FallbackLayer>, ConfigError> {
+        let section = format!("clients.{name}");
+        let stack = self.client_stack(name)?;
+        let fallback = stack
+            .config()
+            .fallback
+            .clone()
+            .ok_or_else(|| ConfigError::new(format!("{section}.fallback"), "is missing"))?;
+        stack
+            .fallback(fallback)
+            .build()
+            .map_err(|e| e.in_section(&section))
+    }
+
     /// The dependency `name`'s URI, if the config gives one.
     pub fn client_uri(&self, name: &str) -> Result<Option<http::Uri>, ConfigError> {
         let section = format!("clients.{name}");
-        match self.clients.get(name) {
-            Some(client) => client.uri().map_err(|e| e.in_section(&section)),
-            None => Err(ConfigError::new(
-                section,
-                "no such dependency in the config",
-            )),
-        }
+        let config = self
+            .clients
+            .get(name)
+            .ok_or_else(|| ConfigError::new(section.clone(), "no such dependency in the config"))?;
+        config
+            .uri
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| ConfigError::new(format!("{section}.uri"), format!("{e}")))
     }
 }
 

@@ -1,40 +1,38 @@
-//! [`ClientStack`]: one dependency's client side, in DESIGN.md's order.
+//! [`ClientStack`]: one dependency's client side, every layer behind one
+//! [`Toggle`].
 
-use buttress_core::layer::LayerBuilder;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_breaker::{
-    BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer, CircuitBreakerLayerBuilder,
-};
-use buttress_context::ClientContextLayer;
-use buttress_core::classify::HttpClassifier;
+use buttress_breaker::{BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer};
+use buttress_context::{ClientContextConfig, ClientContextLayer};
 use buttress_core::config::ConfigError;
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfig};
 use buttress_core::telemetry::TelemetrySink;
-use buttress_core::timeout::TimeoutLayer;
-use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer};
-use buttress_metrics::{RedLayer, RedSide};
-use buttress_retry::{
-    BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryLayer, RetryLayerBuilder,
-};
+use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
+use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
+use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
+use buttress_limit::{ThrottleHandle, ThrottleLayer};
+use buttress_metrics::{RedConfig, RedLayer, RedSide};
+use buttress_retry::{BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryHandle, RetryLayer};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::OptionalLayer;
-use super::server::{build_bulkhead, build_timeout};
-use super::slot::{SharedSink, Slot};
+use super::{OptionalLayer, Toggle};
 
-/// The chaos slot: fault injection with the `chaos` feature, nothing
-/// without it.
+/// The default per-attempt timeout of a client stack.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The default concurrency of a client stack's bulkhead.
+pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
+
+/// Fault injection with the `chaos` feature, nothing without it.
 #[cfg(feature = "chaos")]
 type ChaosSlot = OptionalLayer<buttress_chaos::ChaosLayer>;
 #[cfg(not(feature = "chaos"))]
 type ChaosSlot = Identity;
 
-/// The layers, innermost first (`Stack<inner, outer>`): chaos, timeout,
-/// bulkhead, breaker, retry, fallback (`F`, [`Identity`] when there is
-/// none), metrics, context. Client-side throttling will sit between the
-/// retry and the breaker.
+/// The layers as `tower::ServiceBuilder` stacks them: the last one added
+/// (chaos) is innermost, just above the transport.
 type Layers<P, C, F> = Stack<
     ChaosSlot,
     Stack<
@@ -44,57 +42,184 @@ type Layers<P, C, F> = Stack<
             Stack<
                 OptionalLayer<CircuitBreakerLayer<C>>,
                 Stack<
-                    RetryLayer<P, C>,
-                    Stack<F, Stack<OptionalLayer<RedLayer>, OptionalLayer<ClientContextLayer>>>,
+                    OptionalLayer<ThrottleLayer<C>>,
+                    Stack<
+                        RetryLayer<P, C>,
+                        Stack<
+                            F,
+                            Stack<
+                                OptionalLayer<RedLayer>,
+                                Stack<OptionalLayer<ClientContextLayer>, Identity>,
+                            >,
+                        >,
+                    >,
                 >,
             >,
         >,
     >,
 >;
 
-/// The default per-attempt timeout of a client stack.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One dependency's client stack, as data: each layer's [`Toggle`].
+/// This is the `[clients.<name>]` table of a
+/// `buttress::config::ServiceConfig`.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct ClientStackConfig {
+    /// Where the dependency lives (an absolute URI), for the code that
+    /// builds the transport; the stack itself does not read it.
+    pub uri: Option<String>,
+    /// Forwards ID, trace, remaining deadline and criticality.
+    pub context: Toggle<ClientContextConfig>,
+    /// RED metrics (the stack always records the client side).
+    pub metrics: Toggle<RedConfig>,
+    /// Fallback answers (off unless given). A fallback changes the
+    /// response body's type, so it is chosen in the stack's type:
+    /// `ServiceConfig::build_client_with_fallback` builds a stack with
+    /// this section, `build_client` one without.
+    pub fallback: Option<FallbackConfig>,
+    /// Retries (`false`: every request is sent once).
+    pub retry: Toggle<RetryConfig>,
+    /// Client-side adaptive throttling (off unless given).
+    pub throttle: Toggle<ThrottleConfig>,
+    /// The circuit breaker.
+    pub breaker: Toggle<BreakerConfig>,
+    /// The bulkhead.
+    pub bulkhead: Toggle<BulkheadConfig>,
+    /// The per-attempt timeout (`timeout = "300ms"` in TOML).
+    pub timeout: Toggle<TimeoutConfig>,
+    /// Fault injection (feature `chaos`; off unless given).
+    #[cfg(feature = "chaos")]
+    pub chaos: Toggle<buttress_chaos::ChaosConfig>,
+}
 
-/// The default concurrency of a client stack's bulkhead.
-pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
+impl ClientStackConfig {
+    /// Checks every layer's settings; an error names the layer and the
+    /// field (`breaker.failure_rate: …`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(uri) = &self.uri {
+            let parsed: Result<http::Uri, _> = uri.parse();
+            if !parsed.is_ok_and(|uri| uri.scheme().is_some() && uri.authority().is_some()) {
+                return Err(ConfigError::new(
+                    "uri",
+                    "must be an absolute URI (http://host:port)",
+                ));
+            }
+        }
+        self.context.validate("context")?;
+        self.metrics.validate("metrics")?;
+        if let Some(fallback) = &self.fallback {
+            fallback.validate().map_err(|e| e.in_section("fallback"))?;
+        }
+        self.retry.validate("retry")?;
+        self.throttle.validate("throttle")?;
+        self.breaker.validate("breaker")?;
+        self.bulkhead.validate("bulkhead")?;
+        super::server::validate_timeout(&self.timeout)?;
+        #[cfg(feature = "chaos")]
+        self.chaos.validate("chaos")?;
+        Ok(())
+    }
+}
+
+/// What a client stack holds in the fallback's place: [`NoFallback`], a
+/// [`FallbackConfig`] (built with the stack's name, sink and classifier),
+/// or a [`FallbackLayer`] built by hand (a function fallback, say).
+pub trait FallbackSlot<C> {
+    /// The layer in the stack: `Identity` or a `FallbackLayer`.
+    type Layer;
+
+    /// Whether this slot holds a fallback.
+    const GIVEN: bool;
+
+    /// Builds the layer in the stack's environment.
+    fn build(&self, env: &BuildEnv, classifier: &C) -> Result<Self::Layer, ConfigError>;
+
+    /// The fallback's handle, if there is one.
+    fn handle(layer: &Self::Layer) -> Option<FallbackHandle>;
+}
+
+/// No fallback: calls that fail, fail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFallback;
+
+impl<C> FallbackSlot<C> for NoFallback {
+    type Layer = Identity;
+    const GIVEN: bool = false;
+
+    fn build(&self, _: &BuildEnv, _: &C) -> Result<Identity, ConfigError> {
+        Ok(Identity::new())
+    }
+
+    fn handle(_: &Identity) -> Option<FallbackHandle> {
+        None
+    }
+}
+
+impl<C: Clone> FallbackSlot<C> for FallbackConfig {
+    type Layer = FallbackLayer<C>;
+    const GIVEN: bool = true;
+
+    fn build(&self, env: &BuildEnv, classifier: &C) -> Result<FallbackLayer<C>, ConfigError> {
+        let builder = FallbackLayer::builder()
+            .with_config(self.clone())
+            .env(env.clone());
+        builder.classifier(classifier.clone()).build()
+    }
+
+    fn handle(layer: &FallbackLayer<C>) -> Option<FallbackHandle> {
+        Some(layer.handle())
+    }
+}
+
+impl<C: Clone> FallbackSlot<C> for FallbackLayer<C> {
+    type Layer = FallbackLayer<C>;
+    const GIVEN: bool = true;
+
+    fn build(&self, _: &BuildEnv, _: &C) -> Result<FallbackLayer<C>, ConfigError> {
+        Ok(self.clone())
+    }
+
+    fn handle(layer: &FallbackLayer<C>) -> Option<FallbackHandle> {
+        Some(layer.handle())
+    }
+}
 
 /// Builds the client stack for one dependency, outermost first:
 ///
-/// `context → metrics → fallback → retry → breaker → bulkhead → timeout (per attempt) → chaos → transport`
+/// `context → metrics → fallback → retry → throttle → breaker → bulkhead → timeout (per attempt) → chaos → transport`
 ///
-/// | layer | default |
-/// | --- | --- |
-/// | context | on: ID, `traceparent`, remaining deadline, criticality forwarded |
-/// | metrics | on: a client [`RedLayer`] named after the dependency |
-/// | fallback | none unless given ([`fallback`](Self::fallback), `buttress::fallback`) |
-/// | retry | on: 3 attempts, budget of 10 % + 10/s, idempotent requests only |
-/// | breaker | on: the last 100 calls, 50 % failures, 20 calls minimum, 30 s open |
-/// | bulkhead | on: [`DEFAULT_CLIENT_CONCURRENCY`] calls, no queue |
-/// | timeout | on, per attempt: [`DEFAULT_ATTEMPT_TIMEOUT`], and never past the deadline |
-/// | chaos | off (feature `chaos`) |
+/// | layer | default | why |
+/// | --- | --- | --- |
+/// | context | on | the ID, trace, remaining deadline and criticality reach the dependency |
+/// | metrics | on, client side | rate, errors and duration of calls to this dependency |
+/// | fallback | off | what to answer instead is the application's choice |
+/// | retry | on: 3 attempts, budget 10 % + 10/s, idempotent requests only | transient failures are absorbed; the budget keeps retries from multiplying load |
+/// | throttle | off | the breaker already sheds load from a failing dependency |
+/// | breaker | on: last 100 calls, 50 % failures, 20 calls minimum, 30 s open | a failing dependency is cut off fast instead of piling up waits |
+/// | bulkhead | on: [`DEFAULT_CLIENT_CONCURRENCY`] calls, no queue | one slow dependency cannot take every task |
+/// | timeout | on, per attempt: [`DEFAULT_ATTEMPT_TIMEOUT`] | a hung attempt ends, and counts as a failure for the breaker |
+/// | chaos | off (feature `chaos`) | faults are injected only when asked for |
 ///
-/// The per-attempt timeout sits below the breaker, so a hung dependency
-/// counts as failing and trips it. Client-side throttling will take its
-/// place between the retry and the breaker when it lands. Every layer judges answers with one classifier,
-/// `C` ([`HttpClassifier`] by default; see [`classifier`](Self::classifier)).
-///
-/// The retry replays HTTP bodies from a bounded buffer ([`BufferBody`]):
-/// the transport receives `http::Request<ReplayBody<B>>`. For requests
-/// without a streaming body, [`clone_requests`](Self::clone_requests)
-/// sends them unchanged. Without retries
-/// ([`without_retry`](Self::without_retry)) the retry layer stays in the
-/// stack's type but sends every request once.
+/// Every layer that judges answers (fallback, retry, throttle, breaker)
+/// uses the stack's one classifier, `C` ([`DefaultClassifier`]: HTTP
+/// status, or `grpc-status` when the answer carries one). The retry
+/// replays HTTP bodies from a bounded buffer ([`BufferBody`]); for
+/// requests without a streaming body, [`clone_requests`](Self::clone_requests)
+/// sends them unchanged.
 ///
 /// ```
-/// use buttress::stack::ClientStack;
 /// use buttress::breaker::BreakerConfig;
+/// use buttress::stack::ClientStack;
 /// use std::time::Duration;
 /// use tower::{Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let breaker = BreakerConfig { wait: Duration::from_secs(5), ..BreakerConfig::default() };
 /// let stack = ClientStack::new("inventory")
-///     .breaker(breaker)
+///     .breaker(BreakerConfig { wait: Duration::from_secs(5), ..BreakerConfig::default() })
 ///     .timeout(Duration::from_millis(300))
 ///     .clone_requests()
 ///     .build()
@@ -107,41 +232,33 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 /// assert_eq!(stack.breaker().unwrap().stats().calls, 1);
 /// # }
 /// ```
-pub struct ClientStack<P = BufferBody, C = HttpClassifier, F = Identity> {
+#[derive(Debug, Clone)]
+pub struct ClientStack<P = BufferBody, C = DefaultClassifier, F = NoFallback> {
     name: String,
-    fallback: F,
-    sink: Option<Arc<dyn TelemetrySink>>,
+    config: ClientStackConfig,
+    env: BuildEnv,
     replay: P,
     classifier: C,
-    context: Slot<ClientContextLayer>,
-    metrics: Slot<RedLayer>,
-    retry: Slot<RetryConfig>,
+    fallback: F,
     retry_budget: Option<RetryBudget>,
-    breaker: Slot<BreakerConfig>,
-    bulkhead: Slot<BulkheadConfig>,
-    timeout: Slot<Duration>,
-    #[cfg(feature = "chaos")]
-    chaos: Option<buttress_chaos::ChaosLayer>,
 }
 
 impl ClientStack {
     /// The defaults, for the dependency named `name`.
     pub fn new(name: impl Into<String>) -> Self {
+        Self::from_config(name, ClientStackConfig::default())
+    }
+
+    /// The stack `config` describes, for the dependency named `name`.
+    pub fn from_config(name: impl Into<String>, config: ClientStackConfig) -> Self {
         ClientStack {
             name: name.into(),
-            fallback: Identity::new(),
-            sink: None,
+            config,
+            env: BuildEnv::default(),
             replay: BufferBody,
-            classifier: HttpClassifier::default(),
-            context: Slot::Default,
-            metrics: Slot::Default,
-            retry: Slot::Default,
+            classifier: DefaultClassifier::default(),
+            fallback: NoFallback,
             retry_budget: None,
-            breaker: Slot::Default,
-            bulkhead: Slot::Default,
-            timeout: Slot::Default,
-            #[cfg(feature = "chaos")]
-            chaos: None,
         }
     }
 }
@@ -152,44 +269,85 @@ impl<P, C, F> ClientStack<P, C, F> {
         &self.name
     }
 
-    /// Judges answers with `classifier` in the retry and the breaker:
-    /// `GrpcClassifier` or `HttpOrGrpcClassifier` for gRPC, or a closure.
+    /// The layers' settings.
+    pub fn config(&self) -> &ClientStackConfig {
+        &self.config
+    }
+
+    /// Changes the layers' settings in place.
+    pub fn configure(mut self, change: impl FnOnce(&mut ClientStackConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Judges answers with `classifier` in the fallback, retry, throttle
+    /// and breaker: `GrpcClassifier` for gRPC only, `AnyErrorFails` for
+    /// services that are not HTTP, or a closure.
     pub fn classifier<C2>(self, classifier: C2) -> ClientStack<P, C2, F> {
+        let ClientStack {
+            name,
+            config,
+            env,
+            replay,
+            fallback,
+            retry_budget,
+            ..
+        } = self;
         ClientStack {
-            name: self.name,
-            fallback: self.fallback,
-            sink: self.sink,
-            replay: self.replay,
+            name,
+            config,
+            env,
+            replay,
             classifier,
-            context: self.context,
-            metrics: self.metrics,
-            retry: self.retry,
-            retry_budget: self.retry_budget,
-            breaker: self.breaker,
-            bulkhead: self.bulkhead,
-            timeout: self.timeout,
-            #[cfg(feature = "chaos")]
-            chaos: self.chaos,
+            fallback,
+            retry_budget,
         }
     }
 
     /// Sends requests again with `replay` (see `buttress::retry::Replay`).
     pub fn replay<P2>(self, replay: P2) -> ClientStack<P2, C, F> {
+        let ClientStack {
+            name,
+            config,
+            env,
+            classifier,
+            fallback,
+            retry_budget,
+            ..
+        } = self;
         ClientStack {
-            name: self.name,
-            fallback: self.fallback,
-            sink: self.sink,
+            name,
+            config,
+            env,
             replay,
-            classifier: self.classifier,
-            context: self.context,
-            metrics: self.metrics,
-            retry: self.retry,
-            retry_budget: self.retry_budget,
-            breaker: self.breaker,
-            bulkhead: self.bulkhead,
-            timeout: self.timeout,
-            #[cfg(feature = "chaos")]
-            chaos: self.chaos,
+            classifier,
+            fallback,
+            retry_budget,
+        }
+    }
+
+    /// Answers for the dependency when a call fails or is refused: a
+    /// [`FallbackConfig`], or a [`FallbackLayer`] built by hand. It sits
+    /// between the metrics and the retry: metrics see the fallback
+    /// answer, the retry and the breaker see the failure.
+    pub fn fallback<F2: FallbackSlot<C>>(self, fallback: F2) -> ClientStack<P, C, F2> {
+        let ClientStack {
+            name,
+            config,
+            env,
+            replay,
+            classifier,
+            retry_budget,
+            ..
+        } = self;
+        ClientStack {
+            name,
+            config,
+            env,
+            replay,
+            classifier,
+            fallback,
+            retry_budget,
         }
     }
 
@@ -200,60 +358,6 @@ impl<P, C, F> ClientStack<P, C, F> {
         self.replay(CloneRequest)
     }
 
-    /// Answers for the dependency when a call fails or is refused, with
-    /// `layer` (`buttress::fallback`), placed between the metrics and the
-    /// retry: metrics see the fallback answer, the retry and the breaker
-    /// see the failure.
-    pub fn fallback<L>(self, layer: L) -> ClientStack<P, C, L> {
-        ClientStack {
-            name: self.name,
-            fallback: layer,
-            sink: self.sink,
-            replay: self.replay,
-            classifier: self.classifier,
-            context: self.context,
-            metrics: self.metrics,
-            retry: self.retry,
-            retry_budget: self.retry_budget,
-            breaker: self.breaker,
-            bulkhead: self.bulkhead,
-            timeout: self.timeout,
-            #[cfg(feature = "chaos")]
-            chaos: self.chaos,
-        }
-    }
-
-    /// Uses this context layer.
-    pub fn context(mut self, layer: ClientContextLayer) -> Self {
-        self.context = Slot::Given(layer);
-        self
-    }
-
-    /// Leaves the context layer out.
-    pub fn without_context(mut self) -> Self {
-        self.context = Slot::Off;
-        self
-    }
-
-    /// Uses this metrics layer (a client [`RedLayer`]: `.side(RedSide::Client)`).
-    pub fn metrics(mut self, layer: RedLayer) -> Self {
-        self.metrics = Slot::Given(layer);
-        self
-    }
-
-    /// Leaves the metrics layer out.
-    pub fn without_metrics(mut self) -> Self {
-        self.metrics = Slot::Off;
-        self
-    }
-
-    /// Configures the retry. An unnamed config (the default) takes the
-    /// dependency's name.
-    pub fn retry(mut self, config: RetryConfig) -> Self {
-        self.retry = Slot::Given(config);
-        self
-    }
-
     /// Draws retries from `budget`, shared with other stacks (several
     /// routes to the same dependency, say).
     pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
@@ -261,231 +365,192 @@ impl<P, C, F> ClientStack<P, C, F> {
         self
     }
 
-    /// Sends every request once.
-    pub fn without_retry(mut self) -> Self {
-        self.retry = Slot::Off;
+    /// Every layer reports to `sink` instead of the process-wide sink.
+    pub fn sink(mut self, sink: impl TelemetrySink) -> Self {
+        self.env.set_sink(sink);
         self
     }
 
-    /// Configures the breaker. A config without a name (the default)
-    /// takes the dependency's name.
-    pub fn breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = Slot::Given(config);
-        self
+    /// Sets the context layer: a config turns it on, `Toggle::Off` leaves
+    /// it out.
+    pub fn context(self, toggle: impl Into<Toggle<ClientContextConfig>>) -> Self {
+        self.configure(|c| c.context = toggle.into())
     }
 
-    /// Leaves the breaker out.
-    pub fn without_breaker(mut self) -> Self {
-        self.breaker = Slot::Off;
-        self
+    /// Sets the metrics layer.
+    pub fn metrics(self, toggle: impl Into<Toggle<RedConfig>>) -> Self {
+        self.configure(|c| c.metrics = toggle.into())
     }
 
-    /// Configures the bulkhead. A config without a name takes the
-    /// dependency's.
-    pub fn bulkhead(mut self, config: BulkheadConfig) -> Self {
-        self.bulkhead = Slot::Given(config);
-        self
+    /// Sets the retry; `Toggle::Off` sends every request once.
+    pub fn retry(self, toggle: impl Into<Toggle<RetryConfig>>) -> Self {
+        self.configure(|c| c.retry = toggle.into())
     }
 
-    /// Leaves the bulkhead out.
-    pub fn without_bulkhead(mut self) -> Self {
-        self.bulkhead = Slot::Off;
-        self
+    /// Sets client-side throttling (off by default).
+    pub fn throttle(self, toggle: impl Into<Toggle<ThrottleConfig>>) -> Self {
+        self.configure(|c| c.throttle = toggle.into())
     }
 
-    /// Ends each attempt after `limit` (or at the deadline, if sooner).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Slot::Given(limit);
-        self
+    /// Sets the breaker.
+    pub fn breaker(self, toggle: impl Into<Toggle<BreakerConfig>>) -> Self {
+        self.configure(|c| c.breaker = toggle.into())
     }
 
-    /// Leaves the per-attempt timeout out: attempts end only at the
-    /// request's deadline, enforced by the retry.
-    pub fn without_timeout(mut self) -> Self {
-        self.timeout = Slot::Off;
-        self
+    /// Sets the bulkhead.
+    pub fn bulkhead(self, toggle: impl Into<Toggle<BulkheadConfig>>) -> Self {
+        self.configure(|c| c.bulkhead = toggle.into())
     }
 
-    /// Injects faults with `layer`, just above the transport.
+    /// Sets the per-attempt timeout: a `Duration`, a config, or
+    /// `Toggle::Off` (attempts then end only at the request's deadline).
+    pub fn timeout(self, toggle: impl Into<Toggle<TimeoutConfig>>) -> Self {
+        self.configure(|c| c.timeout = toggle.into())
+    }
+
+    /// Sets fault injection, just above the transport (off by default).
     #[cfg(feature = "chaos")]
-    pub fn chaos(mut self, layer: buttress_chaos::ChaosLayer) -> Self {
-        self.chaos = Some(layer);
-        self
+    pub fn chaos(self, toggle: impl Into<Toggle<buttress_chaos::ChaosConfig>>) -> Self {
+        self.configure(|c| c.chaos = toggle.into())
     }
 
-    /// Every layer the stack builds reports to `sink` instead of the
-    /// process-wide sink (the context and metrics layers given ready-made
-    /// keep theirs).
-    pub fn telemetry_sink(mut self, sink: Arc<dyn TelemetrySink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// Validates every layer's settings and builds the stack; an error
-    /// names the layer and the field (`breaker.failure_rate: …`).
-    pub fn build(self) -> Result<ClientLayer<P, C, F>, ConfigError>
+    /// Validates every layer's settings and builds the stack, creating
+    /// each layer's shared state once; an error names the layer and the
+    /// field (`breaker.failure_rate: …`).
+    pub fn build(&self) -> Result<ClientLayer<P, C, F::Layer>, ConfigError>
     where
+        P: Clone,
         C: Clone,
+        F: FallbackSlot<C>,
     {
-        let sink = self.sink.map(SharedSink);
-        let name = self.name;
-        if name.is_empty() {
+        if self.name.is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
         }
-        let context = self
+        let config = &self.config;
+        config.validate()?;
+        let env = self.env.clone().with_name(self.name.as_str());
+        let classifier = &self.classifier;
+        let context = config
             .context
-            .build(
-                || {
-                    let builder = ClientContextLayer::builder();
-                    match &sink {
-                        Some(sink) => builder.sink(sink.0.clone()),
-                        None => builder,
-                    }
-                    .build()
-                },
-                Ok,
-            )
-            .map_err(|e| e.in_section("context"))?;
-        let metrics = self
+            .build_in(&env, "context", || Some(Default::default()))?;
+        let metrics = config
             .metrics
-            .build(
-                || {
-                    RedLayer::builder()
-                        .name(name.as_str())
-                        .side(RedSide::Client)
-                        .build()
-                },
-                Ok,
-            )
+            .resolve(|| Some(RedConfig::default()))
+            .map(|config| {
+                RedConfig {
+                    side: RedSide::Client,
+                    ..config
+                }
+                .build_in(&env)
+            })
+            .transpose()
             .map_err(|e| e.in_section("metrics"))?;
-        // An unnamed retry takes the dependency's name from the environment.
-        let retry_config = match self.retry {
-            Slot::Default => RetryConfig::default(),
-            Slot::Given(config) => config,
-            Slot::Off => RetryConfig {
-                max_attempts: 1,
-                budget: None,
-                ..RetryConfig::default()
-            },
-        };
-        let mut retry_env = buttress_core::layer::BuildEnv::named(name.as_str());
-        if let Some(sink) = &sink {
-            retry_env.set_sink(sink.0.clone());
+        if config.fallback.is_some() && !F::GIVEN {
+            let problem = "needs a stack with a fallback: `.fallback(config)`, or `ServiceConfig::build_client_with_fallback`";
+            return Err(ConfigError::new("fallback", problem));
         }
-        let mut retry = RetryLayerBuilder::from_config(retry_config)
-            .env(retry_env)
-            .replay(self.replay)
-            .classifier(self.classifier.clone());
-        if let Some(budget) = self.retry_budget {
-            retry = retry.shared_budget(budget);
+        let fallback = self
+            .fallback
+            .build(&env, classifier)
+            .map_err(|e| e.in_section("fallback"))?;
+        let retry = config
+            .retry
+            .resolve(|| Some(RetryConfig::default()))
+            .unwrap_or_else(|| {
+                // Off: the retry stays in the stack's type, sending each request once.
+                RetryConfig {
+                    max_attempts: 1,
+                    budget: None,
+                    ..RetryConfig::default()
+                }
+            });
+        let mut retry = RetryLayer::builder().with_config(retry).env(env.clone());
+        if let Some(budget) = &self.retry_budget {
+            retry = retry.shared_budget(budget.clone());
         }
-        let retry = retry.build().map_err(|e| e.in_section("retry"))?;
-        let classifier = self.classifier;
-        let breaker = self
+        let retry = retry
+            .replay(self.replay.clone())
+            .classifier(classifier.clone())
+            .build();
+        let retry = retry.map_err(|e| e.in_section("retry"))?;
+        let throttle = config.throttle.resolve(|| None).map(|config| {
+            let builder = ThrottleLayer::builder()
+                .with_config(config)
+                .env(env.clone());
+            builder.classifier(classifier.clone()).build()
+        });
+        let throttle = throttle.transpose().map_err(|e| e.in_section("throttle"))?;
+        let breaker = config
             .breaker
-            .build(
-                || build_breaker(BreakerConfig::default(), &name, &classifier, sink.as_ref()),
-                |config| build_breaker(config, &name, &classifier, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("breaker"))?;
-        let bulkhead = self
-            .bulkhead
-            .build(
-                || {
-                    let config = BulkheadConfig {
-                        max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
-                        ..BulkheadConfig::default()
-                    };
-                    build_bulkhead(config, &name, sink.as_ref())
-                },
-                |config| build_bulkhead(config, &name, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("bulkhead"))?;
-        let timeout = self
+            .resolve(|| Some(BreakerConfig::default()))
+            .map(|config| {
+                let builder = CircuitBreakerLayer::builder()
+                    .with_config(config)
+                    .env(env.clone());
+                builder.classifier(classifier.clone()).build()
+            });
+        let breaker = breaker.transpose().map_err(|e| e.in_section("breaker"))?;
+        let bulkhead = config.bulkhead.build_in(&env, "bulkhead", || {
+            Some(BulkheadConfig {
+                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
+                ..Default::default()
+            })
+        })?;
+        let timeout = config
             .timeout
-            .build(
-                || build_timeout(DEFAULT_ATTEMPT_TIMEOUT, &name, sink.as_ref()),
-                |limit| build_timeout(limit, &name, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("timeout"))?;
+            .build_in(&env, "timeout", || Some(DEFAULT_ATTEMPT_TIMEOUT.into()))?;
         #[cfg(feature = "chaos")]
-        let chaos = OptionalLayer::new(self.chaos);
+        let chaos = OptionalLayer::new(config.chaos.build_in(&env, "chaos", || None)?);
         #[cfg(not(feature = "chaos"))]
         let chaos = Identity::new();
-        let breaker_handle = breaker.as_ref().map(CircuitBreakerLayer::handle);
-        let layers = Stack::new(
-            chaos,
-            Stack::new(
-                OptionalLayer::new(timeout),
-                Stack::new(
-                    OptionalLayer::new(bulkhead.clone()),
-                    Stack::new(
-                        OptionalLayer::new(breaker),
-                        Stack::new(
-                            retry.clone(),
-                            Stack::new(
-                                self.fallback,
-                                Stack::new(
-                                    OptionalLayer::new(metrics),
-                                    OptionalLayer::new(context),
-                                ),
-                            ),
-                        ),
-                    ),
-                ),
-            ),
-        );
+        let handles = ClientHandles {
+            fallback: F::handle(&fallback),
+            retry: retry.handle(),
+            throttle: throttle.as_ref().map(ThrottleLayer::handle),
+            breaker: breaker.as_ref().map(CircuitBreakerLayer::handle),
+            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
+            #[cfg(feature = "chaos")]
+            chaos: chaos.get().map(buttress_chaos::ChaosLayer::handle),
+        };
+        let layers = tower::ServiceBuilder::new()
+            .layer(OptionalLayer::new(context))
+            .layer(OptionalLayer::new(metrics))
+            .layer(fallback)
+            .layer(retry)
+            .layer(OptionalLayer::new(throttle))
+            .layer(OptionalLayer::new(breaker))
+            .layer(OptionalLayer::new(bulkhead))
+            .layer(OptionalLayer::new(timeout))
+            .layer(chaos)
+            .into_inner();
         Ok(ClientLayer {
             layers,
-            name: name.into(),
-            breaker: breaker_handle,
-            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
-            retry_budget: retry.handle().budget().cloned(),
+            name: self.name.as_str().into(),
+            handles: Arc::new(handles),
         })
     }
 }
 
-fn build_breaker<C: Clone>(
-    config: BreakerConfig,
-    name: &str,
-    classifier: &C,
-    sink: Option<&SharedSink>,
-) -> Result<CircuitBreakerLayer<C>, ConfigError> {
-    // An unnamed breaker takes the dependency's name from the environment.
-    let mut env = buttress_core::layer::BuildEnv::named(name);
-    if let Some(sink) = sink {
-        env.set_sink(sink.0.clone());
-    }
-    CircuitBreakerLayerBuilder::from_config(config)
-        .env(env)
-        .classifier(classifier.clone())
-        .build()
-}
-
-impl<P, C, F> fmt::Debug for ClientStack<P, C, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientStack")
-            .field("name", &self.name)
-            .field("context", &self.context.is_on())
-            .field("metrics", &self.metrics.is_on())
-            .field("retry", &self.retry)
-            .field("breaker", &self.breaker)
-            .field("bulkhead", &self.bulkhead)
-            .field("timeout", &self.timeout)
-            .field("own_sink", &self.sink.is_some())
-            .finish_non_exhaustive()
-    }
+/// The handles of a built client stack's stateful layers.
+#[derive(Debug)]
+struct ClientHandles {
+    fallback: Option<FallbackHandle>,
+    retry: RetryHandle,
+    throttle: Option<ThrottleHandle>,
+    breaker: Option<CircuitBreakerHandle>,
+    bulkhead: Option<BulkheadHandle>,
+    #[cfg(feature = "chaos")]
+    chaos: Option<buttress_chaos::ChaosHandle>,
 }
 
 /// One dependency's client stack as one [`Layer`], built by
 /// [`ClientStack::build`]. Clones share every layer's state: one breaker,
 /// one bulkhead, one retry budget per dependency.
-pub struct ClientLayer<P = BufferBody, C = HttpClassifier, F = Identity> {
+#[derive(Debug)]
+pub struct ClientLayer<P = BufferBody, C = DefaultClassifier, F = Identity> {
     layers: Layers<P, C, F>,
     name: Arc<str>,
-    breaker: Option<CircuitBreakerHandle>,
-    bulkhead: Option<BulkheadHandle>,
-    retry_budget: Option<RetryBudget>,
+    handles: Arc<ClientHandles>,
 }
 
 impl<P, C, F> ClientLayer<P, C, F> {
@@ -494,30 +559,49 @@ impl<P, C, F> ClientLayer<P, C, F> {
         &self.name
     }
 
-    /// A handle to read and steer the breaker, if the stack has one.
-    pub fn breaker(&self) -> Option<&CircuitBreakerHandle> {
-        self.breaker.as_ref()
+    /// The fallback's handle, if the stack has one.
+    pub fn fallback(&self) -> Option<&FallbackHandle> {
+        self.handles.fallback.as_ref()
     }
 
-    /// The bulkhead's handle, to read its in-flight count.
-    pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
-        self.bulkhead.as_ref()
+    /// The retry's handle (its budget).
+    pub fn retry(&self) -> &RetryHandle {
+        &self.handles.retry
     }
 
     /// The retry budget, if retries have one.
     pub fn retry_budget(&self) -> Option<&RetryBudget> {
-        self.retry_budget.as_ref()
+        self.handles.retry.budget()
+    }
+
+    /// The throttle's handle, if the stack has one.
+    pub fn throttle(&self) -> Option<&ThrottleHandle> {
+        self.handles.throttle.as_ref()
+    }
+
+    /// A handle to read and steer the breaker, if the stack has one.
+    pub fn breaker(&self) -> Option<&CircuitBreakerHandle> {
+        self.handles.breaker.as_ref()
+    }
+
+    /// The bulkhead's handle, if the stack has one.
+    pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
+        self.handles.bulkhead.as_ref()
+    }
+
+    /// The fault injector's handle, if the stack has one.
+    #[cfg(feature = "chaos")]
+    pub fn chaos(&self) -> Option<&buttress_chaos::ChaosHandle> {
+        self.handles.chaos.as_ref()
     }
 }
 
-impl<P, C: Clone, F: Clone> Clone for ClientLayer<P, C, F> {
+impl<P: Clone, C: Clone, F: Clone> Clone for ClientLayer<P, C, F> {
     fn clone(&self) -> Self {
         ClientLayer {
             layers: self.layers.clone(),
             name: self.name.clone(),
-            breaker: self.breaker.clone(),
-            bulkhead: self.bulkhead.clone(),
-            retry_budget: self.retry_budget.clone(),
+            handles: self.handles.clone(),
         }
     }
 }
@@ -530,18 +614,5 @@ where
 
     fn layer(&self, inner: S) -> Self::Service {
         self.layers.layer(inner)
-    }
-}
-
-impl<P, C, F> fmt::Debug for ClientLayer<P, C, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientLayer")
-            .field("name", &self.name)
-            .field(
-                "breaker",
-                &self.breaker.as_ref().map(CircuitBreakerHandle::state),
-            )
-            .field("bulkhead", &self.bulkhead.is_some())
-            .finish_non_exhaustive()
     }
 }

@@ -1,36 +1,34 @@
-//! Ready-made stacks: the layers composed in DESIGN.md's order, right by
-//! default, each layer tunable or left out, each stack one `tower::Layer`.
+//! Ready-made stacks: every layer in its place, defensible by default,
+//! each layer a [`Toggle`] of its config, each stack one `tower::Layer`.
 //!
-//! - [`ServerStack`] (feature `stack`): `context → metrics → edge →
-//!   adaptive limit → bulkhead → timeout → handler`.
+//! - [`ServerStack`] (feature `stack`): `context → metrics → edge → rate
+//!   limit → shedding → adaptive limit → bulkhead → timeout → handler`.
 //! - [`ClientStack`] (feature `stack`), one per dependency: `context →
-//!   metrics → fallback → retry → breaker → bulkhead → timeout (per
-//!   attempt) → chaos → transport`.
+//!   metrics → fallback → retry → throttle → breaker → bulkhead → timeout
+//!   (per attempt) → chaos → transport`.
 //! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
 //! - [`OptionalLayer`]: how a stack leaves a layer out with one type.
 //!
-//! Load shedding and rate limiting (server) and client-side throttling
-//! (client) have their places reserved in that order; they join the
-//! stacks as they land.
-//!
-//! With the `serde` feature, both stacks load from a TOML file: see
-//! `buttress::config`.
+//! Each stack's documentation has a table of what is on by default, with
+//! which settings, and why; ARCHITECTURE.md explains the order. With the
+//! `serde` feature, both stacks load from TOML: see `buttress::config`.
 
 mod optional;
+mod toggle;
 
 #[cfg(feature = "stack")]
 mod client;
 #[cfg(feature = "stack")]
 mod server;
-#[cfg(feature = "stack")]
-mod slot;
 
 pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
+pub use self::toggle::Toggle;
 
 #[cfg(feature = "stack")]
 pub use self::client::{
-    ClientLayer, ClientStack, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CLIENT_CONCURRENCY,
+    ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_CLIENT_CONCURRENCY, FallbackSlot, NoFallback,
 };
 #[cfg(feature = "stack")]
-pub use self::server::{DEFAULT_SERVER_TIMEOUT, ServerAdaptiveLimit, ServerLayer, ServerStack};
+pub use self::server::{DEFAULT_SERVER_TIMEOUT, ServerLayer, ServerStack};

@@ -1,308 +1,289 @@
-//! [`ServerStack`]: the server side, in DESIGN.md's order.
+//! [`ServerStack`]: the server side, every layer behind one [`Toggle`].
 
-use buttress_core::layer::LayerBuilder;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_context::ServerContextLayer;
-use buttress_core::classify::HttpOrGrpcClassifier;
+use buttress_context::{ServerContextConfig, ServerContextLayer};
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, LayerConfig};
 use buttress_core::telemetry::TelemetrySink;
-use buttress_core::timeout::TimeoutLayer;
-use buttress_limit::adaptive::{AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer};
-use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer};
-use buttress_metrics::RedLayer;
-use tower_layer::{Layer, Stack};
+use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
+use buttress_limit::{
+    AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer, BulkheadConfig, BulkheadHandle,
+    BulkheadLayer, LoadShedHandle, LoadShedLayer, RateLimitConfig, RateLimitHandle, RateLimitLayer,
+    ShedConfig,
+};
+use buttress_metrics::{RedConfig, RedLayer, RedSide};
+use tower_layer::{Identity, Layer, Stack};
 
-use super::OptionalLayer;
-use super::slot::{SharedSink, Slot};
+use super::{OptionalLayer, Toggle};
 use crate::edge::EdgeLayer;
-
-/// The adaptive limit as the server stack builds it: answers judged by
-/// HTTP status, or by `grpc-status` when they carry one.
-pub type ServerAdaptiveLimit = AdaptiveLimitLayer<HttpOrGrpcClassifier>;
-
-/// The layers, innermost first (`Stack<inner, outer>`): timeout, bulkhead,
-/// adaptive limit, edge, metrics, context. Shedding and rate limiting
-/// will sit between the edge and the adaptive limit.
-type Layers = Stack<
-    OptionalLayer<TimeoutLayer>,
-    Stack<
-        OptionalLayer<BulkheadLayer>,
-        Stack<
-            OptionalLayer<ServerAdaptiveLimit>,
-            Stack<EdgeLayer, Stack<OptionalLayer<RedLayer>, OptionalLayer<ServerContextLayer>>>,
-        >,
-    >,
->;
 
 /// The default limit of the server's own timeout (the request's deadline
 /// ends a call sooner).
 pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the server stack, outermost first:
+/// The layers as `tower::ServiceBuilder` stacks them: the last one added
+/// (the timeout) is innermost.
+type Layers = Stack<
+    OptionalLayer<TimeoutLayer>,
+    Stack<
+        OptionalLayer<BulkheadLayer>,
+        Stack<
+            OptionalLayer<AdaptiveLimitLayer>,
+            Stack<
+                OptionalLayer<LoadShedLayer>,
+                Stack<
+                    OptionalLayer<RateLimitLayer>,
+                    Stack<
+                        EdgeLayer,
+                        Stack<
+                            OptionalLayer<RedLayer>,
+                            Stack<OptionalLayer<ServerContextLayer>, Identity>,
+                        >,
+                    >,
+                >,
+            >,
+        >,
+    >,
+>;
+
+/// The server stack, outermost first:
 ///
-/// `context → metrics → edge → adaptive limit → bulkhead → timeout → handler`
+/// `context → metrics → edge → rate limit → shedding → adaptive limit → bulkhead → timeout → handler`
 ///
-/// | layer | default |
-/// | --- | --- |
-/// | context | on: fresh IDs, trusting no caller ([`ServerContextLayer::builder`]) |
-/// | metrics | on: a server [`RedLayer`] named after the stack |
-/// | edge | always: rejections, errors and panics become answers |
-/// | adaptive limit | on: gradient, 4..1000 from 20, named after the stack |
-/// | bulkhead | off |
-/// | timeout | on: [`DEFAULT_SERVER_TIMEOUT`], and never past the request's deadline |
+/// | layer | default | why |
+/// | --- | --- | --- |
+/// | context | on, trusting no caller | every request gets an ID and a deadline; a caller's headers steer nothing until you trust it |
+/// | metrics | on, server side | rate, errors and duration per route, bounded labels |
+/// | edge | always | rejections, errors and panics become typed HTTP or gRPC answers |
+/// | rate limit | off | quotas need a key (peer, header, tenant) only you can choose |
+/// | shedding | on, by in-flight requests | under overload, sheddable work goes first and critical work keeps being answered |
+/// | adaptive limit | on, gradient, 4..1000 from 20 | finds the concurrency the handler sustains without queueing |
+/// | bulkhead | off | a fixed cap is a capacity decision only you can make |
+/// | timeout | on, [`DEFAULT_SERVER_TIMEOUT`] | no call outlives its deadline or the server's own limit |
 ///
-/// Load shedding and rate limiting will take their places between the
-/// edge and the adaptive limit when they land. Each layer's state is
-/// created once, by [`build`](Self::build): place the result with
-/// `Router::layer` (axum applies it per route and per connection, and the
-/// layers are shared, not rebuilt).
+/// Each layer is a [`Toggle`] of its config: the default above, off, or
+/// your settings. Every layer reports under the stack's name unless its
+/// config names it. The layers' state is created once, by
+/// [`build`](Self::build); place the result with `Router::layer` (axum
+/// applies it per route and per connection, and the state is shared, not
+/// rebuilt).
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use buttress::stack::ServerStack;
+/// use buttress::stack::{ServerStack, Toggle};
 /// use std::time::Duration;
 ///
 /// let stack = ServerStack::new("shop")
 ///     .timeout(Duration::from_secs(2))
+///     .adaptive_limit(Toggle::Off)
 ///     .build()
 ///     .unwrap();
 /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(stack);
 /// # drop(app);
 /// ```
+///
+/// With the `serde` feature it loads from TOML as the `[server]` table of
+/// a `buttress::config::ServiceConfig`, one sub-table per layer.
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct ServerStack {
-    name: String,
-    sink: Option<Arc<dyn TelemetrySink>>,
-    context: Slot<ServerContextLayer>,
-    metrics: Slot<RedLayer>,
-    adaptive_limit: Slot<AdaptiveLimitConfig>,
-    bulkhead: Slot<BulkheadConfig>,
-    timeout: Slot<Duration>,
+    /// The service's name: what every layer reports under unless its own
+    /// config names it (default `server`).
+    pub name: String,
+    /// Correlation ID, trace, deadline and criticality.
+    pub context: Toggle<ServerContextConfig>,
+    /// RED metrics (the stack always records the server side).
+    pub metrics: Toggle<RedConfig>,
+    /// Per-caller rate limiting.
+    pub rate_limit: Toggle<RateLimitConfig>,
+    /// Priority load shedding.
+    pub shed: Toggle<ShedConfig>,
+    /// Adaptive concurrency limit.
+    pub adaptive_limit: Toggle<AdaptiveLimitConfig>,
+    /// A fixed concurrency cap with a bounded queue.
+    pub bulkhead: Toggle<BulkheadConfig>,
+    /// The server's own limit (`timeout = "5s"` in TOML).
+    pub timeout: Toggle<TimeoutConfig>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    env: BuildEnv,
+}
+
+impl Default for ServerStack {
+    fn default() -> Self {
+        Self::new("server")
+    }
 }
 
 impl ServerStack {
-    /// The defaults, for the service named `name` (metrics and layer
-    /// names).
+    /// The defaults, for the service named `name`.
     pub fn new(name: impl Into<String>) -> Self {
         ServerStack {
             name: name.into(),
-            sink: None,
-            context: Slot::Default,
-            metrics: Slot::Default,
-            adaptive_limit: Slot::Default,
-            bulkhead: Slot::Off,
-            timeout: Slot::Default,
+            context: Toggle::Default,
+            metrics: Toggle::Default,
+            rate_limit: Toggle::Default,
+            shed: Toggle::Default,
+            adaptive_limit: Toggle::Default,
+            bulkhead: Toggle::Default,
+            timeout: Toggle::Default,
+            env: BuildEnv::default(),
         }
     }
 
-    /// The stack's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Uses this context layer (to trust callers, set default deadlines).
-    pub fn context(mut self, layer: ServerContextLayer) -> Self {
-        self.context = Slot::Given(layer);
+    /// Sets the context layer: a config turns it on, `Toggle::Off` leaves
+    /// it out.
+    pub fn context(mut self, toggle: impl Into<Toggle<ServerContextConfig>>) -> Self {
+        self.context = toggle.into();
         self
     }
 
-    /// Leaves the context layer out.
-    pub fn without_context(mut self) -> Self {
-        self.context = Slot::Off;
+    /// Sets the metrics layer.
+    pub fn metrics(mut self, toggle: impl Into<Toggle<RedConfig>>) -> Self {
+        self.metrics = toggle.into();
         self
     }
 
-    /// Uses this metrics layer (a server [`RedLayer`], the builder's default).
-    pub fn metrics(mut self, layer: RedLayer) -> Self {
-        self.metrics = Slot::Given(layer);
+    /// Sets the rate limit (off by default).
+    pub fn rate_limit(mut self, toggle: impl Into<Toggle<RateLimitConfig>>) -> Self {
+        self.rate_limit = toggle.into();
         self
     }
 
-    /// Leaves the metrics layer out.
-    pub fn without_metrics(mut self) -> Self {
-        self.metrics = Slot::Off;
+    /// Sets load shedding.
+    pub fn shed(mut self, toggle: impl Into<Toggle<ShedConfig>>) -> Self {
+        self.shed = toggle.into();
         self
     }
 
-    /// Configures the adaptive limit. A config without a name takes the
-    /// stack's.
-    pub fn adaptive_limit(mut self, config: AdaptiveLimitConfig) -> Self {
-        self.adaptive_limit = Slot::Given(config);
+    /// Sets the adaptive limit.
+    pub fn adaptive_limit(mut self, toggle: impl Into<Toggle<AdaptiveLimitConfig>>) -> Self {
+        self.adaptive_limit = toggle.into();
         self
     }
 
-    /// Leaves the adaptive limit out.
-    pub fn without_adaptive_limit(mut self) -> Self {
-        self.adaptive_limit = Slot::Off;
+    /// Sets the bulkhead (off by default).
+    pub fn bulkhead(mut self, toggle: impl Into<Toggle<BulkheadConfig>>) -> Self {
+        self.bulkhead = toggle.into();
         self
     }
 
-    /// Adds a bulkhead (off by default). A config without a name takes the
-    /// stack's.
-    pub fn bulkhead(mut self, config: BulkheadConfig) -> Self {
-        self.bulkhead = Slot::Given(config);
+    /// Sets the server's own timeout: a `Duration`, a config, or
+    /// `Toggle::Off` (request deadlines are then not enforced here).
+    pub fn timeout(mut self, toggle: impl Into<Toggle<TimeoutConfig>>) -> Self {
+        self.timeout = toggle.into();
         self
     }
 
-    /// Leaves the bulkhead out.
-    pub fn without_bulkhead(mut self) -> Self {
-        self.bulkhead = Slot::Off;
+    /// Every layer reports to `sink` instead of the process-wide sink.
+    pub fn sink(mut self, sink: impl TelemetrySink) -> Self {
+        self.env.set_sink(sink);
         self
     }
 
-    /// Ends every call after `limit` (or at its deadline, if sooner).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Slot::Given(limit);
-        self
-    }
-
-    /// Leaves the timeout layer out: no limit, and request deadlines are
-    /// not enforced here.
-    pub fn without_timeout(mut self) -> Self {
-        self.timeout = Slot::Off;
-        self
-    }
-
-    /// Every layer the stack builds reports to `sink` instead of the
-    /// process-wide sink (the context and metrics layers given ready-made
-    /// keep theirs).
-    pub fn telemetry_sink(mut self, sink: Arc<dyn TelemetrySink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// Validates every layer's settings and builds the stack; an error
-    /// names the layer and the field (`adaptive_limit.max_limit: …`).
-    pub fn build(self) -> Result<ServerLayer, ConfigError> {
-        let sink = self.sink.map(SharedSink);
-        let name = self.name;
-        if name.is_empty() {
+    /// Checks every layer's settings; an error names the layer and the
+    /// field (`adaptive_limit.max_limit: …`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
         }
-        let context = self.context.build(
-            || {
-                let builder = ServerContextLayer::builder();
-                match &sink {
-                    Some(sink) => builder.sink(sink.0.clone()),
-                    None => builder,
-                }
-                .build()
-            },
-            Ok,
-        );
-        let context = context.map_err(|e| e.in_section("context"))?;
+        self.context.validate("context")?;
+        self.metrics.validate("metrics")?;
+        self.rate_limit.validate("rate_limit")?;
+        self.shed.validate("shed")?;
+        self.adaptive_limit.validate("adaptive_limit")?;
+        self.bulkhead.validate("bulkhead")?;
+        validate_timeout(&self.timeout)
+    }
+
+    /// Validates every layer's settings and builds the stack, creating
+    /// each layer's shared state once.
+    pub fn build(&self) -> Result<ServerLayer, ConfigError> {
+        self.validate()?;
+        let env = self.env.clone().with_name(self.name.as_str());
         let metrics = self
             .metrics
-            .build(|| RedLayer::builder().name(name.as_str()).build(), Ok)
+            .resolve(|| Some(RedConfig::default()))
+            .map(|config| {
+                RedConfig {
+                    side: RedSide::Server,
+                    ..config
+                }
+                .build_in(&env)
+            })
+            .transpose()
             .map_err(|e| e.in_section("metrics"))?;
-        let adaptive_limit = self
+        let context = self
+            .context
+            .build_in(&env, "context", || Some(Default::default()))?;
+        let rate_limit = self.rate_limit.build_in(&env, "rate_limit", || None)?;
+        let shed = self
+            .shed
+            .build_in(&env, "shed", || Some(Default::default()))?;
+        let adaptive = self
             .adaptive_limit
-            .build(
-                || build_adaptive(AdaptiveLimitConfig::default(), &name, sink.as_ref()),
-                |config| build_adaptive(config, &name, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("adaptive_limit"))?;
-        let bulkhead = self
-            .bulkhead
-            .build(
-                || build_bulkhead(BulkheadConfig::default(), &name, sink.as_ref()),
-                |config| build_bulkhead(config, &name, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("bulkhead"))?;
+            .build_in(&env, "adaptive_limit", || Some(Default::default()))?;
+        let bulkhead = self.bulkhead.build_in(&env, "bulkhead", || None)?;
         let timeout = self
             .timeout
-            .build(
-                || build_timeout(DEFAULT_SERVER_TIMEOUT, &name, sink.as_ref()),
-                |limit| build_timeout(limit, &name, sink.as_ref()),
-            )
-            .map_err(|e| e.in_section("timeout"))?;
-        let layers = Stack::new(
-            OptionalLayer::new(timeout),
-            Stack::new(
-                OptionalLayer::new(bulkhead.clone()),
-                Stack::new(
-                    OptionalLayer::new(adaptive_limit.clone()),
-                    Stack::new(
-                        EdgeLayer::new(),
-                        Stack::new(OptionalLayer::new(metrics), OptionalLayer::new(context)),
-                    ),
-                ),
-            ),
-        );
+            .build_in(&env, "timeout", || Some(DEFAULT_SERVER_TIMEOUT.into()))?;
+        let handles = ServerHandles {
+            rate_limit: rate_limit.as_ref().map(RateLimitLayer::handle),
+            shed: shed.as_ref().map(LoadShedLayer::handle),
+            adaptive_limit: adaptive.as_ref().map(AdaptiveLimitLayer::handle),
+            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
+        };
+        let layers = tower::ServiceBuilder::new()
+            .layer(OptionalLayer::new(context))
+            .layer(OptionalLayer::new(metrics))
+            .layer(EdgeLayer::new())
+            .layer(OptionalLayer::new(rate_limit))
+            .layer(OptionalLayer::new(shed))
+            .layer(OptionalLayer::new(adaptive))
+            .layer(OptionalLayer::new(bulkhead))
+            .layer(OptionalLayer::new(timeout))
+            .into_inner();
         Ok(ServerLayer {
             layers,
-            name: name.into(),
-            adaptive_limit: adaptive_limit.as_ref().map(AdaptiveLimitLayer::handle),
-            bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
+            name: self.name.as_str().into(),
+            handles: Arc::new(handles),
         })
     }
 }
 
-/// The stack's environment: its name, and its sink if it has one.
-fn limit_env(name: &str, sink: Option<&SharedSink>) -> BuildEnv {
-    let mut env = BuildEnv::named(name);
-    if let Some(sink) = sink {
-        env.set_sink(sink.0.clone());
-    }
-    env
+/// Checks a stack's timeout. Its limit is usually written alone
+/// (`timeout = "2s"`), so an error about the limit names the section.
+pub(super) fn validate_timeout(timeout: &Toggle<TimeoutConfig>) -> Result<(), ConfigError> {
+    timeout.validate("timeout").map_err(|e| match e.field() {
+        "timeout.limit" => ConfigError::new("timeout", e.problem().to_owned()),
+        _ => e,
+    })
 }
 
-fn build_adaptive(
-    config: AdaptiveLimitConfig,
-    name: &str,
-    sink: Option<&SharedSink>,
-) -> Result<ServerAdaptiveLimit, ConfigError> {
-    config.build_in(&limit_env(name, sink))
-}
-
-pub(super) fn build_bulkhead(
-    config: BulkheadConfig,
-    name: &str,
-    sink: Option<&SharedSink>,
-) -> Result<BulkheadLayer, ConfigError> {
-    config.build_in(&limit_env(name, sink))
-}
-
-pub(super) fn build_timeout(
-    limit: Duration,
-    name: &str,
-    sink: Option<&SharedSink>,
-) -> Result<TimeoutLayer, ConfigError> {
-    let builder = TimeoutLayer::builder().limit(limit).name(name);
-    match sink {
-        Some(sink) => builder.sink(sink.0.clone()),
-        None => builder,
-    }
-    .build()
-}
-
-impl fmt::Debug for ServerStack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerStack")
-            .field("name", &self.name)
-            .field("context", &self.context.is_on())
-            .field("metrics", &self.metrics.is_on())
-            .field("adaptive_limit", &self.adaptive_limit)
-            .field("bulkhead", &self.bulkhead)
-            .field("timeout", &self.timeout)
-            .field("own_sink", &self.sink.is_some())
-            .finish()
-    }
+/// The handles of a built server stack's stateful layers.
+#[derive(Debug)]
+struct ServerHandles {
+    rate_limit: Option<RateLimitHandle>,
+    shed: Option<LoadShedHandle>,
+    adaptive_limit: Option<AdaptiveLimitHandle>,
+    bulkhead: Option<BulkheadHandle>,
 }
 
 /// The server stack as one [`Layer`], built by [`ServerStack::build`].
 ///
 /// Cloning it, and applying it any number of times, shares every layer's
-/// state: one adaptive limit and one bulkhead for the whole server.
-#[derive(Clone)]
+/// state: one adaptive limit, one shedder and one bulkhead for the whole
+/// server.
+#[derive(Clone, Debug)]
 pub struct ServerLayer {
     layers: Layers,
     name: Arc<str>,
-    adaptive_limit: Option<AdaptiveLimitHandle>,
-    bulkhead: Option<BulkheadHandle>,
+    handles: Arc<ServerHandles>,
 }
 
 impl ServerLayer {
@@ -311,15 +292,24 @@ impl ServerLayer {
         &self.name
     }
 
-    /// The adaptive limit's handle, to read its limit and in-flight
-    /// count, if the stack has one.
+    /// The rate limit's handle, if the stack has one.
+    pub fn rate_limit(&self) -> Option<&RateLimitHandle> {
+        self.handles.rate_limit.as_ref()
+    }
+
+    /// The shedder's handle, if the stack has one.
+    pub fn shed(&self) -> Option<&LoadShedHandle> {
+        self.handles.shed.as_ref()
+    }
+
+    /// The adaptive limit's handle (its limit and in-flight count).
     pub fn adaptive_limit(&self) -> Option<&AdaptiveLimitHandle> {
-        self.adaptive_limit.as_ref()
+        self.handles.adaptive_limit.as_ref()
     }
 
     /// The bulkhead's handle, if the stack has one.
     pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
-        self.bulkhead.as_ref()
+        self.handles.bulkhead.as_ref()
     }
 }
 
@@ -331,15 +321,5 @@ where
 
     fn layer(&self, inner: S) -> Self::Service {
         self.layers.layer(inner)
-    }
-}
-
-impl fmt::Debug for ServerLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerLayer")
-            .field("name", &self.name)
-            .field("adaptive_limit", &self.adaptive_limit.is_some())
-            .field("bulkhead", &self.bulkhead.is_some())
-            .finish_non_exhaustive()
     }
 }

@@ -26,18 +26,20 @@ use crate::shared::{Breaker, Lanes, Policy};
 /// still sees all the traffic.
 ///
 /// ```
-/// use buttress_core::layer::LayerBuilder;
-/// use buttress_breaker::{CircuitBreakerLayer, State};
+/// use buttress_breaker::{CircuitBreakerLayer, State, WindowConfig};
 /// use buttress_core::classify::AnyErrorFails;
+/// use buttress_core::layer::LayerBuilder;
 /// use std::time::Duration;
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let layer = CircuitBreakerLayer::builder()
+///     .configure(|c| {
+///         c.window = WindowConfig::Count { size: 10 };
+///         c.minimum_calls = 4;
+///         c.wait = Duration::from_secs(5);
+///     })
 ///     .name("inventory")
-///     .count_window(10)
-///     .minimum_calls(4)
-///     .wait(Duration::from_secs(5))
 ///     .classifier(AnyErrorFails)
 ///     .build()
 ///     .unwrap();
@@ -63,7 +65,9 @@ pub struct CircuitBreakerLayer<C = DefaultClassifier> {
 }
 
 impl CircuitBreakerLayer {
-    /// A builder with the documented defaults (see [`BreakerConfig`]).
+    /// A builder with the documented defaults (see [`BreakerConfig`]):
+    /// set data with `.configure(..)` or `.with_config(..)`, from
+    /// [`LayerBuilder`](buttress_core::layer::LayerBuilder).
     pub fn builder() -> CircuitBreakerLayerBuilder {
         CircuitBreakerLayerBuilder::default()
     }

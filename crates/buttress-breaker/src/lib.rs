@@ -76,10 +76,15 @@
 //! | | |
 //! |---|---|
 //! | config (data, serde with the `serde` feature) | [`BreakerConfig`], a [`LayerConfig`] |
-//! | builder | [`CircuitBreakerLayer::builder()`] → [`CircuitBreakerLayerBuilder`]: `.name`, `.sink`, `.env`, `.classifier`, a setter per field, `.config`, `.build` |
-//! | from data | [`CircuitBreakerLayer::from_config`], [`CircuitBreakerLayerBuilder::from_config`], [`LayerConfig::build_in`] |
+//! | builder | [`CircuitBreakerLayer::builder()`] → [`CircuitBreakerLayerBuilder`]: data through [`LayerBuilder`] (`.configure`, `.with_config`, `.config`, `.name`, `.sink`, `.env`); of its own only what is not data (`.classifier`), and `.build` |
+//! | from data | [`CircuitBreakerLayer::from_config`], [`LayerConfig::build_in`], or `builder().with_config(..)` to add a classifier or sink |
 //! | per key | [`CircuitBreakerLayerBuilder::build_keyed`] → [`KeyedCircuitBreakerLayer`] |
 //! | handle | [`CircuitBreakerLayer::handle`] → [`CircuitBreakerHandle`]; [`KeyedCircuitBreakerLayer::handle`] → [`KeyedCircuitBreakerHandle`] |
+//!
+//! Every setting is data and lives in the config: the builder has no
+//! setter per field; you set the fields of its config
+//! (`.configure(|c| c.wait = ..)`). What the builder adds is code, not
+//! data: the classifier, and a keyed breaker's key extractor.
 //!
 //! An unnamed breaker reports under the name of the stack or environment
 //! it is built in, else `breaker`.
@@ -95,20 +100,22 @@
 //! # Example
 //!
 //! ```
+//! use buttress_breaker::{BackoffConfig, BreakerConfig, CircuitBreakerLayer, SlowCallConfig, WindowConfig};
 //! use buttress_core::layer::LayerBuilder;
-//! use buttress_breaker::CircuitBreakerLayer;
 //! use std::time::Duration;
 //! use tower::ServiceBuilder;
 //!
 //! let breaker = CircuitBreakerLayer::builder()
+//!     .with_config(BreakerConfig {
+//!         window: WindowConfig::Count { size: 100 },
+//!         failure_rate: 50.0,
+//!         slow_calls: Some(SlowCallConfig { threshold: Duration::from_secs(1), rate: 80.0 }),
+//!         minimum_calls: 20,
+//!         wait: Duration::from_secs(30),
+//!         backoff: BackoffConfig { multiplier: 2.0, max_wait: Duration::from_secs(300), jitter: 0.1 },
+//!         ..BreakerConfig::default()
+//!     })
 //!     .name("payments")
-//!     .count_window(100)
-//!     .failure_rate(50.0)
-//!     .slow_calls(Duration::from_secs(1), 80.0)
-//!     .minimum_calls(20)
-//!     .wait(Duration::from_secs(30))
-//!     .backoff(2.0, Duration::from_secs(300))
-//!     .jitter(0.1)
 //!     .build()
 //!     .unwrap();
 //! let handle = breaker.handle();
@@ -123,6 +130,7 @@
 //! [`Classify`]: buttress_core::Classify
 //! [`DefaultClassifier`]: buttress_core::layer::DefaultClassifier
 //! [`LayerConfig`]: buttress_core::layer::LayerConfig
+//! [`LayerBuilder`]: buttress_core::layer::LayerBuilder
 //! [`LayerConfig::build_in`]: buttress_core::layer::LayerConfig::build_in
 //! [`Rejected`]: buttress_core::Rejected
 //! [`Reason::CircuitOpen`]: buttress_core::Reason::CircuitOpen

@@ -114,7 +114,7 @@ where
         match gate(&lane.breaker) {
             Gate::Admit { ticket, start } => {
                 let tracker = Tracker::new(Target::Lane(lane.clone()), ticket, lane_index, start);
-                ResponseFuture::called(self.inner.call(req), self.classifier.clone(), tracker)
+                ResponseFuture::admitted(self.inner.call(req), self.classifier.clone(), tracker)
             }
             Gate::Reject(rejected) => ResponseFuture::rejected(rejected),
         }

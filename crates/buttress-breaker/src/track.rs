@@ -31,7 +31,10 @@ impl Target {
     }
 }
 
-pub(crate) struct Tracker {
+/// What a breaker's admitted call carries until it ends (the recorder of
+/// its [`ResponseFuture`](crate::ResponseFuture)): counts the call once,
+/// as cancelled if it is dropped first.
+pub struct Tracker {
     target: Target,
     ticket: Ticket,
     lane: usize,

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use buttress_breaker::CircuitBreakerLayer;
+use buttress_breaker::{CircuitBreakerLayer, SlowCallConfig, WindowConfig};
 use buttress_core::telemetry::RecordingSink;
 use http::{Request, Response};
 use tower::{Layer, Service};
@@ -48,15 +48,25 @@ fn a_closed_call_allocates_nothing_in_any_window() {
     let sink = RecordingSink::with_capacity(100_000);
     let builders = [
         CircuitBreakerLayer::builder()
-            .name("count")
-            .count_window(100),
+            .configure(|c| c.window = WindowConfig::Count { size: 100 })
+            .name("count"),
         CircuitBreakerLayer::builder()
-            .name("slow")
-            .count_window(100)
-            .slow_calls(Duration::from_secs(1), 50.0),
+            .configure(|c| {
+                c.window = WindowConfig::Count { size: 100 };
+                c.slow_calls = Some(SlowCallConfig {
+                    threshold: Duration::from_secs(1),
+                    rate: 50.0,
+                });
+            })
+            .name("slow"),
         CircuitBreakerLayer::builder()
-            .name("time")
-            .time_window(Duration::from_secs(10), 10),
+            .configure(|c| {
+                c.window = WindowConfig::Time {
+                    duration: Duration::from_secs(10),
+                    buckets: 10,
+                }
+            })
+            .name("time"),
     ];
     for builder in builders {
         let layer = builder.sink(sink.clone()).build().unwrap();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use buttress_breaker::{CircuitBreakerLayer, State};
+use buttress_breaker::{BackoffConfig, CircuitBreakerLayer, State, WindowConfig};
 use buttress_core::Reason;
 use buttress_core::telemetry::{Event, RecordingSink};
 use common::*;
@@ -22,11 +22,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn layer(probes: u32) -> CircuitBreakerLayer {
     CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 10 };
+            c.minimum_calls = 4;
+            c.wait = WAIT;
+            c.permitted_probes = probes;
+        })
         .name("test")
-        .count_window(10)
-        .minimum_calls(4)
-        .wait(WAIT)
-        .permitted_probes(probes)
         .build()
         .unwrap()
 }
@@ -166,14 +168,20 @@ async fn metrics_only_never_rejects_and_counts_what_enforcing_rejects() {
         let script = script.clone();
         async move {
             let layer = CircuitBreakerLayer::builder()
+                .configure(|c| {
+                    c.window = WindowConfig::Count { size: 20 };
+                    c.minimum_calls = 10;
+                    c.wait = Duration::from_secs(5);
+                    c.backoff = BackoffConfig {
+                        multiplier: 2.0,
+                        max_wait: Duration::from_secs(60),
+                        ..BackoffConfig::default()
+                    };
+                    c.permitted_probes = 3;
+                    c.metrics_only = metrics_only;
+                    c.seed = Some(3);
+                })
                 .name("test")
-                .count_window(20)
-                .minimum_calls(10)
-                .wait(Duration::from_secs(5))
-                .backoff(2.0, Duration::from_secs(60))
-                .permitted_probes(3)
-                .metrics_only(metrics_only)
-                .seed(3)
                 .build()
                 .unwrap();
             let svc = layer.layer(dependency(counter()));
@@ -200,9 +208,11 @@ async fn metrics_only_never_rejects_and_counts_what_enforcing_rejects() {
 async fn every_decision_and_transition_is_reported() {
     let sink = RecordingSink::new();
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 2 };
+            c.minimum_calls = 2;
+        })
         .name("payments")
-        .count_window(2)
-        .minimum_calls(2)
         .sink(sink.clone())
         .build()
         .unwrap();

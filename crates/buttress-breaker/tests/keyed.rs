@@ -5,7 +5,7 @@ mod common;
 use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
-use buttress_breaker::{CircuitBreakerLayer, State};
+use buttress_breaker::{CircuitBreakerLayer, State, WindowConfig};
 use common::*;
 use tower::Layer;
 
@@ -23,9 +23,11 @@ fn keyed_req(key: u16, status: u16) -> Req {
 #[tokio::test(start_paused = true)]
 async fn each_key_has_its_own_breaker() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 4 };
+            c.minimum_calls = 4;
+        })
         .name("hosts")
-        .count_window(4)
-        .minimum_calls(4)
         .build_keyed(by_status_class)
         .unwrap();
     let svc = layer.layer(dependency(counter()));
@@ -42,11 +44,13 @@ async fn each_key_has_its_own_breaker() {
 #[tokio::test(start_paused = true)]
 async fn a_full_map_never_evicts_an_open_breaker() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 2 };
+            c.minimum_calls = 2;
+            c.wait = Duration::from_secs(60);
+            c.max_keys = 2;
+        })
         .name("hosts")
-        .count_window(2)
-        .minimum_calls(2)
-        .wait(Duration::from_secs(60))
-        .max_keys(2)
         .build_keyed(by_status_class)
         .unwrap();
     let svc = layer.layer(dependency(counter()));
@@ -69,8 +73,8 @@ async fn a_full_map_never_evicts_an_open_breaker() {
 #[tokio::test(start_paused = true)]
 async fn quiet_closed_breakers_make_room_for_new_keys() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| c.max_keys = 2)
         .name("hosts")
-        .max_keys(2)
         .build_keyed(by_status_class)
         .unwrap();
     let svc = layer.layer(dependency(counter()));

@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use buttress_breaker::{CircuitBreakerLayer, State};
+use buttress_breaker::{
+    BackoffConfig, BreakerConfig, CircuitBreakerLayer, SlowCallConfig, State, WindowConfig,
+};
 use buttress_core::{BoxError, Reason, Rejected};
 use http::{Request, Response};
 use proptest::prelude::*;
@@ -225,18 +227,27 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let mut builder = CircuitBreakerLayer::builder()
+        let layer = CircuitBreakerLayer::builder()
+            .with_config(BreakerConfig {
+                window: WindowConfig::Count { size: p.size },
+                minimum_calls: p.minimum,
+                failure_rate: p.rate,
+                wait: Duration::from_millis(p.wait_ms),
+                backoff: BackoffConfig {
+                    multiplier: p.multiplier,
+                    max_wait: Duration::from_millis(p.max_wait_ms),
+                    ..BackoffConfig::default()
+                },
+                permitted_probes: p.probes,
+                slow_calls: p.slow.map(|(after, rate)| SlowCallConfig {
+                    threshold: Duration::from_millis(after),
+                    rate,
+                }),
+                ..BreakerConfig::default()
+            })
             .name("model")
-            .count_window(p.size)
-            .minimum_calls(p.minimum)
-            .failure_rate(p.rate)
-            .wait(Duration::from_millis(p.wait_ms))
-            .backoff(p.multiplier, Duration::from_millis(p.max_wait_ms))
-            .permitted_probes(p.probes);
-        if let Some((after, rate)) = p.slow {
-            builder = builder.slow_calls(Duration::from_millis(after), rate);
-        }
-        let layer = builder.build().unwrap();
+            .build()
+            .unwrap();
         let handle = layer.handle();
         let mut svc = layer.layer(tower::service_fn(|req: Request<Plan>| async move {
             match req.into_body() {

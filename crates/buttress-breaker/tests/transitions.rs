@@ -5,7 +5,7 @@ mod common;
 use buttress_core::layer::LayerBuilder;
 use std::time::Duration;
 
-use buttress_breaker::{CircuitBreakerLayer, State};
+use buttress_breaker::{BackoffConfig, CircuitBreakerLayer, SlowCallConfig, State, WindowConfig};
 use buttress_core::{Reason, Rejected};
 use common::*;
 use tower::Layer;
@@ -14,12 +14,14 @@ const SECOND: Duration = Duration::from_secs(1);
 
 fn layer(size: u32, minimum: u32) -> CircuitBreakerLayer {
     CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size };
+            c.minimum_calls = minimum;
+            c.failure_rate = 50.0;
+            c.wait = Duration::from_secs(30);
+            c.permitted_probes = 2;
+        })
         .name("test")
-        .count_window(size)
-        .minimum_calls(minimum)
-        .failure_rate(50.0)
-        .wait(Duration::from_secs(30))
-        .permitted_probes(2)
         .build()
         .unwrap()
 }
@@ -82,9 +84,14 @@ async fn count_window_forgets_calls_older_than_the_last_n() {
 #[tokio::test(start_paused = true)]
 async fn time_window_forgets_buckets_older_than_t() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Time {
+                duration: Duration::from_secs(10),
+                buckets: 10,
+            };
+            c.minimum_calls = 5;
+        })
         .name("test")
-        .time_window(Duration::from_secs(10), 10)
-        .minimum_calls(5)
         .build()
         .unwrap();
     let svc = layer.layer(dependency(counter()));
@@ -158,12 +165,18 @@ async fn half_open_reopens_when_probe_failures_reach_the_threshold() {
 #[tokio::test(start_paused = true)]
 async fn wait_grows_on_consecutive_reopens_up_to_the_cap() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 4 };
+            c.minimum_calls = 4;
+            c.wait = Duration::from_secs(10);
+            c.backoff = BackoffConfig {
+                multiplier: 2.0,
+                max_wait: Duration::from_secs(35),
+                ..BackoffConfig::default()
+            };
+            c.permitted_probes = 1;
+        })
         .name("test")
-        .count_window(4)
-        .minimum_calls(4)
-        .wait(Duration::from_secs(10))
-        .backoff(2.0, Duration::from_secs(35))
-        .permitted_probes(1)
         .build()
         .unwrap();
     let handle = layer.handle();
@@ -193,12 +206,14 @@ async fn wait_grows_on_consecutive_reopens_up_to_the_cap() {
 async fn jitter_is_bounded_and_reproducible_with_a_seed() {
     let open_for = |seed| async move {
         let layer = CircuitBreakerLayer::builder()
+            .configure(|c| {
+                c.window = WindowConfig::Count { size: 4 };
+                c.minimum_calls = 4;
+                c.wait = Duration::from_secs(100);
+                c.backoff.jitter = 0.2;
+                c.seed = Some(seed);
+            })
             .name("test")
-            .count_window(4)
-            .minimum_calls(4)
-            .wait(Duration::from_secs(100))
-            .jitter(0.2)
-            .seed(seed)
             .build()
             .unwrap();
         let svc = layer.layer(dependency(counter()));
@@ -220,10 +235,15 @@ async fn jitter_is_bounded_and_reproducible_with_a_seed() {
 #[tokio::test(start_paused = true)]
 async fn slow_calls_trip_the_breaker_like_failures() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 10 };
+            c.minimum_calls = 4;
+            c.slow_calls = Some(SlowCallConfig {
+                threshold: SECOND,
+                rate: 50.0,
+            });
+        })
         .name("test")
-        .count_window(10)
-        .minimum_calls(4)
-        .slow_calls(SECOND, 50.0)
         .build()
         .unwrap();
     let svc = layer.layer(dependency(counter()));
@@ -247,9 +267,11 @@ async fn slow_calls_trip_the_breaker_like_failures() {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_from_an_inner_layer_counts_as_failure() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 4 };
+            c.minimum_calls = 4;
+        })
         .name("test")
-        .count_window(4)
-        .minimum_calls(4)
         .build()
         .unwrap();
     // What the core timeout layer returns when the dependency hung: a
@@ -268,9 +290,11 @@ async fn a_timeout_from_an_inner_layer_counts_as_failure() {
 #[tokio::test(start_paused = true)]
 async fn rejections_before_sending_and_client_errors_are_not_failures() {
     let layer = CircuitBreakerLayer::builder()
+        .configure(|c| {
+            c.window = WindowConfig::Count { size: 4 };
+            c.minimum_calls = 4;
+        })
         .name("test")
-        .count_window(4)
-        .minimum_calls(4)
         .build()
         .unwrap();
     let full = tower::service_fn(|req: Req| async move {

@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_ACTIVE: usize = 100;
 /// The default longest delay.
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
 
-/// Aborts at a rate.
+/// Aborts at a rate: [`ChaosConfig::abort`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -38,7 +38,7 @@ pub struct AbortConfig {
     pub with: FaultAbort,
 }
 
-/// Delays at a rate.
+/// Delays at a rate: [`ChaosConfig::delay`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -115,20 +115,30 @@ pub struct ChaosConfig {
     /// The dependency's name, as directives name it: 1 to 64 of
     /// `A-Z a-z 0-9 - _ .`.
     pub name: Option<String>,
-    /// Aborts at a rate.
+    /// Aborts a share of calls.
     pub abort: Option<AbortConfig>,
-    /// Delays at a rate.
+    /// Delays a share of calls. A call can be both delayed and aborted
+    /// (the abort comes after the delay).
     pub delay: Option<DelayConfig>,
-    /// Honour trusted `x-buttress-fault` directives.
+    /// Honour `x-buttress-fault` directives naming this dependency, read
+    /// from the request's [`RequestContext`](buttress_core::RequestContext).
+    /// Trust and length are the context layer's business: it carries the
+    /// header only from callers its
+    /// [`TrustPolicy`](buttress_core::TrustPolicy) trusts.
     pub directives: bool,
-    /// The seed of the draws; `None` draws one at random.
+    /// The seed of the draws, for reproducible runs; `None` draws one at
+    /// random.
     pub seed: Option<u64>,
-    /// The longest delay.
+    /// The longest delay injected, 1 ms to 60 s. A directive asking for
+    /// more is ignored; a distribution's draws are capped at it.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_delay: Duration,
-    /// The most faults active at once.
+    /// The most faults active at once: past it, calls pass untouched, so
+    /// a burst of faulted requests cannot pile up delayed tasks without
+    /// bound.
     pub max_active: usize,
-    /// Whether the layer starts enabled.
+    /// Whether the layer starts enabled ([`ChaosHandle`](crate::ChaosHandle)
+    /// switches it at run time).
     pub enabled: bool,
 }
 
@@ -149,6 +159,10 @@ impl Default for ChaosConfig {
 
 impl LayerConfig for ChaosConfig {
     type Layer = ChaosLayer;
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(name) = &self.name {

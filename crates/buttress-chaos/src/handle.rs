@@ -19,7 +19,11 @@ use crate::shared::Shared;
 /// use buttress_chaos::ChaosLayer;
 /// use buttress_core::layer::LayerHandle;
 ///
-/// let layer = ChaosLayer::builder().name("recs").enabled(false).build().unwrap();
+/// let layer = ChaosLayer::builder()
+///     .name("recs")
+///     .configure(|c| c.enabled = false)
+///     .build()
+///     .unwrap();
 /// let handle = layer.handle();
 /// assert_eq!(handle.id().name(), "recs");
 /// assert!(!handle.is_enabled());

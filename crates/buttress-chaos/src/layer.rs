@@ -26,7 +26,9 @@ pub struct ChaosLayer {
 
 impl ChaosLayer {
     /// A builder; name the dependency with
-    /// [`name`](ChaosLayerBuilder::name) (the name fault directives use).
+    /// [`name`](buttress_core::layer::LayerBuilder::name) (the name fault
+    /// directives use) and set faults with
+    /// [`configure`](buttress_core::layer::LayerBuilder::configure).
     /// Everything is off until configured.
     pub fn builder() -> ChaosLayerBuilder {
         ChaosLayerBuilder::default()

@@ -16,33 +16,36 @@
 //!   edge answers 503 / `UNAVAILABLE`. The dependency is not called.
 //! - **Delays** sleep (tokio time) before calling the dependency — a
 //!   timeout above cuts them short, as it would a slow answer — bounded
-//!   by [`max_delay`](ChaosLayerBuilder::max_delay).
+//!   by [`max_delay`](ChaosConfig::max_delay).
 //!
 //! Faults come from three places, first match wins:
 //!
 //! 1. a [`FaultDirective`](buttress_core::context::FaultDirective) in the
 //!    outbound request's own extensions (code that builds the request
 //!    asks for a fault on that call);
-//! 2. with [`directives`](ChaosLayerBuilder::directives) on, an
+//! 2. with [`directives`](ChaosConfig::directives) on, an
 //!    `x-buttress-fault` header directive naming this dependency, as
 //!    carried from a trusted caller across every hop in the
 //!    [`RequestContext`](buttress_core::RequestContext) — see
 //!    [`directive`] for the strict grammar (bad directives are ignored
 //!    and logged);
-//! 3. the configured rates ([`abort`](ChaosLayerBuilder::abort),
-//!    [`delay`](ChaosLayerBuilder::delay)), drawn from a seeded generator so a
+//! 3. the configured rates ([`abort`](ChaosConfig::abort),
+//!    [`delay`](ChaosConfig::delay)), drawn from a seeded generator so a
 //!    run can be repeated exactly.
 //!
 //! Off by default: a layer built with nothing configured injects nothing.
-//! At most [`max_active`](ChaosLayerBuilder::max_active) faults are
+//! At most [`max_active`](ChaosConfig::max_active) faults are
 //! active at once (past it, calls pass untouched), and a [`ChaosHandle`]
 //! switches the layer off at run time.
 //!
-//! The layer keeps the contract of [`buttress_core::layer`]: a
-//! [`ChaosConfig`] as data (a TOML section with the `serde` feature),
-//! [`ChaosLayer::builder`] in code, [`ChaosLayer::from_config`], and
-//! [`ChaosLayer::handle`]. Its name is the dependency's, as directives
-//! spell it; built in a client stack's environment, it takes the stack's.
+//! The layer keeps the contract of [`buttress_core::layer`]: every
+//! setting is data and lives in a [`ChaosConfig`] (a TOML section with the
+//! `serde` feature), built with [`ChaosLayer::from_config`] or, in code,
+//! [`ChaosLayer::builder`] (whose
+//! [`configure`](buttress_core::layer::LayerBuilder::configure) changes
+//! the config); [`ChaosLayer::handle`] switches and reads it. Its name is
+//! the dependency's, as directives spell it; built in a client stack's
+//! environment, it takes the stack's.
 //!
 //! # Telemetry
 //!
@@ -61,7 +64,7 @@
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;
-//! use buttress_chaos::ChaosLayer;
+//! use buttress_chaos::{AbortConfig, ChaosLayer};
 //! use buttress_core::context::FaultAbort;
 //! use buttress_core::{Reason, Rejected};
 //! use tower::{Layer, ServiceExt};
@@ -72,8 +75,13 @@
 //! });
 //! let chaos = ChaosLayer::builder()
 //!     .name("recommendations")
-//!     .abort(100.0, FaultAbort::HttpStatus(http::StatusCode::SERVICE_UNAVAILABLE))
-//!     .seed(1)
+//!     .configure(|c| {
+//!         c.abort = Some(AbortConfig {
+//!             percent: 100.0,
+//!             with: FaultAbort::HttpStatus(http::StatusCode::SERVICE_UNAVAILABLE),
+//!         });
+//!         c.seed = Some(1);
+//!     })
 //!     .build()
 //!     .unwrap();
 //! let err = chaos.layer(dependency).oneshot(http::Request::new(())).await.unwrap_err();

@@ -89,11 +89,17 @@ async fn the_builder_and_the_config_draw_the_same_faults() {
         seed: Some(11),
         ..ChaosConfig::default()
     };
-    let builder = ChaosLayer::builder()
-        .name("payments")
-        .abort(30.0, FaultAbort::Transport)
-        .delay(20.0, Latency::fixed(Duration::from_millis(10)))
-        .seed(11);
+    let builder = ChaosLayer::builder().name("payments").configure(|c| {
+        c.abort = Some(AbortConfig {
+            percent: 30.0,
+            with: FaultAbort::Transport,
+        });
+        c.delay = Some(DelayConfig {
+            percent: 20.0,
+            latency: Latency::fixed(Duration::from_millis(10)),
+        });
+        c.seed = Some(11);
+    });
     assert_eq!(builder.config(), &config);
     let a = failing(&builder.build().unwrap(), 200).await;
     let b = failing(&ChaosLayer::from_config(&config).unwrap(), 200).await;
@@ -107,8 +113,13 @@ async fn the_handle_switches_and_counts_and_the_sink_hears() {
     let sink = RecordingSink::new();
     let layer = ChaosLayer::builder()
         .name("recs")
-        .abort(100.0, FaultAbort::Grpc(GrpcCode::Unavailable))
-        .enabled(false)
+        .configure(|c| {
+            c.abort = Some(AbortConfig {
+                percent: 100.0,
+                with: FaultAbort::Grpc(GrpcCode::Unavailable),
+            });
+            c.enabled = false;
+        })
         .sink(sink.clone())
         .build()
         .unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use buttress_chaos::{ChaosLayer, InjectedFault, Latency};
+use buttress_chaos::{AbortConfig, ChaosLayer, DelayConfig, InjectedFault, Latency};
 use buttress_core::context::{FaultAbort, FaultDirective};
 use buttress_core::telemetry::{Event, RecordingSink};
 use buttress_core::timeout::TimeoutLayer;
@@ -75,8 +75,13 @@ async fn a_two_percent_rate_over_100k_seeded_calls_lands_within_a_fifth_of_a_poi
     for seed in [1, 2, 3, 42, 0xDEAD_BEEF] {
         let layer = ChaosLayer::builder()
             .name("payments")
-            .abort(2.0, FaultAbort::HttpStatus(StatusCode::SERVICE_UNAVAILABLE))
-            .seed(seed)
+            .configure(|c| {
+                c.abort = Some(AbortConfig {
+                    percent: 2.0,
+                    with: FaultAbort::HttpStatus(StatusCode::SERVICE_UNAVAILABLE),
+                });
+                c.seed = Some(seed);
+            })
             .build()
             .unwrap();
         let failed = failures(&layer, CALLS).await;
@@ -95,8 +100,13 @@ async fn the_same_seed_fails_the_same_calls() {
     let build = |seed| {
         ChaosLayer::builder()
             .name("payments")
-            .abort(5.0, FaultAbort::Transport)
-            .seed(seed)
+            .configure(|c| {
+                c.abort = Some(AbortConfig {
+                    percent: 5.0,
+                    with: FaultAbort::Transport,
+                });
+                c.seed = Some(seed);
+            })
             .build()
             .unwrap()
     };
@@ -127,7 +137,7 @@ async fn a_directive_fails_only_the_dependency_it_names() {
     let build = |name: &'static str| {
         ChaosLayer::builder()
             .name(name)
-            .directives(true)
+            .configure(|c| c.directives = true)
             .sink(Arc::new(sink.clone()))
             .build()
             .unwrap()
@@ -167,7 +177,7 @@ async fn a_directive_fails_only_the_dependency_it_names() {
 async fn the_context_in_the_request_extensions_is_read_too() {
     let layer = ChaosLayer::builder()
         .name("recs")
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let mut req = Request::new(());
@@ -187,8 +197,10 @@ async fn bad_directives_are_ignored_counted_and_the_good_one_applies() {
     let dependency = Dependency::default();
     let layer = ChaosLayer::builder()
         .name("recs")
-        .directives(true)
-        .max_delay(Duration::from_secs(5))
+        .configure(|c| {
+            c.directives = true;
+            c.max_delay = Duration::from_secs(5);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(dependency.clone());
@@ -222,8 +234,10 @@ async fn bad_directives_are_ignored_counted_and_the_good_one_applies() {
 async fn a_directive_percentage_faults_about_that_share() {
     let layer = ChaosLayer::builder()
         .name("recs")
-        .directives(true)
-        .seed(5)
+        .configure(|c| {
+            c.directives = true;
+            c.seed = Some(5);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(Dependency::default());
@@ -273,7 +287,7 @@ async fn a_delay_holds_the_call_then_sends_it() {
     let dependency = Dependency::default();
     let layer = ChaosLayer::builder()
         .name("b")
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let svc = layer.layer(dependency.clone());
@@ -305,7 +319,7 @@ async fn a_timeout_above_cuts_a_delay_short_and_the_dependency_is_never_called()
     let dependency = Dependency::default();
     let chaos = ChaosLayer::builder()
         .name("b")
-        .directives(true)
+        .configure(|c| c.directives = true)
         .build()
         .unwrap();
     let svc = TimeoutLayer::new(Duration::from_millis(200))
@@ -334,11 +348,13 @@ async fn a_timeout_above_cuts_a_delay_short_and_the_dependency_is_never_called()
 async fn rated_latency_draws_from_its_distribution() {
     let layer = ChaosLayer::builder()
         .name("b")
-        .delay(
-            100.0,
-            Latency::uniform(Duration::from_millis(100), Duration::from_millis(300)),
-        )
-        .seed(3)
+        .configure(|c| {
+            c.delay = Some(DelayConfig {
+                percent: 100.0,
+                latency: Latency::uniform(Duration::from_millis(100), Duration::from_millis(300)),
+            });
+            c.seed = Some(3);
+        })
         .build()
         .unwrap();
     let mut svc = layer.layer(Dependency::default());
@@ -367,9 +383,14 @@ async fn the_active_fault_cap_holds_in_a_burst_of_10_000_requests() {
     let dependency = Dependency::default();
     let layer = ChaosLayer::builder()
         .name("b")
-        .delay(100.0, Latency::fixed(Duration::from_secs(1)))
-        .max_active(100)
-        .seed(1)
+        .configure(|c| {
+            c.delay = Some(DelayConfig {
+                percent: 100.0,
+                latency: Latency::fixed(Duration::from_secs(1)),
+            });
+            c.max_active = 100;
+            c.seed = Some(1);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(dependency.clone());
@@ -396,8 +417,13 @@ async fn the_active_fault_cap_holds_in_a_burst_of_10_000_requests() {
 async fn the_cap_holds_under_real_concurrency() {
     let layer = ChaosLayer::builder()
         .name("b")
-        .delay(100.0, Latency::fixed(Duration::from_millis(20)))
-        .max_active(32)
+        .configure(|c| {
+            c.delay = Some(DelayConfig {
+                percent: 100.0,
+                latency: Latency::fixed(Duration::from_millis(20)),
+            });
+            c.max_active = 32;
+        })
         .build()
         .unwrap();
     let svc = layer.layer(Dependency::default());
@@ -419,7 +445,12 @@ async fn the_cap_holds_under_real_concurrency() {
 async fn a_disabled_layer_passes_everything() {
     let layer = ChaosLayer::builder()
         .name("b")
-        .abort(100.0, FaultAbort::Transport)
+        .configure(|c| {
+            c.abort = Some(AbortConfig {
+                percent: 100.0,
+                with: FaultAbort::Transport,
+            })
+        })
         .build()
         .unwrap();
     let handle = layer.handle();
@@ -439,31 +470,46 @@ fn builds_validate() {
     }
     let err = ChaosLayer::builder()
         .name("b")
-        .max_delay(Duration::from_secs(61))
+        .configure(|c| c.max_delay = Duration::from_secs(61))
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "max_delay");
     let err = ChaosLayer::builder()
         .name("b")
-        .max_active(0)
+        .configure(|c| c.max_active = 0)
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "max_active");
     let err = ChaosLayer::builder()
         .name("b")
-        .abort(f64::NAN, FaultAbort::Transport)
+        .configure(|c| {
+            c.abort = Some(AbortConfig {
+                percent: f64::NAN,
+                with: FaultAbort::Transport,
+            })
+        })
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "abort.percent");
     let err = ChaosLayer::builder()
         .name("b")
-        .abort(1.0, FaultAbort::HttpStatus(StatusCode::OK))
+        .configure(|c| {
+            c.abort = Some(AbortConfig {
+                percent: 1.0,
+                with: FaultAbort::HttpStatus(StatusCode::OK),
+            })
+        })
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "abort.with");
     let err = ChaosLayer::builder()
         .name("b")
-        .delay(1.0, Latency::fixed(Duration::from_secs(40)))
+        .configure(|c| {
+            c.delay = Some(DelayConfig {
+                percent: 1.0,
+                latency: Latency::fixed(Duration::from_secs(40)),
+            })
+        })
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "latency.delay");

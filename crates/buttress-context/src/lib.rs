@@ -18,12 +18,17 @@
 //!   deadline less a margin, criticality and fault directive, refusing at
 //!   once when no time is left ([`client`]).
 //!
-//! Both keep the contract of [`buttress_core::layer`]: settings as data
-//! ([`ServerContextConfig`], [`ClientContextConfig`]; TOML with the `serde`
-//! feature), `builder()` for the same settings in code plus what data
-//! cannot say (a [`TrustPolicy`](buttress_core::TrustPolicy) predicate, a
-//! custom [`MakeCorrelationId`](id::MakeCorrelationId)), `from_config`, and
-//! a `handle()` that reads the settings. Add them to a `ServiceBuilder`
+//! Both keep the contract of [`buttress_core::layer`]: every setting is
+//! data and lives in the config ([`ServerContextConfig`],
+//! [`ClientContextConfig`]; TOML with the `serde` feature), built with
+//! `from_config`. In code, `builder()` changes that config with
+//! [`configure`](buttress_core::layer::LayerBuilder::configure) and adds
+//! only what data cannot say: a
+//! [`TrustPolicy`](buttress_core::TrustPolicy) built in code and a custom
+//! [`MakeCorrelationId`](id::MakeCorrelationId), on the server's builder.
+//! The presets (`ServerContextLayer::public()`, `internal(..)`,
+//! `ClientContextLayer::new()`, …) build common configs ready-made, and
+//! `handle()` reads the settings. Add the layers to a `ServiceBuilder`
 //! with `.layer(..)`.
 //!
 //! The parsers of untrusted input live in their own modules: [`trace`]

@@ -111,7 +111,7 @@ async fn without_a_context_the_request_passes_unchanged() {
 #[tokio::test(start_paused = true)]
 async fn grpc_calls_get_grpc_timeout_less_the_margin_keeping_a_shorter_one() {
     let client = ClientContextLayer::builder()
-        .deadline_margin(Duration::from_millis(10))
+        .configure(|c| c.deadline_margin = Duration::from_millis(10))
         .build()
         .unwrap()
         .layer(echo(Arc::default()));
@@ -186,7 +186,7 @@ async fn no_time_left_refuses_at_once_without_calling() {
 #[test]
 fn builder_rejects_clashing_names() {
     let err = ClientContextLayer::builder()
-        .fault_header(http::HeaderName::from_static("x-criticality"))
+        .configure(|c| c.fault_header = "x-criticality".into())
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "criticality_header");

@@ -7,12 +7,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use buttress_context::client::{ClientContextConfig, ClientContextLayer};
-use buttress_context::id::{IdFormat, IdMode, IdRules};
+use buttress_context::id::{IdFormat, IdMode, MakeCorrelationId};
 use buttress_context::server::{ServerContextConfig, ServerContextLayer, TrustConfig};
+use buttress_core::context::CorrelationId;
 use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
 use buttress_core::telemetry::{Event, LayerKind, RecordingSink};
-use buttress_core::{Criticality, Reason, RequestContext};
-use http::{HeaderMap, HeaderName, Request, Response};
+use buttress_core::{Criticality, Reason, RequestContext, TrustPolicy};
+use http::{HeaderMap, Request, Response};
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
@@ -75,16 +76,19 @@ fn names_follow_the_one_rule() {
 #[test]
 fn the_builder_writes_the_config_it_builds() {
     let builder = ServerContextLayer::builder()
-        .id_header(HeaderName::from_static("x-trace-id"))
-        .also_accept([])
-        .id_mode(IdMode::Generate)
-        .id_format(IdFormat::UuidV4)
-        .id_rules(IdRules::new().max_len(64).also_allow("=+").unwrap())
-        .max_deadline(Duration::from_secs(5))
-        .default_deadline(Duration::from_secs(1))
-        .default_criticality(Criticality::Sheddable)
-        .max_fault_len(None)
-        .sample_new_traces(true)
+        .configure(|c| {
+            c.id_header = "x-trace-id".into();
+            c.also_accept = vec![];
+            c.id_mode = IdMode::Generate;
+            c.id_format = IdFormat::UuidV4;
+            c.id_max_len = 64;
+            c.id_extra_chars = "+=".into();
+            c.max_deadline = Some(Duration::from_secs(5));
+            c.default_deadline = Some(Duration::from_secs(1));
+            c.default_criticality = Criticality::Sheddable.as_str().into();
+            c.max_fault_len = None;
+            c.sample_new_traces = true;
+        })
         .name("edge");
     let expected = ServerContextConfig {
         name: Some("edge".into()),
@@ -110,10 +114,11 @@ fn the_builder_writes_the_config_it_builds() {
     assert_eq!(handle.default_deadline(), Some(Duration::from_secs(1)));
     assert_eq!(handle.default_criticality(), Criticality::Sheddable);
 
-    let client = ClientContextLayer::builder()
-        .deadline_margin(Duration::ZERO)
-        .propagate_fault(false)
-        .id_header(HeaderName::from_static("x-trace-id"));
+    let client = ClientContextLayer::builder().configure(|c| {
+        c.deadline_margin = Duration::ZERO;
+        c.propagate_fault = false;
+        c.id_header = "x-trace-id".into();
+    });
     assert_eq!(
         client.config(),
         &ClientContextConfig {
@@ -171,6 +176,75 @@ async fn trust_as_data_is_trust_in_code() {
         value: "s3cret".into(),
     };
     assert!(!format!("{header:?}").contains("s3cret"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_builders_policy_and_id_maker_take_the_place_of_the_configs() {
+    struct Fixed;
+    impl MakeCorrelationId for Fixed {
+        fn make_id(&self) -> CorrelationId {
+            CorrelationId::parse(b"made-here").unwrap()
+        }
+    }
+    let config = ServerContextConfig {
+        trust: TrustConfig::Always,
+        id_mode: IdMode::Generate,
+        id_format: IdFormat::UuidV4,
+        ..Default::default()
+    };
+    let builder = ServerContextLayer::builder().with_config(config.clone());
+    assert_eq!(builder.config(), &config);
+    let layer = builder
+        .trust(TrustPolicy::never())
+        .make_id(Fixed)
+        .build()
+        .unwrap();
+    let ctx = seen(&layer, &[("x-request-timeout-ms", "150")]).await;
+    assert_eq!(ctx.deadline(), None);
+    assert_eq!(ctx.correlation_id().unwrap().as_str(), "made-here");
+
+    // The config alone trusts the caller and makes UUIDs.
+    let layer = ServerContextLayer::from_config(&config).unwrap();
+    let ctx = seen(&layer, &[("x-request-timeout-ms", "150")]).await;
+    assert_eq!(
+        ctx.deadline(),
+        Some(ctx.start() + Duration::from_millis(150))
+    );
+    assert_eq!(ctx.correlation_id().unwrap().as_str().len(), 36);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_x_correlation_id_preset_builds_and_reads_that_header_first() {
+    // Once panicked: its ID header was also in the default `also_accept`.
+    let layer = ServerContextLayer::x_correlation_id();
+    let trusted = ServerContextLayer::builder()
+        .with_config(ServerContextConfig {
+            id_header: "x-correlation-id".into(),
+            also_accept: vec!["x-request-id".into()],
+            ..Default::default()
+        })
+        .trust(TrustPolicy::always())
+        .build()
+        .unwrap();
+    assert_eq!(layer.handle().id_header(), "x-correlation-id");
+    let both = [("x-request-id", "second"), ("x-correlation-id", "first")];
+    assert_eq!(
+        seen(&trusted, &both)
+            .await
+            .correlation_id()
+            .unwrap()
+            .as_str(),
+        "first"
+    );
+    let one = [("x-request-id", "second")];
+    assert_eq!(
+        seen(&trusted, &one)
+            .await
+            .correlation_id()
+            .unwrap()
+            .as_str(),
+        "second"
+    );
 }
 
 #[test]

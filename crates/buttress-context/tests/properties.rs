@@ -7,6 +7,7 @@ use std::time::Duration;
 use buttress_context::trace::{parse_traceparent, tracestate};
 use buttress_context::{ClientContextLayer, ServerContextLayer};
 use buttress_core::context::CorrelationId;
+use buttress_core::layer::LayerBuilder;
 use buttress_core::{Criticality, TrustPolicy};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use proptest::prelude::*;
@@ -55,7 +56,7 @@ fn hop(headers: &HeaderMap) -> (Response<HeaderMap>, Duration) {
         });
         let server = ServerContextLayer::builder()
             .trust(TrustPolicy::always())
-            .max_deadline(Duration::from_secs(30))
+            .configure(|c| c.max_deadline = Some(Duration::from_secs(30)))
             .build()
             .unwrap()
             .layer(handler);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use buttress_context::ServerContextLayer;
 use buttress_context::id::{IdMode, MakeCorrelationId};
 use buttress_core::context::{CorrelationId, spawn_with_context};
+use buttress_core::layer::LayerBuilder;
 use buttress_core::{Criticality, RequestContext, TrustPolicy};
 use http::{HeaderName, HeaderValue, Request, Response};
 use tokio::time::Instant;
@@ -106,7 +107,7 @@ async fn generate_mode_ignores_even_trusted_ids() {
         }
     }
     let layer = ServerContextLayer::builder()
-        .id_mode(IdMode::Generate)
+        .configure(|c| c.id_mode = IdMode::Generate)
         .trust(TrustPolicy::always())
         .make_id(Fixed)
         .build()
@@ -140,7 +141,7 @@ async fn the_id_is_echoed_even_over_a_handlers_own() {
 async fn trusted_deadline_is_read_and_capped_by_the_servers_limit() {
     let layer = ServerContextLayer::builder()
         .trust(gateway())
-        .max_deadline(Duration::from_secs(2))
+        .configure(|c| c.max_deadline = Some(Duration::from_secs(2)))
         .build()
         .unwrap();
     let (ctx, _) = serve(&layer, request(&[TRUSTED, ("x-request-timeout-ms", "150")])).await;
@@ -163,8 +164,10 @@ async fn trusted_deadline_is_read_and_capped_by_the_servers_limit() {
 async fn untrusted_deadline_and_criticality_are_ignored() {
     let layer = ServerContextLayer::builder()
         .trust(gateway())
-        .default_deadline(Duration::from_secs(1))
-        .default_criticality(Criticality::SheddablePlus)
+        .configure(|c| {
+            c.default_deadline = Some(Duration::from_secs(1));
+            c.default_criticality = Criticality::SheddablePlus.as_str().into();
+        })
         .build()
         .unwrap();
     let headers = [
@@ -199,7 +202,7 @@ async fn invalid_criticality_keeps_the_default() {
 async fn fault_directives_are_capped_and_printable() {
     let layer = ServerContextLayer::builder()
         .trust(TrustPolicy::always())
-        .max_fault_len(Some(16))
+        .configure(|c| c.max_fault_len = Some(16))
         .build()
         .unwrap();
     let (ctx, _) = serve(&layer, request(&[("x-buttress-fault", "delay=2s")])).await;
@@ -220,7 +223,7 @@ async fn fault_directives_are_capped_and_printable() {
 
     let off = ServerContextLayer::builder()
         .trust(TrustPolicy::always())
-        .max_fault_len(None)
+        .configure(|c| c.max_fault_len = None)
         .build()
         .unwrap();
     let (ctx, _) = serve(&off, request(&[("x-buttress-fault", "delay=2s")])).await;
@@ -291,28 +294,28 @@ fn builder_rejects_what_cannot_work() {
         b.build().unwrap_err().field().to_owned()
     };
     assert_eq!(
-        err(ServerContextLayer::builder().max_deadline(Duration::ZERO)),
+        err(ServerContextLayer::builder().configure(|c| c.max_deadline = Some(Duration::ZERO))),
         "max_deadline"
     );
     assert_eq!(
-        err(ServerContextLayer::builder().default_deadline(Duration::ZERO)),
+        err(ServerContextLayer::builder().configure(|c| c.default_deadline = Some(Duration::ZERO))),
         "default_deadline"
     );
     assert_eq!(
-        err(ServerContextLayer::builder().max_fault_len(Some(0))),
+        err(ServerContextLayer::builder().configure(|c| c.max_fault_len = Some(0))),
         "max_fault_len"
     );
     assert_eq!(
-        err(ServerContextLayer::builder().id_rules(buttress_context::id::IdRules::new().max_len(0))),
+        err(ServerContextLayer::builder().configure(|c| c.id_max_len = 0)),
         "id_max_len"
     );
     assert_eq!(
         err(ServerContextLayer::builder()
-            .criticality_header(HeaderName::from_static("x-request-id"))),
+            .configure(|c| c.criticality_header = "x-request-id".into())),
         "id_header"
     );
     assert_eq!(
-        err(ServerContextLayer::builder().deadline_header(HeaderName::from_static("traceparent"))),
+        err(ServerContextLayer::builder().configure(|c| c.deadline_header = "traceparent".into())),
         "deadline_header"
     );
 }

@@ -26,6 +26,9 @@
 //!   inner body or a short one of our own), [`rng::SharedRng`],
 //!   [`backoff::Backoff`], [`grpc::is_grpc`] and
 //!   [`RequestContext::with_request`].
+//! - [`window`]: the one sliding window of counts over time (bucketed,
+//!   lock-free, optionally striped over lanes) behind the breaker's time
+//!   window, the retry budget and the throttle.
 //!
 //! ```
 //! use buttress_core::{Reason, Rejected};
@@ -56,6 +59,7 @@ mod rejected;
 pub mod rng;
 pub mod telemetry;
 pub mod timeout;
+pub mod window;
 
 pub use classify::{Classify, Outcome};
 pub use context::{Criticality, RequestContext, TrustPolicy};

@@ -67,7 +67,7 @@ impl<B> Service<http::Request<B>> for Slow {
 
 fn layer(limit: Duration, sink: &RecordingSink) -> TimeoutLayer {
     TimeoutLayer::builder()
-        .limit(limit)
+        .configure(|c| c.limit = Some(limit))
         .name("t")
         .sink(Arc::new(sink.clone()))
         .build()

@@ -209,7 +209,8 @@ impl StaleConfig {
 pub struct FallbackConfig {
     /// The name the layer reports under.
     pub name: Option<String>,
-    /// A fixed answer, served when no stale one is.
+    /// A fixed answer, served when no stale one is. An answer given to
+    /// the builder in code wins over it.
     pub response: Option<FallbackResponse>,
     /// The stale cache, if answers are served stale.
     pub stale: Option<StaleConfig>,
@@ -284,6 +285,10 @@ impl FallbackConfig {
 
 impl LayerConfig for FallbackConfig {
     type Layer = FallbackLayer;
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.check(false)

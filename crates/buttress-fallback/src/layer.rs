@@ -1,7 +1,6 @@
 //! [`FallbackLayer`], its builder and its handle.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use buttress_core::Reason;
 use buttress_core::config::ConfigError;
@@ -9,12 +8,12 @@ use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfi
 use buttress_core::telemetry::{LayerId, LayerKind};
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderName, Method, Response};
+use http::{HeaderName, Response};
 use tower_layer::Layer;
 
 use crate::Fallback;
 use crate::answer::{Failure, Marker, Respond};
-use crate::config::{FallbackConfig, FallbackResponse, StaleConfig};
+use crate::config::FallbackConfig;
 use crate::shared::Shared;
 use crate::stale::{KeyFn, StaleCache, default_key};
 
@@ -84,14 +83,13 @@ impl<C> std::fmt::Debug for FallbackLayer<C> {
 /// service it wrapped, shares it.
 ///
 /// ```
-/// use buttress_core::layer::LayerBuilder;
-/// use buttress_fallback::FallbackLayer;
-/// use buttress_core::layer::LayerHandle;
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
+/// use buttress_fallback::{FallbackLayer, StaleConfig};
 /// use std::time::Duration;
 ///
 /// let layer = FallbackLayer::builder()
+///     .configure(|c| c.stale = Some(StaleConfig::new(Duration::from_secs(60))))
 ///     .name("recommendations")
-///     .serve_stale(Duration::from_secs(60))
 ///     .build()
 ///     .unwrap();
 /// let handle = layer.handle();
@@ -188,30 +186,47 @@ pub(crate) fn assemble<C>(
 
 /// Builds a [`FallbackLayer`].
 ///
-/// A fallback needs something to answer with: a fixed response
-/// ([`response`](Self::response) as data, [`respond_with`](Self::respond_with)
-/// in code), a function ([`respond_fn`](Self::respond_fn)), the last good
-/// answer ([`serve_stale`](Self::serve_stale)), or a stale answer with a
-/// fixed or built one behind it for keys never seen.
+/// Its settings are a [`FallbackConfig`], set with
+/// [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config): a fixed `response`, a
+/// `stale` cache, the `reasons` and `methods` covered, the marker.
+/// `.name(..)`, `.sink(..)` and `.env(..)` come from [`LayerBuilder`] too.
+/// What is code, not data, is the builder's own: an answer in code
+/// ([`respond_with`](Self::respond_with), [`respond_fn`](Self::respond_fn)),
+/// the stale cache's key ([`stale_key`](Self::stale_key)) and the
+/// [`classifier`](Self::classifier).
+///
+/// A fallback needs something to answer with: a fixed response (the
+/// config's `response` as data, [`respond_with`](Self::respond_with) in
+/// code), a function ([`respond_fn`](Self::respond_fn)), the last good
+/// answer (the config's `stale`), or a stale answer with a fixed or built
+/// one behind it for keys never seen.
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
-/// use buttress_fallback::FallbackLayer;
 /// use buttress_core::Reason;
+/// use buttress_fallback::{FallbackConfig, FallbackLayer, StaleConfig};
 /// use std::time::Duration;
 ///
 /// let layer = FallbackLayer::builder()
+///     .configure(|c| {
+///         c.stale = Some(StaleConfig::new(Duration::from_secs(300)));
+///         c.reasons = Some(vec![Reason::CircuitOpen, Reason::Timeout, Reason::FaultInjected]);
+///     })
 ///     .name("recommendations")
-///     .serve_stale(Duration::from_secs(300))
 ///     .respond_with(http::Response::new("[]"))
-///     .reasons([Reason::CircuitOpen, Reason::Timeout, Reason::FaultInjected])
+///     .stale_key(|head: &http::request::Parts| Some(head.uri.path().to_owned()))
 ///     .build()
 ///     .unwrap();
 /// # let _ = layer;
 ///
-/// let err = FallbackLayer::builder().name("recommendations").build().unwrap_err();
-/// assert_eq!(err.field(), "response");
+/// // A whole config at once, as loaded from a file:
+/// let config = FallbackConfig { any_method: true, ..FallbackConfig::default() };
+/// let builder = FallbackLayer::builder().with_config(config).name("recommendations");
+/// assert!(builder.config().any_method);
+/// assert_eq!(builder.build().unwrap_err().field(), "response");
 /// ```
+#[derive(Default)]
 pub struct FallbackLayerBuilder<C = DefaultClassifier> {
     config: FallbackConfig,
     env: BuildEnv,
@@ -219,51 +234,32 @@ pub struct FallbackLayerBuilder<C = DefaultClassifier> {
     extras: Extras,
 }
 
-impl Default for FallbackLayerBuilder {
-    fn default() -> Self {
-        Self::from_config(FallbackConfig::default())
-    }
-}
-
-impl FallbackLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: FallbackConfig) -> Self {
-        FallbackLayerBuilder {
-            config,
-            env: BuildEnv::default(),
-            classifier: DefaultClassifier::default(),
-            extras: Extras::default(),
-        }
-    }
-}
-
 impl<C> LayerBuilder for FallbackLayerBuilder<C> {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = FallbackConfig;
+
+    fn config(&self) -> &FallbackConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut FallbackConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl<C> FallbackLayerBuilder<C> {
-    /// Answers with this fixed response, as data (replaces any answer
-    /// given before).
-    pub fn response(mut self, response: FallbackResponse) -> Self {
-        self.config.response = Some(response);
-        self.extras.respond = None;
-        self
-    }
-
     /// Answers with this response (cloned per answer): any status,
-    /// headers and body (replaces any answer given before).
+    /// headers and body. Replaces an answer given in code before, and wins
+    /// over the config's `response`.
     pub fn respond_with(mut self, response: Response<impl Into<Bytes>>) -> Self {
         self.extras.respond = Some(Respond::fixed(response.map(Into::into)));
-        self.config.response = None;
         self
     }
 
     /// Answers with what `build` makes of the request's head and the
-    /// failure (replaces any answer given before). The head is cloned for
-    /// every covered request, so only configure a function when the answer
-    /// depends on the request.
+    /// failure. Replaces an answer given in code before, and wins over the
+    /// config's `response`. The head is cloned for every covered request,
+    /// so only configure a function when the answer depends on the
+    /// request.
     ///
     /// ```
     /// use buttress_core::layer::LayerBuilder;
@@ -285,92 +281,17 @@ impl<C> FallbackLayerBuilder<C> {
         F: Fn(&Parts, &Failure<'_>) -> Response<Bytes> + Send + Sync + 'static,
     {
         self.extras.respond = Some(Respond::Function(Arc::new(build)));
-        self.config.response = None;
         self
     }
 
-    /// The whole stale cache's settings.
-    pub fn stale(mut self, stale: StaleConfig) -> Self {
-        self.config.stale = Some(stale);
-        self
-    }
-
-    fn stale_mut(&mut self) -> &mut StaleConfig {
-        self.config.stale.get_or_insert_with(StaleConfig::default)
-    }
-
-    /// Keeps the last good answer per key and serves it, up to `max_age`
-    /// old, when a call fails. Answers come first from this cache, then
-    /// from the fixed or built answer. Defaults: see [`StaleConfig`].
-    pub fn serve_stale(mut self, max_age: Duration) -> Self {
-        self.stale_mut().max_age = max_age;
-        self
-    }
-
-    /// The most keys the stale cache holds (default 1,000). When every
-    /// key holds a fresh answer, new keys are not cached.
-    pub fn stale_capacity(mut self, keys: usize) -> Self {
-        self.stale_mut().capacity = keys;
-        self
-    }
-
-    /// The largest body kept (default 64 KiB); larger answers pass
-    /// through uncached.
-    pub fn stale_max_body(mut self, bytes: usize) -> Self {
-        self.stale_mut().max_body = bytes;
-        self
-    }
-
-    /// How often a key's kept answer is replaced by a newer good one
-    /// (default 1 s, at most `max_age`). Between refreshes a good answer
-    /// costs one shared lock and is not copied.
-    pub fn stale_refresh(mut self, every: Duration) -> Self {
-        self.stale_mut().refresh = Some(every);
-        self
-    }
-
-    /// How a request's cache key is made; `None` keeps a request out of
-    /// the cache (default: method and URI).
+    /// How a request's stale cache key is made; `None` keeps a request out
+    /// of the cache (default: method and URI). Used only with the config's
+    /// `stale` cache.
     pub fn stale_key<F>(mut self, key: F) -> Self
     where
         F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
     {
         self.extras.stale_key = Some(Arc::new(key));
-        self
-    }
-
-    /// The rejections that get a fallback (default: every reason).
-    /// Rejections for other reasons pass through as errors.
-    pub fn reasons(mut self, reasons: impl IntoIterator<Item = Reason>) -> Self {
-        self.config.reasons = Some(reasons.into_iter().collect());
-        self
-    }
-
-    /// The methods covered (default GET and HEAD: a write never silently
-    /// gets a made-up answer).
-    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.config.methods = methods.into_iter().collect();
-        self.config.any_method = false;
-        self
-    }
-
-    /// Covers every method, writes included.
-    pub fn any_method(mut self) -> Self {
-        self.config.any_method = true;
-        self
-    }
-
-    /// The header marking fallback answers (default `x-fallback`).
-    pub fn marker_header(mut self, name: HeaderName) -> Self {
-        self.config.marker_header = name.as_str().to_owned();
-        self.config.mark = true;
-        self
-    }
-
-    /// Leaves fallback answers unmarked (they still carry the
-    /// [`FallbackCause`](crate::FallbackCause) in their extensions).
-    pub fn no_marker(mut self) -> Self {
-        self.config.mark = false;
         self
     }
 
@@ -384,12 +305,6 @@ impl<C> FallbackLayerBuilder<C> {
             classifier,
             extras: self.extras,
         }
-    }
-
-    /// The config built so far (an answer or key function given in code
-    /// is not part of it).
-    pub fn config(&self) -> &FallbackConfig {
-        &self.config
     }
 
     /// Validates and builds the layer, registering it with telemetry.

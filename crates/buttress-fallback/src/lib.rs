@@ -8,19 +8,21 @@
 //! (`context → metrics → fallback → retry → … → breaker → timeout → chaos
 //! → transport`), and when the call fails it answers instead with
 //!
-//! - a fixed response ([`response`](FallbackLayerBuilder::response) as
-//!   data, [`respond_with`](FallbackLayerBuilder::respond_with) in code),
+//! - a fixed response ([`FallbackConfig::response`] as data,
+//!   [`respond_with`](FallbackLayerBuilder::respond_with) in code),
 //! - a response built from the request's head and the [`Failure`]
 //!   ([`respond_fn`](FallbackLayerBuilder::respond_fn)), or
 //! - the last good answer for the same key, served stale
-//!   ([`serve_stale`](FallbackLayerBuilder::serve_stale)) from a cache bounded
-//!   in keys, age and body size, with the fixed or built response behind
-//!   it for keys never seen.
+//!   ([`FallbackConfig::stale`]) from a cache bounded in keys, age and
+//!   body size, with the fixed or built response behind it for keys never
+//!   seen.
 //!
-//! Like every Buttress layer it is configured by data ([`FallbackConfig`],
-//! with the `serde` feature loadable from TOML) or by its builder, and
-//! observed through its handle ([`FallbackHandle`]); see
-//! [`buttress_core::layer`].
+//! Like every Buttress layer its settings are data ([`FallbackConfig`],
+//! with the `serde` feature loadable from TOML), which its builder sets
+//! too with `.configure(..)` or `.with_config(..)`; the builder adds only
+//! what is code — an answer or answer function, a stale-cache key
+//! function, a classifier. It is observed through its handle
+//! ([`FallbackHandle`]); see [`buttress_core::layer`].
 //!
 //! # When
 //!

@@ -7,11 +7,11 @@ use std::time::Duration;
 use buttress_core::telemetry::{Event, FallbackCause, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected};
 use bytes::Bytes;
-use http::{HeaderName, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
 
-use buttress_fallback::{Failure, FallbackLayer, FallbackLayerBuilder};
+use buttress_fallback::{Failure, FallbackLayer, FallbackLayerBuilder, StaleConfig};
 
 /// A dependency scripted per request by its `x-script` header:
 /// `200:<body>`, `<status>`, `reject:<reason>`, `sent:<reason>` or `error`.
@@ -145,8 +145,8 @@ async fn rejections_and_transport_errors_get_a_fallback_named_by_cause() {
 async fn a_rejection_outside_the_reason_set_passes_through() {
     let layer = FallbackLayer::builder()
         .name("recs")
+        .configure(|c| c.reasons = Some(vec![Reason::CircuitOpen]))
         .respond_with(Response::new("[]"))
-        .reasons([Reason::CircuitOpen])
         .build()
         .unwrap();
     let svc = layer.layer(dependency());
@@ -186,8 +186,8 @@ async fn writes_never_get_a_made_up_answer_by_default() {
 
     let any = FallbackLayer::builder()
         .name("recs")
+        .configure(|c| c.any_method = true)
         .respond_with(Response::new("accepted later"))
-        .any_method()
         .build()
         .unwrap()
         .layer(dependency());
@@ -230,9 +230,13 @@ async fn a_function_builds_the_answer_from_the_head_and_the_failure() {
 async fn the_last_good_answer_is_served_stale_until_its_max_age() {
     let sink = RecordingSink::new();
     let layer = FallbackLayer::builder()
+        .configure(|c| {
+            c.stale = Some(StaleConfig {
+                refresh: Some(Duration::ZERO),
+                ..StaleConfig::new(Duration::from_secs(60))
+            })
+        })
         .name("recs")
-        .serve_stale(Duration::from_secs(60))
-        .stale_refresh(Duration::ZERO)
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -274,8 +278,8 @@ async fn the_last_good_answer_is_served_stale_until_its_max_age() {
 #[tokio::test(start_paused = true)]
 async fn a_stale_answer_comes_before_the_fixed_one_which_covers_unseen_keys() {
     let layer = FallbackLayer::builder()
+        .configure(|c| c.stale = Some(StaleConfig::new(Duration::from_secs(60))))
         .name("recs")
-        .serve_stale(Duration::from_secs(60))
         .respond_with(Response::new("[]"))
         .build()
         .unwrap();
@@ -300,9 +304,13 @@ async fn a_stale_answer_comes_before_the_fixed_one_which_covers_unseen_keys() {
 #[tokio::test(start_paused = true)]
 async fn a_key_is_refreshed_at_most_once_per_interval() {
     let layer = FallbackLayer::builder()
+        .configure(|c| {
+            c.stale = Some(StaleConfig {
+                refresh: Some(Duration::from_secs(5)),
+                ..StaleConfig::new(Duration::from_secs(60))
+            })
+        })
         .name("recs")
-        .serve_stale(Duration::from_secs(60))
-        .stale_refresh(Duration::from_secs(5))
         .build()
         .unwrap();
     let svc = layer.layer(dependency());
@@ -318,10 +326,14 @@ async fn a_key_is_refreshed_at_most_once_per_interval() {
 #[tokio::test(start_paused = true)]
 async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
     let layer = FallbackLayer::builder()
+        .configure(|c| {
+            c.stale = Some(StaleConfig {
+                max_body: 8,
+                capacity: 2,
+                ..StaleConfig::new(Duration::from_secs(60))
+            })
+        })
         .name("recs")
-        .serve_stale(Duration::from_secs(60))
-        .stale_max_body(8)
-        .stale_capacity(2)
         .build()
         .unwrap();
     let svc = layer.layer(dependency());
@@ -367,8 +379,8 @@ async fn the_stale_cache_is_bounded_in_body_size_and_keys() {
 #[tokio::test(start_paused = true)]
 async fn every_service_of_one_layer_shares_its_cache() {
     let layer = FallbackLayer::builder()
+        .configure(|c| c.stale = Some(StaleConfig::new(Duration::from_secs(60))))
         .name("recs")
-        .serve_stale(Duration::from_secs(60))
         .build()
         .unwrap();
     // As axum does: a fresh service per request.
@@ -383,8 +395,8 @@ async fn every_service_of_one_layer_shares_its_cache() {
 async fn the_marker_header_is_configurable() {
     let named = FallbackLayer::builder()
         .name("recs")
+        .configure(|c| c.marker_header = "x-degraded".into())
         .respond_with(Response::new("[]"))
-        .marker_header(HeaderName::from_static("x-degraded"))
         .build()
         .unwrap()
         .layer(dependency());
@@ -394,8 +406,8 @@ async fn the_marker_header_is_configurable() {
 
     let unmarked = FallbackLayer::builder()
         .name("recs")
+        .configure(|c| c.mark = false)
         .respond_with(Response::new("[]"))
-        .no_marker()
         .build()
         .unwrap()
         .layer(dependency());
@@ -448,20 +460,30 @@ fn builds_validate() {
             .name("x")
             .respond_with(Response::new(""))
     };
-    assert_eq!(field(answer().methods([])), "methods");
-    assert_eq!(field(answer().stale_capacity(10)), "stale.max_age");
-    let stale = || {
+    assert_eq!(field(answer().configure(|c| c.methods = vec![])), "methods");
+    // A stale section without a max age: it has no default.
+    let no_max_age = StaleConfig {
+        capacity: 10,
+        ..StaleConfig::default()
+    };
+    assert_eq!(
+        field(answer().configure(|c| c.stale = Some(no_max_age))),
+        "stale.max_age"
+    );
+    let stale = |change: fn(&mut StaleConfig)| {
+        let mut stale = StaleConfig::new(Duration::from_secs(10));
+        change(&mut stale);
         FallbackLayer::builder()
             .name("x")
-            .serve_stale(Duration::from_secs(10))
+            .configure(|c| c.stale = Some(stale))
     };
-    assert_eq!(field(stale().stale_capacity(0)), "stale.capacity");
-    assert_eq!(field(stale().stale_max_body(0)), "stale.max_body");
+    assert_eq!(field(stale(|s| s.capacity = 0)), "stale.capacity");
+    assert_eq!(field(stale(|s| s.max_body = 0)), "stale.max_body");
     assert_eq!(
-        field(stale().stale_refresh(Duration::from_secs(11))),
+        field(stale(|s| s.refresh = Some(Duration::from_secs(11)))),
         "stale.refresh"
     );
-    assert!(stale().stale_key(|_| None).build().is_ok());
+    assert!(stale(|_| {}).stale_key(|_| None).build().is_ok());
 }
 
 #[tokio::test(start_paused = true)]
@@ -490,7 +512,8 @@ async fn a_config_builds_the_same_layer_as_the_builder() {
     assert_eq!(sink.events_for("recs").len(), 1);
 
     // The builder from the same config, and the defaults' names.
-    let built = FallbackLayerBuilder::from_config(config.clone())
+    let built = FallbackLayer::builder()
+        .with_config(config.clone())
         .build()
         .unwrap();
     assert_eq!(built.handle().id().name(), "fallback");

@@ -24,7 +24,20 @@
 //!   only passes on the inner service's readiness; the [`Permit`] is
 //!   returned on completion, error, panic and drop, or — with
 //!   [`OnBodyEnd`] — when the HTTP response body ends;
-//! - decisions run on tokio time, so simulations run on a paused clock.
+//! - decisions run on tokio time, so simulations run on a paused clock;
+//! - settings are data, in each layer's config ([`BulkheadConfig`],
+//!   [`AdaptiveLimitConfig`]; loadable with the `serde` feature): a
+//!   builder sets them with `.configure(|c| ..)` or `.with_config(..)`
+//!   and adds only what is not data — a classifier, a key closure, a
+//!   custom algorithm.
+//!
+//! Three more layers decide in `call` whether a request goes on at all,
+//! their settings likewise data: [`LoadShedLayer`] ([`ShedConfig`])
+//! refuses the least important requests first under overload, see
+//! [`shed`]; [`ThrottleLayer`] ([`ThrottleConfig`]) stops sending what a
+//! struggling dependency would refuse anyway, see [`throttle`];
+//! [`RateLimitLayer`] ([`RateLimitConfig`]) gives each caller a quota,
+//! see [`rate`].
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;
@@ -36,10 +49,13 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let backpressure = AdaptiveLimitLayer::builder().name("api").build().unwrap();
 //! let payments = BulkheadLayer::builder()
+//!     .configure(|c| {
+//!         c.max_concurrent = 16;
+//!         c.queue_capacity = 32;
+//!         c.max_wait = Duration::from_millis(50);
+//!         c.order = QueueOrder::Lifo;
+//!     })
 //!     .name("payments")
-//!     .max_concurrent(16)
-//!     .queue(32, Duration::from_millis(50))
-//!     .order(QueueOrder::Lifo)
 //!     .build()
 //!     .unwrap();
 //!

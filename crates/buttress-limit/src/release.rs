@@ -58,12 +58,13 @@ pin_project! {
     /// frame, a body error, or the body dropped early.
     ///
     /// ```
-    /// use buttress_limit::{BulkheadLayer, PermitBody};
+    /// use buttress_limit::{BulkheadConfig, BulkheadLayer, PermitBody};
     /// use http_body_util::{BodyExt, Full};
     /// use tower::{ServiceBuilder, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap().release_on_body_end();
+    /// let config = BulkheadConfig { max_concurrent: 1, ..BulkheadConfig::default() };
+    /// let layer = BulkheadLayer::from_config(&config).unwrap().release_on_body_end();
     /// let bulkhead = layer.handle();
     /// let svc = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(bytes::Bytes::from("hi"))))

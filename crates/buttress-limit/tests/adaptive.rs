@@ -11,7 +11,7 @@ use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::{Event, GaugeKind, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected, RequestContext};
 use buttress_limit::adaptive::{
-    AdaptiveLimitConfig, AdaptiveLimitLayer, AdaptiveLimitLayerBuilder, Aimd, Gradient,
+    AdaptiveLimitConfig, AdaptiveLimitLayer, Aimd, Algorithm, Gradient,
 };
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
@@ -63,9 +63,14 @@ async fn offer(svc: &Svc, per_ms: usize, ms: u64) {
 #[tokio::test(start_paused = true)]
 async fn a_full_limit_without_queue_rejects_as_overloaded() {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(1, 1, 1)
-        .queue(0, Duration::ZERO) // no need to lower `codel_target` too
-        .retry_after(Duration::from_secs(3))
+        .configure(|c| {
+            c.min_limit = 1;
+            c.initial_limit = Some(1);
+            c.max_limit = 1;
+            c.queue_capacity = 0;
+            c.max_wait = Duration::ZERO; // no need to lower `codel_target` too
+            c.retry_after = Duration::from_secs(3);
+        })
         .build()
         .unwrap();
     let mut svc = layer.layer(tunable(Arc::new(AtomicU64::new(100)), Arc::default()));
@@ -87,8 +92,12 @@ async fn a_full_limit_without_queue_rejects_as_overloaded() {
 async fn the_limit_grows_while_latency_is_flat_and_falls_when_it_rises() {
     let delay = Arc::new(AtomicU64::new(10));
     let layer = AdaptiveLimitLayer::builder()
-        .gradient(Gradient::default())
-        .limits(4, 100, 200)
+        .configure(|c| {
+            c.algorithm = Algorithm::Gradient(Gradient::default());
+            c.min_limit = 4;
+            c.initial_limit = Some(100);
+            c.max_limit = 200;
+        })
         .build()
         .unwrap();
     let svc: Svc = BoxCloneService::new(layer.layer(tunable(delay.clone(), Arc::default())));
@@ -112,7 +121,11 @@ async fn the_limit_grows_while_latency_is_flat_and_falls_when_it_rises() {
 #[tokio::test(start_paused = true)]
 async fn an_idle_service_does_not_earn_a_higher_limit() {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(4, 50, 200)
+        .configure(|c| {
+            c.min_limit = 4;
+            c.initial_limit = Some(50);
+            c.max_limit = 200;
+        })
         .build()
         .unwrap();
     let svc: Svc =
@@ -126,8 +139,12 @@ async fn an_idle_service_does_not_earn_a_higher_limit() {
 async fn aimd_counts_failures_as_drops() {
     let fail = Arc::new(AtomicBool::new(false));
     let layer = AdaptiveLimitLayer::builder()
-        .aimd(Aimd::default())
-        .limits(4, 20, 1000)
+        .configure(|c| {
+            c.algorithm = Algorithm::Aimd(Aimd::default());
+            c.min_limit = 4;
+            c.initial_limit = Some(20);
+            c.max_limit = 1000;
+        })
         .build()
         .unwrap();
     let svc: Svc =
@@ -151,9 +168,14 @@ async fn aimd_counts_failures_as_drops() {
 async fn the_no_load_rtt_is_re_probed() {
     let delay = Arc::new(AtomicU64::new(10));
     let layer = AdaptiveLimitLayer::builder()
-        .limits(4, 20, 200)
-        .probe(Duration::from_secs(1), 0.5)
-        .seed(7)
+        .configure(|c| {
+            c.min_limit = 4;
+            c.initial_limit = Some(20);
+            c.max_limit = 200;
+            c.probe_interval = Duration::from_secs(1);
+            c.probe_jitter = 0.5;
+            c.seed = Some(7);
+        })
         .build()
         .unwrap();
     let svc: Svc = BoxCloneService::new(layer.layer(tunable(delay.clone(), Arc::default())));
@@ -169,9 +191,14 @@ async fn the_no_load_rtt_is_re_probed() {
 /// When the limit first dips to its minimum (the first probe), for a seed.
 async fn first_probe(seed: u64) -> Duration {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(4, 20, 200)
-        .probe(Duration::from_secs(1), 1.0)
-        .seed(seed)
+        .configure(|c| {
+            c.min_limit = 4;
+            c.initial_limit = Some(20);
+            c.max_limit = 200;
+            c.probe_interval = Duration::from_secs(1);
+            c.probe_jitter = 1.0;
+            c.seed = Some(seed);
+        })
         .build()
         .unwrap();
     let svc: Svc =
@@ -237,9 +264,15 @@ async fn gauges_go_to_the_telemetry_sink() {
 #[tokio::test(start_paused = true)]
 async fn a_standing_queue_shortens_patience() {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(1, 1, 1)
-        .queue(100, Duration::from_millis(100))
-        .codel(Duration::from_millis(5), Duration::from_millis(50))
+        .configure(|c| {
+            c.min_limit = 1;
+            c.initial_limit = Some(1);
+            c.max_limit = 1;
+            c.queue_capacity = 100;
+            c.max_wait = Duration::from_millis(100);
+            c.codel_target = Duration::from_millis(5);
+            c.codel_interval = Duration::from_millis(50);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(tunable(Arc::new(AtomicU64::new(10_000)), Arc::default()));
@@ -266,8 +299,13 @@ async fn a_standing_queue_shortens_patience() {
 #[tokio::test(start_paused = true)]
 async fn waits_end_at_the_deadline_and_cancelled_calls_return_permits() {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(1, 1, 1)
-        .queue(10, Duration::from_millis(100))
+        .configure(|c| {
+            c.min_limit = 1;
+            c.initial_limit = Some(1);
+            c.max_limit = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_millis(100);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(tunable(Arc::new(AtomicU64::new(1_000)), Arc::default()));
@@ -309,11 +347,15 @@ fn answering(
 /// dependency answering `status`; returns the final limit.
 async fn aimd_limit_against(status: u16) -> usize {
     let layer = AdaptiveLimitLayer::builder()
-        .aimd(Aimd {
-            slow_start: false,
-            ..Aimd::default()
+        .configure(|c| {
+            c.algorithm = Algorithm::Aimd(Aimd {
+                slow_start: false,
+                ..Aimd::default()
+            });
+            c.min_limit = 4;
+            c.initial_limit = Some(20);
+            c.max_limit = 100;
         })
-        .limits(4, 20, 100)
         .build()
         .unwrap();
     let svc = layer.layer(answering(status));
@@ -332,32 +374,45 @@ async fn the_classifier_decides_what_is_a_drop() {
 
 #[test]
 fn invalid_settings_are_refused() {
-    let field = |b: AdaptiveLimitLayerBuilder| b.build().unwrap_err().field().to_owned();
+    let field = |config: AdaptiveLimitConfig| {
+        let err = AdaptiveLimitLayer::builder()
+            .with_config(config)
+            .build()
+            .unwrap_err();
+        err.field().to_owned()
+    };
+    let limits = |min_limit, initial, max_limit| AdaptiveLimitConfig {
+        min_limit,
+        initial_limit: Some(initial),
+        max_limit,
+        ..AdaptiveLimitConfig::default()
+    };
+    assert_eq!(field(limits(0, 1, 1)), "min_limit");
+    assert_eq!(field(limits(5, 1, 10)), "initial_limit");
+    assert_eq!(field(limits(5, 5, 4)), "max_limit");
+    let aimd = Algorithm::Aimd(Aimd {
+        backoff: 1.5,
+        ..Aimd::default()
+    });
     assert_eq!(
-        field(AdaptiveLimitLayer::builder().limits(0, 1, 1)),
-        "min_limit"
-    );
-    assert_eq!(
-        field(AdaptiveLimitLayer::builder().limits(5, 1, 10)),
-        "initial_limit"
-    );
-    assert_eq!(
-        field(AdaptiveLimitLayer::builder().limits(5, 5, 4)),
-        "max_limit"
-    );
-    assert_eq!(
-        field(AdaptiveLimitLayer::builder().aimd(Aimd {
-            backoff: 1.5,
-            ..Aimd::default()
-        })),
+        field(AdaptiveLimitConfig {
+            algorithm: aimd,
+            ..AdaptiveLimitConfig::default()
+        }),
         "aimd.backoff"
     );
     assert_eq!(
-        field(AdaptiveLimitLayer::builder().window(Duration::ZERO)),
+        field(AdaptiveLimitConfig {
+            window: Duration::ZERO,
+            ..AdaptiveLimitConfig::default()
+        }),
         "window"
     );
     assert_eq!(
-        field(AdaptiveLimitLayer::builder().max_wait(Duration::from_secs(2 * 86_400))),
+        field(AdaptiveLimitConfig {
+            max_wait: Duration::from_secs(2 * 86_400),
+            ..AdaptiveLimitConfig::default()
+        }),
         "max_wait"
     );
 }
@@ -366,7 +421,10 @@ fn invalid_settings_are_refused() {
 fn implied_settings_are_derived_not_demanded() {
     // A wait shorter than CoDel's target caps the target.
     let layer = AdaptiveLimitLayer::builder()
-        .queue(10, Duration::from_millis(1))
+        .configure(|c| {
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_millis(1);
+        })
         .build()
         .unwrap();
     assert_eq!(
@@ -375,23 +433,30 @@ fn implied_settings_are_derived_not_demanded() {
     );
     // No wait at all: nothing else to set.
     AdaptiveLimitLayer::builder()
-        .max_wait(Duration::ZERO)
+        .configure(|c| c.max_wait = Duration::ZERO)
         .build()
         .unwrap();
     // Bounds without a start: the start is clamped into them.
     let high = AdaptiveLimitLayer::builder()
-        .min_limit(50)
-        .max_limit(80)
+        .configure(|c| {
+            c.min_limit = 50;
+            c.max_limit = 80;
+        })
         .build()
         .unwrap();
     assert_eq!(high.handle().limit(), 50);
-    let low = AdaptiveLimitLayer::builder().max_limit(8).build().unwrap();
+    let low = AdaptiveLimitLayer::builder()
+        .configure(|c| c.max_limit = 8)
+        .build()
+        .unwrap();
     assert_eq!(low.handle().limit(), 8);
     // A start given outside the bounds is still a mistake.
     assert_eq!(
         AdaptiveLimitLayer::builder()
-            .max_limit(8)
-            .initial_limit(20)
+            .configure(|c| {
+                c.max_limit = 8;
+                c.initial_limit = Some(20);
+            })
             .build()
             .unwrap_err()
             .field(),
@@ -428,10 +493,14 @@ async fn a_bare_adaptive_limit_counts_a_503_as_a_failure() {
 #[tokio::test(start_paused = true)]
 async fn a_non_http_service_takes_any_error_fails() {
     let layer = AdaptiveLimitLayer::builder()
-        .limits(4, 20, 100)
-        .aimd(Aimd {
-            slow_start: false,
-            ..Aimd::default()
+        .configure(|c| {
+            c.min_limit = 4;
+            c.initial_limit = Some(20);
+            c.max_limit = 100;
+            c.algorithm = Algorithm::Aimd(Aimd {
+                slow_start: false,
+                ..Aimd::default()
+            });
         })
         .classifier(AnyErrorFails)
         .build()
@@ -473,7 +542,7 @@ fn the_name_and_sink_follow_the_layer_contract() {
 #[cfg(feature = "serde")]
 #[test]
 fn config_loads_from_data() {
-    use buttress_limit::adaptive::{AdaptiveLimitConfig, Algorithm, Vegas};
+    use buttress_limit::adaptive::Vegas;
     let config: AdaptiveLimitConfig = serde_json::from_str(
         r#"{"name": "search", "algorithm": {"kind": "vegas", "alpha": 2.0},
             "max_wait": "50ms", "probe_interval": "30s", "drop_above": "300ms"}"#,

@@ -61,8 +61,11 @@ fn counting(
 #[tokio::test(start_paused = true)]
 async fn in_flight_never_exceeds_the_limit_among_10_000_callers() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(100)
-        .queue(10_000, Duration::from_secs(60))
+        .configure(|c| {
+            c.max_concurrent = 100;
+            c.queue_capacity = 10_000;
+            c.max_wait = Duration::from_secs(60);
+        })
         .build()
         .unwrap();
     let (inner, peak) = counting(Duration::from_millis(1));
@@ -81,9 +84,12 @@ async fn in_flight_never_exceeds_the_limit_among_10_000_callers() {
 #[tokio::test(start_paused = true)]
 async fn max_wait_zero_rejects_immediately() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(10, Duration::ZERO)
-        .retry_after(Duration::from_secs(2))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::ZERO;
+            c.retry_after = Duration::from_secs(2);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(1));
@@ -108,8 +114,11 @@ async fn max_wait_zero_rejects_immediately() {
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_rejects_immediately() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(1, Duration::from_secs(1))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 1;
+            c.max_wait = Duration::from_secs(1);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(10));
@@ -130,8 +139,11 @@ async fn a_full_queue_rejects_immediately() {
 #[tokio::test(start_paused = true)]
 async fn waiters_time_out_at_their_max_wait() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(10, Duration::from_millis(50))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_millis(50);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(10));
@@ -156,8 +168,11 @@ async fn waiters_time_out_at_their_max_wait() {
 #[tokio::test(start_paused = true)]
 async fn waiters_time_out_earlier_at_their_deadline() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(10, Duration::from_millis(500))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_millis(500);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(10));
@@ -199,9 +214,12 @@ async fn waiters_time_out_earlier_at_their_deadline() {
 /// the inner service saw them.
 async fn served_order(order: QueueOrder) -> Vec<u32> {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(10, Duration::from_secs(1))
-        .order(order)
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_secs(1);
+            c.order = order;
+        })
         .build()
         .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -245,8 +263,11 @@ async fn lifo_serves_the_newest_waiter_first() {
 #[tokio::test(start_paused = true)]
 async fn dropped_running_and_queued_futures_return_their_permits() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(10, Duration::from_secs(1))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_secs(1);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(10));
@@ -276,8 +297,11 @@ async fn dropped_running_and_queued_futures_return_their_permits() {
 #[tokio::test(start_paused = true)]
 async fn cancelled_calls_return_their_permits() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(2)
-        .queue(10, Duration::from_secs(5))
+        .configure(|c| {
+            c.max_concurrent = 2;
+            c.queue_capacity = 10;
+            c.max_wait = Duration::from_secs(5);
+        })
         .build()
         .unwrap();
     let (inner, _) = counting(Duration::from_secs(10));
@@ -294,8 +318,11 @@ async fn cancelled_calls_return_their_permits() {
 #[tokio::test(start_paused = true)]
 async fn panicking_calls_return_their_permits() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
-        .queue(1, Duration::from_secs(1))
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 1;
+            c.max_wait = Duration::from_secs(1);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|req: Req| async move {
@@ -314,7 +341,10 @@ async fn panicking_calls_return_their_permits() {
 
 #[tokio::test(start_paused = true)]
 async fn inner_errors_pass_through_and_return_the_permit() {
-    let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 1)
+        .build()
+        .unwrap();
     let svc = layer.layer(service_fn(|_req: Req| async {
         Err::<(), _>(std::io::Error::other("reset"))
     }));
@@ -327,8 +357,10 @@ async fn inner_errors_pass_through_and_return_the_permit() {
 #[tokio::test(start_paused = true)]
 async fn keyed_bulkheads_isolate() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(2)
-        .max_keys(16)
+        .configure(|c| {
+            c.max_concurrent = 2;
+            c.max_keys = 16;
+        })
         .build_keyed(|req: &Req| {
             if req.uri().path().starts_with("/a") {
                 "a"
@@ -365,7 +397,10 @@ async fn keyed_bulkheads_isolate() {
 
 #[tokio::test(start_paused = true)]
 async fn state_is_shared_by_clones_and_layer_calls() {
-    let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 1)
+        .build()
+        .unwrap();
     let (inner, _) = counting(Duration::from_secs(1));
     let mut first = layer.layer(inner.clone());
     let mut second = layer.clone().layer(inner);
@@ -382,7 +417,10 @@ async fn state_is_shared_by_clones_and_layer_calls() {
 
 #[tokio::test(start_paused = true)]
 async fn poll_ready_only_passes_on_the_inner_readiness() {
-    let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 1)
+        .build()
+        .unwrap();
     let (mut svc, mut handle) = tower_test::mock::spawn_layer::<Req, (), _>(layer.clone());
     handle.allow(0);
     assert_pending!(svc.poll_ready());
@@ -403,9 +441,12 @@ async fn poll_ready_only_passes_on_the_inner_readiness() {
 async fn rejections_and_waits_are_reported() {
     let sink = RecordingSink::new();
     let layer = BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 1;
+            c.max_wait = Duration::from_millis(10);
+        })
         .name("payments")
-        .max_concurrent(1)
-        .queue(1, Duration::from_millis(10))
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -427,7 +468,7 @@ async fn rejections_and_waits_are_reported() {
 async fn a_body_holds_its_permit_until_it_ends_or_drops() {
     use http_body_util::{BodyExt, Full};
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
+        .configure(|c| c.max_concurrent = 1)
         .build()
         .unwrap()
         .release_on_body_end();
@@ -446,13 +487,16 @@ async fn a_body_holds_its_permit_until_it_ends_or_drops() {
 #[test]
 fn invalid_settings_are_refused() {
     let err = BulkheadLayer::builder()
-        .queue(1, Duration::from_secs(2 * 86_400))
+        .configure(|c| {
+            c.queue_capacity = 1;
+            c.max_wait = Duration::from_secs(2 * 86_400);
+        })
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "max_wait");
     assert_eq!(
         BulkheadLayer::builder()
-            .max_keys(0)
+            .configure(|c| c.max_keys = 0)
             .build()
             .unwrap_err()
             .field(),
@@ -506,7 +550,7 @@ fn the_name_is_the_configs_else_the_environments_else_the_kind() {
 async fn a_stack_environment_sink_receives_the_events() {
     let sink = RecordingSink::new();
     let layer = BulkheadLayer::builder()
-        .max_concurrent(1)
+        .configure(|c| c.max_concurrent = 1)
         .env(BuildEnv::named("orders").with_sink(sink.clone()))
         .build()
         .unwrap();
@@ -518,9 +562,12 @@ async fn a_stack_environment_sink_receives_the_events() {
 #[tokio::test(start_paused = true)]
 async fn the_keyed_handle_reads_each_key_and_names_the_layer() {
     let layer = BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_concurrent = 1;
+            c.queue_capacity = 4;
+            c.max_wait = Duration::from_secs(1);
+        })
         .name("tenants")
-        .max_concurrent(1)
-        .queue(4, Duration::from_secs(1))
         .build_keyed(|req: &Req| req.uri().path().to_owned())
         .unwrap();
     let handle = layer.handle();

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use buttress_core::layer::LayerBuilder;
 use buttress_limit::BulkheadLayer;
 use buttress_limit::adaptive::AdaptiveLimitLayer;
 use tower::{Layer, Service};
@@ -51,7 +52,10 @@ fn bare() -> impl Service<
 
 #[test]
 fn a_bulkhead_with_free_permits_allocates_nothing() {
-    let layer = BulkheadLayer::builder().max_concurrent(8).build().unwrap();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 8)
+        .build()
+        .unwrap();
     let mut svc = layer.layer(bare());
     ready_call(&mut svc, http::Request::new(())).unwrap();
     let reqs = requests(1_000);
@@ -67,7 +71,7 @@ fn a_bulkhead_with_free_permits_allocates_nothing() {
 #[test]
 fn a_keyed_bulkhead_allocates_nothing_for_a_known_key() {
     let layer = BulkheadLayer::builder()
-        .max_concurrent(8)
+        .configure(|c| c.max_concurrent = 8)
         .build_keyed(|req: &Req| {
             if req.method() == http::Method::GET {
                 "read"
@@ -89,7 +93,10 @@ fn a_keyed_bulkhead_allocates_nothing_for_a_known_key() {
 
 #[test]
 fn a_bulkhead_rejection_allocates_one_box() {
-    let layer = BulkheadLayer::builder().max_concurrent(1).build().unwrap();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 1)
+        .build()
+        .unwrap();
     let mut svc = layer.layer(tower::service_fn(|_req: Req| {
         std::future::pending::<Result<(), Infallible>>()
     }));
@@ -123,7 +130,10 @@ fn an_adaptive_limit_with_free_permits_allocates_nothing() {
 
 #[test]
 fn the_oneshot_shape_allocates_nothing_either() {
-    let bulkhead = BulkheadLayer::builder().max_concurrent(8).build().unwrap();
+    let bulkhead = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 8)
+        .build()
+        .unwrap();
     let adaptive = AdaptiveLimitLayer::builder().build().unwrap();
     let svc = adaptive.layer(bulkhead.layer(bare()));
     let reqs = requests(1_000);

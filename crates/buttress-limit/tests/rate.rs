@@ -74,12 +74,20 @@ fn ten_per_second_burst_five() -> QuotaConfig {
     QuotaConfig::per_second(10).burst(5)
 }
 
+/// A limit of `quota` per key from `key`, the other settings at their
+/// defaults.
+fn limit(quota: QuotaConfig, key: KeySource) -> RateLimitLayer {
+    RateLimitLayer::from_config(&RateLimitConfig {
+        quota,
+        key,
+        ..RateLimitConfig::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn ten_per_second_with_burst_five_admits_five_at_once_then_one_per_100ms() {
-    let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
-        .build()
-        .unwrap();
+    let layer = limit(ten_per_second_burst_five(), KeySource::Global);
     let mut svc = layer.layer(bare());
     let admitted = (0..20)
         .filter(|_| call(&mut svc, http::Request::new(())).is_ok())
@@ -103,10 +111,7 @@ async fn ten_per_second_with_burst_five_admits_five_at_once_then_one_per_100ms()
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_the_wait_to_the_next_admission_rounded_up_on_the_wire() {
-    let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
-        .build()
-        .unwrap();
+    let layer = limit(ten_per_second_burst_five(), KeySource::Global);
     let mut svc = layer.layer(bare());
     for _ in 0..5 {
         call(&mut svc, http::Request::new(())).unwrap();
@@ -131,10 +136,10 @@ async fn retry_after_is_the_wait_to_the_next_admission_rounded_up_on_the_wire() 
     call(&mut svc, http::Request::new(())).unwrap();
 
     // A long wait rounds up to whole seconds.
-    let slow = RateLimitLayer::builder()
-        .quota(QuotaConfig::new(2, Duration::from_secs(5)).burst(1))
-        .build()
-        .unwrap();
+    let slow = limit(
+        QuotaConfig::new(2, Duration::from_secs(5)).burst(1),
+        KeySource::Global,
+    );
     let mut svc = slow.layer(bare());
     call(&mut svc, http::Request::new(())).unwrap();
     advance(Duration::from_millis(400)).await;
@@ -147,11 +152,10 @@ async fn retry_after_is_the_wait_to_the_next_admission_rounded_up_on_the_wire() 
 
 #[tokio::test(start_paused = true)]
 async fn two_callers_with_separate_keys_do_not_affect_each_other() {
-    let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
-        .key_header("x-api-key")
-        .build()
-        .unwrap();
+    let layer = limit(
+        ten_per_second_burst_five(),
+        KeySource::Header("x-api-key".into()),
+    );
     let mut svc = layer.layer(bare());
     for _ in 0..100 {
         let _ = call(&mut svc, with_header("x-api-key", "greedy"));
@@ -169,7 +173,7 @@ async fn two_callers_with_separate_keys_do_not_affect_each_other() {
 #[tokio::test(start_paused = true)]
 async fn a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
+        .configure(|c| c.quota = ten_per_second_burst_five())
         .key_forwarded(TrustPolicy::peers(["10.0.0.0/8"]).unwrap())
         .build()
         .unwrap();
@@ -193,12 +197,13 @@ async fn a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn through_a_trusted_proxy_chain_the_rightmost_untrusted_hop_is_the_key() {
-    let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
-        .key(KeySource::Forwarded)
-        .trusted_proxies(["10.0.0.0/8"])
-        .build()
-        .unwrap();
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: ten_per_second_burst_five(),
+        key: KeySource::Forwarded,
+        trusted_proxies: vec!["10.0.0.0/8".into()],
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
     let mut svc = layer.layer(bare());
     // Client 198.51.100.7 behind two of our proxies, prefixing whatever it
     // likes: every request counts against 198.51.100.7.
@@ -221,13 +226,14 @@ async fn through_a_trusted_proxy_chain_the_rightmost_untrusted_hop_is_the_key() 
     assert_eq!(layer.handle().tracked_keys(), 3);
 
     // The same from a `Forwarded` header, when that is what the proxies write.
-    let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
-        .key(KeySource::Forwarded)
-        .trusted_proxies(["10.0.0.0/8"])
-        .forwarded_header(ForwardedHeader::Forwarded)
-        .build()
-        .unwrap();
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: ten_per_second_burst_five(),
+        key: KeySource::Forwarded,
+        trusted_proxies: vec!["10.0.0.0/8".into()],
+        forwarded_header: ForwardedHeader::Forwarded,
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
     let mut svc = layer.layer(bare());
     for _ in 0..5 {
         let mut req = from_peer("10.0.0.1", Some("1.1.1.1"));
@@ -247,12 +253,13 @@ async fn through_a_trusted_proxy_chain_the_rightmost_untrusted_hop_is_the_key() 
 
 #[tokio::test(start_paused = true)]
 async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_most_10_000() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_minute(1))
-        .key_peer_ip()
-        .max_keys(10_000)
-        .build()
-        .unwrap();
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: QuotaConfig::per_minute(1),
+        key: KeySource::PeerIp,
+        max_keys: 10_000,
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
     let mut svc = layer.layer(bare());
     let peer = |n: u32| {
         let mut req = http::Request::new(());
@@ -285,12 +292,13 @@ async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_mo
 
 #[tokio::test(start_paused = true)]
 async fn a_full_map_of_spent_quotas_sends_new_keys_to_one_overflow_bucket() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_minute(1))
-        .key_header("x-api-key")
-        .max_keys(2)
-        .build()
-        .unwrap();
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: QuotaConfig::per_minute(1),
+        key: KeySource::Header("x-api-key".into()),
+        max_keys: 2,
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
     let mut svc = layer.layer(bare());
     call(&mut svc, with_header("x-api-key", "a")).unwrap();
     call(&mut svc, with_header("x-api-key", "b")).unwrap();
@@ -305,10 +313,7 @@ async fn a_full_map_of_spent_quotas_sends_new_keys_to_one_overflow_bucket() {
 
 #[tokio::test(start_paused = true)]
 async fn state_is_shared_by_every_service_the_layer_builds() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_second(1).burst(3))
-        .build()
-        .unwrap();
+    let layer = limit(QuotaConfig::per_second(1).burst(3), KeySource::Global);
     // axum applies a route's layers per request: each call a new service.
     let admitted = (0..6)
         .filter(|_| call(&mut layer.clone().layer(bare()), http::Request::new(())).is_ok())
@@ -320,13 +325,17 @@ async fn state_is_shared_by_every_service_the_layer_builds() {
 async fn a_tenant_override_is_its_own_class_in_answers_and_telemetry() {
     let sink = RecordingSink::new();
     let layer = RateLimitLayer::builder()
+        .with_config(RateLimitConfig {
+            key: KeySource::Header("x-tenant".into()),
+            quota: QuotaConfig::per_second(1).burst(1),
+            overrides: vec![
+                QuotaOverride::new("premium", QuotaConfig::per_second(100).burst(10))
+                    .keys(["acme"]),
+            ],
+            max_keys: 1,
+            ..RateLimitConfig::default()
+        })
         .name("api")
-        .key_header("x-tenant")
-        .quota(QuotaConfig::per_second(1).burst(1))
-        .override_quota(
-            QuotaOverride::new("premium", QuotaConfig::per_second(100).burst(10)).keys(["acme"]),
-        )
-        .max_keys(1)
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -372,9 +381,11 @@ async fn a_tenant_override_is_its_own_class_in_answers_and_telemetry() {
 async fn shadow_mode_counts_would_be_rejections_but_admits_everything() {
     let sink = RecordingSink::new();
     let layer = RateLimitLayer::builder()
+        .configure(|c| {
+            c.quota = ten_per_second_burst_five();
+            c.mode = RateLimitMode::Shadow;
+        })
         .name("trial")
-        .quota(ten_per_second_burst_five())
-        .shadow()
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -394,7 +405,7 @@ async fn shadow_mode_counts_would_be_rejections_but_admits_everything() {
 #[tokio::test(start_paused = true)]
 async fn a_request_can_cost_several_units() {
     let layer = RateLimitLayer::builder()
-        .quota(ten_per_second_burst_five())
+        .configure(|c| c.quota = ten_per_second_burst_five())
         .cost(|req| {
             req.headers
                 .get("x-cost")
@@ -416,10 +427,7 @@ async fn a_request_can_cost_several_units() {
 
 #[tokio::test(start_paused = true)]
 async fn the_request_context_start_serves_as_now() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_second(1).burst(1))
-        .build()
-        .unwrap();
+    let layer = limit(QuotaConfig::per_second(1).burst(1), KeySource::Global);
     let mut svc = layer.layer(bare());
     let start = Instant::now();
     let in_context = |at: Instant| {
@@ -447,7 +455,7 @@ async fn keys_by_route_template_and_by_function() {
         req
     };
     let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_second(1).burst(1))
+        .configure(|c| c.quota = QuotaConfig::per_second(1).burst(1))
         .key_route(|m: &Matched| m.0)
         .build()
         .unwrap();
@@ -457,7 +465,7 @@ async fn keys_by_route_template_and_by_function() {
     call(&mut svc, routed("/orders/{id}")).unwrap();
 
     let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_second(1).burst(1))
+        .configure(|c| c.quota = QuotaConfig::per_second(1).burst(1))
         .key_fn(|req| {
             req.uri
                 .path()
@@ -476,10 +484,7 @@ async fn keys_by_route_template_and_by_function() {
 
 #[tokio::test(start_paused = true)]
 async fn oneshot_per_request_counts_against_one_quota() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_second(2).burst(2))
-        .build()
-        .unwrap();
+    let layer = limit(QuotaConfig::per_second(2).burst(2), KeySource::Global);
     let svc = layer.layer(bare());
     let mut ok = 0;
     for _ in 0..4 {
@@ -504,7 +509,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let built = RateLimitLayer::builder()
         .name("search")
         .env(env)
-        .mode(RateLimitMode::Shadow)
+        .configure(|c| c.mode = RateLimitMode::Shadow)
         .build()
         .unwrap();
     assert_eq!(built.handle().id().name(), "search", "its own name first");

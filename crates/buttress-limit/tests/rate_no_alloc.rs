@@ -11,7 +11,10 @@ use std::task::{Context, Poll, Waker};
 
 use buttress_core::TrustPolicy;
 use buttress_core::context::PeerAddr;
-use buttress_limit::rate::{QuotaConfig, QuotaOverride, RateLimitLayer};
+use buttress_core::layer::LayerBuilder;
+use buttress_limit::rate::{
+    KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitLayer,
+};
 use tower::{Layer, Service};
 
 type Req = http::Request<()>;
@@ -50,6 +53,17 @@ fn plenty() -> QuotaConfig {
     QuotaConfig::per_second(1_000_000_000).burst(100_000)
 }
 
+/// A limit of `quota` per key from `key`, the other settings at their
+/// defaults.
+fn limit(quota: QuotaConfig, key: KeySource) -> RateLimitLayer {
+    RateLimitLayer::from_config(&RateLimitConfig {
+        quota,
+        key,
+        ..RateLimitConfig::default()
+    })
+    .unwrap()
+}
+
 /// Requests built before counting: building one allocates its header map.
 fn requests(n: usize, make: impl Fn() -> Req) -> Vec<Req> {
     (0..n).map(|_| make()).collect()
@@ -85,17 +99,13 @@ fn from_peer(peer: &str) -> Req {
 
 #[test]
 fn a_global_limit_allocates_nothing() {
-    let layer = RateLimitLayer::builder().quota(plenty()).build().unwrap();
+    let layer = limit(plenty(), KeySource::Global);
     tracked_key_allocates_nothing(layer, || http::Request::new(()));
 }
 
 #[test]
 fn a_tracked_header_key_allocates_nothing() {
-    let layer = RateLimitLayer::builder()
-        .quota(plenty())
-        .key_header("x-api-key")
-        .build()
-        .unwrap();
+    let layer = limit(plenty(), KeySource::Header("x-api-key".into()));
     tracked_key_allocates_nothing(layer, || {
         http::Request::get("/")
             .header("x-api-key", "k-7f9c2ba4")
@@ -106,11 +116,7 @@ fn a_tracked_header_key_allocates_nothing() {
 
 #[test]
 fn a_tracked_peer_address_allocates_nothing() {
-    let layer = RateLimitLayer::builder()
-        .quota(plenty())
-        .key_peer_ip()
-        .build()
-        .unwrap();
+    let layer = limit(plenty(), KeySource::PeerIp);
     tracked_key_allocates_nothing(layer.clone(), || from_peer("203.0.113.9:5000"));
     tracked_key_allocates_nothing(layer, || from_peer("[2001:db8::7]:5000"));
 }
@@ -118,7 +124,7 @@ fn a_tracked_peer_address_allocates_nothing() {
 #[test]
 fn a_tracked_forwarded_address_allocates_nothing() {
     let layer = RateLimitLayer::builder()
-        .quota(plenty())
+        .configure(|c| c.quota = plenty())
         .key_forwarded(TrustPolicy::peers(["10.0.0.0/8"]).unwrap())
         .build()
         .unwrap();
@@ -134,12 +140,13 @@ fn a_tracked_forwarded_address_allocates_nothing() {
 
 #[test]
 fn an_override_key_allocates_nothing() {
-    let layer = RateLimitLayer::builder()
-        .quota(plenty())
-        .key_header("x-tenant")
-        .override_quota(QuotaOverride::new("premium", plenty()).keys(["acme"]))
-        .build()
-        .unwrap();
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: plenty(),
+        key: KeySource::Header("x-tenant".into()),
+        overrides: vec![QuotaOverride::new("premium", plenty()).keys(["acme"])],
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
     tracked_key_allocates_nothing(layer, || {
         http::Request::get("/")
             .header("x-tenant", "acme")
@@ -150,11 +157,10 @@ fn an_override_key_allocates_nothing() {
 
 #[test]
 fn a_rejection_allocates_one_box() {
-    let layer = RateLimitLayer::builder()
-        .quota(QuotaConfig::per_minute(1))
-        .key_header("x-api-key")
-        .build()
-        .unwrap();
+    let layer = limit(
+        QuotaConfig::per_minute(1),
+        KeySource::Header("x-api-key".into()),
+    );
     let mut svc = layer.layer(bare());
     let make = || {
         http::Request::get("/")

@@ -10,7 +10,8 @@ use buttress_core::layer::{BuildEnv, LayerConfig, LayerHandle};
 use buttress_core::telemetry::{Event, LayerKind, RecordingSink};
 use buttress_core::{BoxError, Criticality, Reason, Rejected, RequestContext};
 use buttress_limit::shed::{
-    LoadShed, LoadShedLayer, OverloadSignal, Pressure, Probe, ShedConfig, ShedSignalConfig,
+    LoadShed, LoadShedLayer, MethodRule, OverloadSignal, Pressure, Probe, RouteRule, ShedConfig,
+    ShedSignalConfig,
 };
 use tokio::sync::watch;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -67,16 +68,29 @@ fn gated() -> (
 
 fn shed_layer(high: usize, low: usize) -> LoadShedLayer {
     LoadShedLayer::builder()
+        .with_config(ShedConfig {
+            signal: ShedSignalConfig::InFlight { high, low },
+            retry_after: Duration::from_secs(2),
+            escalate_after: Duration::from_millis(100),
+            cooldown: Duration::from_secs(1),
+            relax_ratio: 0.5,
+            ..rules()
+        })
         .name("shed")
-        .in_flight(high, low)
-        .retry_after(Duration::from_secs(2))
-        .escalate_after(Duration::from_millis(100))
-        .cooldown(Duration::from_secs(1))
-        .relax_ratio(0.5)
-        .route("/batch/{*rest}", Criticality::Sheddable)
-        .method(http::Method::DELETE, Criticality::SheddablePlus)
         .build()
         .unwrap()
+}
+
+/// The route and method rules the tests shed by.
+fn rules() -> ShedConfig {
+    ShedConfig {
+        routes: vec![RouteRule::new("/batch/{*rest}", Criticality::Sheddable)],
+        methods: vec![MethodRule::new(
+            http::Method::DELETE,
+            Criticality::SheddablePlus,
+        )],
+        ..ShedConfig::default()
+    }
 }
 
 /// Starts `n` calls that hold their place in flight until the gate opens.
@@ -134,10 +148,12 @@ async fn sheds_the_lowest_priority_first_and_never_calls_the_inner_service() {
 async fn critical_work_is_shed_only_when_nothing_else_is_left() {
     let sink = RecordingSink::new();
     let layer = LoadShedLayer::builder()
+        .configure(|c| {
+            c.signal = ShedSignalConfig::InFlight { high: 2, low: 1 };
+            c.escalate_after = Duration::from_millis(100);
+            c.retry_after = Duration::from_secs(2);
+        })
         .name("ramp")
-        .in_flight(2, 1)
-        .escalate_after(Duration::from_millis(100))
-        .retry_after(Duration::from_secs(2))
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -203,10 +219,11 @@ async fn the_level_falls_once_the_spike_is_over() {
 #[tokio::test(start_paused = true)]
 async fn priorities_come_from_rules_then_the_trusted_context() {
     let layer = LoadShedLayer::builder()
+        .with_config(ShedConfig {
+            retry_after: Duration::from_secs(2),
+            ..rules()
+        })
         .custom_signal(Always(Pressure::Overloaded))
-        .retry_after(Duration::from_secs(2))
-        .route("/batch/{*rest}", Criticality::Sheddable)
-        .method(http::Method::DELETE, Criticality::SheddablePlus)
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|_req: Req| async {
@@ -250,8 +267,8 @@ async fn priorities_come_from_rules_then_the_trusted_context() {
 #[tokio::test(start_paused = true)]
 async fn a_closure_is_consulted_first() {
     let layer = LoadShedLayer::builder()
+        .configure(|c| c.retry_after = Duration::from_secs(2))
         .custom_signal(Always(Pressure::Overloaded))
-        .retry_after(Duration::from_secs(2))
         .priority_fn(|req| {
             req.headers()
                 .contains_key("x-prefetch")
@@ -297,8 +314,8 @@ impl OverloadSignal for Always {
 #[tokio::test(start_paused = true)]
 async fn a_custom_signal_drives_the_level() {
     let layer = LoadShedLayer::builder()
+        .configure(|c| c.retry_after = Duration::from_secs(2))
         .custom_signal(Always(Pressure::Overloaded))
-        .retry_after(Duration::from_secs(2))
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|_req: Req| async {
@@ -319,12 +336,14 @@ async fn a_custom_signal_drives_the_level() {
 #[tokio::test(start_paused = true)]
 async fn the_latency_signal_sheds_once_calls_are_slow() {
     let layer = LoadShedLayer::builder()
-        .latency(
-            Duration::from_millis(50),
-            Duration::from_millis(20),
-            Duration::from_millis(100),
-        )
-        .retry_after(Duration::from_secs(2))
+        .configure(|c| {
+            c.signal = ShedSignalConfig::Latency {
+                target: Duration::from_millis(50),
+                relief: Duration::from_millis(20),
+                window: Duration::from_millis(100),
+            };
+            c.retry_after = Duration::from_secs(2);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|_req: Req| async {
@@ -345,8 +364,13 @@ async fn the_latency_signal_sheds_once_calls_are_slow() {
 #[tokio::test(start_paused = true)]
 async fn the_queue_delay_signal_sheds_on_a_standing_queue() {
     let layer = LoadShedLayer::builder()
-        .queue_delay(Duration::from_millis(10), Duration::from_millis(100))
-        .retry_after(Duration::from_secs(2))
+        .configure(|c| {
+            c.signal = ShedSignalConfig::QueueDelay {
+                target: Duration::from_millis(10),
+                interval: Duration::from_millis(100),
+            };
+            c.retry_after = Duration::from_secs(2);
+        })
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|_req: Req| async {
@@ -392,10 +416,7 @@ fn invalid_settings_are_refused() {
         .field(),
         "signal.low"
     );
-    let routes = vec![buttress_limit::shed::RouteRule {
-        route: "no-slash".into(),
-        criticality: Criticality::Sheddable,
-    }];
+    let routes = vec![RouteRule::new("no-slash", Criticality::Sheddable)];
     assert_eq!(
         bad(ShedConfig {
             routes,
@@ -404,7 +425,7 @@ fn invalid_settings_are_refused() {
         .field(),
         "routes"
     );
-    let methods = vec![buttress_limit::shed::MethodRule {
+    let methods = vec![MethodRule {
         method: "BAD METHOD".into(),
         criticality: Criticality::Sheddable,
     }];
@@ -498,7 +519,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let built = LoadShedLayer::builder()
         .name("api")
         .env(env)
-        .relax_ratio(0.25)
+        .configure(|c| c.relax_ratio = 0.25)
         .build()
         .unwrap();
     assert_eq!(built.handle().id().name(), "api", "its own name first");

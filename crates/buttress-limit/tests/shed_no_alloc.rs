@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use buttress_limit::shed::LoadShedLayer;
+use buttress_limit::shed::{LoadShedLayer, ShedConfig, ShedSignalConfig};
 use tower::{Layer, Service, ServiceExt};
 
 type Req = http::Request<()>;
@@ -28,6 +28,15 @@ fn bare() -> impl Service<
     Future = std::future::Ready<Result<(), Infallible>>,
 > + Clone {
     tower::service_fn(|_req: Req| std::future::ready(Ok::<_, Infallible>(())))
+}
+
+/// A layer shedding on `signal`, the other settings left at their defaults.
+fn shedding_on(signal: ShedSignalConfig) -> LoadShedLayer {
+    LoadShedLayer::from_config(&ShedConfig {
+        signal,
+        ..ShedConfig::default()
+    })
+    .unwrap()
 }
 
 fn calls_allocate(layer: LoadShedLayer) -> u64 {
@@ -54,35 +63,32 @@ fn calls_allocate(layer: LoadShedLayer) -> u64 {
 
 #[tokio::test]
 async fn not_shedding_allocates_nothing_with_the_in_flight_signal() {
-    let layer = LoadShedLayer::builder().in_flight(100, 80).build().unwrap();
+    let layer = shedding_on(ShedSignalConfig::InFlight { high: 100, low: 80 });
     assert_eq!(calls_allocate(layer), 0);
 }
 
 #[tokio::test]
 async fn not_shedding_allocates_nothing_with_the_queue_delay_signal() {
-    let layer = LoadShedLayer::builder()
-        .queue_delay(Duration::from_millis(5), Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let layer = shedding_on(ShedSignalConfig::QueueDelay {
+        target: Duration::from_millis(5),
+        interval: Duration::from_millis(100),
+    });
     assert_eq!(calls_allocate(layer), 0);
 }
 
 #[tokio::test]
 async fn not_shedding_allocates_nothing_with_the_latency_signal() {
-    let layer = LoadShedLayer::builder()
-        .latency(
-            Duration::from_millis(100),
-            Duration::from_millis(50),
-            Duration::from_millis(10),
-        )
-        .build()
-        .unwrap();
+    let layer = shedding_on(ShedSignalConfig::Latency {
+        target: Duration::from_millis(100),
+        relief: Duration::from_millis(50),
+        window: Duration::from_millis(10),
+    });
     assert_eq!(calls_allocate(layer), 0);
 }
 
 #[tokio::test]
 async fn a_shed_request_allocates_one_box() {
-    let layer = LoadShedLayer::builder().in_flight(1, 0).build().unwrap();
+    let layer = shedding_on(ShedSignalConfig::InFlight { high: 1, low: 0 });
     let mut svc = layer.layer(bare());
     let mut sheddable = Req::new(());
     sheddable.extensions_mut().insert(

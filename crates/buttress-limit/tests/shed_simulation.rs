@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use buttress_core::telemetry::{Event, RecordingSink};
 use buttress_core::{BoxError, Criticality, Reason, Rejected, RequestContext};
-use buttress_limit::shed::LoadShedLayer;
+use buttress_limit::shed::{LoadShedLayer, ShedSignalConfig};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
@@ -173,8 +173,8 @@ fn print(name: &str, figures: &Figures) {
 async fn critical_traffic_survives_a_12x_sheddable_spike() {
     let sink = RecordingSink::new();
     let layer = LoadShedLayer::builder()
+        .configure(|c| c.signal = ShedSignalConfig::InFlight { high: 40, low: 20 })
         .name("sim")
-        .in_flight(40, 20)
         .sink(sink.clone())
         .build()
         .unwrap();

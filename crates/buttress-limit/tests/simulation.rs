@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use buttress_core::BoxError;
 use buttress_limit::adaptive::{
-    AdaptiveLimitLayer, AdaptiveLimitLayerBuilder, Aimd, Gradient, Vegas,
+    AdaptiveLimitConfig, AdaptiveLimitLayer, Aimd, Algorithm, Gradient, Vegas,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -123,8 +123,14 @@ async fn offer(svc: Svc, limit: impl Fn() -> usize) -> (Arc<Mutex<Log>>, Vec<usi
     (log, limits)
 }
 
-async fn simulate(name: &'static str, builder: AdaptiveLimitLayerBuilder) -> Report {
-    let layer: AdaptiveLimitLayer = builder.seed(SEED).build().unwrap();
+/// Runs the overload through an adaptive limit built from `config`
+/// (seeded with `SEED`).
+async fn simulate(name: &'static str, config: AdaptiveLimitConfig) -> Report {
+    let seeded = AdaptiveLimitConfig {
+        seed: Some(SEED),
+        ..config
+    };
+    let layer = AdaptiveLimitLayer::from_config(&seeded).unwrap();
     let svc = BoxCloneService::new(layer.layer(server()));
     let handle = layer.handle();
     let (log, limits) = offer(svc, || handle.limit()).await;
@@ -188,7 +194,10 @@ fn assert_targets(report: &Report) {
 async fn gradient_settles_near_capacity_under_3x_load() {
     let report = simulate(
         "gradient",
-        AdaptiveLimitLayer::builder().gradient(Gradient::default()),
+        AdaptiveLimitConfig {
+            algorithm: Algorithm::Gradient(Gradient::default()),
+            ..AdaptiveLimitConfig::default()
+        },
     )
     .await;
     report.print();
@@ -199,7 +208,10 @@ async fn gradient_settles_near_capacity_under_3x_load() {
 async fn vegas_settles_near_capacity_under_3x_load() {
     let report = simulate(
         "vegas",
-        AdaptiveLimitLayer::builder().vegas(Vegas::default()),
+        AdaptiveLimitConfig {
+            algorithm: Algorithm::Vegas(Vegas::default()),
+            ..AdaptiveLimitConfig::default()
+        },
     )
     .await;
     report.print();
@@ -213,9 +225,11 @@ async fn vegas_settles_near_capacity_under_3x_load() {
 async fn aimd_under_3x_load_reports_its_figures() {
     let report = simulate(
         "aimd",
-        AdaptiveLimitLayer::builder()
-            .aimd(Aimd::default())
-            .drop_above(SERVICE_TIME * 3),
+        AdaptiveLimitConfig {
+            algorithm: Algorithm::Aimd(Aimd::default()),
+            drop_above: Some(SERVICE_TIME * 3),
+            ..AdaptiveLimitConfig::default()
+        },
     )
     .await;
     report.print();

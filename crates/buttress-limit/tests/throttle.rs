@@ -32,9 +32,11 @@ fn answering(code: Arc<AtomicU64>, seen: Arc<AtomicU64>) -> Svc {
 
 fn layer(cap: f64) -> ThrottleLayer<HttpClassifier> {
     ThrottleLayer::builder()
+        .configure(|c| {
+            c.max_probability = cap;
+            c.seed = Some(0x5eed_0006);
+        })
         .name("dep")
-        .max_probability(cap)
-        .seed(0x5eed_0006)
         .classifier(HttpClassifier::default())
         .build()
         .unwrap()
@@ -221,10 +223,13 @@ async fn a_dropped_call_counts_as_neither() {
 async fn shared_by_clones_and_layers_with_telemetry() {
     let sink = RecordingSink::new();
     let throttle = ThrottleLayer::builder()
+        .with_config(ThrottleConfig {
+            window: Duration::from_secs(10),
+            buckets: 10,
+            seed: Some(1),
+            ..ThrottleConfig::default()
+        })
         .name("dep")
-        .window(Duration::from_secs(10))
-        .buckets(10)
-        .seed(1)
         .sink(sink.clone())
         .classifier(HttpClassifier::default())
         .build()
@@ -263,8 +268,8 @@ async fn a_bare_throttle_counts_an_http_503_as_a_refusal() {
     // No classifier given: the default judges the HTTP status, so a
     // dependency answering 503 is refusing, and the throttle backs off.
     let throttle = ThrottleLayer::builder()
+        .configure(|c| c.seed = Some(3))
         .name("bare")
-        .seed(3)
         .build()
         .unwrap();
     let handle = throttle.handle();
@@ -289,7 +294,10 @@ async fn a_bare_throttle_counts_an_http_503_as_a_refusal() {
     assert_eq!(handle.probability(), 0.9);
 
     // A gRPC error carried in an HTTP 200 is a refusal too.
-    let grpc_unavailable = ThrottleLayer::builder().seed(3).build().unwrap();
+    let grpc_unavailable = ThrottleLayer::builder()
+        .configure(|c| c.seed = Some(3))
+        .build()
+        .unwrap();
     let handle = grpc_unavailable.handle();
     let svc = grpc_unavailable.layer(service_fn(|_req: Req| async {
         let res = http::Response::builder()
@@ -319,7 +327,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let built = ThrottleLayer::builder()
         .name("ledger")
         .env(env)
-        .k(1.5)
+        .configure(|c| c.k = 1.5)
         .build()
         .unwrap();
     assert_eq!(built.handle().id().name(), "ledger", "its own name first");

@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use buttress_core::classify::AnyErrorFails;
+use buttress_core::layer::LayerBuilder;
 use buttress_limit::throttle::ThrottleLayer;
 use tower::{Layer, Service, ServiceExt};
 
@@ -26,7 +27,7 @@ fn now<F: Future>(future: F) -> F::Output {
 #[tokio::test]
 async fn not_rejecting_allocates_nothing() {
     let layer = ThrottleLayer::builder()
-        .seed(1)
+        .configure(|c| c.seed = Some(1))
         .classifier(AnyErrorFails)
         .build()
         .unwrap();
@@ -55,8 +56,10 @@ async fn not_rejecting_allocates_nothing() {
 #[tokio::test]
 async fn a_throttled_request_allocates_one_box() {
     let layer = ThrottleLayer::builder()
-        .seed(1)
-        .max_probability(1.0)
+        .configure(|c| {
+            c.seed = Some(1);
+            c.max_probability = 1.0;
+        })
         .classifier(AnyErrorFails)
         .build()
         .unwrap();

@@ -62,8 +62,8 @@ fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
 fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
     let (recorder, snapshotter) = recorder();
     let red = RedLayer::builder()
+        .configure(|c| c.route_cap = 32)
         .name("grpc")
-        .route_cap(32)
         .build()
         .unwrap();
     let svc = red.layer(tower::service_fn(|_req: http::Request<()>| async {
@@ -102,9 +102,11 @@ fn outcomes_come_from_the_edge_the_classifier_and_cancellation() {
     // Built under the recorder: the in-flight gauge is resolved at build.
     let red = metrics::with_local_recorder(&recorder, || {
         RedLayer::builder()
+            .configure(|c| {
+                c.side = RedSide::Client;
+                c.route_cap = 0;
+            })
             .name("payments")
-            .side(RedSide::Client)
-            .route_cap(0)
             .build()
             .unwrap()
     });

@@ -30,7 +30,8 @@ fn every_way_of_building_follows_one_name_rule() {
         .build_in(&BuildEnv::named("payments").with_sink(sink.clone()))
         .unwrap();
     assert_eq!(in_env.handle().id().name(), "payments");
-    let named = RedLayerBuilder::from_config(config)
+    let named = RedLayer::builder()
+        .with_config(config)
         .name("ledger")
         .sink(sink.clone())
         .build()
@@ -47,8 +48,16 @@ fn every_way_of_building_follows_one_name_rule() {
 
     let field = |builder: RedLayerBuilder| builder.build().unwrap_err().field().to_owned();
     assert_eq!(field(RedLayer::builder().name("")), "name");
-    assert_eq!(field(RedLayer::builder().route_cap(4097)), "route_cap");
-    assert!(RedLayer::builder().route_cap(4096).build().is_ok());
+    assert_eq!(
+        field(RedLayer::builder().configure(|c| c.route_cap = 4097)),
+        "route_cap"
+    );
+    assert!(
+        RedLayer::builder()
+            .configure(|c| c.route_cap = 4096)
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -76,7 +85,11 @@ fn a_metrics_sink_keeps_no_event_counters_for_a_red_layer() {
 async fn recorded_duration(side: RedSide) -> f64 {
     let (recorder, snapshotter) = recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
-    let red = RedLayer::builder().name("a").side(side).build().unwrap();
+    let red = RedLayer::builder()
+        .configure(|c| c.side = side)
+        .name("a")
+        .build()
+        .unwrap();
     let svc = red.layer(tower::service_fn(|_req: http::Request<()>| async {
         tokio::time::sleep(Duration::from_millis(30)).await;
         Ok::<_, Infallible>(http::Response::new(()))

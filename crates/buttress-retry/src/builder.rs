@@ -1,48 +1,61 @@
 //! [`RetryLayerBuilder`].
 
 use std::fmt;
-use std::time::Duration;
 
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
 
 use crate::budget::RetryBudget;
-use crate::config::{BudgetConfig, Idempotency, Jitter, RetryConfig, RetryOnConfig};
+use crate::config::RetryConfig;
 use crate::layer::RetryLayer;
 use crate::replay::{BufferBody, CloneRequest};
 
-/// Builds a [`RetryLayer`]: the fields of a [`RetryConfig`], plus what is
-/// not data — the [`Replay`](crate::Replay) strategy `P`, the classifier
-/// `C` (default [`DefaultClassifier`]), the environment (name and
-/// telemetry sink) it is built in, a budget shared with other layers.
+/// Builds a [`RetryLayer`]. Its settings are a [`RetryConfig`], set with
+/// [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config); its name and telemetry sink
+/// with [`name`](LayerBuilder::name), [`sink`](LayerBuilder::sink) and
+/// [`env`](LayerBuilder::env) (all from [`LayerBuilder`]). What it adds is
+/// what is not data: the [`Replay`](crate::Replay) strategy `P`
+/// ([`replay`](Self::replay), [`clone_requests`](Self::clone_requests)),
+/// the classifier `C` (default [`DefaultClassifier`]), and a budget shared
+/// with other layers ([`shared_budget`](Self::shared_budget)).
 ///
 /// ```
-/// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::classify::AnyErrorFails;
-/// use buttress_core::layer::LayerHandle;
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
 /// use buttress_core::telemetry::RecordingSink;
-/// use buttress_retry::{Idempotency, Jitter, RetryLayer};
+/// use buttress_retry::{BudgetConfig, Idempotency, Jitter, RetryConfig, RetryLayer};
 /// use std::time::Duration;
 ///
 /// let layer = RetryLayer::builder()
+///     .configure(|c| {
+///         c.max_attempts = 4;
+///         c.backoff.base = Duration::from_millis(20);
+///         c.backoff.max = Duration::from_secs(1);
+///         c.backoff.jitter = Jitter::Decorrelated;
+///         c.budget = Some(BudgetConfig { ratio: 0.2, min_per_sec: 5, window: Duration::from_secs(10) });
+///         c.timeout = Some(Duration::from_secs(3));
+///         c.idempotency = Idempotency::Required;
+///         c.seed = Some(42);
+///     })
 ///     .name("payments")
-///     .max_attempts(4)
-///     .backoff(Duration::from_millis(20), Duration::from_secs(1))
-///     .jitter(Jitter::Decorrelated)
-///     .budget(0.2, 5, Duration::from_secs(10))
-///     .timeout(Duration::from_secs(3))
-///     .idempotency(Idempotency::Required)
-///     .seed(42)
 ///     .sink(RecordingSink::new())
 ///     .build()
 ///     .expect("a valid config");
 /// assert_eq!(layer.handle().id().name(), "payments");
+/// assert_eq!(layer.handle().config().max_attempts, 4);
 ///
-/// // A service that is not HTTP: every error is a failure worth a retry.
-/// let layer = RetryLayer::builder().classifier(AnyErrorFails).clone_requests().build().unwrap();
+/// // A service that is not HTTP: every error is a failure worth a retry;
+/// // its requests are cloned to be sent again.
+/// let layer = RetryLayer::builder()
+///     .with_config(RetryConfig { max_attempts: 2, ..RetryConfig::default() })
+///     .classifier(AnyErrorFails)
+///     .clone_requests()
+///     .build()
+///     .unwrap();
 /// # drop(layer);
 ///
-/// let err = RetryLayer::builder().max_attempts(0).build().unwrap_err();
+/// let err = RetryLayer::builder().configure(|c| c.max_attempts = 0).build().unwrap_err();
 /// assert_eq!(err.field(), "max_attempts");
 /// ```
 #[derive(Clone)]
@@ -54,11 +67,10 @@ pub struct RetryLayerBuilder<P = BufferBody, C = DefaultClassifier> {
     budget: Option<RetryBudget>,
 }
 
-impl RetryLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: RetryConfig) -> Self {
+impl Default for RetryLayerBuilder {
+    fn default() -> Self {
         RetryLayerBuilder {
-            config,
+            config: RetryConfig::default(),
             env: BuildEnv::default(),
             replay: BufferBody,
             classifier: DefaultClassifier::default(),
@@ -67,102 +79,42 @@ impl RetryLayerBuilder {
     }
 }
 
-impl Default for RetryLayerBuilder {
-    fn default() -> Self {
-        Self::from_config(RetryConfig::default())
-    }
-}
-
 impl<P, C> LayerBuilder for RetryLayerBuilder<P, C> {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = RetryConfig;
+
+    fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut RetryConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl<P, C> RetryLayerBuilder<P, C> {
-    /// Attempts per request, the first included (1 to 10; default 3).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.config.max_attempts = attempts;
-        self
-    }
-
-    /// The backoff's scale and cap (defaults 50 ms and 2 s).
-    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.config.backoff.base = base;
-        self.config.backoff.max = max;
-        self
-    }
-
-    /// How backoffs are drawn (default [`Jitter::Full`]).
-    pub fn jitter(mut self, jitter: Jitter) -> Self {
-        self.config.backoff.jitter = jitter;
-        self
-    }
-
-    /// The longest server hint honoured (default 10 s); a longer one ends
-    /// the call with the answer that carried it.
-    pub fn max_retry_after(mut self, max: Duration) -> Self {
-        self.config.max_retry_after = max;
-        self
-    }
-
-    /// A budget of its own: `ratio` of the requests plus `min_per_sec`
-    /// retries per second, over a sliding `window` (defaults 0.1, 10, 10 s).
-    pub fn budget(mut self, ratio: f64, min_per_sec: u32, window: Duration) -> Self {
-        self.config.budget = Some(BudgetConfig {
-            ratio,
-            min_per_sec,
-            window,
-        });
-        self.budget = None;
-        self
-    }
-
     /// Draws on `budget`, shared with whatever else holds it (other
-    /// layers for the same dependency), instead of a budget of its own.
+    /// layers for the same dependency, from
+    /// [`RetryHandle::budget`](crate::RetryHandle::budget)), instead of a
+    /// budget of its own. It takes the place of the config's `budget`
+    /// section, whatever that says: the built layer's config reports the
+    /// shared budget's settings.
+    ///
+    /// ```
+    /// use buttress_core::layer::LayerBuilder;
+    /// use buttress_retry::RetryLayer;
+    ///
+    /// let first = RetryLayer::builder().name("orders-read").build().unwrap();
+    /// let budget = first.handle().budget().unwrap().clone();
+    /// let second = RetryLayer::builder()
+    ///     .shared_budget(budget)
+    ///     .name("orders-write")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(second.handle().config().budget, first.handle().config().budget);
+    /// ```
     pub fn shared_budget(mut self, budget: RetryBudget) -> Self {
         self.config.budget = Some(budget.config().clone());
         self.budget = Some(budget);
-        self
-    }
-
-    /// No budget: only `max_attempts` limits retries. This is how retry
-    /// storms happen; use it for experiments and controls.
-    pub fn no_budget(mut self) -> Self {
-        self.config.budget = None;
-        self.budget = None;
-        self
-    }
-
-    /// The layer's own limit on a whole call, attempts and backoffs
-    /// included (default none: only the request's deadline applies).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout = Some(timeout);
-        self
-    }
-
-    /// The largest HTTP request body kept for replay (default 64 KiB; at
-    /// most 16 MiB; 0 replays only requests without a body).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.config.body_limit = bytes;
-        self
-    }
-
-    /// Which requests may be retried (default: idempotent ones).
-    pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.config.idempotency = idempotency;
-        self
-    }
-
-    /// Which failures are retried.
-    pub fn retry_on(mut self, retry_on: RetryOnConfig) -> Self {
-        self.config.retry_on = retry_on;
-        self
-    }
-
-    /// Seeds the jitter, for reproducible runs.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = Some(seed);
         self
     }
 
@@ -201,14 +153,14 @@ impl<P, C> RetryLayerBuilder<P, C> {
         self.replay(CloneRequest)
     }
 
-    /// The configuration so far.
-    pub fn config(&self) -> &RetryConfig {
-        &self.config
-    }
-
     /// Validates the configuration and builds the layer, registering it
     /// with its telemetry sink.
-    pub fn build(self) -> Result<RetryLayer<P, C>, ConfigError> {
+    pub fn build(mut self) -> Result<RetryLayer<P, C>, ConfigError> {
+        if let Some(shared) = &self.budget {
+            // Set here too, not only in `shared_budget`: a later
+            // `configure` or `with_config` may have replaced the section.
+            self.config.budget = Some(shared.config().clone());
+        }
         let shared = self
             .config
             .shared_in(&self.env, self.replay, self.classifier, self.budget)?;

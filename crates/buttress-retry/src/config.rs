@@ -5,10 +5,10 @@
 //! (`"50ms"`, `"10s"`). It is the retry's
 //! [`LayerConfig`]: it validates itself
 //! and builds the layer. [`RetryLayerBuilder`](crate::RetryLayerBuilder)
-//! sets the same fields in code and adds what is not data (a classifier, a
-//! replay strategy, a telemetry sink, a budget shared with other layers).
-//! Either way building validates the whole config and names the field at
-//! fault.
+//! holds one too (`.configure(|c| ..)`, `.with_config(..)`) and adds only
+//! what is not data: a classifier, a replay strategy, a telemetry sink, a
+//! budget shared with other layers. Either way building validates the
+//! whole config and names the field at fault.
 //!
 //! ```
 //! use buttress_retry::{Jitter, RetryConfig, RetryLayer};
@@ -348,7 +348,9 @@ pub struct RetryConfig {
     pub max_retry_after: Duration,
     /// The retry budget (default: 10 % + 10/s over 10 s). `None` turns it
     /// off, leaving only `max_attempts`, which is what causes retry
-    /// storms; use it only for experiments.
+    /// storms; use it only for experiments. A budget shared with other
+    /// layers ([`RetryLayerBuilder::shared_budget`](crate::RetryLayerBuilder::shared_budget))
+    /// takes the place of this section.
     pub budget: Option<BudgetConfig>,
     /// The layer's own limit on a whole call, every attempt and backoff
     /// included (default none: the request's `RequestContext` deadline,
@@ -389,20 +391,30 @@ impl Default for RetryConfig {
 impl LayerConfig for RetryConfig {
     type Layer = RetryLayer;
 
-    /// Checks every field; the error names the first one that is wrong.
+    /// Checks every field, those of its sections too (`backoff`, `budget`,
+    /// `retry_on`); the error names the first one that is wrong, by its
+    /// path.
     ///
     /// ```
     /// use buttress_core::layer::LayerConfig;
     /// use buttress_retry::RetryConfig;
     /// use std::time::Duration;
     ///
-    /// let config = RetryConfig { max_attempts: 0, ..RetryConfig::default() };
+    /// let mut config = RetryConfig { max_attempts: 0, ..RetryConfig::default() };
     /// assert_eq!(config.validate().unwrap_err().field(), "max_attempts");
-    /// let config = RetryConfig { timeout: Some(Duration::ZERO), ..RetryConfig::default() };
+    /// config.max_attempts = 2;
+    /// config.backoff.max = Duration::from_millis(1);
+    /// assert_eq!(config.validate().unwrap_err().field(), "backoff.max");
+    /// config.backoff.max = Duration::from_secs(1);
+    /// config.timeout = Some(Duration::ZERO);
     /// assert_eq!(config.validate().unwrap_err().to_string(), "timeout: must be greater than zero");
     /// ```
     fn validate(&self) -> Result<(), ConfigError> {
         self.policy().map(|_| ())
+    }
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
     }
 
     fn build_in(&self, env: &BuildEnv) -> Result<RetryLayer, ConfigError> {

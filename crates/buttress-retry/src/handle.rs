@@ -27,7 +27,7 @@ use crate::config::RetryConfig;
 /// // Before any request, the budget's floor: 10 per second over 10 s.
 /// assert_eq!(handle.budget_remaining(), Some(100));
 ///
-/// let unbudgeted = RetryLayer::builder().no_budget().build().unwrap().handle();
+/// let unbudgeted = RetryLayer::builder().configure(|c| c.budget = None).build().unwrap().handle();
 /// assert_eq!(unbudgeted.budget_remaining(), None);
 /// ```
 #[derive(Clone)]
@@ -99,9 +99,29 @@ mod tests {
     use std::convert::Infallible;
     use std::time::Duration;
 
+    use buttress_core::layer::LayerBuilder;
     use tower::{Layer, ServiceExt};
 
-    use crate::RetryLayer;
+    use crate::{BudgetConfig, RetryConfig, RetryLayer};
+
+    /// A budget of `min_per_sec` retries a second over one second, with
+    /// no ratio.
+    fn floor_of(min_per_sec: u32) -> Option<BudgetConfig> {
+        Some(BudgetConfig {
+            ratio: 0.0,
+            min_per_sec,
+            window: Duration::from_secs(1),
+        })
+    }
+
+    /// A layer of its own budget, [`floor_of`] `min_per_sec`.
+    fn budgeted(min_per_sec: u32) -> RetryLayer {
+        RetryLayer::from_config(&RetryConfig {
+            budget: floor_of(min_per_sec),
+            ..RetryConfig::default()
+        })
+        .unwrap()
+    }
 
     fn unavailable() -> http::Response<()> {
         http::Response::builder().status(503).body(()).unwrap()
@@ -111,8 +131,10 @@ mod tests {
     async fn the_handle_sees_what_the_services_draw_from_the_budget() {
         // No ratio, a floor of two retries over one second.
         let layer = RetryLayer::builder()
-            .budget(0.0, 2, Duration::from_secs(1))
-            .max_attempts(2)
+            .configure(|c| {
+                c.budget = floor_of(2);
+                c.max_attempts = 2;
+            })
             .clone_requests()
             .build()
             .unwrap();
@@ -130,10 +152,7 @@ mod tests {
 
     #[test]
     fn layers_given_one_budget_draw_on_one_allowance() {
-        let first = RetryLayer::builder()
-            .budget(0.0, 1, Duration::from_secs(1))
-            .build()
-            .unwrap();
+        let first = budgeted(1);
         let budget = first.handle().budget().unwrap().clone();
         let second = RetryLayer::builder().shared_budget(budget).build().unwrap();
         assert_eq!(
@@ -143,5 +162,29 @@ mod tests {
         let now = buttress_core::clock::now();
         assert!(second.handle().budget().unwrap().withdraw(now));
         assert_eq!(first.handle().budget_remaining(), Some(0));
+    }
+
+    #[test]
+    fn a_shared_budget_takes_the_place_of_the_configs_budget() {
+        let first = budgeted(1);
+        let budget = first.handle().budget().unwrap().clone();
+        // Whatever the config says, before or after, the shared budget is
+        // the one drawn on and the one the handle reports.
+        for section in [None, floor_of(50)] {
+            let before = RetryLayer::builder()
+                .configure(|c| c.budget = section.clone())
+                .shared_budget(budget.clone())
+                .build()
+                .unwrap();
+            let after = RetryLayer::builder()
+                .shared_budget(budget.clone())
+                .configure(|c| c.budget = section.clone())
+                .build()
+                .unwrap();
+            for layer in [before, after] {
+                assert_eq!(layer.handle().config().budget, floor_of(1));
+                assert_eq!(layer.handle().budget_remaining(), Some(1));
+            }
+        }
     }
 }

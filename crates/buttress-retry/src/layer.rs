@@ -61,7 +61,8 @@ impl RetryLayer {
     /// A builder starting from the documented defaults (see
     /// [`RetryConfig`]): 3 attempts, full-jitter backoff from 50 ms, a
     /// budget of 10 % + 10/s over 10 s, idempotent requests only, bodies up
-    /// to 64 KiB replayed.
+    /// to 64 KiB replayed. Its settings change through
+    /// [`LayerBuilder`](buttress_core::layer::LayerBuilder)'s `.configure(..)`.
     pub fn builder() -> RetryLayerBuilder {
         RetryLayerBuilder::default()
     }

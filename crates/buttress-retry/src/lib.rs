@@ -49,10 +49,13 @@
 //!   `BudgetExhausted`.
 //!
 //! The layer is built like every Buttress layer (see
-//! [`buttress_core::layer`]): [`RetryLayer::builder`] in code,
-//! [`RetryConfig`] as data (`RetryLayer::from_config`, or built in a
-//! stack's environment), and [`RetryLayer::handle`] to read its settings
-//! and budget ([`RetryHandle`]).
+//! [`buttress_core::layer`]). Every setting is data, in [`RetryConfig`]:
+//! build from it alone with `RetryLayer::from_config` (or in a stack's
+//! environment), or start [`RetryLayer::builder`], set the config with
+//! `.configure(|c| ..)` or `.with_config(..)`, and add what is not data —
+//! a classifier, a replay strategy, a budget shared with other layers
+//! ([`RetryLayerBuilder`]). [`RetryLayer::handle`] reads its settings and
+//! budget ([`RetryHandle`]).
 //!
 //! The per-attempt timeout is core's
 //! [`TimeoutLayer`](buttress_core::timeout::TimeoutLayer), placed innermost
@@ -75,7 +78,13 @@
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 //! });
 //! let client = ServiceBuilder::new()
-//!     .layer(RetryLayer::builder().name("inventory").build().unwrap())
+//!     .layer(
+//!         RetryLayer::builder()
+//!             .configure(|c| c.max_attempts = 2)
+//!             .name("inventory")
+//!             .build()
+//!             .unwrap(),
+//!     )
 //!     .layer(TimeoutLayer::new(Duration::from_millis(300)).expect("a valid timeout"))
 //!     .service(dependency);
 //! let res = client.oneshot(http::Request::new(String::from("body"))).await.unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use buttress_core::layer::LayerBuilder;
 use buttress_retry::{RetryLayer, RetryLayerBuilder};
 use http::{Request, Response};
 use tower::{Layer, ServiceExt};
@@ -41,7 +42,10 @@ async fn run(builder: RetryLayerBuilder<buttress_retry::CloneRequest>) -> (u64, 
 
 #[tokio::test(start_paused = true)]
 async fn default_budget_keeps_amplification_under_1_15() {
-    let (requests, attempts) = run(RetryLayer::builder().seed(1).clone_requests()).await;
+    let (requests, attempts) = run(RetryLayer::builder()
+        .configure(|c| c.seed = Some(1))
+        .clone_requests())
+    .await;
     let ratio = attempts as f64 / requests as f64;
     println!(
         "default budget: {attempts} attempts for {requests} requests = {ratio:.4} per request"
@@ -56,9 +60,11 @@ async fn default_budget_keeps_amplification_under_1_15() {
 #[tokio::test(start_paused = true)]
 async fn without_a_budget_three_retries_quadruple_the_load() {
     let builder = RetryLayer::builder()
-        .seed(1)
-        .no_budget()
-        .max_attempts(4)
+        .configure(|c| {
+            c.seed = Some(1);
+            c.budget = None;
+            c.max_attempts = 4;
+        })
         .clone_requests();
     let (requests, attempts) = run(builder).await;
     let ratio = attempts as f64 / requests as f64;

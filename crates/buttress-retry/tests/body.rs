@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use buttress_core::BoxError;
-use buttress_retry::{ReplayBody, RetryLayer};
+use buttress_core::layer::LayerBuilder;
+use buttress_retry::{ReplayBody, RetryConfig, RetryLayer};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame};
@@ -103,10 +104,19 @@ fn keyed<B>(body: B) -> Request<B> {
         .unwrap()
 }
 
+/// The default layer (bodies up to 64 KiB replayed), its jitter seeded.
+fn seeded() -> RetryLayer {
+    RetryLayer::from_config(&RetryConfig {
+        seed: Some(1),
+        ..RetryConfig::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_small_body_is_sent_again_intact() {
     let (received, dep) = dependency(vec![Reads::All(503), Reads::All(200)]);
-    let svc = RetryLayer::builder().seed(1).build().unwrap().layer(dep);
+    let svc = seeded().layer(dep);
     let res = svc
         .oneshot(keyed(Full::new(Bytes::from_static(b"hello"))))
         .await
@@ -121,7 +131,7 @@ async fn a_small_body_is_sent_again_intact() {
 #[tokio::test(start_paused = true)]
 async fn a_streamed_body_within_the_limit_is_replayed() {
     let (received, dep) = dependency(vec![Reads::All(503), Reads::All(200)]);
-    let svc = RetryLayer::builder().seed(1).build().unwrap().layer(dep);
+    let svc = seeded().layer(dep);
     let res = svc
         .oneshot(keyed(Chunks::new(64 << 10, 4 << 10)))
         .await
@@ -137,8 +147,10 @@ async fn a_streamed_body_within_the_limit_is_replayed() {
 async fn a_1_mib_streamed_body_with_a_64_kib_limit_is_sent_once() {
     let (received, dep) = dependency(vec![Reads::All(503), Reads::All(200)]);
     let svc = RetryLayer::builder()
-        .body_limit(64 << 10)
-        .seed(1)
+        .configure(|c| {
+            c.body_limit = 64 << 10;
+            c.seed = Some(1);
+        })
         .build()
         .unwrap()
         .layer(dep);
@@ -156,8 +168,10 @@ async fn a_1_mib_streamed_body_with_a_64_kib_limit_is_sent_once() {
 async fn a_1_mib_body_of_known_length_is_sent_once_without_buffering() {
     let (received, dep) = dependency(vec![Reads::All(503), Reads::All(200)]);
     let svc = RetryLayer::builder()
-        .body_limit(64 << 10)
-        .seed(1)
+        .configure(|c| {
+            c.body_limit = 64 << 10;
+            c.seed = Some(1);
+        })
         .build()
         .unwrap()
         .layer(dep);
@@ -172,7 +186,7 @@ async fn a_1_mib_body_of_known_length_is_sent_once_without_buffering() {
 #[tokio::test(start_paused = true)]
 async fn a_body_never_read_is_sent_on_the_next_attempt() {
     let (received, dep) = dependency(vec![Reads::NothingThenRefuse, Reads::All(200)]);
-    let svc = RetryLayer::builder().seed(1).build().unwrap().layer(dep);
+    let svc = seeded().layer(dep);
     let res = svc
         .oneshot(keyed(Chunks::new(8 << 10, 1 << 10)))
         .await
@@ -185,7 +199,7 @@ async fn a_body_never_read_is_sent_on_the_next_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_body_read_in_part_is_replayed_then_resumed() {
     let (received, dep) = dependency(vec![Reads::OneChunkThenReset, Reads::All(200)]);
-    let svc = RetryLayer::builder().seed(1).build().unwrap().layer(dep);
+    let svc = seeded().layer(dep);
     let original = Chunks::new(8 << 10, 1 << 10);
     let expected: Vec<u8> = original.0.iter().flat_map(|c| c.to_vec()).collect();
     let res = svc.oneshot(keyed(original)).await.unwrap();
@@ -198,7 +212,7 @@ async fn a_body_read_in_part_is_replayed_then_resumed() {
 #[tokio::test(start_paused = true)]
 async fn an_empty_body_needs_no_buffer() {
     let (received, dep) = dependency(vec![Reads::All(503), Reads::All(200)]);
-    let svc = RetryLayer::builder().seed(1).build().unwrap().layer(dep);
+    let svc = seeded().layer(dep);
     let req = Request::get("http://dep/")
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();

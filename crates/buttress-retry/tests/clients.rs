@@ -20,7 +20,10 @@ use support::flaky;
 use tower::{Layer, ServiceExt};
 
 fn fast() -> RetryLayerBuilder {
-    RetryLayer::builder().backoff(Duration::from_millis(5), Duration::from_millis(50))
+    RetryLayer::builder().configure(|c| {
+        c.backoff.base = Duration::from_millis(5);
+        c.backoff.max = Duration::from_millis(50);
+    })
 }
 
 #[tokio::test]

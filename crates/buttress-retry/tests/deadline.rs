@@ -12,6 +12,7 @@ mod common;
 use std::time::Duration;
 
 use buttress_core::RequestContext;
+use buttress_core::layer::LayerBuilder;
 use buttress_core::timeout::TimeoutLayer;
 use buttress_retry::{Jitter, RetryLayer};
 use common::{Answer, scripted};
@@ -88,17 +89,17 @@ fn run(case: &Case) -> (Duration, Duration, usize) {
     runtime.block_on(async {
         let (log, dependency) = scripted(case.answers.iter().copied().map(answer).collect());
         let base = Duration::from_millis(case.base_ms);
-        let mut builder = RetryLayer::builder()
-            .max_attempts(case.max_attempts)
-            .backoff(base, base * case.max_factor)
-            .jitter(case.jitter)
-            .seed(case.seed)
-            .no_budget()
-            .clone_requests();
-        if let Some(ms) = case.timeout_ms {
-            builder = builder.timeout(Duration::from_millis(ms));
-        }
-        let svc = builder
+        let svc = RetryLayer::builder()
+            .configure(|c| {
+                c.max_attempts = case.max_attempts;
+                c.backoff.base = base;
+                c.backoff.max = base * case.max_factor;
+                c.backoff.jitter = case.jitter;
+                c.seed = Some(case.seed);
+                c.budget = None;
+                c.timeout = case.timeout_ms.map(Duration::from_millis);
+            })
+            .clone_requests()
             .build()
             .unwrap()
             .layer(TimeoutLayer::deadline_only().layer(dependency));

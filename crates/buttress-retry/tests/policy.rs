@@ -9,14 +9,18 @@ use std::time::Duration;
 use buttress_core::classify::GrpcClassifier;
 use buttress_core::telemetry::{Event, RecordingSink};
 use buttress_core::{BoxError, Reason, Rejected, RequestContext};
-use buttress_retry::{CloneRequest, Idempotency, Jitter, RetryLayer, RetryLayerBuilder};
+use buttress_retry::{
+    BudgetConfig, CloneRequest, Idempotency, Jitter, RetryLayer, RetryLayerBuilder,
+};
 use common::{Answer, scripted, status};
 use http::Request;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
 fn layer() -> RetryLayerBuilder<CloneRequest> {
-    RetryLayer::builder().seed(7).clone_requests()
+    RetryLayer::builder()
+        .configure(|c| c.seed = Some(7))
+        .clone_requests()
 }
 
 fn get() -> Request<()> {
@@ -38,7 +42,11 @@ async fn transient_statuses_are_retried_until_success() {
 #[tokio::test(start_paused = true)]
 async fn the_last_answer_is_returned_after_max_attempts() {
     let (log, dep) = scripted(vec![status(503), status(504), status(429), status(200)]);
-    let svc = layer().max_attempts(3).build().unwrap().layer(dep);
+    let svc = layer()
+        .configure(|c| c.max_attempts = 3)
+        .build()
+        .unwrap()
+        .layer(dep);
     let res = svc.oneshot(get()).await.unwrap();
     assert_eq!(res.status(), 429);
     assert_eq!(log.count(), 3);
@@ -63,7 +71,7 @@ async fn retry_after_2_sends_the_next_attempt_2_to_2_5_seconds_later() {
             status(200),
         ]);
         let svc = RetryLayer::builder()
-            .seed(seed)
+            .configure(|c| c.seed = Some(seed))
             .clone_requests()
             .build()
             .unwrap()
@@ -85,7 +93,7 @@ async fn a_hint_above_the_maximum_is_not_retried() {
         status(200),
     ]);
     let svc = layer()
-        .max_retry_after(Duration::from_secs(10))
+        .configure(|c| c.max_retry_after = Duration::from_secs(10))
         .build()
         .unwrap()
         .layer(dep);
@@ -153,7 +161,7 @@ async fn post_is_retried_only_with_an_idempotency_key() {
 async fn post_is_retried_when_idempotency_is_ignored() {
     let (log, dep) = scripted(vec![status(503), status(200)]);
     let svc = layer()
-        .idempotency(Idempotency::Ignored)
+        .configure(|c| c.idempotency = Idempotency::Ignored)
         .build()
         .unwrap()
         .layer(dep);
@@ -219,7 +227,7 @@ async fn grpc_unavailable_is_retried_with_previous_attempts() {
     ]);
     let svc = layer()
         .classifier(GrpcClassifier::default())
-        .idempotency(Idempotency::Ignored)
+        .configure(|c| c.idempotency = Idempotency::Ignored)
         .build()
         .unwrap()
         .layer(dep);
@@ -273,8 +281,11 @@ async fn a_retry_in_flight_is_cut_at_the_deadline() {
         Answer::Hang,
     ]);
     let svc = layer()
-        .jitter(Jitter::None)
-        .backoff(Duration::from_millis(50), Duration::from_secs(1))
+        .configure(|c| {
+            c.backoff.jitter = Jitter::None;
+            c.backoff.base = Duration::from_millis(50);
+            c.backoff.max = Duration::from_secs(1);
+        })
         .build()
         .unwrap()
         .layer(dep);
@@ -294,7 +305,7 @@ async fn a_retry_in_flight_is_cut_at_the_deadline() {
 async fn the_layer_timeout_bounds_the_whole_call() {
     let (log, dep) = scripted(vec![Answer::Hang]);
     let svc = layer()
-        .timeout(Duration::from_millis(800))
+        .configure(|c| c.timeout = Some(Duration::from_millis(800)))
         .build()
         .unwrap()
         .layer(dep);
@@ -312,9 +323,15 @@ async fn a_spent_budget_returns_the_answer_and_is_reported() {
     // No ratio and a floor of one retry per second over one second: one
     // retry in all.
     let layer = layer()
+        .configure(|c| {
+            c.budget = Some(BudgetConfig {
+                ratio: 0.0,
+                min_per_sec: 1,
+                window: Duration::from_secs(1),
+            });
+            c.max_attempts = 2;
+        })
         .name("inventory")
-        .budget(0.0, 1, Duration::from_secs(1))
-        .max_attempts(2)
         .sink(sink.clone())
         .build()
         .unwrap();
@@ -349,9 +366,11 @@ async fn the_same_seed_gives_the_same_backoffs() {
     for _ in 0..2 {
         let (log, dep) = scripted(vec![status(503)]);
         let svc = RetryLayer::builder()
-            .seed(99)
-            .max_attempts(5)
-            .no_budget()
+            .configure(|c| {
+                c.seed = Some(99);
+                c.max_attempts = 5;
+                c.budget = None;
+            })
             .clone_requests()
             .build()
             .unwrap()
@@ -373,9 +392,12 @@ async fn the_same_seed_gives_the_same_backoffs() {
 async fn exponential_backoff_without_jitter_doubles() {
     let (log, dep) = scripted(vec![status(503)]);
     let svc = layer()
-        .max_attempts(5)
-        .jitter(Jitter::None)
-        .backoff(Duration::from_millis(100), Duration::from_millis(300))
+        .configure(|c| {
+            c.max_attempts = 5;
+            c.backoff.jitter = Jitter::None;
+            c.backoff.base = Duration::from_millis(100);
+            c.backoff.max = Duration::from_millis(300);
+        })
         .build()
         .unwrap()
         .layer(dep);
@@ -393,8 +415,11 @@ async fn exponential_backoff_without_jitter_doubles() {
 async fn dropping_the_future_mid_backoff_stops_retrying() {
     let (log, dep) = scripted(vec![status(503)]);
     let svc = layer()
-        .jitter(Jitter::None)
-        .backoff(Duration::from_secs(1), Duration::from_secs(1))
+        .configure(|c| {
+            c.backoff.jitter = Jitter::None;
+            c.backoff.base = Duration::from_secs(1);
+            c.backoff.max = Duration::from_secs(1);
+        })
         .build()
         .unwrap()
         .layer(dep);

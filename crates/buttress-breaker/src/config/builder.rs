@@ -2,44 +2,76 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::time::Duration;
 
 use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
 
-use super::{BackoffConfig, BreakerConfig, ConfigError, SlowCallConfig, WindowConfig};
+use super::{BreakerConfig, ConfigError};
 use crate::keyed::KeyedCircuitBreakerLayer;
 use crate::layer::CircuitBreakerLayer;
 
 /// Builds a [`CircuitBreakerLayer`] (or, with
 /// [`build_keyed`](Self::build_keyed), a per-key
-/// [`KeyedCircuitBreakerLayer`]): the fields of a [`BreakerConfig`], plus
-/// what is not data — the classifier `C`, the environment (name and
-/// telemetry sink) it is built in, the key extractor.
+/// [`KeyedCircuitBreakerLayer`]).
+///
+/// Its settings are a [`BreakerConfig`], set through [`LayerBuilder`]:
+/// `.configure(|c| ..)` changes fields in place, `.with_config(..)`
+/// replaces them all (a config loaded from a file, say), and `.name(..)`,
+/// `.sink(..)` and `.env(..)` say what the layer reports under and where.
+/// The builder itself holds only what is not data: the classifier `C`
+/// ([`classifier`](Self::classifier)) and, for a keyed breaker, the key
+/// extractor ([`build_keyed`](Self::build_keyed)).
 ///
 /// ```
-/// use buttress_core::layer::LayerBuilder;
-/// use buttress_breaker::CircuitBreakerLayer;
-/// use buttress_core::layer::LayerHandle;
+/// use buttress_breaker::{BackoffConfig, CircuitBreakerLayer, SlowCallConfig, WindowConfig};
+/// use buttress_core::classify::AnyErrorFails;
+/// use buttress_core::layer::{LayerBuilder, LayerHandle};
 /// use buttress_core::telemetry::RecordingSink;
 /// use std::time::Duration;
 ///
 /// let layer = CircuitBreakerLayer::builder()
+///     .configure(|c| {
+///         c.window = WindowConfig::Time { duration: Duration::from_secs(30), buckets: 10 };
+///         c.failure_rate = 40.0;
+///         c.slow_calls = Some(SlowCallConfig { threshold: Duration::from_secs(2), rate: 80.0 });
+///         c.minimum_calls = 50;
+///         c.wait = Duration::from_secs(10);
+///         c.backoff = BackoffConfig {
+///             multiplier: 2.0,
+///             max_wait: Duration::from_secs(160),
+///             jitter: 0.2,
+///         };
+///         c.permitted_probes = 3;
+///     })
 ///     .name("payments")
-///     .time_window(Duration::from_secs(30), 10)
-///     .failure_rate(40.0)
-///     .slow_calls(Duration::from_secs(2), 80.0)
-///     .minimum_calls(50)
-///     .wait(Duration::from_secs(10))
-///     .backoff(2.0, Duration::from_secs(160))
-///     .jitter(0.2)
-///     .permitted_probes(3)
 ///     .sink(RecordingSink::new())
+///     .classifier(AnyErrorFails)
 ///     .build()
 ///     .expect("a valid config");
 /// assert_eq!(layer.handle().id().name(), "payments");
 ///
-/// let err = CircuitBreakerLayer::builder().wait(Duration::ZERO).build().unwrap_err();
+/// let err = CircuitBreakerLayer::builder()
+///     .configure(|c| c.wait = Duration::ZERO)
+///     .build()
+///     .unwrap_err();
 /// assert_eq!(err.field(), "wait");
+/// ```
+///
+/// From a config loaded as data, adding what is not data:
+///
+/// ```
+/// use buttress_breaker::{BreakerConfig, CircuitBreakerLayer};
+/// use buttress_core::classify::AnyErrorFails;
+/// use buttress_core::layer::{BuildEnv, LayerBuilder, LayerHandle};
+/// use buttress_core::telemetry::RecordingSink;
+///
+/// let config = BreakerConfig { minimum_calls: 5, ..BreakerConfig::default() };
+/// let layer = CircuitBreakerLayer::builder()
+///     .with_config(config)
+///     .env(BuildEnv::named("ledger").with_sink(RecordingSink::new()))
+///     .classifier(AnyErrorFails)
+///     .build()
+///     .unwrap();
+/// assert_eq!(layer.handle().id().name(), "ledger");
 /// ```
 #[derive(Clone)]
 pub struct CircuitBreakerLayerBuilder<C = DefaultClassifier> {
@@ -50,32 +82,8 @@ pub struct CircuitBreakerLayerBuilder<C = DefaultClassifier> {
 
 impl Default for CircuitBreakerLayerBuilder {
     fn default() -> Self {
-        Self::from_config(BreakerConfig::default())
-    }
-}
-
-impl CircuitBreakerLayerBuilder {
-    /// Starts from `config` (loaded from a file, say), to add what is not
-    /// data.
-    ///
-    /// ```
-    /// use buttress_core::layer::LayerBuilder;
-    /// use buttress_breaker::{BreakerConfig, CircuitBreakerLayerBuilder};
-    /// use buttress_core::classify::AnyErrorFails;
-    /// use buttress_core::layer::{BuildEnv, LayerHandle};
-    /// use buttress_core::telemetry::RecordingSink;
-    ///
-    /// let config = BreakerConfig { minimum_calls: 5, ..BreakerConfig::default() };
-    /// let layer = CircuitBreakerLayerBuilder::from_config(config)
-    ///     .env(BuildEnv::named("ledger").with_sink(RecordingSink::new()))
-    ///     .classifier(AnyErrorFails)
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(layer.handle().id().name(), "ledger");
-    /// ```
-    pub fn from_config(config: BreakerConfig) -> Self {
         CircuitBreakerLayerBuilder {
-            config,
+            config: BreakerConfig::default(),
             env: BuildEnv::default(),
             classifier: DefaultClassifier::default(),
         }
@@ -83,8 +91,14 @@ impl CircuitBreakerLayerBuilder {
 }
 
 impl<C> LayerBuilder for CircuitBreakerLayerBuilder<C> {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = BreakerConfig;
+
+    fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut BreakerConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
@@ -100,100 +114,6 @@ impl<C> CircuitBreakerLayerBuilder<C> {
             env: self.env,
             classifier,
         }
-    }
-
-    /// Rates over `window` (see also [`count_window`](Self::count_window)
-    /// and [`time_window`](Self::time_window)).
-    pub fn window(mut self, window: WindowConfig) -> Self {
-        self.config.window = window;
-        self
-    }
-
-    /// Rates over exactly the last `size` calls.
-    pub fn count_window(mut self, size: u32) -> Self {
-        self.config.window = WindowConfig::Count { size };
-        self
-    }
-
-    /// Rates over the last `duration`, split into `buckets` buckets.
-    pub fn time_window(mut self, duration: Duration, buckets: u32) -> Self {
-        self.config.window = WindowConfig::Time { duration, buckets };
-        self
-    }
-
-    /// Trips at this failure rate, in percent.
-    pub fn failure_rate(mut self, percent: f64) -> Self {
-        self.config.failure_rate = percent;
-        self
-    }
-
-    /// Calls longer than `threshold` are slow; trips at this slow-call
-    /// rate, in percent.
-    pub fn slow_calls(mut self, threshold: Duration, percent: f64) -> Self {
-        self.config.slow_calls = Some(SlowCallConfig {
-            threshold,
-            rate: percent,
-        });
-        self
-    }
-
-    /// Judges rates only once the window holds this many calls.
-    pub fn minimum_calls(mut self, calls: u32) -> Self {
-        self.config.minimum_calls = calls;
-        self
-    }
-
-    /// Stays open this long before probing.
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.config.wait = wait;
-        self
-    }
-
-    /// Multiplies the wait by `multiplier` on each consecutive re-open, up
-    /// to `max_wait`.
-    pub fn backoff(mut self, multiplier: f64, max_wait: Duration) -> Self {
-        self.config.backoff = BackoffConfig {
-            multiplier,
-            max_wait,
-            ..self.config.backoff
-        };
-        self
-    }
-
-    /// Scales each wait by a random factor in `1 ± jitter` (never past
-    /// `max_wait`).
-    pub fn jitter(mut self, jitter: f64) -> Self {
-        self.config.backoff.jitter = jitter;
-        self
-    }
-
-    /// Admits this many probes in half-open.
-    pub fn permitted_probes(mut self, probes: u32) -> Self {
-        self.config.permitted_probes = probes;
-        self
-    }
-
-    /// Shadow mode: never reject, count what would have been rejected.
-    pub fn metrics_only(mut self, on: bool) -> Self {
-        self.config.metrics_only = on;
-        self
-    }
-
-    /// Seeds the jitter, for reproducible runs.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = Some(seed);
-        self
-    }
-
-    /// For per-key breakers, the most keys held at once.
-    pub fn max_keys(mut self, keys: usize) -> Self {
-        self.config.max_keys = keys;
-        self
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &BreakerConfig {
-        &self.config
     }
 
     /// Validates the config and builds the layer, registering it with its
@@ -212,12 +132,12 @@ impl<C> CircuitBreakerLayerBuilder<C> {
     /// a [`KeyedCircuitBreakerLayer`].
     ///
     /// ```
-    /// use buttress_core::layer::LayerBuilder;
     /// use buttress_breaker::CircuitBreakerLayer;
+    /// use buttress_core::layer::LayerBuilder;
     ///
     /// let per_host = CircuitBreakerLayer::builder()
+    ///     .configure(|c| c.max_keys = 100)
     ///     .name("upstreams")
-    ///     .max_keys(100)
     ///     .build_keyed(|req: &http::Request<()>| req.uri().host().unwrap_or("").to_owned())
     ///     .unwrap();
     /// assert_eq!(per_host.handle().key_stats().capacity, 100);

@@ -4,9 +4,10 @@
 //! with the `serde` feature, loads from TOML or JSON with human durations
 //! (`"30s"`, `"250ms"`). It is the breaker's
 //! [`LayerConfig`](buttress_core::layer::LayerConfig): it validates itself
-//! and builds the layer. [`CircuitBreakerLayerBuilder`] sets the same
-//! fields in code and adds what is not data (the classifier, a telemetry
-//! sink, a key extractor). Either way, building validates the whole config
+//! and builds the layer. [`CircuitBreakerLayerBuilder`] holds a
+//! `BreakerConfig` too — set in code with `.configure(|c| ..)` or
+//! `.with_config(..)` — and adds only what is not data: the classifier
+//! and a key extractor. Either way, building validates the whole config
 //! and says which field is wrong.
 
 mod builder;
@@ -28,6 +29,7 @@ use crate::shared::Policy;
 use crate::window::count::MAX_SIZE;
 use crate::window::time::MAX_BUCKETS;
 pub use buttress_core::config::ConfigError;
+
 /// The window over which rates are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
@@ -231,6 +233,10 @@ const MIN_DURATION: Duration = Duration::from_nanos(1);
 impl LayerConfig for BreakerConfig {
     type Layer = CircuitBreakerLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     /// Checks every field; the error names the first one that is wrong.
     ///
     /// ```
@@ -360,7 +366,7 @@ mod tests {
     fn errors_are_cores_config_error() {
         let err: buttress_core::config::ConfigError = crate::CircuitBreakerLayer::builder()
             .name("db")
-            .permitted_probes(0)
+            .configure(|c| c.permitted_probes = 0)
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "permitted_probes");

@@ -18,26 +18,28 @@ use crate::shared::{Breaker, Policy};
 /// shared by every service the layer builds.
 ///
 /// Built the one way a keyed breaker is:
-/// `CircuitBreakerLayer::builder()` (or
-/// [`CircuitBreakerLayerBuilder::from_config`](crate::CircuitBreakerLayerBuilder::from_config)
-/// with a loaded [`BreakerConfig`](crate::BreakerConfig)), then
+/// `CircuitBreakerLayer::builder()` (its data set with `.configure(..)`,
+/// or a loaded [`BreakerConfig`](crate::BreakerConfig) given whole with
+/// `.with_config(..)`), then
 /// [`build_keyed(extract)`](crate::CircuitBreakerLayerBuilder::build_keyed)
 /// with the closure that takes the key from a request — a key extractor is
 /// code, not data, so there is no `from_config` of its own. Its
 /// [`handle`](Self::handle) reaches each key's breaker.
 ///
 /// ```
+/// use buttress_breaker::{CircuitBreakerLayer, State, WindowConfig};
 /// use buttress_core::layer::LayerBuilder;
-/// use buttress_breaker::{CircuitBreakerLayer, State};
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // One breaker per host.
 /// let layer = CircuitBreakerLayer::builder()
+///     .configure(|c| {
+///         c.window = WindowConfig::Count { size: 4 };
+///         c.minimum_calls = 2;
+///     })
 ///     .name("upstreams")
-///     .count_window(4)
-///     .minimum_calls(2)
 ///     .build_keyed(|req: &Request<()>| req.uri().host().unwrap_or("").to_owned())
 ///     .unwrap();
 ///

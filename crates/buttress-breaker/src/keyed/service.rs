@@ -91,7 +91,7 @@ where
         match gate(&entry) {
             Gate::Admit { ticket, start } => {
                 let tracker = Tracker::new(Target::Keyed(entry), ticket, current_lane(), start);
-                ResponseFuture::called(self.inner.call(req), self.classifier.clone(), tracker)
+                ResponseFuture::admitted(self.inner.call(req), self.classifier.clone(), tracker)
             }
             Gate::Reject(rejected) => ResponseFuture::rejected(rejected),
         }

@@ -6,12 +6,15 @@
 //!
 //! - [`count`]: exactly the last N calls — a ring of N one-byte slots and
 //!   running totals, adjusted by the slot a call overwrites.
-//! - [`time`]: the last T, split into buckets, with each bucket striped
-//!   over lanes so that threads on different cores write different cache
-//!   lines.
+//! - [`time`]: the last T, split into buckets — core's
+//!   [`SlidingWindow`](buttress_core::window::SlidingWindow), the one
+//!   time-bucketed window every layer uses — striped over lanes so that
+//!   threads on different cores write different cache lines.
 //!
 //! Neither rescans stored calls on the call path, and both take bounded
-//! memory whatever the traffic.
+//! memory whatever the traffic: a count window one byte per call, a time
+//! window 16 bytes per bucket per lane, with only as many lanes as fit in
+//! 16 KiB.
 
 pub(crate) mod count;
 pub(crate) mod time;

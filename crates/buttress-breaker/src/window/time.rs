@@ -1,31 +1,25 @@
-//! The time window: the last T, in buckets, striped over lanes.
+//! The time window: the last T, in buckets, over core's
+//! [`SlidingWindow`], striped over lanes.
 //!
-//! T is split into B buckets of T/B each; the window holds the current
-//! bucket and the B-1 before it. Each bucket is striped over L lanes
-//! (about two per core), each lane on its own cache line, and a call
-//! writes only the lane of its thread — so two threads recording at once
-//! do not fight over one cache line, which is what makes this window
-//! scale where a single shared counter would not.
+//! Each bucket counts calls in one word and failures and slow calls in a
+//! second, packed (failures in the high 32 bits, slow calls in the low
+//! 32): 16 bytes per bucket per lane, so a 10-bucket window keeps one
+//! lane per thread group (about two per core, up to 16) in about 3 KiB,
+//! and a 1,000-bucket window — a lane of 16,000 bytes — has one lane and
+//! stays within 16 KiB in all (see [`SlidingWindow::memory`]). The core
+//! window finds the bucket without a division, recycles old buckets
+//! without a timer or a scan, and sums lanes and buckets on a read.
 //!
-//! A cell is stamped with the bucket number it counts; the first call to
-//! find an outdated stamp claims the cell and clears it, so buckets
-//! older than T are forgotten without a timer and without a scan.
+//! A packed field saturates rather than wrapping into its neighbour: once
+//! a bucket's lane holds 2^31 failures (or slow calls), further ones are
+//! not added to it (its calls still are).
 //!
-//! Judging the rates needs the sum over every lane and bucket (B × L
-//! cells, a fixed cost). It is skipped while no failure or slow call is in
-//! the window — a healthy window cannot trip — which one shared,
-//! read-mostly timestamp tells; the sum is taken only while the
-//! dependency shows trouble.
-//!
-//! A call recorded in the instant a cell is being claimed by another
-//! thread of the same lane may be lost: at most a few calls at a bucket
-//! boundary, never a drift.
-//!
-//! Cost, for the call path: finding the cell takes no division. The lane
-//! count is a power of two (a mask), and the current bucket — its number
-//! and its index among the B — is cached in one read-mostly word, checked
-//! against the clock with a multiplication; only the first call of each
-//! new bucket divides, once per bucket width.
+//! Judging the rates needs the sum over every lane and bucket (a fixed
+//! cost). It is skipped while no failure or slow call is in the window —
+//! a healthy window cannot trip — which one shared, read-mostly timestamp
+//! tells; the sum is taken only while the dependency shows trouble.
+
+use buttress_core::window::SlidingWindow;
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -34,32 +28,20 @@ use super::Totals;
 /// The most buckets a time window may have.
 pub(crate) const MAX_BUCKETS: u32 = 1_000;
 
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Cell {
-    /// The bucket number counted here, plus one (0: never used).
-    stamp: AtomicU64,
-    calls: AtomicU64,
-    failures: AtomicU64,
-    slow: AtomicU64,
-}
-
-/// Bits of the cached bucket word that hold the bucket's index among the
-/// B buckets (B is at most [`MAX_BUCKETS`]).
-const INDEX_BITS: u32 = 10;
-const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
-const _: () = assert!(MAX_BUCKETS as u64 <= INDEX_MASK + 1);
+/// The counter words of a bucket.
+const CALLS: usize = 0;
+const BAD: usize = 1;
+/// One failure and one slow call in the [`BAD`] word.
+const FAILURE: u64 = 1 << 32;
+const SLOW: u64 = 1;
+const FIELD: u64 = u32::MAX as u64;
+/// A bucket's lane takes no more failures (slow calls) past this many:
+/// far below the field's range, whatever adders race past the check.
+const SATURATED: u64 = 1 << 31;
 
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
-    width: u64,
-    buckets: u64,
-    /// Lanes minus one; the lane count is a power of two.
-    lane_mask: usize,
-    cells: Box<[Cell]>,
-    /// The latest bucket seen: its stamp above [`INDEX_BITS`], its index
-    /// among the buckets below (0: none yet). Written once per bucket.
-    current: AtomicU64,
+    counts: SlidingWindow<2>,
     /// When the latest failure or slow call was recorded, plus one
     /// (0: none since the last reset).
     last_bad: AtomicU64,
@@ -67,118 +49,60 @@ pub(crate) struct TimeWindow {
 
 impl TimeWindow {
     /// A window over `span` nanoseconds in `buckets` buckets, striped over
-    /// `lanes` lanes.
+    /// up to `lanes` lanes (as many as fit in 16 KiB).
     pub(crate) fn new(span: u64, buckets: u32, lanes: usize) -> Self {
-        let buckets = u64::from(buckets.clamp(1, MAX_BUCKETS));
-        let lanes = lanes.max(1).next_power_of_two();
         TimeWindow {
-            width: (span / buckets).max(1),
-            buckets,
-            lane_mask: lanes - 1,
-            cells: (0..lanes * buckets as usize)
-                .map(|_| Cell::default())
-                .collect(),
-            current: AtomicU64::new(0),
+            counts: SlidingWindow::new(span, buckets.clamp(1, MAX_BUCKETS), lanes),
             last_bad: AtomicU64::new(0),
         }
     }
 
-    fn span(&self) -> u64 {
-        self.width * self.buckets
-    }
-
-    #[inline]
-    fn stamp(&self, now: u64) -> u64 {
-        now / self.width + 1
-    }
-
-    /// The stamp of the bucket holding `now`, and its index among the
-    /// buckets: from the cache when `now` falls in the cached bucket.
-    #[inline]
-    fn bucket(&self, now: u64) -> (u64, usize) {
-        let cached = self.current.load(Ordering::Relaxed);
-        let stamp = cached >> INDEX_BITS;
-        // Bucket `stamp` covers [(stamp - 1) * width, stamp * width).
-        let start = stamp.wrapping_sub(1).wrapping_mul(self.width);
-        if stamp != 0 && now.wrapping_sub(start) < self.width {
-            return (stamp, (cached & INDEX_MASK) as usize);
-        }
-        self.bucket_slow(now)
-    }
-
-    #[cold]
-    fn bucket_slow(&self, now: u64) -> (u64, usize) {
-        let stamp = self.stamp(now);
-        let index = stamp % self.buckets;
-        // Stamps past the word's range are not cached (a width of a few
-        // nanoseconds after centuries of uptime): computed each time.
-        if stamp <= u64::MAX >> INDEX_BITS {
-            // Only ever forward: a thread that read the clock a moment
-            // earlier must not move the cache back.
-            self.current
-                .fetch_max((stamp << INDEX_BITS) | index, Ordering::Relaxed);
-        }
-        (stamp, index as usize)
-    }
-
     #[inline]
     pub(crate) fn record(&self, lane: usize, now: u64, failed: bool, slow: bool) -> Option<Totals> {
-        let (stamp, bucket) = self.bucket(now);
-        let index = (lane & self.lane_mask) * self.buckets as usize + bucket;
-        let cell = &self.cells[index];
-        let seen = cell.stamp.load(Ordering::Acquire);
-        if seen < stamp
-            && cell
-                .stamp
-                .compare_exchange(seen, stamp, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            cell.calls.store(0, Ordering::Relaxed);
-            cell.failures.store(0, Ordering::Relaxed);
-            cell.slow.store(0, Ordering::Relaxed);
-        }
-        cell.calls.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            cell.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        if slow {
-            cell.slow.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.counts.slot(lane, now) {
+            slot.add(CALLS, 1);
+            if failed || slow {
+                let held = slot.get(BAD);
+                let mut bad = 0;
+                if failed && held >> 32 < SATURATED {
+                    bad |= FAILURE;
+                }
+                if slow && held & FIELD < SATURATED {
+                    bad |= SLOW;
+                }
+                if bad != 0 {
+                    slot.add(BAD, bad);
+                }
+            }
         }
         if failed || slow {
             self.last_bad.fetch_max(now + 1, Ordering::AcqRel);
         }
         let last_bad = self.last_bad.load(Ordering::Acquire);
-        if last_bad == 0 || (now + 1).saturating_sub(last_bad) >= self.span() {
+        if last_bad == 0 || (now + 1).saturating_sub(last_bad) >= self.counts.span() {
             return None;
         }
         Some(self.totals(now))
     }
 
     pub(crate) fn totals(&self, now: u64) -> Totals {
-        let current = self.stamp(now);
-        let mut totals = Totals::default();
-        for cell in self.cells.iter() {
-            let stamp = cell.stamp.load(Ordering::Acquire);
-            // In the window: the current bucket and the B-1 before it (a
-            // stamp ahead of `current` comes from a thread that read the
-            // clock a moment later).
-            if stamp != 0 && stamp + self.buckets > current {
-                totals.calls += cell.calls.load(Ordering::Relaxed);
-                totals.failures += cell.failures.load(Ordering::Relaxed);
-                totals.slow += cell.slow.load(Ordering::Relaxed);
-            }
-        }
-        totals
+        self.counts
+            .fold(now, Totals::default(), |mut totals, bucket| {
+                // A bucket of a lane no call went through: one load, not two.
+                let calls = bucket.get(CALLS);
+                if calls != 0 {
+                    let bad = bucket.get(BAD);
+                    totals.calls += calls;
+                    totals.failures += bad >> 32;
+                    totals.slow += bad & FIELD;
+                }
+                totals
+            })
     }
 
     pub(crate) fn reset(&self) {
-        for cell in self.cells.iter() {
-            cell.stamp.store(0, Ordering::Relaxed);
-            cell.calls.store(0, Ordering::Relaxed);
-            cell.failures.store(0, Ordering::Relaxed);
-            cell.slow.store(0, Ordering::Relaxed);
-        }
-        // `current` maps time to buckets, whatever they hold: kept.
+        // The window's head maps time to buckets, whatever they hold: kept.
+        self.counts.reset();
         self.last_bad.store(0, Ordering::Release);
     }
 }
@@ -226,11 +150,39 @@ mod tests {
         // A thread that read the clock a moment earlier, in the bucket
         // before: counted there, and the cached bucket stays the later.
         window.record(0, 5 * MS - 1, true, false);
-        assert_eq!(window.current.load(Ordering::Relaxed) >> INDEX_BITS, 6);
+        assert_eq!(window.counts.newest(), Some(5));
         assert_eq!(window.totals(5 * MS).calls, 2);
         // Ten buckets after the first, the earlier bucket has left.
         assert_eq!(window.totals(14 * MS).calls, 1);
         assert_eq!(window.totals(15 * MS).calls, 0);
+    }
+
+    #[test]
+    fn a_thousand_buckets_fit_in_16_kib() {
+        let window = TimeWindow::new(60_000 * MS, MAX_BUCKETS, 16);
+        let bytes =
+            size_of::<TimeWindow>() - size_of::<SlidingWindow<2>>() + window.counts.memory();
+        assert!(bytes <= 16 * 1024, "{bytes} bytes");
+        // Ten buckets keep every lane.
+        assert_eq!(TimeWindow::new(10_000 * MS, 10, 16).counts.lanes(), 16);
+    }
+
+    #[test]
+    fn packed_fields_saturate_instead_of_wrapping() {
+        let window = TimeWindow::new(10 * MS, 10, 1);
+        let slot = window.counts.slot(0, 0).unwrap();
+        slot.add(BAD, (SATURATED - 1) * FAILURE);
+        window.record(0, 0, true, true);
+        window.record(0, 0, true, false);
+        window.record(0, 0, false, true);
+        assert_eq!(
+            window.totals(0),
+            Totals {
+                calls: 3,
+                failures: SATURATED,
+                slow: 2
+            }
+        );
     }
 
     #[test]

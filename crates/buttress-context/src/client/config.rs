@@ -109,6 +109,10 @@ impl Default for ClientContextConfig {
 impl LayerConfig for ClientContextConfig {
     type Layer = ClientContextLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         self.parse().map(drop)
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::LayerId;
 use http::HeaderName;
 use tower_layer::Layer;
@@ -28,8 +28,10 @@ impl ClientContextLayer {
         Self::defaults(Self::builder())
     }
 
-    /// A builder, to change the headers or the margin, name the layer or
-    /// give it its own sink.
+    /// A builder, to change the headers or the margin (its
+    /// [`ClientContextConfig`], through
+    /// [`configure`](LayerBuilder::configure)), name the layer or give it
+    /// its own sink.
     pub fn builder() -> ClientContextLayerBuilder {
         ClientContextLayerBuilder::default()
     }
@@ -46,7 +48,9 @@ impl ClientContextLayer {
 
     /// The defaults, writing the ID as `x-correlation-id`.
     pub fn x_correlation_id() -> Self {
-        Self::defaults(Self::builder().id_header(X_CORRELATION_ID))
+        Self::defaults(
+            Self::builder().configure(|c| c.id_header = X_CORRELATION_ID.as_str().into()),
+        )
     }
 
     /// Builds a preset: the defaults with one setting no value of which

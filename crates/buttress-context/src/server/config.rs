@@ -153,13 +153,15 @@ pub struct ServerContextConfig {
     pub also_accept: Vec<String>,
     /// `accept` or `generate`.
     pub id_mode: IdMode,
-    /// `uuid_v7` or `uuid_v4`.
+    /// `uuid_v7` or `uuid_v4`; a builder's
+    /// [`make_id`](super::ServerContextLayerBuilder::make_id) takes its place.
     pub id_format: IdFormat,
     /// The longest accepted ID, in bytes.
     pub id_max_len: usize,
     /// Characters accepted in an ID beyond `[A-Za-z0-9._:-]`.
     pub id_extra_chars: String,
-    /// Which callers are trusted.
+    /// Which callers are trusted; a builder's
+    /// [`trust`](super::ServerContextLayerBuilder::trust) takes its place.
     pub trust: TrustConfig,
     /// The milliseconds deadline header.
     pub deadline_header: String,
@@ -323,6 +325,10 @@ impl ServerContextConfig {
 
 impl LayerConfig for ServerContextConfig {
     type Layer = ServerContextLayer;
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.parse(None).map(drop)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::LayerId;
 use buttress_core::{Criticality, TrustPolicy};
 use http::HeaderName;
@@ -12,7 +12,7 @@ use tower_layer::Layer;
 
 use super::read::Settings;
 use super::{ServerContext, ServerContextConfig, ServerContextLayerBuilder};
-use crate::headers::X_CORRELATION_ID;
+use crate::headers::{X_CORRELATION_ID, X_REQUEST_ID};
 use crate::id::IdMode;
 
 /// Fills the [`RequestContext`](buttress_core::RequestContext) of every
@@ -27,7 +27,9 @@ impl ServerContextLayer {
     /// A builder with the defaults: `x-request-id` (also accepting
     /// `x-correlation-id`), [`IdMode::Accept`], trusting nobody — so
     /// every request gets a fresh ID and no caller sets a deadline,
-    /// criticality or fault until you give it a [`TrustPolicy`].
+    /// criticality or fault until you give it a [`TrustPolicy`]. Its
+    /// settings are a [`ServerContextConfig`], changed with
+    /// [`configure`](LayerBuilder::configure).
     pub fn builder() -> ServerContextLayerBuilder {
         ServerContextLayerBuilder::default()
     }
@@ -46,7 +48,7 @@ impl ServerContextLayer {
     /// assert_eq!(layer.handle().id_mode(), buttress_context::id::IdMode::Generate);
     /// ```
     pub fn public() -> Self {
-        Self::defaults(Self::builder().id_mode(IdMode::Generate))
+        Self::defaults(Self::builder().configure(|c| c.id_mode = IdMode::Generate))
     }
 
     /// For an internal service: accepts the ID, deadline, criticality and
@@ -62,9 +64,20 @@ impl ServerContextLayer {
     }
 
     /// The defaults, with `x-correlation-id` as the ID header read first,
-    /// echoed and forwarded.
+    /// echoed and forwarded, and `x-request-id` accepted after it.
+    ///
+    /// ```
+    /// use buttress_context::server::ServerContextLayer;
+    /// let layer = ServerContextLayer::x_correlation_id();
+    /// assert_eq!(layer.handle().id_header(), "x-correlation-id");
+    /// ```
     pub fn x_correlation_id() -> Self {
-        Self::defaults(Self::builder().id_header(X_CORRELATION_ID))
+        // The two names swap places: one header may not be both the ID
+        // header and another accepted one.
+        Self::defaults(Self::builder().configure(|c| {
+            c.id_header = X_CORRELATION_ID.as_str().into();
+            c.also_accept = vec![X_REQUEST_ID.as_str().into()];
+        }))
     }
 
     /// Builds a preset: the defaults with one setting no value of which
@@ -109,11 +122,15 @@ impl std::fmt::Debug for ServerContextLayer {
 /// [`ServerContextLayer::handle`].
 ///
 /// ```
-/// use buttress_context::server::ServerContextLayer;
+/// use buttress_context::server::{ServerContextConfig, ServerContextLayer};
 /// use buttress_core::layer::LayerHandle;
 /// use std::time::Duration;
 ///
-/// let layer = ServerContextLayer::builder().max_deadline(Duration::from_secs(5)).build().unwrap();
+/// let config = ServerContextConfig {
+///     max_deadline: Some(Duration::from_secs(5)),
+///     ..ServerContextConfig::default()
+/// };
+/// let layer = ServerContextLayer::from_config(&config).unwrap();
 /// let handle = layer.handle();
 /// assert_eq!(handle.id().name(), "context");
 /// assert_eq!(handle.id_header(), "x-request-id");

@@ -7,11 +7,12 @@
 //!   `deny_unknown_fields` and human durations. It implements
 //!   [`LayerConfig`], which validates it and builds the layer in a
 //!   [`BuildEnv`].
-//! - **One builder shape.** `FooLayer::builder()` returns a builder that
-//!   sets the same fields in code, plus what is not data:
+//! - **One builder shape.** `FooLayer::builder()` returns a builder whose
+//!   settings are its config — `.configure(|c| ..)`, `.with_config(..)`,
+//!   `.name(..)`, `.sink(..)` and `.env(..)` come from [`LayerBuilder`],
+//!   the same for every layer — plus only what is not data:
 //!   `.classifier(..)` where the layer judges outcomes, key closures,
-//!   custom algorithms. `.name(..)`, `.sink(..)` and `.env(..)` come from
-//!   [`LayerBuilder`], the same for every builder. `.build()` returns
+//!   custom algorithms. `.build()` returns
 //!   `Result<FooLayer, ConfigError>`; `FooLayer::from_config(&config)`
 //!   builds from data alone. No constructor panics.
 //! - **One name rule.** A layer reports under its config's `name`, else
@@ -34,7 +35,7 @@
 //!
 //! // In code: the builder.
 //! let layer = TimeoutLayer::builder()
-//!     .limit(Duration::from_secs(2))
+//!     .configure(|c| c.limit = Some(Duration::from_secs(2)))
 //!     .name("inventory")
 //!     .build()
 //!     .unwrap();
@@ -51,7 +52,7 @@ mod builder;
 mod env;
 mod handle;
 
-pub use self::builder::LayerBuilder;
+pub use self::builder::{ConfigBuilder, LayerBuilder};
 pub use self::env::BuildEnv;
 pub use self::handle::LayerHandle;
 pub use crate::classify::HttpOrGrpcClassifier as DefaultClassifier;
@@ -70,6 +71,10 @@ pub trait LayerConfig {
     /// Checks every field, naming the first one at fault. `build_in`
     /// calls it; a loader calls it to fail before building anything.
     fn validate(&self) -> Result<(), ConfigError>;
+
+    /// The `name` field, which every config has: `None` takes the
+    /// environment's name, else the layer's kind.
+    fn name_mut(&mut self) -> &mut Option<String>;
 
     /// Validates and builds the layer, registering its telemetry under the
     /// name [`BuildEnv::name_for`] gives.

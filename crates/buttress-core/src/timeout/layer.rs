@@ -31,13 +31,18 @@ pub(super) struct Shared {
 ///
 /// let config: TimeoutConfig = toml::from_str(r#"limit = "800ms""#).unwrap();
 /// assert_eq!(config.limit, Some(Duration::from_millis(800)));
+/// // In a stack's section, the limit alone: `timeout = "800ms"`.
+/// #[derive(serde::Deserialize)]
+/// struct Section { timeout: TimeoutConfig }
+/// let section: Section = toml::from_str(r#"timeout = "800ms""#).unwrap();
+/// assert_eq!(section.timeout, config);
 /// assert!(toml::from_str::<TimeoutConfig>(r#"limt = "1s""#).is_err());
 /// # }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
+    derive(serde::Serialize),
     serde(default, deny_unknown_fields)
 )]
 pub struct TimeoutConfig {
@@ -48,8 +53,22 @@ pub struct TimeoutConfig {
     pub limit: Option<Duration>,
 }
 
+/// A config with this limit, for a stack's `.timeout(Duration::from_secs(2))`.
+impl From<Duration> for TimeoutConfig {
+    fn from(limit: Duration) -> Self {
+        TimeoutConfig {
+            name: None,
+            limit: Some(limit),
+        }
+    }
+}
+
 impl LayerConfig for TimeoutConfig {
     type Layer = TimeoutLayer;
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         match self.limit {
@@ -83,7 +102,7 @@ impl TimeoutLayer {
     /// reporting to the global telemetry sink as `timeout`; an error if
     /// `limit` is zero or longer than a day.
     pub fn new(limit: Duration) -> Result<Self, ConfigError> {
-        Self::builder().limit(limit).build()
+        TimeoutConfig::from(limit).build()
     }
 
     /// A layer enforcing only the request's deadline, if it has one.
@@ -93,7 +112,8 @@ impl TimeoutLayer {
             .unwrap_or_else(|_| unreachable!("a deadline-only layer has nothing to validate"))
     }
 
-    /// A builder, to set the limit, name the layer or give it its own sink.
+    /// A builder, to set the limit, name the layer or give it its own sink
+    /// (see [`LayerBuilder`]).
     pub fn builder() -> TimeoutLayerBuilder {
         TimeoutLayerBuilder::default()
     }
@@ -146,12 +166,12 @@ impl LayerHandle for TimeoutHandle {
 /// use std::time::Duration;
 ///
 /// let layer = TimeoutLayer::builder()
-///     .limit(Duration::from_millis(800))
+///     .configure(|c| c.limit = Some(Duration::from_millis(800)))
 ///     .name("inventory")
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(layer.handle().limit(), Some(Duration::from_millis(800)));
-/// assert!(TimeoutLayer::builder().limit(Duration::ZERO).build().is_err());
+/// assert!(TimeoutLayer::builder().configure(|c| c.limit = Some(Duration::ZERO)).build().is_err());
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct TimeoutLayerBuilder {
@@ -160,31 +180,18 @@ pub struct TimeoutLayerBuilder {
 }
 
 impl LayerBuilder for TimeoutLayerBuilder {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = TimeoutConfig;
+
+    fn config(&self) -> &TimeoutConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut TimeoutConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl TimeoutLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: TimeoutConfig) -> Self {
-        TimeoutLayerBuilder {
-            config,
-            env: BuildEnv::default(),
-        }
-    }
-
-    /// The layer's own limit. Without one, only request deadlines apply.
-    pub fn limit(mut self, limit: Duration) -> Self {
-        self.config.limit = Some(limit);
-        self
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &TimeoutConfig {
-        &self.config
-    }
-
     /// Validates and builds the layer, registering it with telemetry.
     pub fn build(self) -> Result<TimeoutLayer, ConfigError> {
         self.config.build_in(&self.env)

@@ -31,6 +31,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "serde")]
+mod de;
 mod future;
 mod layer;
 mod service;

@@ -163,6 +163,10 @@ impl AdaptiveLimitConfig {
 impl LayerConfig for AdaptiveLimitConfig {
     type Layer = AdaptiveLimitLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field, problem| Err(ConfigError::new(field, problem));
         if self.name.as_deref() == Some("") {

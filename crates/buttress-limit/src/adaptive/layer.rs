@@ -25,14 +25,16 @@ use crate::ConfigError;
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
-/// use buttress_limit::adaptive::{AdaptiveLimitLayer, Vegas};
+/// use buttress_limit::adaptive::{AdaptiveLimitLayer, Algorithm, Vegas};
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let layer = AdaptiveLimitLayer::builder()
+///     .configure(|c| {
+///         c.algorithm = Algorithm::Vegas(Vegas::default());
+///         c.max_limit = 400;
+///     })
 ///     .name("search")
-///     .vegas(Vegas::default())
-///     .limits(4, 20, 400)
 ///     .build()
 ///     .unwrap();
 /// let handle = layer.handle();
@@ -105,10 +107,16 @@ impl<C: fmt::Debug> fmt::Debug for AdaptiveLimitLayer<C> {
 ///
 /// ```
 /// use buttress_core::layer::LayerHandle;
-/// use buttress_limit::adaptive::AdaptiveLimitLayer;
+/// use buttress_limit::adaptive::{AdaptiveLimitConfig, AdaptiveLimitLayer};
 /// use std::time::Duration;
 ///
-/// let handle = AdaptiveLimitLayer::builder().limits(2, 8, 64).build().unwrap().handle();
+/// let config = AdaptiveLimitConfig {
+///     min_limit: 2,
+///     initial_limit: Some(8),
+///     max_limit: 64,
+///     ..AdaptiveLimitConfig::default()
+/// };
+/// let handle = AdaptiveLimitLayer::from_config(&config).unwrap().handle();
 /// assert_eq!(handle.id().name(), "adaptive_limit");
 /// assert_eq!((handle.limit(), handle.in_flight(), handle.queued()), (8, 0, 0));
 /// assert_eq!(handle.min_rtt(), Duration::ZERO); // no window closed yet

@@ -36,6 +36,11 @@
 //! - Limit, in-flight, queue depth and no-load RTT go to the telemetry
 //!   sink as gauges at every window, and are read at any time through the
 //!   layer's [`AdaptiveLimitHandle`].
+//!
+//! Every setting — bounds, window, probe, queue, the built-in algorithm —
+//! is data in an [`AdaptiveLimitConfig`]; the builder
+//! ([`AdaptiveLimitLayer::builder`]) adds only the classifier and an
+//! algorithm of your own.
 
 mod algorithm;
 mod builder;

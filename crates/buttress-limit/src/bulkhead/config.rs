@@ -88,6 +88,10 @@ impl Default for BulkheadConfig {
 impl LayerConfig for BulkheadConfig {
     type Layer = BulkheadLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.name.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty"));
@@ -128,25 +132,43 @@ fn settings(config: BulkheadConfig, env: &BuildEnv) -> Result<Arc<Settings>, Con
 }
 
 /// Builds a [`BulkheadLayer`], one bulkhead for every request or
-/// ([`build_keyed`](Self::build_keyed)) one per key. `.name(..)`,
-/// `.sink(..)` and `.env(..)` come from [`LayerBuilder`].
+/// ([`build_keyed`](Self::build_keyed)) one per key.
+///
+/// Its settings are a [`BulkheadConfig`], all data: set them with
+/// `.configure(|c| ..)` or `.with_config(..)`; `.name(..)`, `.sink(..)`
+/// and `.env(..)` come from [`LayerBuilder`] too. What is not data — the
+/// key closure of a keyed bulkhead — is given to `build_keyed`.
 ///
 /// ```
 /// use buttress_core::layer::{LayerBuilder, LayerHandle};
 /// use buttress_core::telemetry::RecordingSink;
-/// use buttress_limit::{BulkheadLayer, QueueOrder};
+/// use buttress_limit::{BulkheadConfig, BulkheadLayer, QueueOrder};
 /// use std::time::Duration;
 ///
 /// let layer = BulkheadLayer::builder()
+///     .configure(|c| {
+///         c.max_concurrent = 16;
+///         c.queue_capacity = 32;
+///         c.max_wait = Duration::from_millis(50);
+///         c.order = QueueOrder::Lifo;
+///     })
 ///     .name("payments")
-///     .max_concurrent(16)
-///     .queue(32, Duration::from_millis(50))
-///     .order(QueueOrder::Lifo)
 ///     .sink(RecordingSink::new())
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(layer.handle().id().name(), "payments");
-/// assert!(BulkheadLayer::builder().max_concurrent(0).build().is_err());
+///
+/// // Or a whole config at once, as loaded from a file:
+/// let config = BulkheadConfig { max_concurrent: 0, ..BulkheadConfig::default() };
+/// assert!(BulkheadLayer::builder().with_config(config).build().is_err());
+///
+/// // One bulkhead per tenant: the key closure is what is not data.
+/// let per_tenant = BulkheadLayer::builder()
+///     .configure(|c| c.max_concurrent = 4)
+///     .name("tenants")
+///     .build_keyed(|req: &http::Request<()>| req.headers().get("x-tenant").cloned())
+///     .unwrap();
+/// assert_eq!(per_tenant.handle().max_concurrent(), 4);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct BulkheadLayerBuilder {
@@ -155,66 +177,18 @@ pub struct BulkheadLayerBuilder {
 }
 
 impl LayerBuilder for BulkheadLayerBuilder {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = BulkheadConfig;
+
+    fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut BulkheadConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl BulkheadLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: BulkheadConfig) -> Self {
-        BulkheadLayerBuilder {
-            config,
-            env: BuildEnv::default(),
-        }
-    }
-
-    /// Calls allowed at once.
-    pub fn max_concurrent(mut self, max: usize) -> Self {
-        self.config.max_concurrent = max;
-        self
-    }
-
-    /// Callers that may wait for a slot; 0 rejects at once when full.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.config.queue_capacity = capacity;
-        self
-    }
-
-    /// The longest a caller waits for a slot.
-    pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.config.max_wait = max_wait;
-        self
-    }
-
-    /// A wait queue of `capacity` callers, each waiting at most `max_wait`.
-    pub fn queue(self, capacity: usize, max_wait: Duration) -> Self {
-        self.queue_capacity(capacity).max_wait(max_wait)
-    }
-
-    /// Which waiter is served first.
-    pub fn order(mut self, order: QueueOrder) -> Self {
-        self.config.order = order;
-        self
-    }
-
-    /// The retry hint given with a rejection.
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.config.retry_after = retry_after;
-        self
-    }
-
-    /// For a keyed bulkhead, the most keys tracked at once.
-    pub fn max_keys(mut self, max_keys: usize) -> Self {
-        self.config.max_keys = max_keys;
-        self
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &BulkheadConfig {
-        &self.config
-    }
-
     /// Validates and builds one bulkhead shared by every request through
     /// the layer, registering it with telemetry.
     pub fn build(self) -> Result<BulkheadLayer, ConfigError> {
@@ -227,10 +201,11 @@ impl BulkheadLayerBuilder {
     /// key's bulkhead is evicted first when it is full.
     ///
     /// ```
+    /// use buttress_core::layer::LayerBuilder;
     /// use buttress_limit::BulkheadLayer;
     ///
     /// let per_route = BulkheadLayer::builder()
-    ///     .max_concurrent(8)
+    ///     .configure(|c| c.max_concurrent = 8)
     ///     .build_keyed(|req: &http::Request<()>| {
     ///         if req.uri().path().starts_with("/payments") { "payments" } else { "other" }
     ///     })
@@ -255,7 +230,7 @@ mod tests {
     #[test]
     fn errors_are_cores_config_error() {
         let err: buttress_core::config::ConfigError = BulkheadLayer::builder()
-            .max_concurrent(0)
+            .configure(|c| c.max_concurrent = 0)
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "max_concurrent");

@@ -34,8 +34,8 @@ use crate::release::{OnBodyEnd, OnResponse};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let layer = BulkheadLayer::builder()
+///     .configure(|c| c.max_concurrent = 1)
 ///     .name("inventory")
-///     .max_concurrent(1)
 ///     .build()
 ///     .unwrap();
 /// let handle = layer.handle();
@@ -139,9 +139,10 @@ impl<K: fmt::Debug, R> fmt::Debug for BulkheadLayer<K, R> {
 ///
 /// ```
 /// use buttress_core::layer::LayerHandle;
-/// use buttress_limit::BulkheadLayer;
+/// use buttress_limit::{BulkheadConfig, BulkheadLayer};
 ///
-/// let handle = BulkheadLayer::builder().max_concurrent(8).build().unwrap().handle();
+/// let config = BulkheadConfig { max_concurrent: 8, ..BulkheadConfig::default() };
+/// let handle = BulkheadLayer::from_config(&config).unwrap().handle();
 /// assert_eq!(handle.id().name(), "bulkhead");
 /// assert_eq!((handle.in_flight(), handle.queued(), handle.max_concurrent()), (0, 0, 8));
 /// ```

@@ -15,6 +15,8 @@
 //! A keyed bulkhead ([`BulkheadLayerBuilder::build_keyed`]) keeps one such
 //! compartment per key — tenant, route, host — in core's bounded keyed map.
 //!
+//! Every setting is data in a [`BulkheadConfig`]; the builder
+//! ([`BulkheadLayer::builder`]) adds only a keyed bulkhead's key closure.
 //! A layer's gauges (calls in flight, callers queued) are read through
 //! its handle: [`BulkheadHandle`], or [`KeyedBulkheadHandle`] per key.
 //!

@@ -114,6 +114,10 @@ impl Default for RateLimitConfig {
 impl LayerConfig for RateLimitConfig {
     type Layer = RateLimitLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     /// Checks every field; a [`KeySource::Custom`] key fails here, since
     /// only the builder holds its function.
     fn validate(&self) -> Result<(), ConfigError> {
@@ -202,26 +206,32 @@ impl RateLimitConfig {
     }
 }
 
-/// Builds a [`RateLimitLayer`]: the fields of [`RateLimitConfig`], plus
-/// what is not data — a key taken from a route or a function, a request's
-/// cost, a [`TrustPolicy`] of your own — and the environment it reports
-/// in.
+/// Builds a [`RateLimitLayer`]. Its settings are a [`RateLimitConfig`],
+/// set with [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config); the builder adds only what
+/// is not data — a key taken from a route or a function, a request's cost,
+/// a [`TrustPolicy`] of your own — and the environment it reports in
+/// ([`LayerBuilder`]'s `name`, `sink`, `env`).
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::telemetry::RecordingSink;
-/// use buttress_limit::rate::{QuotaConfig, RateLimitLayer, RateLimitMode};
+/// use buttress_limit::rate::{KeySource, QuotaConfig, RateLimitLayer, RateLimitMode};
 ///
 /// let layer = RateLimitLayer::builder()
+///     .configure(|c| {
+///         c.key = KeySource::PeerIp;
+///         c.quota = QuotaConfig::per_minute(600).burst(20);
+///         c.mode = RateLimitMode::Shadow;
+///     })
 ///     .name("search")
-///     .key_peer_ip()
-///     .quota(QuotaConfig::per_minute(600).burst(20))
-///     .mode(RateLimitMode::Shadow)
+///     .cost(|req| if *req.method == http::Method::POST { 5 } else { 1 })
 ///     .sink(RecordingSink::new())
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(layer.handle().limited(), 0);
-/// assert!(RateLimitLayer::builder().quota(QuotaConfig::per_second(0)).build().is_err());
+/// let zero = RateLimitLayer::builder().configure(|c| c.quota = QuotaConfig::per_second(0));
+/// assert!(zero.build().is_err());
 /// ```
 #[derive(Clone, Default)]
 pub struct RateLimitLayerBuilder {
@@ -243,61 +253,44 @@ impl fmt::Debug for RateLimitLayerBuilder {
 }
 
 impl LayerBuilder for RateLimitLayerBuilder {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = RateLimitConfig;
+
+    fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut RateLimitConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl RateLimitLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: RateLimitConfig) -> Self {
-        RateLimitLayerBuilder {
-            config,
-            ..RateLimitLayerBuilder::default()
-        }
-    }
-
-    /// The quota of every key without an override.
-    pub fn quota(mut self, quota: QuotaConfig) -> Self {
-        self.config.quota = quota;
-        self
-    }
-
-    /// Adds a quota class for named keys.
-    pub fn override_quota(mut self, class: QuotaOverride) -> Self {
-        self.config.overrides.push(class);
-        self
-    }
-
-    /// Where each request's key comes from.
-    pub fn key(mut self, source: KeySource) -> Self {
-        self.config.key = source;
-        self.extras.extractor = None;
-        self
-    }
-
-    /// Keys by the value of header `name` (an API key, a tenant ID).
-    pub fn key_header(self, name: impl Into<String>) -> Self {
-        self.key(KeySource::Header(name.into()))
-    }
-
-    /// Keys by the peer's IP address ([`PeerAddr`](buttress_core::context::PeerAddr)).
-    pub fn key_peer_ip(self) -> Self {
-        self.key(KeySource::PeerIp)
-    }
-
-    /// Keys by the client address a trusted proxy forwarded: the
-    /// forwarded header is read only when `trust` trusts the request
-    /// (its peer), and walked right to left past the addresses `trust`
-    /// trusts ([`TrustPolicy::trusts_ip`]).
+    /// Keys by the client address a trusted proxy forwarded (the config's
+    /// `key` becomes [`KeySource::Forwarded`]), trusting the proxies
+    /// `trust` trusts rather than the config's `trusted_proxies`: the
+    /// forwarded header is read only when `trust` trusts the request (its
+    /// peer), and walked right to left past the addresses `trust` trusts
+    /// ([`TrustPolicy::trusts_ip`]).
+    ///
+    /// ```
+    /// use buttress_core::TrustPolicy;
+    /// use buttress_limit::rate::{KeySource, RateLimitLayer};
+    /// # use buttress_core::layer::LayerBuilder;
+    ///
+    /// let proxies = TrustPolicy::peers(["10.0.0.0/8"]).unwrap();
+    /// let builder = RateLimitLayer::builder().key_forwarded(proxies);
+    /// assert_eq!(builder.config().key, KeySource::Forwarded);
+    /// # builder.build().unwrap();
+    /// ```
     pub fn key_forwarded(mut self, trust: TrustPolicy) -> Self {
-        self = self.key(KeySource::Forwarded);
+        self.config.key = KeySource::Forwarded;
         self.extras.trust = Some(trust);
         self
     }
 
     /// Keys by route template, read from the extension `T` that the
-    /// router stores — with axum, `key_route(MatchedPath::as_str)`.
+    /// router stores — with axum, `key_route(MatchedPath::as_str)`. The
+    /// config's `key` becomes [`KeySource::Custom`].
     ///
     /// ```
     /// use buttress_limit::rate::RateLimitLayer;
@@ -320,7 +313,7 @@ impl RateLimitLayerBuilder {
 
     /// Keys by a function of the request; `None` is the shared anonymous
     /// key. Borrow from the request where you can: a borrowed key costs
-    /// no allocation.
+    /// no allocation. The config's `key` becomes [`KeySource::Custom`].
     ///
     /// ```
     /// use buttress_limit::rate::RateLimitLayer;
@@ -352,51 +345,6 @@ impl RateLimitLayerBuilder {
         self
     }
 
-    /// The most keys tracked at once.
-    pub fn max_keys(mut self, max_keys: usize) -> Self {
-        self.config.max_keys = max_keys;
-        self
-    }
-
-    /// The proxies whose forwarded header is believed (CIDR or address).
-    pub fn trusted_proxies<I, S>(mut self, networks: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.config.trusted_proxies = networks.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Which forwarded header the trusted proxies maintain.
-    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
-        self.config.forwarded_header = header;
-        self
-    }
-
-    /// Leading bits of an IPv6 address that make its key.
-    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
-        self.config.ipv6_prefix = bits;
-        self
-    }
-
-    /// Enforces the limit, or only counts what it would refuse.
-    pub fn mode(mut self, mode: RateLimitMode) -> Self {
-        self.config.mode = mode;
-        self
-    }
-
-    /// Counts requests over quota without refusing them: the same as
-    /// `.mode(RateLimitMode::Shadow)`.
-    pub fn shadow(self) -> Self {
-        self.mode(RateLimitMode::Shadow)
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &RateLimitConfig {
-        &self.config
-    }
-
     /// Validates the settings and builds the layer, with its state.
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
         self.config.build_with(&self.env, self.extras)
@@ -408,11 +356,13 @@ impl RateLimitConfig {
     fn build_with(&self, env: &BuildEnv, extras: Extras) -> Result<RateLimitLayer, ConfigError> {
         self.check()?;
         let config = self;
-        let extractor = match (extras.extractor, &config.key) {
-            (Some(extractor), _) => extractor,
-            (None, KeySource::Global) => Extractor::Global,
-            (None, KeySource::PeerIp) => Extractor::PeerIp,
-            (None, KeySource::Forwarded) => {
+        // The config says where the key comes from: the builder's
+        // function only for a custom key, its trust policy only for a
+        // forwarded one (a later `configure` that changes `key` wins).
+        let extractor = match &config.key {
+            KeySource::Global => Extractor::Global,
+            KeySource::PeerIp => Extractor::PeerIp,
+            KeySource::Forwarded => {
                 let trust = match extras.trust {
                     Some(trust) => trust,
                     None => TrustPolicy::peers(&config.trusted_proxies)
@@ -423,11 +373,11 @@ impl RateLimitConfig {
                     header: config.forwarded_header,
                 }
             }
-            (None, KeySource::Header(name)) => Extractor::Header(
+            KeySource::Header(name) => Extractor::Header(
                 HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| ConfigError::new("key.header", "not a valid header name"))?,
             ),
-            (None, KeySource::Custom) => return Err(custom_key_needs_builder()),
+            KeySource::Custom => extras.extractor.ok_or_else(custom_key_needs_builder)?,
         };
         let mut pinned = Vec::new();
         for (i, class) in config.overrides.iter().enumerate() {
@@ -453,52 +403,93 @@ impl RateLimitConfig {
 mod tests {
     use super::*;
 
-    fn error(builder: RateLimitLayerBuilder) -> String {
+    fn error(change: impl FnOnce(&mut RateLimitConfig)) -> String {
+        error_of(RateLimitLayer::builder().configure(change))
+    }
+
+    fn error_of(builder: RateLimitLayerBuilder) -> String {
         builder.build().unwrap_err().to_string()
+    }
+
+    fn header(name: &str) -> KeySource {
+        KeySource::Header(name.into())
     }
 
     #[test]
     fn errors_name_the_field() {
-        let b = RateLimitLayer::builder;
-        assert_eq!(error(b().name("")), "name: must not be empty");
         assert_eq!(
-            error(b().quota(QuotaConfig::per_second(0))),
+            error_of(RateLimitLayer::builder().name("")),
+            "name: must not be empty"
+        );
+        assert_eq!(
+            error(|c| c.quota = QuotaConfig::per_second(0)),
             "quota.limit: must be at least 1"
         );
-        assert_eq!(error(b().max_keys(0)), "max_keys: must be at least 1");
+        assert_eq!(error(|c| c.max_keys = 0), "max_keys: must be at least 1");
         assert_eq!(
-            error(b().key_header("bad header")),
+            error(|c| c.key = header("bad header")),
             "key.header: not a valid header name"
         );
         assert!(
-            error(b().override_quota(QuotaOverride::new("gold", QuotaConfig::per_second(1))))
-                .starts_with("overrides:")
+            error(|c| c
+                .overrides
+                .push(QuotaOverride::new("gold", QuotaConfig::per_second(1))))
+            .starts_with("overrides:")
         );
         let gold = || QuotaOverride::new("gold", QuotaConfig::per_second(5)).keys(["a"]);
         assert!(
-            error(
-                b().key_header("x-k")
-                    .override_quota(gold())
-                    .override_quota(gold())
-            )
+            error(|c| {
+                c.key = header("x-k");
+                c.overrides = vec![gold(), gold()];
+            })
             .starts_with("overrides[1].class")
         );
         assert!(
-            error(
-                b().key_header("x-k")
-                    .override_quota(QuotaOverride::new("gold tier", QuotaConfig::per_second(5)))
-            )
+            error(|c| {
+                c.key = header("x-k");
+                c.overrides
+                    .push(QuotaOverride::new("gold tier", QuotaConfig::per_second(5)));
+            })
             .starts_with("overrides[0].class")
         );
-        assert!(error(b().key_peer_ip().override_quota(gold())).starts_with("overrides[0].keys"));
+        assert!(
+            error(|c| {
+                c.key = KeySource::PeerIp;
+                c.overrides.push(gold());
+            })
+            .starts_with("overrides[0].keys")
+        );
         assert_eq!(
-            error(
-                b().key(KeySource::Forwarded)
-                    .trusted_proxies(["10.0.0.0/33"])
-            ),
+            error(|c| {
+                c.key = KeySource::Forwarded;
+                c.trusted_proxies = vec!["10.0.0.0/33".into()];
+            }),
             "trusted_proxies: invalid network: expected an IP address or CIDR like 10.0.0.0/8"
         );
-        assert!(error(b().key(KeySource::Custom)).starts_with("key:"));
-        assert!(error(b().ipv6_prefix(0)).starts_with("ipv6_prefix"));
+        assert!(error(|c| c.key = KeySource::Custom).starts_with("key:"));
+        assert!(error(|c| c.ipv6_prefix = 0).starts_with("ipv6_prefix"));
+    }
+
+    #[test]
+    fn the_config_says_where_the_key_comes_from() {
+        // A key function, then a data key: the data key wins, as the
+        // config is what says where the key comes from...
+        let builder = RateLimitLayer::builder()
+            .key_fn(|_| None)
+            .configure(|c| c.key = KeySource::PeerIp);
+        assert_eq!(builder.config().key, KeySource::PeerIp);
+        builder.build().unwrap();
+        // ...a custom key needs the builder's function, which a whole new
+        // config (data only) leaves in place.
+        let custom = RateLimitConfig {
+            key: KeySource::Custom,
+            ..RateLimitConfig::default()
+        };
+        let without = RateLimitLayer::builder().with_config(custom.clone());
+        assert!(error_of(without).starts_with("key:"));
+        let with = RateLimitLayer::builder()
+            .key_fn(|_| None)
+            .with_config(custom);
+        with.build().unwrap();
     }
 }

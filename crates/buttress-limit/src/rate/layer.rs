@@ -25,15 +25,17 @@ use crate::ConfigError;
 /// ```
 /// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::{Reason, Rejected};
-/// use buttress_limit::rate::{QuotaConfig, RateLimitLayer};
+/// use buttress_limit::rate::{KeySource, QuotaConfig, RateLimitLayer};
 /// use std::time::Duration;
 /// use tower::{Service, ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let layer = RateLimitLayer::builder()
+///     .configure(|c| {
+///         c.quota = QuotaConfig::per_minute(60).burst(2);
+///         c.key = KeySource::Header("x-api-key".into());
+///     })
 ///     .name("search")
-///     .quota(QuotaConfig::per_minute(60).burst(2))
-///     .key_header("x-api-key")
 ///     .build()
 ///     .unwrap();
 /// let handle = layer.handle();
@@ -61,7 +63,9 @@ pub struct RateLimitLayer {
 }
 
 impl RateLimitLayer {
-    /// A builder with the defaults of [`RateLimitConfig`].
+    /// A builder with the defaults of [`RateLimitConfig`]: change them
+    /// with [`configure`](buttress_core::layer::LayerBuilder::configure);
+    /// add a key function, a cost function or a trust policy of your own.
     pub fn builder() -> RateLimitLayerBuilder {
         RateLimitLayerBuilder::default()
     }
@@ -103,10 +107,11 @@ impl fmt::Debug for RateLimitLayer {
 /// layer shares them.
 ///
 /// ```
-/// use buttress_core::layer::LayerHandle;
-/// use buttress_limit::rate::RateLimitLayer;
+/// use buttress_core::layer::{LayerConfig, LayerHandle};
+/// use buttress_limit::rate::{KeySource, RateLimitConfig};
 ///
-/// let handle = RateLimitLayer::builder().key_peer_ip().build().unwrap().handle();
+/// let config = RateLimitConfig { key: KeySource::PeerIp, ..RateLimitConfig::default() };
+/// let handle = config.build().unwrap().handle();
 /// assert_eq!(handle.id().name(), "rate_limit");
 /// assert_eq!((handle.tracked_keys(), handle.limited()), (0, 0));
 /// ```

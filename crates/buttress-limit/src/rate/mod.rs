@@ -52,14 +52,17 @@
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;
-//! use buttress_limit::rate::{QuotaConfig, QuotaOverride, RateLimitLayer};
+//! use buttress_limit::rate::{KeySource, QuotaConfig, QuotaOverride, RateLimitLayer};
 //!
+//! let premium = QuotaOverride::new("premium", QuotaConfig::per_second(200)).keys(["acme"]);
 //! let layer = RateLimitLayer::builder()
+//!     .configure(|c| {
+//!         c.key = KeySource::Header("x-tenant".into());
+//!         c.quota = QuotaConfig::per_second(10).burst(20);
+//!         c.overrides.push(premium);
+//!         c.max_keys = 10_000;
+//!     })
 //!     .name("public-api")
-//!     .key_header("x-tenant")
-//!     .quota(QuotaConfig::per_second(10).burst(20))
-//!     .override_quota(QuotaOverride::new("premium", QuotaConfig::per_second(200)).keys(["acme"]))
-//!     .max_keys(10_000)
 //!     .build()
 //!     .unwrap();
 //! # let _ = layer;

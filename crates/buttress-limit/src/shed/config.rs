@@ -131,6 +131,16 @@ pub struct RouteRule {
     pub criticality: Criticality,
 }
 
+impl RouteRule {
+    /// Requests matching the route `template` have priority `criticality`.
+    pub fn new(template: impl Into<String>, criticality: Criticality) -> Self {
+        RouteRule {
+            route: template.into(),
+            criticality,
+        }
+    }
+}
+
 /// A method and the priority of the requests that use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -141,6 +151,16 @@ pub struct MethodRule {
     /// The priority of requests using it.
     #[cfg_attr(feature = "serde", serde(with = "criticality_text"))]
     pub criticality: Criticality,
+}
+
+impl MethodRule {
+    /// Requests using `method` have priority `criticality`.
+    pub fn new(method: Method, criticality: Criticality) -> Self {
+        MethodRule {
+            method: method.as_str().into(),
+            criticality,
+        }
+    }
 }
 
 /// A load shedder's configuration, as data (loadable with the `serde`
@@ -171,7 +191,7 @@ pub struct MethodRule {
 /// let config = ShedConfig {
 ///     name: Some("api".into()),
 ///     signal: ShedSignalConfig::InFlight { high: 200, low: 160 },
-///     routes: vec![RouteRule { route: "/reports/{id}".into(), criticality: Criticality::Sheddable }],
+///     routes: vec![RouteRule::new("/reports/{id}", Criticality::Sheddable)],
 ///     ..ShedConfig::default()
 /// };
 /// let layer = LoadShedLayer::from_config(&config).unwrap();
@@ -234,6 +254,10 @@ impl Default for ShedConfig {
 
 impl LayerConfig for ShedConfig {
     type Layer = LoadShedLayer;
+
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.rules(None).map(drop)
@@ -315,27 +339,31 @@ impl ShedConfig {
     }
 }
 
-/// Builds a [`LoadShedLayer`]: the fields of [`ShedConfig`], plus what is
-/// not data — a priority closure, a signal of your own — and the
-/// environment it reports in.
+/// Builds a [`LoadShedLayer`]. Its settings are a [`ShedConfig`], set
+/// with [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config); the builder adds only what
+/// is not data — a priority closure, a signal of your own — and the
+/// environment it reports in ([`LayerBuilder`]'s `name`, `sink`, `env`).
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::Criticality;
 /// use buttress_core::telemetry::RecordingSink;
-/// use buttress_limit::shed::LoadShedLayer;
+/// use buttress_limit::shed::{LoadShedLayer, RouteRule, ShedSignalConfig};
 /// use std::time::Duration;
 ///
 /// let layer = LoadShedLayer::builder()
+///     .configure(|c| {
+///         c.signal = ShedSignalConfig::InFlight { high: 200, low: 160 };
+///         c.routes.push(RouteRule::new("/reports/{id}", Criticality::Sheddable));
+///     })
 ///     .name("api")
-///     .in_flight(200, 160)
-///     .route("/reports/{id}", Criticality::Sheddable)
 ///     .priority_fn(|req| req.headers().contains_key("x-prefetch").then_some(Criticality::Sheddable))
 ///     .sink(RecordingSink::new())
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(layer.handle().in_flight(), 0);
-/// assert!(LoadShedLayer::builder().cooldown(Duration::ZERO).build().is_err());
+/// assert!(LoadShedLayer::builder().configure(|c| c.cooldown = Duration::ZERO).build().is_err());
 /// ```
 #[derive(Default)]
 pub struct LoadShedLayerBuilder {
@@ -357,112 +385,44 @@ impl fmt::Debug for LoadShedLayerBuilder {
 }
 
 impl LayerBuilder for LoadShedLayerBuilder {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = ShedConfig;
+
+    fn config(&self) -> &ShedConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut ShedConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl LoadShedLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: ShedConfig) -> Self {
-        LoadShedLayerBuilder {
-            config,
-            ..Default::default()
-        }
-    }
-
-    /// The built-in overload signal (and no signal of your own).
-    pub fn signal(mut self, signal: ShedSignalConfig) -> Self {
-        self.config.signal = signal;
-        self.custom = None;
-        self
-    }
-
-    /// Sheds on calls in flight: above `high`, down to `low` (the default
-    /// signal, 1000 / 800).
-    pub fn in_flight(self, high: usize, low: usize) -> Self {
-        self.signal(ShedSignalConfig::InFlight { high, low })
-    }
-
-    /// Sheds on the wait before reaching the layer.
-    pub fn queue_delay(self, target: Duration, interval: Duration) -> Self {
-        self.signal(ShedSignalConfig::QueueDelay { target, interval })
-    }
-
-    /// Sheds on the mean latency of the last `window`.
-    pub fn latency(self, target: Duration, relief: Duration, window: Duration) -> Self {
-        self.signal(ShedSignalConfig::Latency {
-            target,
-            relief,
-            window,
-        })
-    }
-
-    /// Sheds on a signal of your own (not data: it replaces the config's
-    /// `signal`).
+    /// Sheds on a signal of your own, which takes the place of the
+    /// config's `signal` (a signal is code, not data).
+    ///
+    /// ```
+    /// use buttress_core::layer::LayerBuilder;
+    /// use buttress_limit::shed::{LoadShedLayer, OverloadSignal, Pressure, Probe};
+    ///
+    /// /// Overloaded while a flag (set by a health check, say) is up.
+    /// struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    ///
+    /// impl OverloadSignal for Flag {
+    ///     fn pressure(&self, _probe: &Probe) -> Pressure {
+    ///         if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+    ///             Pressure::Overloaded
+    ///         } else {
+    ///             Pressure::Relieved
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let flag = std::sync::Arc::default();
+    /// let layer = LoadShedLayer::builder().name("api").custom_signal(Flag(flag)).build().unwrap();
+    /// assert_eq!(layer.handle().shedding(), None);
+    /// ```
     pub fn custom_signal(mut self, signal: impl OverloadSignal) -> Self {
         self.custom = Some(Box::new(signal));
-        self
-    }
-
-    /// The shortest time between two raises of the level.
-    pub fn escalate_after(mut self, dwell: Duration) -> Self {
-        self.config.escalate_after = dwell;
-        self
-    }
-
-    /// How often the level may fall.
-    pub fn cooldown(mut self, cooldown: Duration) -> Self {
-        self.config.cooldown = cooldown;
-        self
-    }
-
-    /// The share of the highest shed class that may still be refused over
-    /// a cooldown for the level to fall (0..=1).
-    pub fn relax_ratio(mut self, ratio: f64) -> Self {
-        self.config.relax_ratio = ratio;
-        self
-    }
-
-    /// The retry hint given with a rejection.
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.config.retry_after = retry_after;
-        self
-    }
-
-    /// The priority of requests no rule and no context names.
-    pub fn default_criticality(mut self, level: Criticality) -> Self {
-        self.config.default_criticality = level;
-        self
-    }
-
-    /// Requests matching the route `template` have priority `level`
-    /// (adds to the config's `routes`).
-    pub fn route(mut self, template: impl Into<String>, level: Criticality) -> Self {
-        self.config.routes.push(RouteRule {
-            route: template.into(),
-            criticality: level,
-        });
-        self
-    }
-
-    /// Requests using `method` have priority `level`, after routes (adds
-    /// to the config's `methods`).
-    pub fn method(mut self, method: Method, level: Criticality) -> Self {
-        self.config.methods.push(MethodRule {
-            method: method.as_str().into(),
-            criticality: level,
-        });
-        self
-    }
-
-    /// Replaces the health and readiness routes (always critical-plus).
-    pub fn health_routes<I, T>(mut self, routes: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        self.config.health_routes = routes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -474,11 +434,6 @@ impl LoadShedLayerBuilder {
     {
         self.closure = Some(Arc::new(closure));
         self
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &ShedConfig {
-        &self.config
     }
 
     /// Validates and builds the layer; its state is shared by every

@@ -25,14 +25,16 @@ use crate::ConfigError;
 /// ```
 /// use buttress_core::layer::LayerBuilder;
 /// use buttress_core::{Criticality, Reason, Rejected, RequestContext};
-/// use buttress_limit::shed::LoadShedLayer;
+/// use buttress_limit::shed::{LoadShedLayer, RouteRule, ShedSignalConfig};
 /// use tower::{Service, ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let shed = LoadShedLayer::builder()
+///     .configure(|c| {
+///         c.signal = ShedSignalConfig::InFlight { high: 1, low: 0 };
+///         c.routes.push(RouteRule::new("/prefetch/{*rest}", Criticality::Sheddable));
+///     })
 ///     .name("api")
-///     .in_flight(1, 0)
-///     .route("/prefetch/{*rest}", Criticality::Sheddable)
 ///     .build()
 ///     .unwrap();
 /// let handle = shed.handle();
@@ -58,7 +60,9 @@ pub struct LoadShedLayer {
 }
 
 impl LoadShedLayer {
-    /// A builder with the defaults of [`ShedConfig`].
+    /// A builder with the defaults of [`ShedConfig`]: change them with
+    /// [`configure`](buttress_core::layer::LayerBuilder::configure); add
+    /// a priority closure or a signal of your own.
     pub fn builder() -> LoadShedLayerBuilder {
         LoadShedLayerBuilder::default()
     }

@@ -83,6 +83,10 @@ impl Default for ThrottleConfig {
 impl LayerConfig for ThrottleConfig {
     type Layer = ThrottleLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.name.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty"));
@@ -129,9 +133,11 @@ impl ThrottleConfig {
     }
 }
 
-/// Builds a [`ThrottleLayer`]: the fields of [`ThrottleConfig`], the
+/// Builds a [`ThrottleLayer`]. Its settings are a [`ThrottleConfig`], set
+/// with [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config); the builder adds only the
 /// classifier that tells an accept from a refusal, and the environment it
-/// reports in.
+/// reports in ([`LayerBuilder`]'s `name`, `sink`, `env`).
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
@@ -141,14 +147,16 @@ impl ThrottleConfig {
 ///
 /// // A dependency that is not HTTP: every error is a refusal.
 /// let layer = ThrottleLayer::builder()
+///     .configure(|c| {
+///         c.window = Duration::from_secs(60);
+///         c.buckets = 60;
+///     })
 ///     .name("ledger")
-///     .window(Duration::from_secs(60))
-///     .buckets(60)
 ///     .classifier(AnyErrorFails)
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(layer.handle().counts(), (0, 0));
-/// assert!(ThrottleLayer::builder().k(0.5).build().is_err());
+/// assert!(ThrottleLayer::builder().configure(|c| c.k = 0.5).build().is_err());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ThrottleLayerBuilder<C = DefaultClassifier> {
@@ -157,60 +165,19 @@ pub struct ThrottleLayerBuilder<C = DefaultClassifier> {
     classifier: C,
 }
 
-impl ThrottleLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: ThrottleConfig) -> Self {
-        ThrottleLayerBuilder {
-            config,
-            env: BuildEnv::default(),
-            classifier: DefaultClassifier::default(),
-        }
-    }
-}
-
 impl<C> LayerBuilder for ThrottleLayerBuilder<C> {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = ThrottleConfig;
+
+    fn config(&self) -> &ThrottleConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut ThrottleConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl<C> ThrottleLayerBuilder<C> {
-    /// How far back requests and accepts count (default 2 minutes).
-    pub fn window(mut self, window: Duration) -> Self {
-        self.config.window = window;
-        self
-    }
-
-    /// How many buckets the window slides by (default 120).
-    pub fn buckets(mut self, buckets: u32) -> Self {
-        self.config.buckets = buckets;
-        self
-    }
-
-    /// The multiplier `k` (default 2).
-    pub fn k(mut self, k: f64) -> Self {
-        self.config.k = k;
-        self
-    }
-
-    /// The highest chance of rejecting locally (default 0.9; 1.0: no cap).
-    pub fn max_probability(mut self, cap: f64) -> Self {
-        self.config.max_probability = cap;
-        self
-    }
-
-    /// The retry hint given with a rejection.
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.config.retry_after = retry_after;
-        self
-    }
-
-    /// Seeds the random draws, for repeatable runs.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = Some(seed);
-        self
-    }
-
     /// Judges calls with `classifier`: a success is an accept, a failure a
     /// refusal, an ignored outcome (an inner layer's rejection) neither.
     /// The default, [`DefaultClassifier`], reads the HTTP status or the
@@ -222,11 +189,6 @@ impl<C> ThrottleLayerBuilder<C> {
             env: self.env,
             classifier,
         }
-    }
-
-    /// The config built so far.
-    pub fn config(&self) -> &ThrottleConfig {
-        &self.config
     }
 
     /// Validates and builds the layer; its window is shared by every

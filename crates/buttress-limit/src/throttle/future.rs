@@ -1,77 +1,27 @@
-//! The throttle's response future.
+//! The throttle's response future: core's [`Judged`], recording into the
+//! throttle's window.
 
-use std::error::Error;
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
-use buttress_core::classify::Classify;
-use buttress_core::future::OrRejected;
-use buttress_core::{BoxError, Rejected};
-use pin_project_lite::pin_project;
+use buttress_core::Outcome;
+use buttress_core::future::{Judged, RecordOutcome};
 
 use super::throttler::Throttler;
 
-pin_project! {
-    /// The response future of a [`Throttle`](super::Throttle): the sent
-    /// call, judged by the classifier when it ends (an accept, a refusal,
-    /// or neither for an inner layer's rejection); a dropped call counts
-    /// as neither. Or a local rejection.
-    pub struct ResponseFuture<F, C> {
-        #[pin]
-        inner: OrRejected<F>,
-        // Set while a sent call is to be judged; a local rejection is not.
-        judge: Option<(Arc<Throttler>, C)>,
-    }
-}
+/// The response future of a [`Throttle`](super::Throttle): the sent call,
+/// judged by the classifier `C` when it ends (an accept, a refusal, or
+/// neither for an inner layer's rejection), or a local rejection, ready at
+/// once — core's [`Judged`]. A dropped call counts as neither.
+pub type ResponseFuture<F, C> = Judged<F, C, Sent>;
 
-impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn sent(future: F, throttler: Arc<Throttler>, classifier: C) -> Self {
-        ResponseFuture {
-            inner: OrRejected::admitted(future),
-            judge: Some((throttler, classifier)),
-        }
-    }
+/// What a sent call carries until it ends (the recorder of its
+/// [`ResponseFuture`]): the throttle whose window counts it.
+#[derive(Debug)]
+pub struct Sent(pub(super) Arc<Throttler>);
 
-    pub(crate) fn throttled(rejected: Rejected) -> Self {
-        ResponseFuture {
-            inner: OrRejected::rejected(rejected),
-            judge: None,
-        }
-    }
-}
-
-impl<F, C, T, E> Future for ResponseFuture<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-    C: Classify<T>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let Some((throttler, classifier)) = this.judge.take() {
-            let outcome = match &result {
-                Ok(response) => classifier.classify(Ok(response)),
-                Err(err) => {
-                    let err: &(dyn Error + 'static) = &**err;
-                    classifier.classify(Err(err))
-                }
-            };
-            throttler.record(outcome);
-        }
-        Poll::Ready(result)
-    }
-}
-
-impl<F, C> fmt::Debug for ResponseFuture<F, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("throttled", &self.inner.is_rejected())
-            .finish()
+impl RecordOutcome for Sent {
+    #[inline]
+    fn record(self, outcome: Outcome) {
+        self.0.record(outcome);
     }
 }

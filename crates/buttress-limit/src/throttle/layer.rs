@@ -31,8 +31,8 @@ use crate::ConfigError;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let throttle = ThrottleLayer::builder()
+///     .configure(|c| c.seed = Some(7))
 ///     .name("recommendations")
-///     .seed(7)
 ///     .build()
 ///     .unwrap();
 /// let handle = throttle.handle();
@@ -60,8 +60,9 @@ pub struct ThrottleLayer<C = DefaultClassifier> {
 }
 
 impl ThrottleLayer {
-    /// A builder with the defaults of [`ThrottleConfig`] and the default
-    /// classifier.
+    /// A builder with the defaults of [`ThrottleConfig`] (change them with
+    /// [`configure`](buttress_core::layer::LayerBuilder::configure)) and
+    /// the default classifier.
     pub fn builder() -> ThrottleLayerBuilder {
         ThrottleLayerBuilder::default()
     }

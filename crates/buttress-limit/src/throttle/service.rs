@@ -8,7 +8,7 @@ use buttress_core::classify::Classify;
 use buttress_core::{BoxError, Reason, Rejected};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
+use super::future::{ResponseFuture, Sent};
 use super::throttler::Throttler;
 
 /// Rejects calls to a struggling dependency locally; see
@@ -86,10 +86,11 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         if self.throttler.admit() {
             let future = self.inner.call(request);
-            return ResponseFuture::sent(future, self.throttler.clone(), self.classifier.clone());
+            let sent = Sent(self.throttler.clone());
+            return ResponseFuture::admitted(future, self.classifier.clone(), sent);
         }
         let rejected =
             Rejected::new(Reason::Throttled).with_retry_after(self.throttler.config.retry_after);
-        ResponseFuture::throttled(rejected)
+        ResponseFuture::rejected(rejected)
     }
 }

@@ -1,22 +1,19 @@
-//! Requests and accepts over a sliding, bucketed window.
-//!
-//! Std atomics only, time passed in as nanoseconds: no tokio, no lock, so
-//! a loom model can exercise it alone.
+//! Requests and accepts over a sliding, bucketed window: core's
+//! [`SlidingWindow`](Window) with running totals.
 //!
 //! Each bucket packs requests (high 32 bits) and accepts (low 32 bits)
 //! into one word, so a call is recorded with one `fetch_add` on the bucket
-//! and one on the running totals — the window is never rescanned. The
-//! call that first sees a newer bucket period moves the head and clears
-//! the buckets that fell out, subtracting them from the totals.
+//! and one on the running totals, and reading the counts — what every
+//! admission does — is one load; the window is never rescanned. The call
+//! that first sees a newer bucket period moves the window and clears the
+//! buckets that fell out, subtracting them from the totals (core's window
+//! orders the two so that the totals never fall below the buckets' sum,
+//! and neither half of the packed word borrows from the other).
 //!
-//! Ordering: a recorder adds to the totals *before* the bucket, and a
-//! clearer takes the bucket *before* subtracting it (acquire/release on
-//! the bucket), so the totals never fall below the sum of the buckets and
-//! neither half of the packed word borrows from the other. A call racing a
-//! move may land in a bucket a period off; it is then counted and expired
-//! with that bucket, consistently.
+//! Time is passed in as ticks: no tokio, no lock, so a loom model can
+//! exercise it alone (core's `tests/loom_window.rs`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use buttress_core::window::SlidingWindow as Window;
 
 const ACCEPTS_MASK: u64 = (1 << 32) - 1;
 
@@ -29,11 +26,7 @@ const fn pack(requests: u32, accepts: u32) -> u64 {
 /// The window's counters.
 #[derive(Debug)]
 pub(crate) struct SlidingWindow {
-    totals: AtomicU64,
-    /// The bucket period the head bucket covers (`now / bucket_nanos`).
-    head: AtomicU64,
-    bucket_nanos: u64,
-    buckets: Box<[AtomicU64]>,
+    window: Window<1>,
 }
 
 /// Requests and accepts, as read.
@@ -46,19 +39,16 @@ pub(crate) struct Counts {
 impl SlidingWindow {
     /// A window of `buckets` buckets of `bucket_nanos` each.
     pub(crate) fn new(buckets: usize, bucket_nanos: u64) -> Self {
-        assert!(buckets > 0 && bucket_nanos > 0, "an empty window");
+        let buckets = u32::try_from(buckets).unwrap_or(u32::MAX);
         SlidingWindow {
-            totals: AtomicU64::new(0),
-            head: AtomicU64::new(0),
-            bucket_nanos,
-            buckets: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+            window: Window::with_totals(bucket_nanos.saturating_mul(u64::from(buckets)), buckets),
         }
     }
 
     /// The counts over the window as last moved.
     #[inline]
     pub(crate) fn counts(&self) -> Counts {
-        let totals = self.totals.load(Ordering::Acquire);
+        let [totals] = self.window.totals().unwrap_or_default();
         Counts {
             requests: totals >> 32,
             accepts: totals & ACCEPTS_MASK,
@@ -68,42 +58,14 @@ impl SlidingWindow {
     /// Moves the window to `now`, clearing the buckets that fell out.
     /// `true` if this caller moved it.
     pub(crate) fn advance(&self, now: u64) -> bool {
-        let period = now / self.bucket_nanos;
-        let mut head = self.head.load(Ordering::Acquire);
-        loop {
-            if period <= head {
-                return false;
-            }
-            match self
-                .head
-                .compare_exchange(head, period, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => head = actual,
-            }
-        }
-        let len = self.buckets.len() as u64;
-        for step in 0..(period - head).min(len) {
-            let bucket = &self.buckets[((period - step) % len) as usize];
-            let stale = bucket.swap(0, Ordering::AcqRel);
-            if stale != 0 {
-                self.totals.fetch_sub(stale, Ordering::AcqRel);
-            }
-        }
-        true
+        self.window.advance(now)
     }
 
     /// Records `requests` and `accepts` at `now`. `true` if this call
     /// moved the window.
     #[inline]
     pub(crate) fn record(&self, now: u64, requests: u32, accepts: u32) -> bool {
-        let moved = self.advance(now);
-        let packed = pack(requests, accepts);
-        self.totals.fetch_add(packed, Ordering::AcqRel);
-        let head = self.head.load(Ordering::Acquire);
-        let bucket = &self.buckets[(head % self.buckets.len() as u64) as usize];
-        bucket.fetch_add(packed, Ordering::AcqRel);
-        moved
+        self.window.record(0, now, [pack(requests, accepts)])
     }
 }
 
@@ -164,11 +126,7 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        let sum: u64 = window
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .sum();
-        assert_eq!(window.totals.load(Ordering::Relaxed), sum);
+        let [sum] = window.window.sum(0);
+        assert_eq!(window.window.totals(), Some([sum]));
     }
 }

@@ -102,6 +102,10 @@ impl Default for RedConfig {
 impl LayerConfig for RedConfig {
     type Layer = RedLayer;
 
+    fn name_mut(&mut self) -> &mut Option<String> {
+        &mut self.name
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.route_cap > MAX_ROUTE_CAP {
             return Err(ConfigError::new(
@@ -171,8 +175,9 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
 /// (success unless the head carries an error status).
 ///
 /// Like every Buttress layer it is configured by data ([`RedConfig`], with
-/// the `serde` feature loadable from TOML) or by its builder, and observed
-/// through its handle ([`RedHandle`]); see [`buttress_core::layer`].
+/// the `serde` feature loadable from TOML), which its builder sets too,
+/// and observed through its handle ([`RedHandle`]); see
+/// [`buttress_core::layer`].
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
@@ -181,9 +186,11 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
 ///
 /// let server = RedLayer::builder().name("checkout").build().unwrap();
 /// let client = RedLayer::builder()
+///     .configure(|c| {
+///         c.side = RedSide::Client;
+///         c.route_cap = 16;
+///     })
 ///     .name("payments")
-///     .side(RedSide::Client)
-///     .route_cap(16)
 ///     .build()
 ///     .unwrap();
 /// let _svc = ServiceBuilder::new().layer(server).service_fn(|_req: http::Request<()>| async {
@@ -274,18 +281,32 @@ impl std::fmt::Debug for RedHandle {
 
 /// Builds a [`RedLayer`].
 ///
+/// Its settings are a [`RedConfig`], set with
+/// [`configure`](LayerBuilder::configure) or
+/// [`with_config`](LayerBuilder::with_config); `.name(..)`, `.sink(..)` and
+/// `.env(..)` come from [`LayerBuilder`] too. What is code, not data, is
+/// its own: the route source ([`routes`](Self::routes)).
+///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
-/// use buttress_metrics::{RedLayer, RouteSource};
+/// use buttress_metrics::{RedConfig, RedLayer, RedSide, RouteSource};
 /// use std::borrow::Cow;
 ///
 /// let layer = RedLayer::builder()
+///     .configure(|c| c.route_cap = 16)
 ///     .name("api")
 ///     .routes(RouteSource::custom(|req| req.uri.path().split('/').nth(1).map(Cow::Borrowed)))
 ///     .build()
 ///     .unwrap();
 /// # let _ = layer;
-/// assert_eq!(RedLayer::builder().route_cap(5000).build().unwrap_err().field(), "route_cap");
+///
+/// // A whole config at once, as loaded from a file:
+/// let client = RedConfig { side: RedSide::Client, ..RedConfig::default() };
+/// let builder = RedLayer::builder().with_config(client);
+/// assert_eq!(builder.config().side, RedSide::Client);
+///
+/// let too_many = RedLayer::builder().configure(|c| c.route_cap = 5000).build();
+/// assert_eq!(too_many.unwrap_err().field(), "route_cap");
 /// ```
 #[derive(Debug, Default)]
 pub struct RedLayerBuilder {
@@ -295,43 +316,23 @@ pub struct RedLayerBuilder {
 }
 
 impl LayerBuilder for RedLayerBuilder {
-    fn name_and_env(&mut self) -> (&mut Option<String>, &mut BuildEnv) {
-        (&mut self.config.name, &mut self.env)
+    type Config = RedConfig;
+
+    fn config(&self) -> &RedConfig {
+        &self.config
+    }
+
+    fn parts_mut(&mut self) -> (&mut RedConfig, &mut BuildEnv) {
+        (&mut self.config, &mut self.env)
     }
 }
 
 impl RedLayerBuilder {
-    /// Starts from `config` (loaded from a file, say).
-    pub fn from_config(config: RedConfig) -> Self {
-        RedLayerBuilder {
-            config,
-            ..RedLayerBuilder::default()
-        }
-    }
-
-    /// Server or client metrics (default: server).
-    pub fn side(mut self, side: RedSide) -> Self {
-        self.config.side = side;
-        self
-    }
-
-    /// At most this many distinct route labels (default 64); later ones
-    /// count as `_OTHER`. Bounds the series an unexpected path flood can
-    /// create. Zero labels every request `_OTHER`.
-    pub fn route_cap(mut self, cap: usize) -> Self {
-        self.config.route_cap = cap;
-        self
-    }
-
-    /// Where route labels come from (default [`RouteSource::Auto`]).
+    /// Where route labels come from (default [`RouteSource::Auto`]): code,
+    /// so not part of the config.
     pub fn routes(mut self, source: RouteSource) -> Self {
         self.routes = source;
         self
-    }
-
-    /// The config built so far (the route source is not part of it).
-    pub fn config(&self) -> &RedConfig {
-        &self.config
     }
 
     /// Validates and builds the layer. Its in-flight gauge is resolved

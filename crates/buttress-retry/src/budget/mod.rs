@@ -27,8 +27,10 @@
 //! The bookkeeping is one or two atomic operations per request, with no
 //! lock and no allocation, and it reads the clock only when the request's
 //! context does not already say when it started, and then once per 32
-//! requests. Its core takes time as a tick count from the
-//! caller and knows nothing of tokio, so it can be model-checked alone.
+//! requests. Its core counts over core's
+//! [`SlidingWindow`](buttress_core::window::SlidingWindow), the window
+//! every layer shares, in [`clock::ticks`](buttress_core::clock::ticks),
+//! and knows nothing of tokio, so it can be model-checked alone.
 //!
 //! ```
 //! use buttress_retry::{BudgetConfig, RetryBudget};
@@ -55,6 +57,7 @@ pub(crate) mod core;
 use std::fmt;
 use std::sync::Arc;
 
+use buttress_core::clock::{self, nanos, ticks};
 use buttress_core::config::ConfigError;
 use tokio::time::Instant;
 
@@ -75,7 +78,6 @@ pub struct RetryBudget {
 
 struct Inner {
     core: BudgetCore,
-    base: Instant,
     config: BudgetConfig,
 }
 
@@ -89,39 +91,33 @@ impl RetryBudget {
     pub fn new(config: &BudgetConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let millis = u64::try_from(config.window.as_millis()).unwrap_or(u64::MAX);
-        let slot_millis = (millis / SLOTS).max(1);
+        let slot_ticks = (nanos(config.window) / SLOTS).max(1);
         let reserve = u64::from(config.min_per_sec).saturating_mul(millis) / 1_000;
         Ok(RetryBudget {
             inner: Arc::new(Inner {
-                core: BudgetCore::new(SLOTS as usize, slot_millis, config.ratio, reserve),
-                base: Instant::now(),
+                core: BudgetCore::new(SLOTS as usize, slot_ticks, config.ratio, reserve),
                 config: config.clone(),
             }),
         })
     }
 
-    fn ticks(&self, now: Instant) -> u64 {
-        let elapsed = now.saturating_duration_since(self.inner.base);
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Counts one request (not a retry) seen at `now`.
     pub fn deposit(&self, now: Instant) {
-        self.inner.core.deposit(self.ticks(now));
+        self.inner.core.deposit(ticks(now));
     }
 
     /// Counts one request (not a retry) seen about now, reading the clock
     /// only once per batch of 32 such requests.
     pub fn deposit_untimed(&self) {
         if self.inner.core.note() {
-            self.inner.core.flush(self.ticks(Instant::now()));
+            self.inner.core.flush(ticks(clock::now()));
         }
     }
 
     /// Takes one retry at `now`, if the window allows it; `false` when the
     /// budget is spent.
     pub fn withdraw(&self, now: Instant) -> bool {
-        self.inner.core.withdraw(self.ticks(now))
+        self.inner.core.withdraw(ticks(now))
     }
 
     /// How many more retries the window allows at `now`.
@@ -135,9 +131,9 @@ impl RetryBudget {
     /// assert_eq!(budget.remaining(Instant::now()), 100);
     /// ```
     pub fn remaining(&self, now: Instant) -> u64 {
-        let ticks = self.ticks(now);
-        self.inner.core.flush(ticks);
-        let window = self.inner.core.window(ticks);
+        let now = ticks(now);
+        self.inner.core.flush(now);
+        let window = self.inner.core.window(now);
         window.allowed.saturating_sub(window.retries)
     }
 

@@ -2,7 +2,7 @@
 //! implementations.
 //!
 //! The limiter gathers samples over a window (see
-//! [`AdaptiveLimitLayerBuilder::window`](super::AdaptiveLimitLayerBuilder::window))
+//! [`AdaptiveLimitConfig::window`](super::AdaptiveLimitConfig::window))
 //! and asks the algorithm for a new limit once per window, with a
 //! [`Sample`] summarising it. Algorithms see a window, not each call: the
 //! per-call path only adds to a few atomic counters.

@@ -21,7 +21,9 @@ pub struct InFlightSignal {
 }
 
 impl InFlightSignal {
-    /// Watermarks `high` and `low` (`low <= high`; the builder checks).
+    /// Watermarks `high` and `low`, `low <= high` (a
+    /// [`ShedConfig`](crate::shed::ShedConfig) refuses a `low` above
+    /// `high`; this constructor, being `const`, does not check).
     pub const fn new(high: usize, low: usize) -> Self {
         InFlightSignal { high, low }
     }
