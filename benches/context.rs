@@ -11,7 +11,7 @@
 //! Server groups `context/<call shape>/<request shape>`: `ready` + `call`
 //! on one instance (a server holding its stack) and `clone().oneshot(req)`
 //! per request (axum, tonic); requests with no headers and with the eight
-//! headers of DESIGN.md "Measuring". In every group:
+//! headers hyper builds from the wire (`realistic_request`). In every group:
 //!
 //! - `accepted_id`: an internal server trusting its caller. On the
 //!   realistic request it accepts the caller's `x-request-id` and

@@ -13,7 +13,8 @@
 //! - `bare`: a tower service answering 200 "ok" at once;
 //! - `stack`: `ServerStack::new("e2e").build()` over it, defaults (context
 //!   with fresh IDs, RED metrics into an installed Prometheus recorder,
-//!   edge, adaptive limit, 10 s timeout);
+//!   edge, load shedding by in-flight requests, adaptive limit, 10 s
+//!   timeout);
 //! - `tower`: tower's lighter equivalent over it — tower-http's
 //!   `SetRequestId` + `PropagateRequestId`, `LoadShed`,
 //!   `ConcurrencyLimit` (1,000), `Timeout` (10 s).
@@ -21,8 +22,8 @@
 //! A closed-loop load generator on the main thread keeps a fixed number of
 //! keep-alive connections busy (a minimal HTTP/1.1 client, so that the
 //! server rather than the generator gets most of the CPU; see
-//! `e2e/wire_client.rs`), each sending the eight-header request of
-//! DESIGN.md "Measuring" (host, user-agent, accept, content-type,
+//! `e2e/wire_client.rs`), each sending the realistic eight-header request
+//! of `support.rs` (host, user-agent, accept, content-type,
 //! content-length, x-request-id, traceparent, authorization) as soon as
 //! its last answer is read. Rounds alternate bare, stack, tower, bare, …
 //! so drift in the machine's load hits all three alike.

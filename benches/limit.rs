@@ -12,11 +12,11 @@
 //! Groups `limit/<call shape>/<request shape>`: `ready` + `call` on one
 //! instance (a server holding its stack) and `clone().oneshot(req)` per
 //! request (axum, tonic); requests with no headers and with the eight
-//! headers of DESIGN.md "Measuring". The inner service answers at once, so
-//! what is measured is the layer; futures are polled with a no-op waker,
-//! no runtime in the way, and no paused clock (a paused tokio clock makes
-//! every `Instant::now` take a lock; the simulations live in the crate's
-//! `tests/simulation.rs`).
+//! headers hyper builds from the wire (`realistic_request`). The inner
+//! service answers at once, so what is measured is the layer; futures are
+//! polled with a no-op waker, no runtime in the way, and no paused clock (a
+//! paused tokio clock makes every `Instant::now` take a lock; the
+//! simulations live in the crate's `tests/simulation.rs`).
 //!
 //! Then allocations per call (with `count-allocations`), and each layer's
 //! 2-thread/1-thread throughput next to the bare service's own ratio from

@@ -35,8 +35,9 @@
 //! beforehand (HTTP/1 has one request in flight per connection); a
 //! request that finds no free connection is counted as not sent, one
 //! sent more than 5 ms behind schedule as late. Each request carries the
-//! eight headers of DESIGN.md "Measuring" and a client timeout, after
-//! which the client closes its connection and opens another. Phases run
+//! eight headers of a realistic client (`buttress_benches::realistic_request`)
+//! and a client timeout, after which the client closes its connection and
+//! opens another. Phases run
 //! at 0.25× (the unloaded baseline), 1×, 2× and 4× nominal capacity.
 //!
 //! Per configuration and load it reports the offered rate, goodput (200
@@ -58,7 +59,18 @@
 //! `OVERLOAD_LOADS` (`0.25,1,2,4`; the first is the unloaded baseline),
 //! `OVERLOAD_CONNECTIONS` in the pool (2048), `OVERLOAD_TIMEOUT_SECS`
 //! client timeout (1), `OVERLOAD_SEED` (1), `OVERLOAD_ONLY` (a
-//! configuration name: run that one only).
+//! configuration name: run that one only), `OVERLOAD_MIX` (a criticality
+//! mix such as `CRITICAL:5,SHEDDABLE_PLUS:35,SHEDDABLE:60`: each request
+//! carries the `x-criticality` of a class drawn by its share, the
+//! Buttress stacks' context trusts the caller so that it counts, and each
+//! phase reports the share of each class answered 200; none by default).
+//!
+//! Mixed criticality at 10× (issue 19), the default stack only:
+//!
+//! ```text
+//! OVERLOAD_ONLY="buttress defaults" OVERLOAD_LOADS=0.25,10 OVERLOAD_MIX=CRITICAL:5,SHEDDABLE_PLUS:35,SHEDDABLE:60 \
+//!     cargo bench -p buttress-benches --bench overload
+//! ```
 //!
 //! The pool is larger than the capacity times the client timeout, as the
 //! callers of a busy service together are: without protection the queue
@@ -115,14 +127,32 @@ fn main() {
     let client_timeout = seconds("OVERLOAD_TIMEOUT_SECS", Duration::from_secs(1));
     let seed: u64 = number("OVERLOAD_SEED", 1);
     let only = std::env::var("OVERLOAD_ONLY").ok();
+    let mix: &'static [open_loop::Class] = Vec::leak(
+        std::env::var("OVERLOAD_MIX")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|class| !class.trim().is_empty())
+            .map(|class| {
+                let (level, share) = class
+                    .split_once(':')
+                    .expect("OVERLOAD_MIX: LEVEL:share, comma-separated");
+                let level = http::HeaderValue::from_str(level.trim()).expect("a header value");
+                (level, share.trim().parse().expect("OVERLOAD_MIX: a share"))
+            })
+            .collect(),
+    );
     println!(
         "overload: capacity {} slots × {} ms = {:.0} req/s; phases of {:.1} s at {loads:?}× capacity; \
-         {connections} connections, client timeout {:.1} s, seed {seed}; load average {}\n",
+         {connections} connections, client timeout {:.1} s, seed {seed}{}; load average {}\n",
         capacity.slots,
         capacity.work.as_secs_f64() * 1e3,
         capacity.per_sec(),
         phase_length.as_secs_f64(),
         client_timeout.as_secs_f64(),
+        match mix.is_empty() {
+            true => String::new(),
+            false => format!(", criticality mix {mix:?} (callers trusted)"),
+        },
         load_average(),
     );
 
@@ -139,7 +169,7 @@ fn main() {
             continue;
         }
         let slot_use = Arc::new(SlotUse::default());
-        let protected = protection::start(protection, capacity, slot_use.clone());
+        let protected = protection::start(protection, capacity, slot_use.clone(), !mix.is_empty());
         let adaptive = protected
             .stack
             .as_ref()
@@ -155,6 +185,7 @@ fn main() {
                     duration: phase_length,
                     client_timeout,
                     seed: seed.wrapping_add(index as u64),
+                    mix,
                 };
                 let samples =
                     (phase_length.as_secs_f64() / LIMIT_SAMPLE_EVERY.as_secs_f64()) as usize;

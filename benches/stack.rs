@@ -8,12 +8,12 @@
 //!
 //! Groups `stack/<call shape>/<request shape>` (`ready` + `call` on one
 //! instance, `clone().oneshot(req)` per request; no headers, and the eight
-//! headers of DESIGN.md "Measuring"), each with:
+//! headers hyper builds from the wire, `realistic_request`), each with:
 //!
 //! - `bare`: the handler alone;
 //! - `server`: [`ServerStack`] with its defaults (context trusting no
 //!   caller, RED metrics into an installed Prometheus recorder, edge,
-//!   adaptive limit, 10 s timeout);
+//!   load shedding by in-flight requests, adaptive limit, 10 s timeout);
 //! - `server_trusting`: the same, trusting its caller, so the realistic
 //!   request's `x-request-id` and `traceparent` are accepted;
 //! - `tower_server`: what tower offers for the same job — tower-http's

@@ -1,7 +1,8 @@
-//! What every bench shares: the bare service, the two request shapes of
-//! DESIGN.md "Measuring" (and the realistic one as hyper builds it,
-//! [`Wire`]), a way to drive an always-ready future without a runtime,
-//! the allocation counts, and the two-thread scaling harness.
+//! What every bench shares: the bare service, the two request shapes (no
+//! headers; the eight headers a realistic client sends,
+//! [`realistic_request`], and the same as hyper builds them from the wire,
+//! [`Wire`]), a way to drive an always-ready future without a runtime, the
+//! allocation counts, and the two-thread scaling harness.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};

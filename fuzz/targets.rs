@@ -20,7 +20,9 @@ use std::time::{Duration, SystemTime};
 use buttress_chaos::directive::{Directive, Directives, MAX_DELAY, MAX_DIRECTIVES};
 use buttress_context::deadline::parse_timeout_ms;
 use buttress_context::id::IdRules;
-use buttress_context::trace::{parse_traceparent, read_trace, tracestate, write_traceparent};
+use buttress_context::trace::{
+    KNOWN_FLAGS, parse_traceparent, read_trace, tracestate, write_traceparent,
+};
 use buttress_core::codec::{
     MAX_RETRY_AFTER, Pushback, grpc_timeout_value, parse_grpc_timeout, parse_pushback,
     parse_retry_after, pushback_value,
@@ -103,18 +105,23 @@ pub fn correlation_id(data: &[u8]) -> &'static str {
 
 /// `traceparent`: what parses writes back as sent (for version 00, the
 /// whole value; for later versions, the version-00 fields), with non-zero
-/// IDs; `read_trace` agrees with the parser.
+/// IDs, except the reserved flag bits, which read and write as zero;
+/// `read_trace` agrees with the parser.
 pub fn traceparent(data: &[u8]) -> &'static str {
     let parsed = parse_traceparent(data);
     if let Ok(trace) = &parsed {
         assert!(data.len() >= 55);
         assert_ne!(trace.trace_id(), [0; 16]);
         assert_ne!(trace.parent_id(), [0; 8]);
+        assert_eq!(trace.flags() & !KNOWN_FLAGS, 0);
         let written = write_traceparent(trace.trace_id(), trace.parent_id(), trace.flags());
+        let sent = std::str::from_utf8(&data[53..55]).expect("parsed flags are hex");
+        let flags = u8::from_str_radix(sent, 16).expect("parsed flags are hex") & KNOWN_FLAGS;
+        assert_eq!(written[53..55], *format!("{flags:02x}").as_bytes());
         if data.starts_with(b"00") {
-            assert_eq!(&written[..], data);
+            assert_eq!(&written[..53], &data[..53]);
         } else {
-            assert_eq!(&written[2..], &data[2..55]);
+            assert_eq!(&written[2..53], &data[2..53]);
         }
     }
     if let Some(value) = header(data) {

@@ -1,9 +1,9 @@
 //! The overload bench (`cargo bench -p buttress-benches --bench overload`)
-//! simulated first, as DESIGN.md "Measuring" asks: the server stack in
-//! front of a server whose capacity is bounded by sleeps, offered 4× that
-//! capacity on tokio's paused clock with seeded Poisson arrivals — exact,
-//! repeatable, and done in well under a second. No sockets: requests go
-//! straight into the stack, as hyper would hand them over.
+//! simulated first: the server stack in front of a server whose capacity
+//! is bounded by sleeps, offered 4× and 10× that capacity on tokio's
+//! paused clock with seeded Poisson arrivals — exact, repeatable, and done
+//! in a few seconds. No sockets: requests go straight into the stack, as
+//! hyper would hand them over.
 //!
 //! `cargo test --test overload_sim -- --nocapture` prints the figures.
 //!
@@ -16,6 +16,15 @@
 //! without bound. The clock is paused and nothing else is random that
 //! affects timing (the adaptive limit's probe jitter is drawn for a probe
 //! 60 s away), so every run gives the same figures.
+//!
+//! Mixed criticality (issue 19): at 10× capacity, 5 % of requests
+//! `CRITICAL`, 35 % `SHEDDABLE_PLUS` and 60 % `SHEDDABLE`, set by the
+//! caller's `x-criticality` header, which the stack's context honours
+//! only from a trusted caller — so that test's stack trusts every caller
+//! (`TrustConfig::Always`) and is otherwise the default. Target: ≥ 99 % of
+//! the critical requests sent after the warm-up answered 200. (Critical
+//! work beyond the capacity cannot all be answered: a 20 % critical share
+//! at 10× would be twice the capacity; 5 % is half of it.)
 
 #![cfg(feature = "stack")]
 
@@ -23,6 +32,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use buttress::context::server::{ServerContextConfig, TrustConfig};
 use buttress::limit::BulkheadConfig;
 use buttress::limit::adaptive::AdaptiveLimitConfig;
 use buttress::stack::ServerStack;
@@ -74,19 +84,39 @@ struct Arrivals {
     at: Duration,
 }
 
+/// The next SplitMix64 draw from `state`, as a uniform in (0, 1].
+fn uniform(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
+}
+
 impl Iterator for Arrivals {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let uniform = ((z >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        let uniform = uniform(&mut self.state);
         self.at += Duration::from_secs_f64(-uniform.ln() * self.mean_gap_secs);
         Some(self.at)
     }
+}
+
+/// A class of requests: the `x-criticality` header it sends (none: the
+/// server's default) and its share of the requests.
+type Class = (Option<&'static str>, f64);
+
+/// Every request alike, with no header.
+const UNMIXED: &[Class] = &[(None, 1.0)];
+
+/// One request as sent: when, when answered, whether 200, its class.
+struct Sent {
+    sent: Duration,
+    answered: Duration,
+    ok: bool,
+    class: usize,
 }
 
 /// What one run measured, over the measured part only.
@@ -107,46 +137,75 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Offers `load` × capacity to `svc` for `WARM_UP + MEASURE`, lets the
+/// Offers `load` × capacity to `svc` for `WARM_UP + MEASURE`, each
+/// request of a class drawn from `classes` by its share, and lets the
 /// requests in flight finish (or end at `patience`, as a client's timeout
-/// would), and measures the measured part: goodput from the 200 answers
-/// that arrived within it, latency from the requests sent within it.
-async fn offer(svc: Svc, load: f64, patience: Duration) -> Figures {
-    // (sent, answered, 200?) per request, as offsets from the start.
-    let log: Arc<Mutex<Vec<(Duration, Duration, bool)>>> = Arc::default();
+/// would).
+async fn send(svc: Svc, load: f64, patience: Duration, classes: &[Class]) -> Vec<Sent> {
+    let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let start = Instant::now();
     let arrivals = Arrivals {
         state: SEED,
         mean_gap_secs: 1.0 / (load * CAPACITY),
         at: Duration::ZERO,
     };
+    let total: f64 = classes.iter().map(|(_, share)| share).sum();
+    let mut draws = SEED ^ 0x0c1a_55e5;
     let mut requests = tokio::task::JoinSet::new();
     for offset in arrivals.take_while(|at| *at < WARM_UP + MEASURE) {
+        let mut pick = uniform(&mut draws) * total;
+        let class = classes
+            .iter()
+            .position(|(_, share)| {
+                pick -= share;
+                pick <= 0.0
+            })
+            .unwrap_or(classes.len() - 1);
+        let mut request = http::Request::new(());
+        if let Some(level) = classes[class].0 {
+            request
+                .headers_mut()
+                .insert("x-criticality", http::HeaderValue::from_static(level));
+        }
         tokio::time::sleep_until(start + offset).await;
         let svc = svc.clone();
         let log = log.clone();
         requests.spawn(async move {
             let sent = Instant::now() - start;
-            let answer = tokio::time::timeout(patience, svc.oneshot(http::Request::new(()))).await;
+            let answer = tokio::time::timeout(patience, svc.oneshot(request)).await;
             let ok = matches!(answer, Ok(Ok(status)) if status == 200);
-            log.lock().unwrap().push((sent, Instant::now() - start, ok));
+            let answered = Instant::now() - start;
+            log.lock().unwrap().push(Sent {
+                sent,
+                answered,
+                ok,
+                class,
+            });
         });
     }
     requests.join_all().await;
-    let log = log.lock().unwrap();
+    Arc::try_unwrap(log)
+        .ok()
+        .expect("every request done")
+        .into_inner()
+        .unwrap()
+}
+
+/// Offers `load` × capacity to `svc` (see [`send`]) and measures the
+/// measured part: goodput from the 200 answers that arrived within it,
+/// latency from the requests sent within it.
+async fn offer(svc: Svc, load: f64, patience: Duration) -> Figures {
+    let log = send(svc, load, patience, UNMIXED).await;
     let measured = WARM_UP..WARM_UP + MEASURE;
     let answered_in_time = log
         .iter()
-        .filter(|(_, answered, ok)| *ok && measured.contains(answered))
+        .filter(|r| r.ok && measured.contains(&r.answered))
         .count();
-    let sent_in_time: Vec<_> = log
-        .iter()
-        .filter(|(sent, _, _)| measured.contains(sent))
-        .collect();
+    let sent_in_time: Vec<_> = log.iter().filter(|r| measured.contains(&r.sent)).collect();
     let mut admitted: Vec<Duration> = sent_in_time
         .iter()
-        .filter(|(_, _, ok)| *ok)
-        .map(|(sent, answered, _)| *answered - *sent)
+        .filter(|r| r.ok)
+        .map(|r| r.answered - r.sent)
         .collect();
     admitted.sort_unstable();
     Figures {
@@ -224,6 +283,82 @@ async fn the_default_stack_meets_the_overload_target_at_4x() {
     let (unloaded, overloaded) =
         unloaded_and_overloaded("buttress defaults", || stacked(ServerStack::new("sim"))).await;
     assert_target("defaults", unloaded, &overloaded);
+}
+
+/// 10× capacity, 5 % critical, 35 % sheddable-plus, 60 % sheddable: the
+/// default stack, its context trusting the caller's `x-criticality`.
+const MIXED: &[Class] = &[
+    (Some("CRITICAL"), 0.05),
+    (Some("SHEDDABLE_PLUS"), 0.35),
+    (Some("SHEDDABLE"), 0.60),
+];
+
+/// The default stack but for its context, which trusts every caller so
+/// that the criticality header counts.
+fn trusting_defaults() -> ServerStack {
+    ServerStack::new("sim").context(ServerContextConfig {
+        trust: TrustConfig::Always,
+        ..ServerContextConfig::default()
+    })
+}
+
+/// At 10× capacity with mixed criticality the default stack keeps
+/// answering critical work: the shedder, reading the adaptive limit,
+/// drops sheddable work first, and the critical requests (half the
+/// capacity) are ≥ 99 % answered. Before the shedder read the limit, its
+/// fixed watermark (1000 in flight) was never reached in front of a limit
+/// of ~25, the limit refused without regard to priority, and 10 % of the
+/// critical requests were answered.
+#[tokio::test(start_paused = true)]
+async fn the_default_stack_answers_critical_work_at_10x() {
+    let stack = trusting_defaults().build().expect("valid");
+    let (shed, adaptive) = (stack.shed().cloned(), stack.adaptive_limit().cloned());
+    let svc = BoxCloneService::new(stack.layer(slow_server()).map_response(|r| r.status()));
+    let log = send(svc, 10.0, Duration::from_secs(60), MIXED).await;
+    let measured = WARM_UP..WARM_UP + MEASURE;
+    let goodput = log
+        .iter()
+        .filter(|r| r.ok && measured.contains(&r.answered))
+        .count() as f64
+        / MEASURE.as_secs_f64()
+        / CAPACITY;
+    let mut answered = [0.0; 3];
+    for (class, (level, _)) in MIXED.iter().enumerate() {
+        let of_class = |r: &&Sent| r.class == class;
+        let sent: Vec<_> = log
+            .iter()
+            .filter(of_class)
+            .filter(|r| measured.contains(&r.sent))
+            .collect();
+        let mut admitted: Vec<_> = sent
+            .iter()
+            .filter(|r| r.ok)
+            .map(|r| r.answered - r.sent)
+            .collect();
+        admitted.sort_unstable();
+        let whole_run = log.iter().filter(of_class).filter(|r| r.ok).count() as f64
+            / log.iter().filter(of_class).count() as f64;
+        answered[class] = admitted.len() as f64 / sent.len() as f64;
+        println!(
+            "buttress defaults at 10×, {:>14}: {:5.1} % answered ({:5.1} % with the warm-up), admitted p99 {:?}",
+            level.unwrap_or("no header"),
+            100.0 * answered[class],
+            100.0 * whole_run,
+            percentile(&admitted, 0.99),
+        );
+    }
+    println!(
+        "buttress defaults at 10×, mixed: goodput {:5.1} % of capacity, shedding {:?}, limit {:?}",
+        100.0 * goodput,
+        shed.and_then(|shed| shed.shedding()),
+        adaptive.map(|adaptive| adaptive.limit()),
+    );
+    assert!(
+        answered[0] >= 0.99,
+        "critical answered {:.4} at 10×",
+        answered[0]
+    );
+    assert!(goodput >= 0.90, "goodput {goodput:.3} at 10×");
 }
 
 /// The adaptive limit, still told nothing about the capacity, with

@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
 
-/// The wire bytes of the realistic request of DESIGN.md "Measuring": the
-/// one the in-process benches use, with its eight headers.
+/// The wire bytes of the realistic request: the one the in-process
+/// benches use (`realistic_request`), with its eight headers.
 pub(crate) fn realistic_request_bytes() -> Vec<u8> {
     let request = buttress_benches::realistic_request();
     let mut bytes = format!("{} {} HTTP/1.1\r\n", request.method(), request.uri()).into_bytes();

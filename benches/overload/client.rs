@@ -26,7 +26,7 @@ pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<Connection> {
     Ok(sender)
 }
 
-/// The request of DESIGN.md "Measuring" with its eight headers (host,
+/// The realistic request with its eight headers (host,
 /// user-agent, accept, content-type, content-length, x-request-id,
 /// traceparent, authorization), the same as the in-process benches use;
 /// hyper writes them to the wire and the server parses them back.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use tokio::task::JoinSet;
 
-use crate::arrivals::Arrivals;
+use crate::arrivals::{Arrivals, uniform};
 use crate::client::{Connection, exchange, realistic_request};
 use crate::pool::Pool;
 
@@ -22,6 +22,23 @@ pub(crate) struct Phase {
     pub(crate) duration: Duration,
     pub(crate) client_timeout: Duration,
     pub(crate) seed: u64,
+    /// The criticality mix (`OVERLOAD_MIX`): each request carries the
+    /// `x-criticality` of a class drawn by its share; empty, none does.
+    pub(crate) mix: &'static [Class],
+}
+
+/// A class of requests: its `x-criticality` value and share.
+pub(crate) type Class = (HeaderValue, f64);
+
+/// How one class of the mix fared.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ClassOutcome {
+    /// Requests offered, and those answered 200...
+    pub(crate) offered: u64,
+    pub(crate) ok: u64,
+    /// ...of them, those offered after the phase's first second.
+    pub(crate) offered_steady: u64,
+    pub(crate) ok_steady: u64,
 }
 
 /// What one phase measured.
@@ -49,6 +66,8 @@ pub(crate) struct Outcome {
     /// The same, of requests sent after the phase's first second: the
     /// steady state, without the transient at the start of overload.
     pub(crate) ok_latencies_steady: Vec<Duration>,
+    /// Per class of the phase's mix, in its order.
+    pub(crate) classes: Vec<ClassOutcome>,
 }
 
 /// The phase's first second, left out of the steady-state latencies.
@@ -61,10 +80,26 @@ enum Answer {
     Failed,
 }
 
+/// Draws a class of `mix` by its share.
+fn draw(mix: &[Class], state: &mut u64) -> usize {
+    let total: f64 = mix.iter().map(|(_, share)| share).sum();
+    let mut pick = uniform(state) * total;
+    mix.iter()
+        .position(|(_, share)| {
+            pick -= share;
+            pick <= 0.0
+        })
+        .unwrap_or(mix.len().saturating_sub(1))
+}
+
 /// Runs `phase` against the server behind `pool`; returns once every
 /// request sent has been answered or given up on.
 pub(crate) async fn run(pool: &Arc<Pool>, phase: Phase) -> Outcome {
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        classes: vec![ClassOutcome::default(); phase.mix.len()],
+        ..Outcome::default()
+    };
+    let mut draws = phase.seed ^ 0x0c1a_55e5;
     let mut requests = JoinSet::new();
     let start = Instant::now();
     let end = start + phase.duration;
@@ -82,14 +117,29 @@ pub(crate) async fn run(pool: &Arc<Pool>, phase: Phase) -> Outcome {
         if Instant::now() > scheduled + LATE {
             outcome.late += 1;
         }
+        let mut request = realistic_request();
+        let class = (!phase.mix.is_empty()).then(|| draw(phase.mix, &mut draws));
+        if let Some(class) = class {
+            let counts = &mut outcome.classes[class];
+            counts.offered += 1;
+            counts.offered_steady += u64::from(scheduled >= start + TRANSIENT);
+            let level = phase.mix[class].0.clone();
+            request.headers_mut().insert("x-criticality", level);
+        }
         let Some(connection) = pool.take() else {
             outcome.unsent += 1;
             continue;
         };
-        requests.spawn(send(pool.clone(), connection, phase.client_timeout));
+        let answer = send(pool.clone(), connection, request, phase.client_timeout);
+        requests.spawn(async move { (answer.await, class) });
     }
     while let Some(answer) = requests.join_next().await {
-        match answer.expect("a request task") {
+        let (answer, class) = answer.expect("a request task");
+        if let (Some(class), Answer::Status(StatusCode::OK, sent, _)) = (class, &answer) {
+            outcome.classes[class].ok += 1;
+            outcome.classes[class].ok_steady += u64::from(*sent >= start + TRANSIENT);
+        }
+        match answer {
             Answer::Status(status, sent, done) => match status {
                 StatusCode::OK => {
                     outcome.ok += 1;
@@ -109,9 +159,14 @@ pub(crate) async fn run(pool: &Arc<Pool>, phase: Phase) -> Outcome {
     outcome
 }
 
-async fn send(pool: Arc<Pool>, mut connection: Connection, limit: Duration) -> Answer {
+async fn send(
+    pool: Arc<Pool>,
+    mut connection: Connection,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+    limit: Duration,
+) -> Answer {
     let sent = Instant::now();
-    match tokio::time::timeout(limit, exchange(&mut connection, realistic_request())).await {
+    match tokio::time::timeout(limit, exchange(&mut connection, request)).await {
         Ok(Ok(status)) => {
             let done = Instant::now();
             pool.put_back(connection);

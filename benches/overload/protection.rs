@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use buttress::context::server::{ServerContextConfig, TrustConfig};
 use buttress::limit::BulkheadConfig;
 use buttress::limit::adaptive::AdaptiveLimitConfig;
 use buttress::stack::{ServerLayer, ServerStack};
@@ -65,13 +66,26 @@ pub(crate) struct Protected {
     pub(crate) stack: Option<ServerLayer>,
 }
 
-/// Starts the slow handler behind `protection` on its own thread.
+/// Starts the slow handler behind `protection` on its own thread. With
+/// `trusting`, the Buttress stacks' context trusts the caller, so that
+/// its `x-criticality` counts (the stacks' default trusts nobody).
 pub(crate) fn start(
     protection: Protection,
     capacity: Capacity,
     slot_use: Arc<SlotUse>,
+    trusting: bool,
 ) -> Protected {
     let handler = slow_handler(capacity, slot_use);
+    let stack = |name| {
+        let stack = ServerStack::new(name);
+        match trusting {
+            true => stack.context(ServerContextConfig {
+                trust: TrustConfig::Always,
+                ..ServerContextConfig::default()
+            }),
+            false => stack,
+        }
+    };
     let thread = "overload-server";
     let no_stack = |server: Server| Protected {
         server,
@@ -88,9 +102,7 @@ pub(crate) fn start(
             no_stack(Server::start(thread, tower, || ()).0)
         }
         Protection::ButtressDefaults => {
-            let stack = ServerStack::new("overload")
-                .build()
-                .expect("the defaults build");
+            let stack = stack("overload").build().expect("the defaults build");
             let (server, ()) = Server::start(thread, stack.layer(handler), || ());
             Protected {
                 server,
@@ -98,7 +110,7 @@ pub(crate) fn start(
             }
         }
         Protection::ButtressShortWait => {
-            let stack = ServerStack::new("overload")
+            let stack = stack("overload")
                 .adaptive_limit(AdaptiveLimitConfig {
                     max_wait: SHORT_WAIT,
                     ..AdaptiveLimitConfig::default()
@@ -112,7 +124,7 @@ pub(crate) fn start(
             }
         }
         Protection::ButtressBulkhead => {
-            let stack = ServerStack::new("overload")
+            let stack = stack("overload")
                 .adaptive_limit(buttress::stack::Toggle::Off)
                 .bulkhead(BulkheadConfig {
                     max_concurrent: capacity.slots,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::load::latency::{Percentiles, ms};
-use crate::open_loop::{Outcome, Phase};
+use crate::open_loop::{ClassOutcome, Outcome, Phase};
 use crate::protection::Protection;
 use crate::slow_handler::Capacity;
 
@@ -37,6 +37,9 @@ pub(crate) struct Row {
     steady: Option<Percentiles>,
     /// The adaptive limit over the phase (min, mean, max), if there is one.
     limit: Option<(usize, f64, usize)>,
+    /// Per class of the criticality mix: its `x-criticality` and how it
+    /// fared.
+    classes: Vec<(&'static str, ClassOutcome)>,
 }
 
 impl Row {
@@ -76,6 +79,12 @@ impl Row {
             steady: (!outcome.ok_latencies_steady.is_empty())
                 .then(|| Percentiles::of(&mut outcome.ok_latencies_steady)),
             limit,
+            classes: phase
+                .mix
+                .iter()
+                .map(|(level, _)| level.to_str().unwrap_or("?"))
+                .zip(outcome.classes.iter().copied())
+                .collect(),
         };
         println!(
             "{:<18} {:>4}×: offered {:>5.0}/s, goodput {:>5.0}/s ({:>3.0} % of nominal, {:>3.0} % of measured capacity {:.0}/s), \
@@ -99,6 +108,9 @@ impl Row {
                 .map(|(min, mean, max)| format!("; limit {mean:.0} ({min}–{max})"))
                 .unwrap_or_default(),
         );
+        for (level, class) in &row.classes {
+            println!("    {level:>14}: {}", answered(class));
+        }
         row
     }
 
@@ -160,6 +172,16 @@ pub(crate) fn summary(rows: &[Row]) {
             row.steady_p99(),
         );
     }
+    for row in rows.iter().filter(|r| !r.classes.is_empty()) {
+        println!(
+            "\n{} at {}×, by criticality:",
+            row.protection.name(),
+            row.load
+        );
+        for (level, class) in &row.classes {
+            println!("- {level}: {}", answered(class));
+        }
+    }
     let late: u64 = rows.iter().map(|r| r.late).sum();
     if late > 0 {
         println!(
@@ -192,6 +214,20 @@ pub(crate) fn summary(rows: &[Row]) {
             if holds { "holds" } else { "does not hold" },
         );
     }
+}
+
+/// A class's share answered 200, over the phase and after its first
+/// second.
+fn answered(class: &ClassOutcome) -> String {
+    let share = |ok, offered| 100.0 * ok as f64 / offered as f64;
+    format!(
+        "{} of {} answered 200 ({:.2} %); after the first second {:.2} % of {}",
+        class.ok,
+        class.offered,
+        share(class.ok, class.offered),
+        share(class.ok_steady, class.offered_steady),
+        class.offered_steady,
+    )
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

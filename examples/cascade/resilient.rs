@@ -68,8 +68,8 @@ pub fn c_client(http: Client<HttpConnector, Empty<Bytes>>) -> (Downstream, Circu
 /// that a 503 carrying `Retry-After` — B turning a sheddable request away
 /// on purpose, not B failing — counts neither way, so a spike of
 /// sheddable traffic neither opens A's breaker nor draws retries.
-/// (Client-side throttling, not in the stacks yet, is the tool that reacts
-/// to such refusals.)
+/// (The client stack's throttle, off by default and here, is the tool that
+/// reacts to such refusals.)
 fn refusals_are_not_failures(
     result: Result<&http::Response<Incoming>, &(dyn std::error::Error + 'static)>,
 ) -> Outcome {

@@ -159,6 +159,6 @@ fn toml_error(source: &str, error: &toml::de::Error) -> ConfigError {
         return ConfigError::new("(document)", message.to_owned());
     };
     let line = source[..span.start.min(source.len())].matches('\n').count() + 1;
-    let field = path::path_at(source, &span).unwrap_or_else(|| "(document)".to_owned());
+    let field = path::path_at(source, &span, message).unwrap_or_else(|| "(document)".to_owned());
     ConfigError::new(field, format!("{message} (line {line})"))
 }

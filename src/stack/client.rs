@@ -284,46 +284,12 @@ impl<P, C, F> ClientStack<P, C, F> {
     /// and breaker: `GrpcClassifier` for gRPC only, `AnyErrorFails` for
     /// services that are not HTTP, or a closure.
     pub fn classifier<C2>(self, classifier: C2) -> ClientStack<P, C2, F> {
-        let ClientStack {
-            name,
-            config,
-            env,
-            replay,
-            fallback,
-            retry_budget,
-            ..
-        } = self;
-        ClientStack {
-            name,
-            config,
-            env,
-            replay,
-            classifier,
-            fallback,
-            retry_budget,
-        }
+        self.map_parts(|replay, _, fallback| (replay, classifier, fallback))
     }
 
     /// Sends requests again with `replay` (see `buttress::retry::Replay`).
     pub fn replay<P2>(self, replay: P2) -> ClientStack<P2, C, F> {
-        let ClientStack {
-            name,
-            config,
-            env,
-            classifier,
-            fallback,
-            retry_budget,
-            ..
-        } = self;
-        ClientStack {
-            name,
-            config,
-            env,
-            replay,
-            classifier,
-            fallback,
-            retry_budget,
-        }
+        self.map_parts(|_, classifier, fallback| (replay, classifier, fallback))
     }
 
     /// Answers for the dependency when a call fails or is refused: a
@@ -331,12 +297,20 @@ impl<P, C, F> ClientStack<P, C, F> {
     /// between the metrics and the retry: metrics see the fallback
     /// answer, the retry and the breaker see the failure.
     pub fn fallback<F2: FallbackSlot<C>>(self, fallback: F2) -> ClientStack<P, C, F2> {
+        self.map_parts(|replay, classifier, _| (replay, classifier, fallback))
+    }
+
+    /// The same stack with the replay policy, classifier and fallback
+    /// `change` makes of the current ones.
+    fn map_parts<P2, C2, F2>(
+        self,
+        change: impl FnOnce(P, C, F) -> (P2, C2, F2),
+    ) -> ClientStack<P2, C2, F2> {
+        let (replay, classifier, fallback) = change(self.replay, self.classifier, self.fallback);
         let ClientStack {
             name,
             config,
             env,
-            replay,
-            classifier,
             retry_budget,
             ..
         } = self;

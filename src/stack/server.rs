@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use buttress_context::{ServerContextConfig, ServerContextLayer};
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{BuildEnv, LayerConfig};
+use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
 use buttress_core::telemetry::TelemetrySink;
 use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
+use buttress_limit::shed::{FollowLimitSignal, ShedSignalConfig};
 use buttress_limit::{
     AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer, BulkheadConfig, BulkheadHandle,
     BulkheadLayer, LoadShedHandle, LoadShedLayer, RateLimitConfig, RateLimitHandle, RateLimitLayer,
@@ -54,11 +55,11 @@ type Layers = Stack<
 ///
 /// | layer | default | why |
 /// | --- | --- | --- |
-/// | context | on, trusting no caller | every request gets an ID and a deadline; a caller's headers steer nothing until you trust it |
+/// | context | on, trusting no caller | every request gets an ID and a deadline (a trusted caller's, at most the timeout; else the timeout); a caller's headers steer nothing until you trust it |
 /// | metrics | on, server side | rate, errors and duration per route, bounded labels |
 /// | edge | always | rejections, errors and panics become typed HTTP or gRPC answers |
 /// | rate limit | off | quotas need a key (peer, header, tenant) only you can choose |
-/// | shedding | on, by in-flight requests | under overload, sheddable work goes first and critical work keeps being answered |
+/// | shedding | on; in front of the adaptive limit (and no signal of yours) by calls in flight against that limit: sheds above 1.5× it, lets lower priorities in at ¾ of it | under overload sheddable work goes first, taking only free permits and leaving a quarter to critical work, which keeps being answered (fixed watermarks are never reached in front of the limit) |
 /// | adaptive limit | on, gradient, 4..1000 from 20 | finds the concurrency the handler sustains without queueing |
 /// | bulkhead | off | a fixed cap is a capacity decision only you can make |
 /// | timeout | on, [`DEFAULT_SERVER_TIMEOUT`] | no call outlives its deadline or the server's own limit |
@@ -218,16 +219,41 @@ impl ServerStack {
             })
             .transpose()
             .map_err(|e| e.in_section("metrics"))?;
+        // Every request gets a deadline no later than the timeout allows:
+        // see `bounded_by_timeout`.
+        let limit = self
+            .timeout
+            .resolve(|| Some(DEFAULT_SERVER_TIMEOUT.into()))
+            .and_then(|timeout| timeout.limit);
         let context = self
             .context
-            .build_in(&env, "context", || Some(Default::default()))?;
+            .resolve(|| Some(Default::default()))
+            .map(|config| bounded_by_timeout(config, limit).build_in(&env))
+            .transpose()
+            .map_err(|e| e.in_section("context"))?;
         let rate_limit = self.rate_limit.build_in(&env, "rate_limit", || None)?;
-        let shed = self
-            .shed
-            .build_in(&env, "shed", || Some(Default::default()))?;
         let adaptive = self
             .adaptive_limit
             .build_in(&env, "adaptive_limit", || Some(Default::default()))?;
+        let shed = match (self.shed.resolve(|| Some(ShedConfig::default())), &adaptive) {
+            // In front of the adaptive limit, a shedder whose signal is
+            // left at its default reads that limit (`FollowLimitSignal`).
+            (Some(config), Some(adaptive)) if config.signal == ShedSignalConfig::default() => {
+                let builder = LoadShedLayer::builder()
+                    .with_config(config)
+                    .env(env.clone());
+                let signal = FollowLimitSignal::new(adaptive.handle());
+                Some(
+                    builder
+                        .custom_signal(signal)
+                        .build()
+                        .map_err(|e| e.in_section("shed"))?,
+                )
+            }
+            _ => self
+                .shed
+                .build_in(&env, "shed", || Some(Default::default()))?,
+        };
         let bulkhead = self.bulkhead.build_in(&env, "bulkhead", || None)?;
         let timeout = self
             .timeout
@@ -254,6 +280,26 @@ impl ServerStack {
             handles: Arc::new(handles),
         })
     }
+}
+
+/// The context's deadlines bounded by the server's own `limit`, so that
+/// every request the stack serves has a deadline and it is the one the
+/// timeout enforces: a trusted caller's, never later than the limit, else
+/// the limit itself (or the context's own shorter `default_deadline`).
+/// Every layer inside and every client call made while serving then sees
+/// that deadline; without it a call would carry no deadline of its own,
+/// and a caller's deadline header the handler copied onto it would reach
+/// the dependency untouched.
+fn bounded_by_timeout(
+    mut config: ServerContextConfig,
+    limit: Option<Duration>,
+) -> ServerContextConfig {
+    if let Some(limit) = limit {
+        let max = config.max_deadline.map_or(limit, |max| max.min(limit));
+        config.max_deadline = Some(max);
+        config.default_deadline = Some(config.default_deadline.map_or(max, |d| d.min(max)));
+    }
+    config
 }
 
 /// Checks a stack's timeout. Its limit is usually written alone

@@ -82,6 +82,9 @@ impl CircuitBreakerLayer {
 impl<C> CircuitBreakerLayer<C> {
     pub(crate) fn new(policy: Arc<Policy>, metrics_only: bool, classifier: C) -> Self {
         let breaker = Arc::new(Breaker::new(policy, metrics_only));
+        // A sink installed after this breaker was built (and tripped)
+        // learns its state when it binds.
+        breaker.policy.telemetry.replay_on_bind(&breaker);
         CircuitBreakerLayer {
             lanes: crate::shared::lanes_for(&breaker),
             classifier,

@@ -42,7 +42,10 @@
 //!   as soon as the failures among the permitted probes reach the
 //!   threshold. A probe whose future is dropped, or panics, gives its slot
 //!   back. A call admitted before the breaker opened that ends later does
-//!   not count: every call carries the generation that admitted it.
+//!   not count: every call carries the generation that admitted it, and
+//!   an outcome still being recorded when the breaker closes again is
+//!   waited for before the new window is cleared, so it never lands in
+//!   the next closed period's window.
 //! - **Rejections** are `Err(`[`Rejected`]`)` with
 //!   [`Reason::CircuitOpen`] and, while open, the time until half-open as
 //!   retry hint (in half-open with every probe taken, a hint of at most a
@@ -54,7 +57,10 @@
 //!   it reports `Admitted` or `Rejected(CircuitOpen)`, then `Completed`
 //!   (whose duration is measured only when slow-call tracking is on, and
 //!   zero otherwise); every transition is a `StateChanged` with the names
-//!   of [`State::as_str`]. A breaker starts `closed`.
+//!   of [`State::as_str`]. A breaker starts `closed`. A single breaker
+//!   built before the global sink is installed tells it its current state
+//!   when it binds (`State`), as does one whose transitions raced another
+//!   thread's and may have reached the sink out of order.
 //!
 //! # Defaults
 //!

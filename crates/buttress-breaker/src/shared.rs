@@ -21,7 +21,7 @@ use std::time::Duration;
 use buttress_core::clock;
 use buttress_core::keyed::KeyedState;
 use buttress_core::rng::SharedRng;
-use buttress_core::telemetry::{Event, Telemetry};
+use buttress_core::telemetry::{Event, Replay, Telemetry};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -78,12 +78,35 @@ impl Breaker {
     }
 
     /// Reports a transition to telemetry and to subscribers.
+    ///
+    /// Transitions are made under the machine's writer lock but announced
+    /// after it, so two made at once on different threads can reach the
+    /// sink in the wrong order. If the breaker has moved on by the time
+    /// this one is reported, the sink is told the state it is in now.
     pub(crate) fn announce(&self, transition: Transition) {
-        self.policy.telemetry.report(Event::StateChanged {
+        let telemetry = &self.policy.telemetry;
+        telemetry.report(Event::StateChanged {
             from: transition.from.as_str(),
             to: transition.to.as_str(),
         });
         self.transitions.send_replace(Some(transition));
+        if self.machine.state() != transition.to {
+            self.report_state(&mut |event| telemetry.report(event));
+        }
+    }
+
+    /// Reports the current state, and again if it changed meanwhile (a few
+    /// times at most: whoever changes it announces that change anyway).
+    fn report_state(&self, report: &mut dyn FnMut(Event)) {
+        let mut state = self.machine.state();
+        for _ in 0..4 {
+            report(Event::State(state.as_str()));
+            let now = self.machine.state();
+            if now == state {
+                break;
+            }
+            state = now;
+        }
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Option<Transition>> {
@@ -101,6 +124,15 @@ impl Breaker {
     /// The retry hint in nanoseconds as a `Duration`.
     pub(crate) fn retry_after(nanos: u64) -> Duration {
         Duration::from_nanos(nanos)
+    }
+}
+
+/// A single breaker's replay for a sink that binds late: its state. (A
+/// keyed layer's breakers share one registration and each have a state of
+/// their own; it gives none.)
+impl Replay for Breaker {
+    fn replay(&self, report: &mut dyn FnMut(Event)) {
+        self.report_state(report);
     }
 }
 

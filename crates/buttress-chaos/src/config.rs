@@ -181,7 +181,11 @@ impl LayerConfig for ChaosConfig {
             check_abort(abort.with)?;
         }
         if let Some(delay) = &self.delay {
-            delay.latency.validate(self.max_delay)?;
+            // `delay.latency.max`: the path a file writes it at.
+            delay
+                .latency
+                .validate(self.max_delay)
+                .map_err(|e| e.in_section("delay"))?;
             check_percent(delay.percent).map_err(|e| e.in_section("delay"))?;
         }
         Ok(())

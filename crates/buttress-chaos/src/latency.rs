@@ -86,16 +86,20 @@ impl Latency {
         delay.min(cap)
     }
 
-    /// Checks the latency against the layer's cap: every duration
-    /// positive and at most `cap`, errors named `latency.<field>`.
+    /// Checks the latency against the layer's cap: every duration at most
+    /// `cap` and, but a uniform `min`, above zero; errors named
+    /// `latency.<field>`.
     pub(crate) fn validate(&self, cap: Duration) -> Result<(), ConfigError> {
         let positive = Duration::from_nanos(1)..=cap;
         match *self {
             Latency::Fixed { delay } => check_duration("delay", delay, positive),
-            Latency::Uniform { min, max } if min > max => {
-                Err(ConfigError::new("max", "must be at least min"))
-            }
-            Latency::Uniform { max, .. } => check_duration("max", max, positive),
+            Latency::Uniform { min, max } => check_duration("min", min, Duration::ZERO..=cap)
+                .and_then(|()| {
+                    if min > max {
+                        return Err(ConfigError::new("max", "must be at least min"));
+                    }
+                    check_duration("max", max, positive)
+                }),
             Latency::Exponential { mean } => check_duration("mean", mean, positive),
         }
         .map_err(|e| e.in_section("latency"))

@@ -163,11 +163,11 @@ fn config_errors_name_the_field() {
             1.0,
             Latency::uniform(Duration::from_secs(2), Duration::from_secs(1))
         )),
-        "latency.max"
+        "delay.latency.max"
     );
     assert_eq!(
         field(delay(1.0, Latency::exponential(Duration::ZERO))),
-        "latency.mean"
+        "delay.latency.mean"
     );
     let short = ChaosConfig {
         max_delay: Duration::from_micros(10),

@@ -512,5 +512,5 @@ fn builds_validate() {
         })
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), "latency.delay");
+    assert_eq!(err.field(), "delay.latency.delay");
 }

@@ -96,7 +96,7 @@ pub(crate) fn timeout_of(
 
 /// The value of `name` if it appears exactly once: a repeated timeout
 /// header is ambiguous, and ambiguity is not honoured.
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+pub(crate) fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
     let mut all = headers.get_all(name).iter();
     let first = all.next()?;
     all.next().is_none().then_some(first)

@@ -5,7 +5,8 @@
 //! get this crate's strict parsing: [`StrictTraceContextPropagator`] is a
 //! `TextMapPropagator` that reads and writes `traceparent`/`tracestate`
 //! with the same rules as the layers (version `ff`, zero IDs, upper-case
-//! hex refused; `tracestate` capped at 32 members and 512 characters).
+//! hex refused, reserved flag bits zeroed; `tracestate` refused beyond 32
+//! members, cut to 512 characters).
 //! [`to_span_context`] and [`from_span_context`] convert between core's
 //! [`TraceContext`] and OpenTelemetry's `SpanContext`.
 //!

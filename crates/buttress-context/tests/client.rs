@@ -151,6 +151,86 @@ async fn grpc_calls_get_grpc_timeout_less_the_margin_keeping_a_shorter_one() {
     assert_eq!(sent["grpc-timeout"], "240000u");
 }
 
+/// A handler that copies its caller's headers onto a call launders
+/// nothing: the deadline headers are cut to the time left (either
+/// protocol's, repeated or not), the criticality is the context's, and a
+/// fault directive the context does not carry is removed.
+#[tokio::test(start_paused = true)]
+async fn headers_copied_from_the_caller_are_bounded_or_replaced() {
+    let client = ClientContextLayer::new().layer(echo(Arc::default()));
+    let ctx = RequestContext::starting_now()
+        .with_criticality(Criticality::Sheddable)
+        .with_deadline(Instant::now() + Duration::from_millis(100));
+    let copied = || {
+        Request::builder()
+            .header("x-request-timeout-ms", "599999")
+            .header("grpc-timeout", "599999m")
+            .header("x-criticality", "CRITICAL")
+            .header("x-buttress-fault", "abort=503")
+            .body(())
+            .unwrap()
+    };
+    let sent = ctx
+        .clone()
+        .scope(client.clone().oneshot(copied()))
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(sent["x-request-timeout-ms"], "95");
+    assert_eq!(sent["grpc-timeout"], "95000000n");
+    assert_eq!(sent["x-criticality"], "SHEDDABLE");
+    assert!(sent.get("x-buttress-fault").is_none());
+
+    // A repeated or unreadable timeout is replaced, a shorter one kept.
+    let mut odd = copied();
+    odd.headers_mut()
+        .append("x-request-timeout-ms", HeaderValue::from_static("1"));
+    odd.headers_mut()
+        .insert("grpc-timeout", HeaderValue::from_static("soon"));
+    let sent = ctx
+        .clone()
+        .scope(client.clone().oneshot(odd))
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(sent.get_all("x-request-timeout-ms").iter().count(), 1);
+    assert_eq!(sent["x-request-timeout-ms"], "95");
+    assert_eq!(sent["grpc-timeout"], "95000000n");
+    let mut shorter = copied();
+    shorter
+        .headers_mut()
+        .insert("x-request-timeout-ms", HeaderValue::from_static("40"));
+    let sent = ctx
+        .clone()
+        .scope(client.clone().oneshot(shorter))
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(sent["x-request-timeout-ms"], "40");
+
+    // The context's own directive replaces a copied one; with forwarding
+    // off, neither reaches the dependency.
+    let with_fault = ctx.with_raw_fault(HeaderValue::from_static("latency=5ms"));
+    let sent = with_fault
+        .clone()
+        .scope(client.oneshot(copied()))
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(sent["x-buttress-fault"], "latency=5ms");
+    let quiet = ClientContextLayer::builder()
+        .configure(|c| c.propagate_fault = false)
+        .build()
+        .unwrap()
+        .layer(echo(Arc::default()));
+    let sent = with_fault
+        .scope(quiet.oneshot(copied()))
+        .await
+        .unwrap()
+        .into_body();
+    assert!(sent.get("x-buttress-fault").is_none());
+}
+
 #[tokio::test(start_paused = true)]
 async fn no_time_left_refuses_at_once_without_calling() {
     let calls = Arc::new(AtomicUsize::new(0));

@@ -29,6 +29,8 @@
 //! - [`window`]: the one sliding window of counts over time (bucketed,
 //!   lock-free, optionally striped over lanes) behind the breaker's time
 //!   window, the retry budget and the throttle.
+//! - [`timeout`]: the one timeout layer — a layer's own limit or the
+//!   request's deadline, whichever ends first — used by every stack.
 //!
 //! ```
 //! use buttress_core::{Reason, Rejected};

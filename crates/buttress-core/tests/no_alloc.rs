@@ -1,5 +1,6 @@
 //! The request path of the core vocabulary allocates nothing
-//! (DESIGN.md contract 2), measured by a counting global allocator.
+//! (ARCHITECTURE.md, rule 2 "The hot path is cheap"), measured by a
+//! counting global allocator.
 
 use std::time::Duration;
 

@@ -5,8 +5,9 @@
 //! a "recently viewed" strip. When such a call fails, the honest answer is
 //! a smaller page, not an error page. [`FallbackLayer`] sits in that
 //! dependency's client stack, above the retry and the breaker
-//! (`context → metrics → fallback → retry → … → breaker → timeout → chaos
-//! → transport`), and when the call fails it answers instead with
+//! (`context → metrics → fallback → retry → throttle → breaker → bulkhead
+//! → timeout → chaos → transport`), and when the call fails it answers
+//! instead with
 //!
 //! - a fixed response ([`FallbackConfig::response`] as data,
 //!   [`respond_with`](FallbackLayerBuilder::respond_with) in code),

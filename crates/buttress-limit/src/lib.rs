@@ -1,6 +1,7 @@
-//! Bulkheads and adaptive concurrency (backpressure) for tower.
+//! Bulkheads, adaptive concurrency, load shedding, client-side throttling
+//! and per-caller rate limits for tower.
 //!
-//! Two layers that keep one overloaded path from sinking a whole service:
+//! Five layers that keep overload from sinking a whole service:
 //!
 //! - [`BulkheadLayer`]: a fixed number of concurrent calls per compartment
 //!   (per dependency, or per key — tenant, route, host), so that a slow
@@ -8,36 +9,38 @@
 //! - [`AdaptiveLimitLayer`]: a concurrency
 //!   limit that follows measured latency — gradient, Vegas or AIMD — so a
 //!   service slows down instead of falling over. See [`adaptive`].
+//! - [`LoadShedLayer`]: refuses the least important requests first under
+//!   overload. See [`shed`].
+//! - [`ThrottleLayer`]: on the client, stops sending what a struggling
+//!   dependency would refuse anyway. See [`throttle`].
+//! - [`RateLimitLayer`]: gives each caller a quota. See [`rate`].
 //!
-//! Both keep the contracts of the Buttress design:
+//! All five keep the rules every Buttress layer keeps (ARCHITECTURE.md,
+//! "Rules every layer keeps"):
 //!
 //! - state is created when the layer is built and shared by every clone
 //!   and every `Layer::layer` call;
-//! - a free permit is taken with one compare-and-swap — no lock, no
-//!   allocation; only callers that must queue take a short lock;
+//! - the bulkhead and the adaptive limit take a free permit with one
+//!   compare-and-swap — no lock, no allocation; only callers that must
+//!   queue take a short lock;
 //! - every queue has a capacity and every wait a bound, and nobody waits
 //!   past its request's deadline (from core's `RequestContext`, in the
 //!   request extensions or the current task);
 //! - refusals are a typed [`Rejected`](buttress_core::Rejected) — bulkhead
-//!   full, queue timeout, overloaded — with a retry hint, "never sent";
+//!   full, queue timeout, overloaded, shed, throttled, rate limited — with
+//!   a retry hint, "never sent";
 //! - capacity is taken in `call`, where the request is known; `poll_ready`
-//!   only passes on the inner service's readiness; the [`Permit`] is
+//!   only passes on the inner service's readiness; a [`Permit`] is
 //!   returned on completion, error, panic and drop, or — with
 //!   [`OnBodyEnd`] — when the HTTP response body ends;
 //! - decisions run on tokio time, so simulations run on a paused clock;
 //! - settings are data, in each layer's config ([`BulkheadConfig`],
-//!   [`AdaptiveLimitConfig`]; loadable with the `serde` feature): a
-//!   builder sets them with `.configure(|c| ..)` or `.with_config(..)`
-//!   and adds only what is not data — a classifier, a key closure, a
-//!   custom algorithm.
-//!
-//! Three more layers decide in `call` whether a request goes on at all,
-//! their settings likewise data: [`LoadShedLayer`] ([`ShedConfig`])
-//! refuses the least important requests first under overload, see
-//! [`shed`]; [`ThrottleLayer`] ([`ThrottleConfig`]) stops sending what a
-//! struggling dependency would refuse anyway, see [`throttle`];
-//! [`RateLimitLayer`] ([`RateLimitConfig`]) gives each caller a quota,
-//! see [`rate`].
+//!   [`AdaptiveLimitConfig`], [`ShedConfig`], [`ThrottleConfig`],
+//!   [`RateLimitConfig`]; loadable with the `serde` feature): a builder
+//!   sets them with `.configure(|c| ..)` or `.with_config(..)`, or
+//!   `FooLayer::from_config(&config)` builds from data alone; a builder
+//!   adds only what is not data — a classifier, a key closure, a custom
+//!   algorithm or load signal, a priority function.
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;

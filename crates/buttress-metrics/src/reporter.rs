@@ -136,11 +136,27 @@ impl LayerMetrics {
         counter
     }
 
+    /// Shows `state` as the current one: 1 for it, 0 for every other
+    /// state seen, under one lock so that two changes racing each other
+    /// cannot leave two states at 1. Absolute rather than `from` → 0,
+    /// `to` → 1, which a change reported out of order, or a sink that
+    /// bound late and never heard the state a layer left, would turn into
+    /// two states at 1.
+    fn show_state(&self, state: &'static str) {
+        let gauge = self.state_gauge(state);
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, other) in states.iter() {
+            if *name != state {
+                other.set(0.0);
+            }
+        }
+        gauge.set(1.0);
+        self.status.set_state(state);
+    }
+
     fn state_changed(&self, from: &'static str, to: &'static str) {
-        self.state_gauge(from).set(0.0);
-        self.state_gauge(to).set(1.0);
+        self.show_state(to);
         self.transition_counter(from, to).increment(1);
-        self.status.set_state(to);
         let (kind, name) = (self.id.kind().as_str(), self.id.name());
         if matches!(to, "closed" | "disabled") {
             tracing::info!(
@@ -186,6 +202,7 @@ impl LayerReporter for LayerMetrics {
                 }
             }
             Event::StateChanged { from, to } => self.state_changed(from, to),
+            Event::State(state) => self.show_state(state),
             Event::Retry { backoff, cause, .. } => {
                 self.retries[cause.index()].increment(1);
                 self.backoff.record(backoff.as_secs_f64());

@@ -120,6 +120,61 @@ fn events_reconcile_into_counters() {
     assert!(sink.health().report_json().contains("\"in_flight\":7"));
 }
 
+/// Changes reaching the sink out of order (two transitions made at once
+/// on different threads), and a replayed state, still leave exactly one
+/// state at 1 — the last one told — in metrics and in the health report;
+/// a replayed state counts no transition.
+#[test]
+fn a_state_is_shown_absolutely_whatever_order_changes_arrive_in() {
+    let (recorder, snapshotter) = recorder();
+    let sink = MetricsSink::new();
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        Telemetry::with_sink(&sink, LayerKind::Breaker, "inventory")
+    });
+    let mut tally = Tally::default();
+    let mut state_ones = |expected: &str| {
+        tally.update(&snapshotter);
+        let ones: Vec<_> = tally
+            .gauges
+            .iter()
+            .filter(|(k, v)| k.starts_with("buttress.breaker.state{") && **v == 1.0)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(ones.len(), 1, "{ones:?}");
+        assert!(
+            ones[0].contains(&format!("buttress.state={expected}")),
+            "{ones:?}"
+        );
+        let report = sink.health().report_json();
+        assert!(
+            report.contains(&format!("\"state\":\"{expected}\"")),
+            "{report}"
+        );
+    };
+    breaker.report(Event::StateChanged {
+        from: "closed",
+        to: "open",
+    });
+    state_ones("open");
+    // Half-open → closed is reported before the open → half-open that
+    // preceded it: once `from` → 0, `to` → 1, that left two states at 1.
+    breaker.report(Event::StateChanged {
+        from: "half_open",
+        to: "closed",
+    });
+    state_ones("closed");
+    breaker.report(Event::StateChanged {
+        from: "open",
+        to: "half_open",
+    });
+    state_ones("half_open");
+    // The breaker, seeing it moved on, tells the sink where it is.
+    breaker.report(Event::State("closed"));
+    state_ones("closed");
+    tally.update(&snapshotter);
+    assert_eq!(sum(&tally.counts, "buttress.transitions", &[]), 3.0);
+}
+
 #[test]
 fn readiness_follows_only_critical_layers() {
     let (recorder, _snapshotter) = recorder();

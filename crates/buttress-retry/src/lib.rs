@@ -58,9 +58,10 @@
 //! budget ([`RetryHandle`]).
 //!
 //! The per-attempt timeout is core's
-//! [`TimeoutLayer`](buttress_core::timeout::TimeoutLayer), placed innermost
-//! in the client stack below the breaker, so that a hung dependency both
-//! trips the breaker and gets retried:
+//! [`TimeoutLayer`](buttress_core::timeout::TimeoutLayer), placed in the
+//! client stack below the breaker and the bulkhead (only fault injection
+//! sits under it), so that a hung dependency both trips the breaker and
+//! gets retried:
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;

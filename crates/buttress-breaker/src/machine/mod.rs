@@ -12,6 +12,22 @@
 //! that whoever changes it also writes what goes with it (the end of the
 //! open period, a fresh probe word, a cleared window) before publishing
 //! the new state; readers never take it.
+//!
+//! # Stragglers
+//!
+//! Every call carries the generation that admitted it ([`Ticket`]), and an
+//! outcome counts in the window only if the breaker is still in the closed
+//! period of that generation. Checking the generation and recording into
+//! the window are two steps, so a call could pass the check, stall, and
+//! record only after the breaker had tripped, half-opened and closed again
+//! — into the new period's freshly cleared window (a finding of the loom
+//! models; with `minimum_calls = 1` the stale failure re-opened the breaker
+//! on its next call, a success). So a call announces itself in its lane's
+//! *recording* count before the check and leaves it after its record, and
+//! the writer that clears the window for a new closed period first waits,
+//! lane by lane, until no call is between those two points. The wait is
+//! a few atomic steps of the calls under way (none takes a lock); a call
+//! arriving meanwhile sees that the state moved on and records nothing.
 
 pub(crate) mod probes;
 pub(crate) mod settings;
@@ -21,7 +37,7 @@ use std::sync::PoisonError;
 
 use buttress_core::rng::SharedRng;
 
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering};
 
 use self::settings::{Settings, WindowShape};
 use self::state::{State, Transition, pack, unpack};
@@ -108,8 +124,20 @@ pub(crate) struct Machine {
     rejected: AtomicU64,
     would_reject: AtomicU64,
     window: Window,
+    /// Per lane, the calls between their generation check and the end of
+    /// their record (see [Stragglers](self#stragglers)); a power of two.
+    recording: Box<[Recording]>,
     writer: Mutex<Writer>,
 }
+
+/// One lane's count of calls recording into the window, on a cache line
+/// of its own: written twice by every call of its lane.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Recording(AtomicU64);
+
+/// The most lanes of recording counts.
+const MAX_RECORDING_LANES: usize = 16;
 
 impl Machine {
     /// A closed breaker with an empty window.
@@ -120,6 +148,14 @@ impl Machine {
                 Window::Time(TimeWindow::new(span, buckets, lanes))
             }
         };
+        // As many recording lanes as the window has (a time window keeps
+        // only as many as fit its memory bound); a count window has none
+        // of its own, so as many as the breaker's.
+        let recording = window
+            .lanes()
+            .unwrap_or(lanes)
+            .clamp(1, MAX_RECORDING_LANES)
+            .next_power_of_two();
         Machine {
             word: AtomicU64::new(pack(State::Closed, 0)),
             open_until: AtomicU64::new(0),
@@ -128,6 +164,9 @@ impl Machine {
             rejected: AtomicU64::new(0),
             would_reject: AtomicU64::new(0),
             window,
+            recording: (0..recording)
+                .map(|_| Recording(AtomicU64::new(0)))
+                .collect(),
             writer: Mutex::new(Writer {
                 reopens: 0,
                 rng: SharedRng::new(seed),
@@ -238,13 +277,20 @@ impl Machine {
             Role::Untracked => None,
             Role::Window => {
                 let word = pack(State::Closed, ticket.generation);
+                let recording = &self.recording[lane & (self.recording.len() - 1)].0;
+                // Announced before the check, left after the record: a
+                // writer clearing the window for a later closed period
+                // waits for this call (see `await_recorders`).
+                recording.fetch_add(1, Ordering::AcqRel);
                 // A call admitted by an earlier closed period describes a
                 // dependency the breaker has judged since: not counted.
-                if self.word.load(Ordering::Acquire) != word {
-                    return None;
-                }
-                let totals = self.window.record(lane, || clock.now(), failed, slow)?;
-                if settings.trips(totals) {
+                let trips = self.word.load(Ordering::Acquire) == word
+                    && self
+                        .window
+                        .record(lane, || clock.now(), failed, slow)
+                        .is_some_and(|totals| settings.trips(totals));
+                recording.fetch_sub(1, Ordering::Release);
+                if trips {
                     self.move_from(settings, word, State::Open, clock.now())
                 } else {
                     None
@@ -324,6 +370,9 @@ impl Machine {
             }
             State::Closed => {
                 writer.reopens = 0;
+                // Calls of an earlier closed period still recording would
+                // land in the cleared window: they finish first.
+                self.await_recorders();
                 self.window.reset();
             }
             State::ForcedOpen | State::Disabled => {}
@@ -332,6 +381,31 @@ impl Machine {
         // written for it above.
         self.word.store(pack(to, next), Ordering::Release);
         Transition { from, to }
+    }
+
+    /// Waits until no call of an earlier closed period is between its
+    /// generation check and the end of its record. Called under the writer
+    /// mutex, after the state word has left that period (at the trip,
+    /// published before this writer took the mutex), before the window is
+    /// cleared.
+    ///
+    /// Each lane is read with a read-modify-write, not a load: the counts
+    /// are only ever changed by read-modify-writes, so this one is ordered
+    /// with a caller's increment either way. If the increment comes after
+    /// it, the caller acquires everything this writer saw, the state word
+    /// that left the caller's period included, and records nothing. If it
+    /// comes before, this writer sees the count up until the caller's
+    /// release, and acquires its record, which the reset then overwrites.
+    /// (A load here and a load of the state word there would make a
+    /// store-buffering pattern that only `SeqCst` on both sides orders.)
+    fn await_recorders(&self) {
+        for recording in self.recording.iter() {
+            let mut round = 0;
+            while recording.0.fetch_add(0, Ordering::AcqRel) != 0 {
+                sync::spin(round);
+                round = round.saturating_add(1);
+            }
+        }
     }
 
     /// Switches metrics-only (shadow) mode.

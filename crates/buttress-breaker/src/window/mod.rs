@@ -66,7 +66,18 @@ impl Window {
         }
     }
 
-    /// Forgets every call.
+    /// How many lanes the window is striped over (a count window has
+    /// none of its own: `None`).
+    pub(crate) fn lanes(&self) -> Option<usize> {
+        match self {
+            Window::Count(_) => None,
+            Window::Time(window) => Some(window.lanes()),
+        }
+    }
+
+    /// Forgets every call. Not one atomic step with records racing it:
+    /// the machine makes sure no record of an earlier period is under way
+    /// (see [`Machine::complete`](crate::machine::Machine::complete)).
     pub(crate) fn reset(&self) {
         match self {
             Window::Count(window) => window.reset(),

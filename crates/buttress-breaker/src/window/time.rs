@@ -86,18 +86,22 @@ impl TimeWindow {
     }
 
     pub(crate) fn totals(&self, now: u64) -> Totals {
-        self.counts
-            .fold(now, Totals::default(), |mut totals, bucket| {
-                // A bucket of a lane no call went through: one load, not two.
-                let calls = bucket.get(CALLS);
-                if calls != 0 {
-                    let bad = bucket.get(BAD);
-                    totals.calls += calls;
-                    totals.failures += bad >> 32;
-                    totals.slow += bad & FIELD;
-                }
-                totals
-            })
+        // Each bucket's packed word is split before it is summed: a
+        // window's slow calls may pass 2^32 where a bucket's cannot.
+        let (calls, failures, slow) = self.counts.fold(now, (0, 0, 0), |(c, f, s), bucket| {
+            let bad = bucket.get(BAD);
+            (c + bucket.get(CALLS), f + (bad >> 32), s + (bad & FIELD))
+        });
+        Totals {
+            calls,
+            failures,
+            slow,
+        }
+    }
+
+    /// How many lanes the window is striped over.
+    pub(crate) fn lanes(&self) -> usize {
+        self.counts.lanes()
     }
 
     pub(crate) fn reset(&self) {

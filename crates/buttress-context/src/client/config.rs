@@ -25,7 +25,7 @@ use crate::headers::{
 /// | `deadline_margin` | 5 ms | time kept back from the remaining deadline for the answer's trip back, 0 to 60 s |
 /// | `criticality_header` | `x-criticality` | the criticality header |
 /// | `fault_header` | `x-buttress-fault` | the fault directive header |
-/// | `propagate_fault` | `true` | whether fault directives are forwarded |
+/// | `propagate_fault` | `true` | whether the context's fault directive is forwarded (one already on the request, copied from a caller, never is) |
 ///
 /// ```
 /// use buttress_context::client::{ClientContextConfig, ClientContextLayer};

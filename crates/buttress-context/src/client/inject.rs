@@ -8,7 +8,7 @@ use buttress_core::telemetry::Telemetry;
 use buttress_core::{Criticality, Reason, Rejected, RequestContext, clock};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::deadline::{parse_timeout_ms, timeout_ms_value};
+use crate::deadline::{parse_timeout_ms, single, timeout_ms_value};
 use crate::headers::{GRPC_TIMEOUT, TRACEPARENT, TRACESTATE};
 use crate::trace::{new_span_id, traceparent_value};
 
@@ -28,13 +28,21 @@ impl Settings {
     /// Writes `ctx` onto `headers`, or refuses the call when its deadline
     /// leaves no time. The deadline goes first, so a refused call writes
     /// nothing.
+    ///
+    /// What changes a downstream's behaviour comes from the context alone,
+    /// whatever headers the request already carries (a handler that
+    /// copies its caller's headers onto the call must not launder them
+    /// into trusted ones): every deadline header is bounded by the time
+    /// left, and the criticality and fault directive headers are the
+    /// context's or absent.
     pub(super) fn inject(
         &self,
         ctx: &RequestContext,
         headers: &mut HeaderMap,
     ) -> Result<(), Rejected> {
         // A request that carries no headers yet (the usual call a handler
-        // builds) has no timeout or `tracestate` of its own to look at.
+        // builds) has no timeout, fault or `tracestate` of its own to look
+        // at.
         let had_headers = !headers.is_empty();
         if let Some(deadline) = ctx.deadline() {
             let left = deadline
@@ -44,7 +52,7 @@ impl Settings {
                 return Err(Rejected::new(Reason::DeadlineExceeded));
             }
             match had_headers {
-                true => self.write_deadline(left, headers),
+                true => self.bound_deadline(left, headers),
                 false => {
                     headers.insert(self.deadline_header.clone(), timeout_ms_value(left));
                 }
@@ -72,28 +80,37 @@ impl Settings {
             self.criticality_header.clone(),
             criticality_value(ctx.criticality()),
         );
-        if self.propagate_fault
-            && let Some(fault) = ctx.raw_fault()
-        {
-            headers.insert(self.fault_header.clone(), fault.clone());
+        match ctx.raw_fault() {
+            Some(fault) if self.propagate_fault => {
+                headers.insert(self.fault_header.clone(), fault.clone());
+            }
+            // A directive the context does not carry (a caller's, copied
+            // by the handler) reaches nobody.
+            _ if had_headers => {
+                headers.remove(&self.fault_header);
+            }
+            _ => {}
         }
         Ok(())
     }
 
-    /// The remaining time as `grpc-timeout` for gRPC, else the
-    /// milliseconds header, keeping a shorter timeout already set.
-    fn write_deadline(&self, left: Duration, headers: &mut HeaderMap) {
-        if is_grpc(headers) {
-            let set = headers
-                .get(GRPC_TIMEOUT)
-                .and_then(|v| parse_grpc_timeout(v).ok());
+    /// Bounds the deadline headers a request already carries by `left`:
+    /// the protocol's own (`grpc-timeout` for gRPC, else the milliseconds
+    /// header) is written when absent, and each of the two present is kept
+    /// only when it is a single, valid timeout shorter than `left` (one the
+    /// application set on the call, such as tonic's `set_timeout`); a
+    /// longer, repeated or unreadable one — a caller's header the handler
+    /// copied, say — is replaced by `left`.
+    fn bound_deadline(&self, left: Duration, headers: &mut HeaderMap) {
+        let grpc = is_grpc(headers);
+        if grpc || headers.contains_key(GRPC_TIMEOUT) {
+            let set = single(headers, &GRPC_TIMEOUT).and_then(|v| parse_grpc_timeout(v).ok());
             if set.is_none_or(|set| left < set) {
                 headers.insert(GRPC_TIMEOUT, grpc_timeout_value(left));
             }
-        } else {
-            let set = headers
-                .get(&self.deadline_header)
-                .and_then(|v| parse_timeout_ms(v).ok());
+        }
+        if !grpc || headers.contains_key(&self.deadline_header) {
+            let set = single(headers, &self.deadline_header).and_then(|v| parse_timeout_ms(v).ok());
             if set.is_none_or(|set| left < set) {
                 headers.insert(self.deadline_header.clone(), timeout_ms_value(left));
             }

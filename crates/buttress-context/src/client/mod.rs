@@ -11,11 +11,16 @@
 //!   call is a child of the request being served), and the `tracestate`;
 //! - the remaining deadline less a margin, as `grpc-timeout` for gRPC
 //!   (`content-type: application/grpc…`) or the milliseconds header for
-//!   HTTP — never more than a timeout the request already carries. With
-//!   nothing left the call is refused at once with
+//!   HTTP. A shorter timeout the request already carries (tonic's
+//!   `set_timeout`) is kept; a longer one — a caller's header the handler
+//!   copied onto the call, say — is cut to the time left, in either
+//!   header. With nothing left the call is refused at once with
 //!   [`Reason::DeadlineExceeded`](buttress_core::Reason::DeadlineExceeded),
 //!   unsent;
-//! - the criticality and the raw fault directive.
+//! - the criticality and the raw fault directive — the context's, never
+//!   ones already on the request: a copied criticality is overwritten, a
+//!   copied directive removed, so a handler forwarding its caller's
+//!   headers cannot launder them into a trusted hop's.
 //!
 //! Without a context (a call made outside any request) the request passes
 //! unchanged. It works over `http::Request` (hyper-util's client, tonic's

@@ -8,11 +8,14 @@
 //! Both headers come from callers we do not control, so parsing follows
 //! the spec to the letter and bounds its own work: `traceparent` is read at
 //! fixed positions (lower-case hex only, version `ff` and all-zero IDs
-//! refused, later versions read by the version-00 layout), and `tracestate`
-//! is validated member by member, capped at 32 members and 512 characters,
-//! dropping whole entries ([`tracestate`]). A header we refuse is never
-//! forwarded: the outbound `traceparent` is rebuilt from parsed fields, and
-//! `tracestate` is forwarded only as validated.
+//! refused, later versions read by the version-00 layout, only the
+//! defined `trace-flags` bits kept — [`KNOWN_FLAGS`]), and `tracestate` is
+//! validated member by member: refused whole when a member is invalid or
+//! there are more than 32, repeated keys passed on, cut to 512 characters
+//! by dropping whole entries ([`tracestate`]). A header we refuse is never
+//! forwarded: the outbound `traceparent` is rebuilt from parsed fields
+//! (version 00, reserved flag bits zero), and `tracestate` is forwarded
+//! only as validated.
 //!
 //! ```
 //! use buttress_context::trace::read_trace;
@@ -40,7 +43,8 @@ use crate::headers::{TRACEPARENT, TRACESTATE};
 
 pub use self::ids::{new_span_id, new_trace_id};
 pub use self::traceparent::{
-    TRACEPARENT_LEN, TraceparentError, parse_traceparent, traceparent_value, write_traceparent,
+    KNOWN_FLAGS, RANDOM_TRACE_ID, SAMPLED, TRACEPARENT_LEN, TraceparentError, parse_traceparent,
+    traceparent_value, write_traceparent,
 };
 
 /// The caller's trace from `headers`: a valid `traceparent` (exactly one)
@@ -77,12 +81,21 @@ pub(crate) fn trace_of(
 /// A new trace with a random trace ID, rooted at a random span ID, for a
 /// request that brought no valid trace. `sampled` sets the sampled flag.
 ///
+/// Every byte of the trace ID is drawn uniformly at random, so the
+/// `random-trace-id` flag is set, as the spec asks of a trace it starts
+/// ("When at least the right-most 7 bytes of the `trace-id` are randomly
+/// (or pseudo-randomly) generated, the `random-trace-id` flag SHOULD be
+/// set to `1`"); every reserved bit is 0.
+///
 /// ```
-/// use buttress_context::trace::new_trace;
+/// use buttress_context::trace::{RANDOM_TRACE_ID, new_trace};
 /// let trace = new_trace(false);
 /// assert_ne!(trace.trace_id(), [0; 16]);
 /// assert!(!trace.is_sampled());
+/// assert_eq!(trace.flags(), RANDOM_TRACE_ID);
+/// assert_eq!(new_trace(true).flags(), 0x03);
 /// ```
 pub fn new_trace(sampled: bool) -> TraceContext {
-    TraceContext::new(new_trace_id(), new_span_id(), u8::from(sampled))
+    let flags = RANDOM_TRACE_ID | if sampled { SAMPLED } else { 0 };
+    TraceContext::new(new_trace_id(), new_span_id(), flags)
 }

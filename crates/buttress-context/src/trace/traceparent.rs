@@ -9,6 +9,22 @@ use http::HeaderValue;
 /// The length of a version-00 `traceparent`: `2 + 1 + 32 + 1 + 16 + 1 + 2`.
 pub const TRACEPARENT_LEN: usize = 55;
 
+/// The `sampled` bit of `trace-flags`.
+pub const SAMPLED: u8 = 0x01;
+
+/// The `random-trace-id` bit of `trace-flags`: at least the right-most
+/// 7 bytes of the trace ID were drawn at random.
+pub const RANDOM_TRACE_ID: u8 = 0x02;
+
+/// The `trace-flags` bits the spec defines (`sampled` and
+/// `random-trace-id`). The others are reserved: the spec says "Vendors
+/// MUST set those to zero", and for a higher version the processing model
+/// says a vendor "will only parse the `trace-flags` values supported by
+/// this version" and sets "all unparsed / unknown `trace-flags` to 0 on
+/// outgoing requests". So they are dropped when read and when written;
+/// the two defined bits are kept as received.
+pub const KNOWN_FLAGS: u8 = SAMPLED | RANDOM_TRACE_ID;
+
 /// Why a `traceparent` was refused. The layer reacts to all of them the
 /// same way (start a new trace); the kind is for tests and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +65,8 @@ impl std::error::Error for TraceparentError {}
 /// - version: two lower-case hex digits, `ff` invalid;
 /// - trace ID: 32 lower-case hex digits, not all zero;
 /// - parent ID: 16 lower-case hex digits, not all zero;
-/// - flags: two lower-case hex digits, kept as sent;
+/// - flags: two lower-case hex digits; the defined bits ([`KNOWN_FLAGS`])
+///   are kept as sent, the reserved ones read as zero;
 /// - version `00` is exactly 55 bytes; a later version is read by the
 ///   version-00 positions and may go on only after a `-` at byte 55.
 ///
@@ -89,15 +106,19 @@ pub fn parse_traceparent(value: &[u8]) -> Result<TraceContext, TraceparentError>
         return Err(TraceparentError::ParentId);
     }
     let flags = hex_byte(value[53], value[54]).ok_or(TraceparentError::Flags)?;
-    Ok(TraceContext::new(trace_id, parent_id, flags))
+    Ok(TraceContext::new(trace_id, parent_id, flags & KNOWN_FLAGS))
 }
 
-/// Writes a version-00 `traceparent` into a stack buffer.
+/// Writes a version-00 `traceparent` into a stack buffer. The reserved
+/// `trace-flags` bits are written as zero, whatever `flags` holds (the
+/// spec: "Vendors MUST set those to zero").
 ///
 /// ```
 /// use buttress_context::trace::write_traceparent;
 /// let text = write_traceparent([0xab; 16], [0x01; 8], 0x01);
 /// assert_eq!(&text[..], b"00-abababababababababababababababab-0101010101010101-01");
+/// let text = write_traceparent([0xab; 16], [0x01; 8], 0xff);
+/// assert_eq!(&text[53..], b"03");
 /// ```
 pub fn write_traceparent(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> [u8; TRACEPARENT_LEN] {
     let mut out = [b'-'; TRACEPARENT_LEN];
@@ -105,11 +126,12 @@ pub fn write_traceparent(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> [u8
     out[1] = b'0';
     encode_hex(&trace_id, &mut out[3..35]);
     encode_hex(&span_id, &mut out[36..52]);
-    encode_hex(&[flags], &mut out[53..55]);
+    encode_hex(&[flags & KNOWN_FLAGS], &mut out[53..55]);
     out
 }
 
-/// A version-00 `traceparent` header value, in one allocation.
+/// A version-00 `traceparent` header value, in one allocation; reserved
+/// flag bits written as zero, as by [`write_traceparent`].
 pub fn traceparent_value(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> HeaderValue {
     HeaderValue::from_maybe_shared(Bytes::from_owner(write_traceparent(
         trace_id, span_id, flags,

@@ -1,14 +1,34 @@
-//! The `tracestate` header: validated, then capped at 32 members and 512
-//! characters by dropping whole entries.
+//! The `tracestate` header: validated (at most 32 members), then cut to
+//! 512 characters by dropping whole entries.
 //!
-//! The spec lets a vendor propagate less than it received, but never a
-//! piece of an entry. So [`limit`] validates every member (a header with
-//! one invalid member or a repeated key is dropped whole: we cannot tell
-//! which vendor's state is the damaged one), keeps the first 32, and — if
-//! they still exceed 512 characters — drops entries longer than 128
-//! characters first, then entries from the end, as the spec recommends.
-//! A header already within the limits is forwarded byte for byte, sharing
-//! its bytes; only a header that had to be cut is rebuilt (one allocation).
+//! The rules are the current W3C Trace Context grammar (the editor's
+//! draft that w3c/trace-context's `test/test.py` checks at its strict
+//! level):
+//!
+//! - a key is `( lcalpha / DIGIT ) 0*255 ( keychar )`, `keychar` being
+//!   `lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`: up to 256
+//!   characters, `@` anywhere but first;
+//! - a value is 1 to 256 printable ASCII characters other than `,` and
+//!   `=`, not ending in a space;
+//! - a list holds at most 32 members (`list = list-member 0*31( OWS "," OWS
+//!   list-member )`); empty and whitespace-only members are allowed.
+//!
+//! [`limit`] validates every member and refuses the whole header — every
+//! line of it — when one member is invalid or there are more than 32:
+//! such a header is not a `list`, and we cannot tell which vendor's state
+//! is the damaged one (the processing model lets a vendor discard a
+//! header it cannot parse). Repeated keys are *not* a reason to drop it:
+//! the spec lets a vendor pass them on as they came or discard the ones
+//! it did not write, and dropping the header would lose every other
+//! vendor's state, so they are passed on as received. A valid header
+//! longer than 512 characters loses entries longer than 128 characters
+//! first, then entries from the end, as the spec recommends ("the vendor
+//! MUST truncate whole entries").
+//!
+//! A header already within the limits (one line, at most 32 pieces
+//! between commas, at most 512 characters) is forwarded byte for byte,
+//! sharing its bytes; any other is rebuilt from its members, without the
+//! empty ones (one allocation).
 //!
 //! ```
 //! use buttress_context::trace::tracestate::limit;
@@ -19,11 +39,15 @@
 //!
 //! let upper = HeaderValue::from_static("Rojo=1");
 //! assert_eq!(limit([&upper]), None);
+//!
+//! let repeated = HeaderValue::from_static("foo=1,foo=2");
+//! assert_eq!(limit([&repeated]).unwrap(), repeated);
 //! ```
 
 use http::HeaderValue;
 
-/// The most members propagated.
+/// The most members a `tracestate` list may hold; a header with more is
+/// refused whole.
 pub const MAX_MEMBERS: usize = 32;
 
 /// The most characters propagated (members joined by `,`).
@@ -31,6 +55,9 @@ pub const MAX_LEN: usize = 512;
 
 /// Entries longer than this are the first dropped when cutting.
 pub const LARGE_ENTRY: usize = 128;
+
+/// The longest key the grammar allows.
+pub const MAX_KEY_LEN: usize = 256;
 
 /// Input longer than this, over all `tracestate` lines, is dropped without
 /// being read: it bounds the work a hostile header can cause.
@@ -54,42 +81,36 @@ where
     }
     let first = values.into_iter().next()?;
 
-    // Each kept member as (whole member text, key length).
-    let mut kept: [(&[u8], usize); MAX_MEMBERS] = [(&[], 0); MAX_MEMBERS];
+    // Each member's text, OWS trimmed; empty members are not kept.
+    let mut kept: [&[u8]; MAX_MEMBERS] = [&[]; MAX_MEMBERS];
     let mut count = 0usize;
-    let mut dropped = false;
+    // Pieces between commas, empty ones included.
+    let mut pieces = 0usize;
     for value in values {
         for piece in value.as_bytes().split(|&b| b == b',') {
+            pieces += 1;
             let member = trim_ows(piece);
             if member.is_empty() {
                 continue;
             }
-            let key = member_key(member)?;
-            if kept[..count]
-                .iter()
-                .any(|(text, key_len)| &text[..*key_len] == key)
-            {
+            if count == MAX_MEMBERS || !is_valid_member(member) {
                 return None;
             }
-            if count < MAX_MEMBERS {
-                kept[count] = (member, key.len());
-                count += 1;
-            } else {
-                dropped = true;
-            }
+            kept[count] = member;
+            count += 1;
         }
     }
     if count == 0 {
         return None;
     }
-    if lines == 1 && !dropped && total <= MAX_LEN {
+    if lines == 1 && pieces <= MAX_MEMBERS && total <= MAX_LEN {
         return Some(first.clone());
     }
 
     let members = &kept[..count];
     let mut keep = [true; MAX_MEMBERS];
-    let mut length = members.iter().map(|(text, _)| text.len()).sum::<usize>() + members.len() - 1;
-    for (i, (text, _)) in members.iter().enumerate() {
+    let mut length = members.iter().map(|text| text.len()).sum::<usize>() + members.len() - 1;
+    for (i, text) in members.iter().enumerate() {
         if length <= MAX_LEN {
             break;
         }
@@ -104,13 +125,13 @@ where
         }
         if keep[i] {
             keep[i] = false;
-            length = length.saturating_sub(members[i].0.len() + 1);
+            length = length.saturating_sub(members[i].len() + 1);
         }
     }
 
     let mut out = [0u8; MAX_LEN];
     let mut len = 0;
-    for ((text, _), _) in members.iter().zip(keep).filter(|(_, keep)| *keep) {
+    for (text, _) in members.iter().zip(keep).filter(|(_, keep)| *keep) {
         if len > 0 {
             out[len] = b',';
             len += 1;
@@ -134,37 +155,23 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// The key of a valid `key=value` member, or `None` if it is invalid.
-fn member_key(member: &[u8]) -> Option<&[u8]> {
-    let eq = member.iter().position(|&b| b == b'=')?;
-    let (key, value) = (&member[..eq], &member[eq + 1..]);
-    (is_valid_key(key) && is_valid_value(value)).then_some(key)
+/// Whether `member` (OWS trimmed, not empty) is a valid `key=value`.
+fn is_valid_member(member: &[u8]) -> bool {
+    let Some(eq) = member.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    is_valid_key(&member[..eq]) && is_valid_value(&member[eq + 1..])
 }
 
 fn is_key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// `simple-key = lcalpha 0*255(keychar)`, or
-/// `tenant-id "@" system-id` with `tenant-id = (lcalpha / DIGIT) 0*240(keychar)`
-/// and `system-id = lcalpha 0*13(keychar)`.
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`.
 fn is_valid_key(key: &[u8]) -> bool {
-    match key.iter().position(|&b| b == b'@') {
-        None => {
-            matches!(key, [first, ..] if first.is_ascii_lowercase())
-                && key.len() <= 256
-                && key.iter().all(|&b| is_key_char(b))
-        }
-        Some(at) => {
-            let (tenant, system) = (&key[..at], &key[at + 1..]);
-            matches!(tenant, [first, ..] if first.is_ascii_lowercase() || first.is_ascii_digit())
-                && tenant.len() <= 241
-                && tenant.iter().all(|&b| is_key_char(b))
-                && matches!(system, [first, ..] if first.is_ascii_lowercase())
-                && system.len() <= 14
-                && system.iter().all(|&b| is_key_char(b))
-        }
-    }
+    matches!(key, [first, ..] if first.is_ascii_lowercase() || first.is_ascii_digit())
+        && key.len() <= MAX_KEY_LEN
+        && key.iter().all(|&b| is_key_char(b))
 }
 
 /// `value = 0*255(chr) nblk-chr`: 1 to 256 printable ASCII characters
@@ -190,12 +197,19 @@ mod tests {
         assert!(is_valid_key(b"congo"));
         assert!(is_valid_key(b"a_b-c*d/e"));
         assert!(is_valid_key(b"1tenant@sys"));
-        assert!(!is_valid_key(b"1abc"));
+        // A digit may start a key; `@` may appear anywhere after the
+        // first character, any number of times.
+        assert!(is_valid_key(b"1abc"));
+        assert!(is_valid_key(b"t@"));
+        assert!(is_valid_key(b"t@1sys"));
+        assert!(is_valid_key(b"t@abcdefghijklmno"));
+        assert!(is_valid_key(b"foo@@bar"));
+        assert!(is_valid_key(&[b'z'; 256]));
+        assert!(!is_valid_key(&[b'z'; 257]));
+        assert!(!is_valid_key(b"@foo"));
         assert!(!is_valid_key(b"Abc"));
+        assert!(!is_valid_key(b"foo.bar"));
         assert!(!is_valid_key(b""));
-        assert!(!is_valid_key(b"t@"));
-        assert!(!is_valid_key(b"t@1sys"));
-        assert!(!is_valid_key(b"t@abcdefghijklmno"));
     }
 
     #[test]

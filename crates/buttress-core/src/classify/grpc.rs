@@ -79,7 +79,9 @@ pub struct GrpcClassifier {
 }
 
 impl GrpcClassifier {
-    /// The default failing codes of DESIGN.md contract 6.
+    /// The default failing codes: those that blame the server or the path
+    /// to it, not the caller (ARCHITECTURE.md, rule 6 "One notion of
+    /// failure").
     pub const DEFAULT_FAILING: GrpcCodeSet = GrpcCodeSet::empty()
         .with(GrpcCode::Unavailable)
         .with(GrpcCode::DeadlineExceeded)

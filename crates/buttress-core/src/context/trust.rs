@@ -58,7 +58,8 @@ enum Rule {
 
 /// Decides whether a caller is trusted to set what changes behaviour:
 /// criticality, deadlines, fault directives, forwarded client addresses,
-/// correlation IDs (DESIGN.md contract 11).
+/// correlation IDs (ARCHITECTURE.md, rule 10 "Untrusted input is
+/// bounded").
 ///
 /// A service facing the internet trusts [`never`](Self::never) (or only
 /// its own gateway); an internal one behind a mesh may trust
@@ -161,6 +162,28 @@ impl TrustPolicy {
                 let ip = ip.to_canonical();
                 nets.iter().any(|net| net.contains(ip))
             }
+            Rule::Never | Rule::Header(..) | Rule::Predicate(_) => false,
+        }
+    }
+
+    /// Whether this policy trusts every caller by address alone:
+    /// [`always`](Self::always), or [`peers`](Self::peers) with a whole
+    /// address family (`0.0.0.0/0`, `::/0`). Where the trusted may name
+    /// someone else — a rate limit keyed by forwarded addresses — such a
+    /// policy lets any caller choose who it is, and is refused.
+    ///
+    /// ```
+    /// use buttress_core::context::TrustPolicy;
+    ///
+    /// assert!(TrustPolicy::always().trusts_every_peer());
+    /// assert!(TrustPolicy::peers(["10.0.0.0/8", "0.0.0.0/0"]).unwrap().trusts_every_peer());
+    /// assert!(!TrustPolicy::peers(["10.0.0.0/8"]).unwrap().trusts_every_peer());
+    /// assert!(!TrustPolicy::never().trusts_every_peer());
+    /// ```
+    pub fn trusts_every_peer(&self) -> bool {
+        match &self.rule {
+            Rule::Always => true,
+            Rule::Peers(nets) => nets.iter().any(|net| net.prefix == 0),
             Rule::Never | Rule::Header(..) | Rule::Predicate(_) => false,
         }
     }

@@ -1,4 +1,5 @@
-//! Bounded per-key state that fails safe (DESIGN.md contract 12).
+//! Bounded per-key state that fails safe (ARCHITECTURE.md, rule 11
+//! "Keyed state fails safe").
 //!
 //! Per-key layers — a breaker per host, a bulkhead per tenant, a rate
 //! limit per caller — keep their state in a [`KeyedMap`]. Keys come from

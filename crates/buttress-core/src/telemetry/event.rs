@@ -199,12 +199,19 @@ pub enum Event {
         duration: Duration,
     },
     /// The layer moved between states (e.g. a breaker `closed` → `open`).
+    /// A sink shows `to` as the current state (not merely `from` no longer):
+    /// changes made at once on different threads may reach it out of order.
     StateChanged {
         /// The state left.
         from: &'static str,
         /// The state entered.
         to: &'static str,
     },
+    /// The layer is in this state now. Not a change (it counts no
+    /// transition): what a layer tells a sink that bound to it after it
+    /// was built (see [`Replay`](super::Replay)), or after reporting
+    /// changes that may have reached the sink out of order.
+    State(&'static str),
     /// A retry is about to be sent; `attempt` counts the first call as 1.
     Retry {
         /// The attempt number of the retry (2 for the first retry).

@@ -1,20 +1,103 @@
 //! The handle a layer keeps and reports through.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::event::{Event, LayerId, LayerKind};
 use super::sink::{self, LayerReporter, NoopReporter, TelemetrySink};
+
+/// A layer's current state and gauges, told as the events that say so.
+///
+/// A layer reports a state or a gauge when it changes. A sink that binds
+/// to the layer after it was built — the global sink installed after the
+/// layer ([`install_global`](super::install_global)) — missed those
+/// reports, and would show what a fresh layer shows (a breaker `closed`,
+/// gauges at zero) until the next change, and then only half of the
+/// truth. So a layer with state or gauges gives its handle a replay
+/// ([`Telemetry::replay_on_bind`]), and the sink hears it as soon as it
+/// binds, before trusting the changes that follow.
+///
+/// `replay` runs while the layer takes traffic: it should report each
+/// value as it reads it, and read it again after reporting (reporting
+/// again if it moved meanwhile), so that a change racing the replay is
+/// not overwritten by an older value.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use buttress_core::telemetry::{self, Event, GaugeKind, LayerKind, RecordingSink, Replay, Telemetry};
+///
+/// struct Pool { in_flight: AtomicU64 }
+///
+/// impl Replay for Pool {
+///     fn replay(&self, report: &mut dyn FnMut(Event)) {
+///         let value = self.in_flight.load(Ordering::Acquire) as f64;
+///         report(Event::Gauge { kind: GaugeKind::InFlight, value });
+///     }
+/// }
+///
+/// // Built, and busy, before any sink is installed.
+/// let telemetry = Telemetry::register(LayerKind::Bulkhead, "replayed-pool");
+/// let pool = Arc::new(Pool { in_flight: AtomicU64::new(3) });
+/// telemetry.replay_on_bind(&pool);
+///
+/// let sink = RecordingSink::new();
+/// telemetry::install_global(sink.clone()).unwrap();
+/// assert_eq!(
+///     sink.events_for("replayed-pool"),
+///     vec![Event::Gauge { kind: GaugeKind::InFlight, value: 3.0 }],
+/// );
+/// ```
+pub trait Replay: Send + Sync + 'static {
+    /// Reports the layer's current state and gauges through `report`.
+    fn replay(&self, report: &mut dyn FnMut(Event));
+}
 
 /// One layer's link to its sink, bound once.
 pub(super) struct Binding {
     id: LayerId,
     reporter: OnceLock<Arc<dyn LayerReporter>>,
+    /// Touched when the layer is built and when the sink binds, never on
+    /// the request path.
+    late: Mutex<Late>,
+}
+
+/// What a binding made after the layer was built needs.
+#[derive(Default)]
+struct Late {
+    /// The layer's replay, once it has given one.
+    replay: Option<Weak<dyn Replay>>,
+    /// Whether the sink bound after the layer registered.
+    bound: bool,
 }
 
 impl Binding {
     pub(super) fn bind(&self, sink: &dyn TelemetrySink) {
         self.reporter.get_or_init(|| sink.register(&self.id));
+    }
+
+    /// Binds a layer that registered before the sink was there: the sink
+    /// first hears the layer's replay, if it has given one yet (else it
+    /// hears it when the layer gives it).
+    pub(super) fn bind_late(&self, sink: &dyn TelemetrySink) {
+        self.bind(sink);
+        let mut late = self.late();
+        late.bound = true;
+        if let Some(replay) = late.replay.as_ref().and_then(Weak::upgrade) {
+            self.replay(&*replay);
+        }
+    }
+
+    fn late(&self) -> std::sync::MutexGuard<'_, Late> {
+        self.late.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `replay` into the bound reporter. Under the `late` lock, so a
+    /// replay runs once.
+    fn replay(&self, replay: &dyn Replay) {
+        if let Some(reporter) = self.reporter.get() {
+            replay.replay(&mut |event| reporter.report(event));
+        }
     }
 }
 
@@ -75,6 +158,7 @@ impl Telemetry {
             binding: Arc::new(Binding {
                 id,
                 reporter: OnceLock::new(),
+                late: Mutex::new(Late::default()),
             }),
         }
     }
@@ -90,6 +174,22 @@ impl Telemetry {
     /// The layer this handle speaks for.
     pub fn layer(&self) -> &LayerId {
         &self.binding.id
+    }
+
+    /// Gives this handle the layer's [`Replay`]: if the handle binds to
+    /// the global sink after the layer was built (the sink installed
+    /// later), the sink hears the replay as soon as it binds — or now, if
+    /// it already bound late. A handle bound when it was registered (its
+    /// own sink, or a global one already installed) needs none: the layer
+    /// reports its first state itself. Held weakly (the layer's state
+    /// usually holds this handle); the latest replay given wins.
+    pub fn replay_on_bind<R: Replay>(&self, layer: &Arc<R>) {
+        let replay: Weak<dyn Replay> = Arc::downgrade(layer) as Weak<dyn Replay>;
+        let mut late = self.binding.late();
+        late.replay = Some(replay);
+        if late.bound {
+            self.binding.replay(&**layer);
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! How layers report what they decide (DESIGN.md contract 9).
+//! How layers report what they decide (ARCHITECTURE.md, rule 9 "Every
+//! layer is observable").
 //!
 //! A layer registers once, when it is built, with a [`LayerKind`] and a
 //! name, and keeps the [`Telemetry`] handle it gets back. Per request it
@@ -6,7 +7,9 @@
 //! format, so the request path allocates nothing. The sink behind the
 //! handle is either the process-wide one ([`install_global`]; the
 //! `buttress-metrics` crate installs one feeding the `metrics` facade and
-//! `tracing`) or one given to the layer ([`Telemetry::with_sink`]).
+//! `tracing`) or one given to the layer ([`Telemetry::with_sink`]). A
+//! layer built before the global sink is installed is bound to it when it
+//! is, and first tells it its current state and gauges ([`Replay`]).
 //! [`RecordingSink`] records everything for tests.
 //!
 //! ```
@@ -24,7 +27,7 @@ mod recording;
 mod sink;
 
 pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, RetryCause};
-pub use self::handle::Telemetry;
+pub use self::handle::{Replay, Telemetry};
 pub use self::recording::RecordingSink;
 pub use self::sink::{
     AlreadyInstalled, LayerReporter, NoopReporter, TelemetrySink, global, install_global,

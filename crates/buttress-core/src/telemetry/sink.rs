@@ -53,7 +53,8 @@ static WAITING: Mutex<Vec<Weak<Binding>>> = Mutex::new(Vec::new());
 
 /// Installs the process-wide sink that layers report to unless given their
 /// own. Once per process, like `metrics::set_global_recorder`; layers built
-/// before the call are bound to it too.
+/// before the call are bound to it too, and first tell it their current
+/// state and gauges (their [`Replay`](super::Replay)).
 ///
 /// ```
 /// use buttress_core::telemetry::{self, LayerKind, RecordingSink, Telemetry, Event};
@@ -69,7 +70,7 @@ pub fn install_global(sink: impl TelemetrySink) -> Result<(), AlreadyInstalled> 
     GLOBAL.set(sink.clone()).map_err(|_| AlreadyInstalled)?;
     let waiting = std::mem::take(&mut *WAITING.lock().unwrap_or_else(|e| e.into_inner()));
     for binding in waiting.iter().filter_map(Weak::upgrade) {
-        binding.bind(&*sink);
+        binding.bind_late(&*sink);
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use tower_layer::Layer;
 
 use super::Timeout;
 use crate::config::{ConfigError, MAX_DURATION, check_duration};
-use crate::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use crate::layer::{BuildEnv, ConfigBuilder, LayerConfig, LayerHandle};
 use crate::telemetry::{LayerId, LayerKind, Telemetry};
 
 /// What every [`Timeout`] built by one layer shares.
@@ -113,7 +113,7 @@ impl TimeoutLayer {
     }
 
     /// A builder, to set the limit, name the layer or give it its own sink
-    /// (see [`LayerBuilder`]).
+    /// (see [`LayerBuilder`](crate::layer::LayerBuilder)).
     pub fn builder() -> TimeoutLayerBuilder {
         TimeoutLayerBuilder::default()
     }
@@ -158,7 +158,8 @@ impl LayerHandle for TimeoutHandle {
     }
 }
 
-/// Builds a [`TimeoutLayer`].
+/// Builds a [`TimeoutLayer`]: every setting is data, so its builder is
+/// core's [`ConfigBuilder`].
 ///
 /// ```
 /// use buttress_core::layer::LayerBuilder;
@@ -173,27 +174,4 @@ impl LayerHandle for TimeoutHandle {
 /// assert_eq!(layer.handle().limit(), Some(Duration::from_millis(800)));
 /// assert!(TimeoutLayer::builder().configure(|c| c.limit = Some(Duration::ZERO)).build().is_err());
 /// ```
-#[derive(Debug, Default, Clone)]
-pub struct TimeoutLayerBuilder {
-    config: TimeoutConfig,
-    env: BuildEnv,
-}
-
-impl LayerBuilder for TimeoutLayerBuilder {
-    type Config = TimeoutConfig;
-
-    fn config(&self) -> &TimeoutConfig {
-        &self.config
-    }
-
-    fn parts_mut(&mut self) -> (&mut TimeoutConfig, &mut BuildEnv) {
-        (&mut self.config, &mut self.env)
-    }
-}
-
-impl TimeoutLayerBuilder {
-    /// Validates and builds the layer, registering it with telemetry.
-    pub fn build(self) -> Result<TimeoutLayer, ConfigError> {
-        self.config.build_in(&self.env)
-    }
-}
+pub type TimeoutLayerBuilder = ConfigBuilder<TimeoutConfig>;

@@ -1,10 +1,11 @@
 //! The one timeout layer: a layer's own limit, or the request's deadline,
 //! whichever ends first.
 //!
-//! Every stack uses this layer: outermost-but-one on a server (so a slow
-//! handler ends at its deadline), per attempt inside a retry, and
-//! innermost in a client stack, below the breaker, so a hung dependency
-//! counts as a failure and trips it.
+//! Every stack uses this layer: innermost on a server, just above the
+//! handler (so the handler, not a queue above it, is what the deadline
+//! ends), and per attempt in a client stack, inside the retry and below
+//! the breaker and the bulkhead (only fault injection sits under it), so a
+//! hung dependency counts as a failure and trips the breaker.
 //!
 //! On expiry the inner future is dropped and the call fails with
 //! [`Rejected`](crate::Rejected) — [`Reason::Timeout`](crate::Reason::Timeout)

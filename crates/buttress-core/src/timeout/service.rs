@@ -69,7 +69,9 @@ where
             .limit
             .map(|limit| crate::clock::after(now, limit));
         let (end, reason) = match (own_end, deadline) {
-            (Some(own), Some(deadline)) if deadline <= own => (deadline, Reason::DeadlineExceeded),
+            // On a tie the layer's own limit is what ran out: a server stack sets
+            // the context's deadline from this very timeout.
+            (Some(own), Some(deadline)) if deadline < own => (deadline, Reason::DeadlineExceeded),
             (Some(own), _) => (own, Reason::Timeout),
             (None, Some(deadline)) => (deadline, Reason::DeadlineExceeded),
             (None, None) => unreachable!("handled above"),

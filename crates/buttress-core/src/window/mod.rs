@@ -420,6 +420,7 @@ impl<const W: usize> SlidingWindow<W> {
     /// a bucket on its first counter. Read-only: the buckets the window
     /// slid past by `now` are skipped, not cleared. A `now` before the
     /// newest bucket reads the window as of that bucket.
+    #[inline]
     pub fn fold<T>(&self, now: u64, init: T, mut f: impl FnMut(T, Counters<'_, W>) -> T) -> T {
         let head = self.head.load(Ordering::Acquire);
         let Some(newest) = (head >> INDEX_BITS).checked_sub(1) else {
@@ -432,6 +433,16 @@ impl<const W: usize> SlidingWindow<W> {
         let live = (self.buckets - aged) as usize;
         let newest = (head & INDEX_MASK) as usize;
         let buckets = self.buckets as usize;
+        let mut acc = init;
+        if live == buckets {
+            // The whole ring, the usual case: one run over each row.
+            for row in self.cells.chunks(self.stride) {
+                for words in row[..buckets * W].as_chunks::<W>().0 {
+                    acc = f(acc, Counters { words });
+                }
+            }
+            return acc;
+        }
         // The live buckets are the `live` up to the newest, around the
         // ring: one run of indices, or two when it wraps.
         let (first, second) = if live <= newest + 1 {
@@ -439,10 +450,12 @@ impl<const W: usize> SlidingWindow<W> {
         } else {
             (0..newest + 1, buckets + newest + 1 - live..buckets)
         };
-        let mut acc = init;
         for row in self.cells.chunks(self.stride) {
             let (ring, _) = row[..buckets * W].as_chunks::<W>();
-            for words in ring[first.clone()].iter().chain(&ring[second.clone()]) {
+            for words in &ring[first.clone()] {
+                acc = f(acc, Counters { words });
+            }
+            for words in &ring[second.clone()] {
                 acc = f(acc, Counters { words });
             }
         }

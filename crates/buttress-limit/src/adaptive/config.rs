@@ -234,6 +234,9 @@ pub(super) fn build<C>(
     config.validate()?;
     let telemetry = env.telemetry(LayerKind::AdaptiveLimit, config.name.as_deref());
     let algorithm = custom.unwrap_or_else(|| config.algorithm.boxed());
-    let limiter = Limiter::new(config, algorithm, telemetry);
-    Ok(AdaptiveLimitLayer::new(Arc::new(limiter), classifier))
+    let limiter = Arc::new(Limiter::new(config, algorithm, telemetry));
+    // A sink installed after this limit was built learns its gauges when
+    // it binds.
+    limiter.telemetry.replay_on_bind(&limiter);
+    Ok(AdaptiveLimitLayer::new(limiter, classifier))
 }

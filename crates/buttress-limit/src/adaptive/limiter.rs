@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use buttress_core::Outcome;
 use buttress_core::clock::{self, nanos, ticks};
-use buttress_core::telemetry::{Event, GaugeKind, Telemetry};
+use buttress_core::telemetry::{Event, GaugeKind, Replay, Telemetry};
 use tokio::time::Instant;
 
 use super::algorithm::{LimitAlgorithm, Sample};
 use super::config::AdaptiveLimitConfig;
 use super::window::Window;
+use crate::permit::pool::report_settled;
 use crate::permit::{PermitOwner, PermitPool};
 
 /// What the controller alone touches, once per window.
@@ -62,8 +63,13 @@ impl Limiter {
         );
         let initial = config.effective_initial_limit();
         let limiter = Limiter {
+            // The pool reports in flight and queued itself, on every
+            // change. Sampled only when a window closed — by the closing
+            // call, its own permit still out — the in-flight gauge read 1
+            // after every call had ended.
             pool: PermitPool::new(initial, config.queue_capacity, config.order)
-                .with_telemetry(telemetry.clone()),
+                .with_telemetry(telemetry.clone())
+                .reporting_gauges(),
             window: Window::new(),
             window_end: AtomicU64::new(ticks(now).saturating_add(nanos(config.window))),
             control: Mutex::new(Control {
@@ -79,7 +85,7 @@ impl Limiter {
             telemetry,
             config,
         };
-        limiter.report_gauges();
+        limiter.replay(&mut |event| limiter.telemetry.report(event));
         limiter
     }
 
@@ -198,15 +204,17 @@ impl Limiter {
         self.window_end
             .store(at.saturating_add(nanos(length)), Ordering::Relaxed);
         drop(guard);
-        self.report_gauges();
+        self.report_window_gauges(&mut |event| self.telemetry.report(event));
     }
 
-    fn report_gauges(&self) {
-        let gauge = |kind, value| self.telemetry.report(Event::Gauge { kind, value });
-        gauge(GaugeKind::Limit, self.pool.limit() as f64);
-        gauge(GaugeKind::InFlight, self.pool.in_flight() as f64);
-        gauge(GaugeKind::QueueDepth, self.pool.queued() as f64);
-        gauge(GaugeKind::MinRtt, self.no_load_rtt().as_secs_f64());
+    /// The gauges a closed window moves: the limit and the no-load round
+    /// trip. (In flight and queued are the pool's to report.)
+    fn report_window_gauges(&self, report: &mut dyn FnMut(Event)) {
+        report_settled(GaugeKind::Limit, || self.pool.limit(), &mut *report);
+        report(Event::Gauge {
+            kind: GaugeKind::MinRtt,
+            value: self.no_load_rtt().as_secs_f64(),
+        });
     }
 
     /// The no-load round trip measured last (zero before the first window).
@@ -219,6 +227,15 @@ impl Limiter {
         self.control
             .lock()
             .map_or(self.pool.limit() as f64, |control| control.limit)
+    }
+}
+
+/// Every gauge as it reads now: when the limiter is built, and for a sink
+/// that binds after it was (installed later).
+impl Replay for Limiter {
+    fn replay(&self, report: &mut dyn FnMut(Event)) {
+        self.report_window_gauges(report);
+        self.pool.replay(report);
     }
 }
 

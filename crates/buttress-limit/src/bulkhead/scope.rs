@@ -23,9 +23,11 @@ pub struct Global {
 
 impl Global {
     pub(crate) fn new(settings: &Settings) -> Self {
-        Global {
-            pool: Arc::new(pool(settings)),
-        }
+        // One pool for the layer: its gauges are the layer's, reported on
+        // every change, and told to a sink installed later when it binds.
+        let pool = Arc::new(pool(settings).reporting_gauges());
+        settings.telemetry.replay_on_bind(&pool);
+        Global { pool }
     }
 
     #[inline]

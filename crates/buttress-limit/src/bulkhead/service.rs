@@ -125,10 +125,14 @@ where
         SlowPath::Full => refuse(Reason::BulkheadFull),
         SlowPath::PastDeadline => refuse(Reason::QueueTimeout),
         SlowPath::Queued(wait) => {
-            settings.telemetry.report(Event::Gauge {
-                kind: GaugeKind::QueueDepth,
-                value: wait.queued() as f64,
-            });
+            // A pool that reports its own gauges (the global one) already
+            // did; a keyed layer reports the depth of the key's queue.
+            if !wait.reports_gauges() {
+                settings.telemetry.report(Event::Gauge {
+                    kind: GaugeKind::QueueDepth,
+                    value: wait.queued() as f64,
+                });
+            }
             // The ready instance goes with the request; this handle keeps
             // a fresh clone for the next call (tower's `Oneshot` idiom).
             let ready = std::mem::replace(inner, inner.clone());

@@ -1,6 +1,6 @@
 //! A pool of permits with a bounded queue in front.
 
-use buttress_core::telemetry::Telemetry;
+use buttress_core::telemetry::{Event, GaugeKind, Replay, Telemetry};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub(crate) struct PermitPool {
     order: QueueOrder,
     /// Where the permits' outcomes are reported, if anywhere.
     telemetry: Option<Telemetry>,
+    /// Whether the pool also reports its gauges (in flight, queued) to
+    /// that telemetry, on every change. Not for a keyed layer's pools,
+    /// which share one registration.
+    gauges: bool,
 }
 
 impl PermitPool {
@@ -55,6 +59,7 @@ impl PermitPool {
             capacity,
             order,
             telemetry: None,
+            gauges: false,
         }
     }
 
@@ -65,8 +70,52 @@ impl PermitPool {
         self
     }
 
+    /// Also reports the pool's in-flight and queue-depth gauges to its
+    /// telemetry whenever they change, so that they read what
+    /// [`in_flight`](Self::in_flight) and [`queued`](Self::queued) read —
+    /// after a call ends however it ends (cancelled included), not only
+    /// when the layer samples them.
+    pub(crate) fn reporting_gauges(mut self) -> Self {
+        self.gauges = true;
+        self
+    }
+
+    /// Whether the pool reports its own gauges.
+    pub(crate) fn reports_gauges(&self) -> bool {
+        self.gauges && self.telemetry.is_some()
+    }
+
     pub(crate) fn telemetry(&self) -> Option<&Telemetry> {
         self.telemetry.as_ref()
+    }
+
+    /// Reports the in-flight gauge, if the pool reports gauges.
+    #[inline]
+    fn report_in_flight(&self) {
+        if self.gauges {
+            self.report_gauge(GaugeKind::InFlight, PermitCounter::in_flight);
+        }
+    }
+
+    /// Reports both gauges, if the pool reports gauges.
+    fn report_gauges(&self) {
+        if self.gauges {
+            self.report_gauge(GaugeKind::InFlight, PermitCounter::in_flight);
+            self.report_gauge(GaugeKind::QueueDepth, PermitCounter::waiting);
+        }
+    }
+
+    #[inline]
+    fn report_gauge(&self, kind: GaugeKind, read: fn(&PermitCounter) -> usize) {
+        if let Some(telemetry) = &self.telemetry {
+            report_settled(
+                kind,
+                || read(&self.counter),
+                |event| {
+                    telemetry.report(event);
+                },
+            );
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -78,12 +127,22 @@ impl PermitPool {
     /// Takes a free permit if nobody is queued. Lock-free, allocation-free.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        self.counter.try_acquire_uncontended()
+        let acquired = self.counter.try_acquire_uncontended();
+        if acquired {
+            self.report_in_flight();
+        }
+        acquired
     }
 
     /// Queues a caller that found no free permit (or takes one that freed
     /// up meanwhile). `now` marks when the queue became busy.
     pub(crate) fn enqueue(&self, now: Instant) -> Enqueued {
+        let enqueued = self.enqueue_locked(now);
+        self.report_gauges();
+        enqueued
+    }
+
+    fn enqueue_locked(&self, now: Instant) -> Enqueued {
         if self.capacity == 0 {
             return if self.try_acquire() {
                 Enqueued::Acquired
@@ -145,17 +204,23 @@ impl PermitPool {
     /// The caller in `slot` gives up. Returns `true` if it had been granted
     /// a permit meanwhile: the permit is then the caller's to use or drop.
     pub(crate) fn cancel(&self, slot: usize) -> bool {
-        let mut queue = self.lock();
-        match queue.list.release(slot) {
-            SlotState::Granted => true,
-            _ => {
-                self.counter.remove_waiter();
-                if queue.list.len() == 0 {
-                    queue.busy_since = None;
+        let granted = {
+            let mut queue = self.lock();
+            match queue.list.release(slot) {
+                SlotState::Granted => true,
+                _ => {
+                    self.counter.remove_waiter();
+                    if queue.list.len() == 0 {
+                        queue.busy_since = None;
+                    }
+                    false
                 }
-                false
             }
+        };
+        if !granted && self.gauges {
+            self.report_gauge(GaugeKind::QueueDepth, PermitCounter::waiting);
         }
+        granted
     }
 
     /// Returns a permit, handing it to the next waiter if there is one.
@@ -163,6 +228,9 @@ impl PermitPool {
     pub(crate) fn release(&self) {
         if self.counter.release() {
             self.dispatch(&mut self.lock());
+            self.report_gauges();
+        } else {
+            self.report_in_flight();
         }
     }
 
@@ -171,6 +239,7 @@ impl PermitPool {
     pub(crate) fn set_limit(&self, limit: usize) {
         if self.counter.set_limit(limit) {
             self.dispatch(&mut self.lock());
+            self.report_gauges();
         }
     }
 
@@ -194,6 +263,41 @@ impl PermitPool {
     /// Callers queued now.
     pub(crate) fn queued(&self) -> usize {
         self.counter.waiting()
+    }
+}
+
+/// A pool's gauges, for a sink that binds after the pool was built: what
+/// [`in_flight`](PermitPool::in_flight) and [`queued`](PermitPool::queued)
+/// read now (reported whether or not the pool reports its gauges itself).
+impl Replay for PermitPool {
+    fn replay(&self, report: &mut dyn FnMut(Event)) {
+        report_settled(GaugeKind::InFlight, || self.in_flight(), &mut *report);
+        report_settled(GaugeKind::QueueDepth, || self.queued(), &mut *report);
+    }
+}
+
+/// Reports gauge `kind` as `read` reads it now, then reads it again and
+/// reports again while it moved meanwhile (a few times at most: whoever
+/// moved it reports too). Reports from threads racing each other may
+/// reach the sink out of order; this way the last of them carries a value
+/// read after the last change.
+#[inline]
+pub(crate) fn report_settled(
+    kind: GaugeKind,
+    read: impl Fn() -> usize,
+    mut report: impl FnMut(Event),
+) {
+    let mut value = read();
+    for _ in 0..4 {
+        report(Event::Gauge {
+            kind,
+            value: value as f64,
+        });
+        let now = read();
+        if now == value {
+            return;
+        }
+        value = now;
     }
 }
 

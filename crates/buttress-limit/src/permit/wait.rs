@@ -8,6 +8,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use super::guard::{Permit, Ticket};
+use super::pool::PermitPool;
 
 /// Why a wait ended without a permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,11 @@ impl Wait {
     /// Callers queued now in the pool this one waits on.
     pub(crate) fn queued(&self) -> usize {
         self.ticket.pool().map_or(0, |pool| pool.queued())
+    }
+
+    /// Whether the pool this one waits on reports its own gauges.
+    pub(crate) fn reports_gauges(&self) -> bool {
+        self.ticket.pool().is_some_and(PermitPool::reports_gauges)
     }
 
     /// When the caller joined the queue.

@@ -84,7 +84,8 @@ pub struct RateLimitConfig {
     /// than evict a caller with spent quota.
     pub max_keys: usize,
     /// The proxies (CIDR or address) whose forwarded header is believed,
-    /// for [`KeySource::Forwarded`].
+    /// for [`KeySource::Forwarded`]. A `/0` network (every peer) is
+    /// refused: any caller could then choose its own key.
     pub trusted_proxies: Vec<String>,
     /// Which forwarded header those proxies maintain.
     pub forwarded_header: ForwardedHeader,
@@ -141,6 +142,19 @@ struct Extras {
     cost: Option<Arc<CostFn>>,
 }
 
+/// Refuses a forwarded key's trust policy that trusts every peer: any
+/// caller could then write the address it is keyed by.
+fn check_forwarded_trust(trust: &TrustPolicy, field: &'static str) -> Result<(), ConfigError> {
+    if trust.trusts_every_peer() {
+        return Err(ConfigError::new(
+            field,
+            "a forwarded key must not trust every peer (TrustPolicy::always(), a /0 network): \
+             any caller could choose its own key; trust only your proxies",
+        ));
+    }
+    Ok(())
+}
+
 fn custom_key_needs_builder() -> ConfigError {
     ConfigError::new(
         "key",
@@ -149,6 +163,12 @@ fn custom_key_needs_builder() -> ConfigError {
 }
 
 impl RateLimitConfig {
+    /// The trust policy `trusted_proxies` describes.
+    fn trusted_proxies_policy(&self) -> Result<TrustPolicy, ConfigError> {
+        TrustPolicy::peers(&self.trusted_proxies)
+            .map_err(|e| ConfigError::new("trusted_proxies", e.to_string()))
+    }
+
     /// Checks every field but whether a custom key has its function.
     fn check(&self) -> Result<(), ConfigError> {
         if self.name.as_deref() == Some("") {
@@ -164,6 +184,9 @@ impl RateLimitConfig {
         if let KeySource::Header(name) = &self.key {
             HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ConfigError::new("key.header", "not a valid header name"))?;
+        }
+        if self.key == KeySource::Forwarded {
+            check_forwarded_trust(&self.trusted_proxies_policy()?, "trusted_proxies")?;
         }
         if !self.overrides.is_empty() && self.key == KeySource::Global {
             return Err(ConfigError::new(
@@ -188,7 +211,7 @@ impl RateLimitConfig {
             class
                 .quota
                 .validate()
-                .map_err(|e| e.in_section(&section).in_section("quota"))?;
+                .map_err(|e| e.in_section("quota").in_section(&section))?;
             for key in &class.keys {
                 if key.is_empty() || key.len() > MAX_KEY_LEN {
                     return Err(
@@ -270,7 +293,9 @@ impl RateLimitLayerBuilder {
     /// `trust` trusts rather than the config's `trusted_proxies`: the
     /// forwarded header is read only when `trust` trusts the request (its
     /// peer), and walked right to left past the addresses `trust` trusts
-    /// ([`TrustPolicy::trusts_ip`]).
+    /// ([`TrustPolicy::trusts_ip`]). A policy that trusts every peer
+    /// ([`TrustPolicy::trusts_every_peer`]) makes `build` fail: any caller
+    /// could then choose its own key.
     ///
     /// ```
     /// use buttress_core::TrustPolicy;
@@ -281,6 +306,8 @@ impl RateLimitLayerBuilder {
     /// let builder = RateLimitLayer::builder().key_forwarded(proxies);
     /// assert_eq!(builder.config().key, KeySource::Forwarded);
     /// # builder.build().unwrap();
+    /// let everyone = RateLimitLayer::builder().key_forwarded(TrustPolicy::always());
+    /// assert_eq!(everyone.build().unwrap_err().field(), "key");
     /// ```
     pub fn key_forwarded(mut self, trust: TrustPolicy) -> Self {
         self.config.key = KeySource::Forwarded;
@@ -364,9 +391,11 @@ impl RateLimitConfig {
             KeySource::PeerIp => Extractor::PeerIp,
             KeySource::Forwarded => {
                 let trust = match extras.trust {
-                    Some(trust) => trust,
-                    None => TrustPolicy::peers(&config.trusted_proxies)
-                        .map_err(|e| ConfigError::new("trusted_proxies", e.to_string()))?,
+                    Some(trust) => {
+                        check_forwarded_trust(&trust, "key")?;
+                        trust
+                    }
+                    None => config.trusted_proxies_policy()?,
                 };
                 Extractor::Forwarded {
                     trust,
@@ -466,8 +495,50 @@ mod tests {
             }),
             "trusted_proxies: invalid network: expected an IP address or CIDR like 10.0.0.0/8"
         );
+        assert_eq!(
+            error(|c| {
+                c.key = header("x-tenant");
+                c.overrides.push(
+                    QuotaOverride::new("gold", QuotaConfig::new(1, std::time::Duration::ZERO))
+                        .keys(["a"]),
+                );
+            }),
+            "overrides[0].quota.period: must be at least 1ms"
+        );
         assert!(error(|c| c.key = KeySource::Custom).starts_with("key:"));
         assert!(error(|c| c.ipv6_prefix = 0).starts_with("ipv6_prefix"));
+    }
+
+    #[test]
+    fn a_forwarded_key_never_trusts_every_peer() {
+        let always = error_of(RateLimitLayer::builder().key_forwarded(TrustPolicy::always()));
+        assert!(
+            always.starts_with("key: a forwarded key must not trust every peer"),
+            "{always}"
+        );
+        let everyone = |nets: &[&str]| {
+            let config = RateLimitConfig {
+                key: KeySource::Forwarded,
+                trusted_proxies: nets.iter().map(|net| (*net).to_owned()).collect(),
+                ..RateLimitConfig::default()
+            };
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.field(), "trusted_proxies");
+            assert!(err.problem().contains("trust every peer"), "{err}");
+        };
+        everyone(&["0.0.0.0/0"]);
+        everyone(&["10.0.0.0/8", "::/0"]);
+        // Other keys do not read the list.
+        let peer = RateLimitConfig {
+            trusted_proxies: vec!["0.0.0.0/0".into()],
+            key: KeySource::PeerIp,
+            ..RateLimitConfig::default()
+        };
+        peer.validate().unwrap();
+        RateLimitLayer::builder()
+            .key_forwarded(TrustPolicy::peers(["10.0.0.0/8"]).unwrap())
+            .build()
+            .unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use buttress_core::TrustPolicy;
 use buttress_core::context::TrustRequest;
 use http::{Extensions, HeaderName};
 
-use super::forwarded::{ForwardedHeader, client_ip};
+use super::forwarded::{Client, ForwardedHeader, client};
 
 /// The longest key taken from a header, a route or a function; a longer
 /// one counts as no key (the shared anonymous bucket).
@@ -38,7 +38,15 @@ pub enum KeySource {
     /// The client address from the forwarded header, read only when the
     /// peer is a trusted proxy (`trusted_proxies`), taking the rightmost
     /// address that is not itself a trusted proxy; the peer's address
-    /// otherwise.
+    /// otherwise. The header is read from the right, only as far as the
+    /// client: what a client pads to the left of its own address is never
+    /// looked at. A chain a trusted proxy forwarded that cannot be read to
+    /// the client (an entry that is not an address, such as `unknown`;
+    /// more than 32 trusted hops; more than 4 KiB before the client) is
+    /// keyed to one shared `unattributable` key, never to the proxy's own
+    /// address, so that no client can spend the proxy's quota. A trust
+    /// policy that trusts every peer is refused: it would let any caller
+    /// choose its own key.
     Forwarded,
     /// The value of this header (an API key, a tenant ID), as sent.
     Header(String),
@@ -101,8 +109,11 @@ impl Extractor {
                     .map_or(Key::ANONYMOUS, |ip| Key::address(ip, ipv6_prefix));
             }
             Extractor::Forwarded { trust, header } => {
-                return client_ip(request, trust, *header)
-                    .map_or(Key::ANONYMOUS, |ip| Key::address(ip, ipv6_prefix));
+                return match client(request, trust, *header) {
+                    Some(Client::Address(ip)) => Key::address(ip, ipv6_prefix),
+                    Some(Client::Unattributable) => Key::UNATTRIBUTABLE,
+                    None => Key::ANONYMOUS,
+                };
             }
             Extractor::Header(name) => request
                 .headers
@@ -149,6 +160,12 @@ enum Repr<'a> {
 impl<'a> Key<'a> {
     /// The key of requests that have none.
     pub(crate) const ANONYMOUS: Key<'static> = Key(Repr::Bytes(Cow::Borrowed(b"")));
+
+    /// The key of requests whose trusted proxies forwarded a chain that
+    /// cannot be read to the client. Address keys are 4 or 16 bytes, so
+    /// no address (and no proxy) shares it.
+    pub(crate) const UNATTRIBUTABLE: Key<'static> =
+        Key(Repr::Bytes(Cow::Borrowed(b"unattributable")));
 
     /// An address key: IPv4 as its 4 bytes, IPv6 as its 16 with all but
     /// the first `ipv6_prefix` bits cleared (a client holds a whole /64).
@@ -222,6 +239,25 @@ mod tests {
             &*Extractor::PeerIp.key(&TrustRequest::of(&req), 64),
             &[192, 0, 2, 1]
         );
+    }
+
+    #[test]
+    fn an_unreadable_forwarded_chain_is_keyed_apart_from_the_proxy() {
+        let forwarded = Extractor::Forwarded {
+            trust: TrustPolicy::peers(["10.0.0.0/8"]).unwrap(),
+            header: ForwardedHeader::XForwardedFor,
+        };
+        let mut req = http::Request::new(());
+        req.extensions_mut()
+            .insert(PeerAddr("10.0.0.1:9".parse().unwrap()));
+        let key = |req: &http::Request<()>| forwarded.key(&TrustRequest::of(req), 64).to_vec();
+        assert_eq!(key(&req), [10, 0, 0, 1], "the proxy's own request");
+        req.headers_mut()
+            .insert("x-forwarded-for", "unknown".parse().unwrap());
+        assert_eq!(key(&req), b"unattributable");
+        req.headers_mut()
+            .insert("x-forwarded-for", "unknown, 192.0.2.7".parse().unwrap());
+        assert_eq!(key(&req), [192, 0, 2, 7]);
     }
 
     #[test]

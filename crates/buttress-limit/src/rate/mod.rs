@@ -48,7 +48,17 @@
 //! when the peer is a trusted proxy by core's
 //! [`TrustPolicy`](buttress_core::TrustPolicy), and takes the rightmost
 //! address that is not itself a trusted proxy: the entries to its left
-//! are whatever the client sent, and would let it pick its own key.
+//! are whatever the client sent, and would let it pick its own key. Like
+//! nginx's `real_ip_recursive` and Envoy's `xff_num_trusted_hops`, it
+//! reads the header from the right and only as far as the client, so a
+//! client padding its header (4 KiB of invented hops) changes nothing. A
+//! chain that a trusted hop reports but that cannot be read to the client
+//! — an entry that is not an address (`unknown`, garbage), more than 32
+//! trusted hops, more than 4 KiB before the client — is keyed to one
+//! shared `unattributable` key, never to the proxy's own address: no
+//! client can spend the proxy's quota. A trust policy that trusts every
+//! peer (`TrustPolicy::always()`, a `/0` network) is refused when the
+//! layer is built, since it would let any caller choose its own key.
 //!
 //! ```
 //! use buttress_core::layer::LayerBuilder;

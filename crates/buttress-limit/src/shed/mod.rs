@@ -52,5 +52,6 @@ pub use self::layer::{LoadShedHandle, LoadShedLayer};
 pub use self::priority::PriorityFn;
 pub use self::service::LoadShed;
 pub use self::signal::{
-    InFlightSignal, LatencySignal, OverloadSignal, Pressure, Probe, QueueDelaySignal,
+    FollowLimitSignal, InFlightSignal, LatencySignal, OverloadSignal, Pressure, Probe,
+    QueueDelaySignal,
 };

@@ -3,7 +3,7 @@
 //! A signal reads a [`Pressure`] for each arriving request from a
 //! [`Probe`] — the calls in flight, and when the signal asks for them the
 //! time and how long the request has already waited — and may learn from
-//! each finished call. Three are built in:
+//! each finished call. Four are built in:
 //!
 //! - [`InFlightSignal`]: calls in flight with high and low watermarks
 //!   (hysteresis); reads no clock — the cheapest;
@@ -12,11 +12,15 @@
 //!   CoDel-style: overloaded once that wait has stood above a target for
 //!   an interval;
 //! - [`LatencySignal`]: the mean latency of the calls finished in the last
-//!   window against a target.
+//!   window against a target;
+//! - [`FollowLimitSignal`]: calls in flight against an adaptive limit's
+//!   current limit, for a shedder placed in front of one (the server
+//!   stack's default).
 //!
 //! Implement [`OverloadSignal`] for anything else (CPU, memory, a
 //! downstream's own shedding).
 
+mod follow_limit;
 mod in_flight;
 mod latency;
 mod queue_delay;
@@ -26,6 +30,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use self::follow_limit::FollowLimitSignal;
 pub use self::in_flight::InFlightSignal;
 pub use self::latency::LatencySignal;
 pub use self::queue_delay::QueueDelaySignal;

@@ -1,0 +1,12 @@
+//! The hostile-traffic suite: each attack on the default stacks that was
+//! reproduced against an earlier Buttress, kept as a test that asserts the
+//! bound that now holds. RELIABILITY.md lists each attack, its test and
+//! its measured figure. Run alone with `cargo test --all-features --test hostile`.
+
+#![cfg(all(feature = "stack", feature = "serde"))]
+mod durations;
+mod forwarded;
+mod gauges;
+mod laundering;
+mod straggler;
+mod trace_context;
