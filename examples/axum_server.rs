@@ -68,7 +68,7 @@ async fn main() {
         "serving on http://{}",
         listener.local_addr().expect("bound")
     );
-    axum::serve(listener, app(prometheus, health))
+    buttress::serve::serve(listener, app(prometheus, health))
         .await
         .expect("server");
 }

@@ -39,7 +39,7 @@ async fn serve(app: Router) -> SocketAddr {
         .await
         .expect("a free port");
     let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("server") });
+    tokio::spawn(async move { buttress::serve::serve(listener, app).await.expect("server") });
     addr
 }
 
@@ -187,5 +187,5 @@ async fn main() {
         "gateway on http://{}/page",
         listener.local_addr().expect("bound")
     );
-    axum::serve(listener, app).await.expect("server");
+    buttress::serve::serve(listener, app).await.expect("server");
 }

@@ -40,7 +40,7 @@ pub(crate) async fn flaky_server() -> SocketAddr {
         .await
         .expect("a free port");
     let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("server") });
+    tokio::spawn(async move { buttress::serve::serve(listener, app).await.expect("server") });
     addr
 }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use buttress::core::classify::HttpOrGrpcClassifier;
 use buttress::retry::{Idempotency, RetryConfig};
 use buttress::stack::{ClientStack, ServerStack};
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Server};
+use tonic::service::Routes;
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tower::{Layer, ServiceExt};
@@ -36,14 +36,10 @@ pub(crate) async fn serve() -> SocketAddr {
         .timeout(Duration::from_secs(1))
         .build()
         .expect("a valid server stack");
-    tokio::spawn(async move {
-        Server::builder()
-            .layer(stack)
-            .add_service(health)
-            .serve_with_incoming(TcpIncoming::from(listener))
-            .await
-            .expect("server");
-    });
+    // tonic's routes as a tower service, served with a header-read
+    // timeout and a connection cap (tonic's own server has neither).
+    let app = stack.layer(Routes::new(health).prepare());
+    tokio::spawn(async move { buttress::serve::serve(listener, app).await.expect("server") });
     addr
 }
 

@@ -29,6 +29,8 @@ pub mod config;
 pub mod edge;
 mod ext;
 pub mod prelude;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stack;
 
 pub use self::ext::ButtressExt;

@@ -3,7 +3,7 @@
 //! comparisons with wide margins (the machine is shared and noisy).
 //! About 25 s.
 
-#![cfg(feature = "stack")]
+#![cfg(all(feature = "stack", feature = "serve"))]
 
 #[path = "../examples/cascade/mod.rs"]
 mod cascade;

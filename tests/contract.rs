@@ -3,6 +3,8 @@
 //! under the name its config, its environment or its kind gives it, and
 //! hands out a handle that says so.
 
+#![cfg(all(feature = "stack", feature = "chaos"))]
+
 use buttress::core::telemetry::{LayerKind, RecordingSink};
 use buttress::prelude::*;
 

@@ -1,7 +1,7 @@
 //! `examples/axum_server.rs` on a real socket: the API behind the server
 //! stack, `/metrics` and health beside it.
 
-#![cfg(all(feature = "stack", feature = "axum"))]
+#![cfg(all(feature = "stack", feature = "axum", feature = "serve"))]
 
 #[path = "../examples/axum_server.rs"]
 mod axum_server;
@@ -15,7 +15,7 @@ async fn the_axum_example_serves_its_api_metrics_and_health() {
     let app = axum_server::app(prometheus, health);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move { buttress::serve::serve(listener, app).await.unwrap() });
 
     let mut conn = Connection::open(addr).await;
     let order = conn.get("/orders/7", &[]).await;

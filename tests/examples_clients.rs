@@ -1,7 +1,7 @@
 //! The client examples, run: hyper-util, reqwest, tonic, and the gateway
 //! that degrades to a fallback for its non-critical dependency.
 
-#![cfg(all(feature = "stack", feature = "axum"))]
+#![cfg(all(feature = "stack", feature = "axum", feature = "serve"))]
 
 #[path = "../examples/gateway.rs"]
 mod gateway;
@@ -51,7 +51,7 @@ async fn the_gateway_serves_the_page_without_its_broken_recommendations() {
     let app = gateway::app(gateway::downstreams().await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move { buttress::serve::serve(listener, app).await.unwrap() });
     let mut conn = Connection::open(addr).await;
     for _ in 0..10 {
         let page = conn.get("/page", &[]).await;

@@ -2,6 +2,8 @@
 //! 127.0.0.1, parses as Prometheus text under a strict check and carries
 //! the request-duration histogram with its buckets.
 
+#![cfg(all(feature = "stack", feature = "serve"))]
+
 #[path = "../examples/metrics_server.rs"]
 #[allow(dead_code)]
 mod example;

@@ -83,7 +83,7 @@ async fn serve(app: Router) -> (SocketAddr, JoinHandle<()>) {
         .expect("a free port");
     let addr = listener.local_addr().expect("bound");
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = buttress::serve::serve(listener, app).await;
     });
     (addr, task)
 }

@@ -69,7 +69,10 @@ where
                 let protocol = *protocol;
                 match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(Ok(response))) => response.map(EdgeBody::inner),
+                    Ok(Poll::Ready(Ok(response))) => {
+                        let grpc = protocol == Protocol::Grpc;
+                        response.map(|body| EdgeBody::inner(body, grpc))
+                    }
                     Ok(Poll::Ready(Err(error))) => answer::error(error.into(), protocol),
                     Err(payload) => {
                         let response = answer::panic(&*payload, protocol);

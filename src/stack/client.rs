@@ -13,11 +13,11 @@ use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
 use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
 use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
 use buttress_limit::{ThrottleHandle, ThrottleLayer};
-use buttress_metrics::{RedConfig, RedLayer, RedSide};
+use buttress_metrics::{RedConfig, RedSide};
 use buttress_retry::{BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryHandle, RetryLayer};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle};
+use super::{OptionalLayer, RedAtHead, Toggle};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,7 +48,7 @@ type Layers<P, C, F> = Stack<
                         Stack<
                             F,
                             Stack<
-                                OptionalLayer<RedLayer>,
+                                OptionalLayer<RedAtHead>,
                                 Stack<OptionalLayer<ClientContextLayer>, Identity>,
                             >,
                         >,
@@ -488,7 +488,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         };
         let layers = tower::ServiceBuilder::new()
             .layer(OptionalLayer::new(context))
-            .layer(OptionalLayer::new(metrics))
+            .layer(OptionalLayer::new(metrics.map(RedAtHead::new)))
             .layer(fallback)
             .layer(retry)
             .layer(OptionalLayer::new(throttle))

@@ -14,10 +14,10 @@ use buttress_limit::{
     BulkheadLayer, LoadShedHandle, LoadShedLayer, RateLimitConfig, RateLimitHandle, RateLimitLayer,
     ShedConfig,
 };
-use buttress_metrics::{RedConfig, RedLayer, RedSide};
+use buttress_metrics::{RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle};
+use super::{MetricsSlot, OptionalLayer, Toggle};
 use crate::edge::EdgeLayer;
 
 /// The default limit of the server's own timeout (the request's deadline
@@ -38,10 +38,7 @@ type Layers = Stack<
                     OptionalLayer<RateLimitLayer>,
                     Stack<
                         EdgeLayer,
-                        Stack<
-                            OptionalLayer<RedLayer>,
-                            Stack<OptionalLayer<ServerContextLayer>, Identity>,
-                        >,
+                        Stack<MetricsSlot, Stack<OptionalLayer<ServerContextLayer>, Identity>>,
                     >,
                 >,
             >,
@@ -259,6 +256,7 @@ impl ServerStack {
             .timeout
             .build_in(&env, "timeout", || Some(DEFAULT_SERVER_TIMEOUT.into()))?;
         let handles = ServerHandles {
+            metrics: metrics.as_ref().map(RedLayer::handle),
             rate_limit: rate_limit.as_ref().map(RateLimitLayer::handle),
             shed: shed.as_ref().map(LoadShedLayer::handle),
             adaptive_limit: adaptive.as_ref().map(AdaptiveLimitLayer::handle),
@@ -266,7 +264,7 @@ impl ServerStack {
         };
         let layers = tower::ServiceBuilder::new()
             .layer(OptionalLayer::new(context))
-            .layer(OptionalLayer::new(metrics))
+            .layer(MetricsSlot::new(metrics))
             .layer(EdgeLayer::new())
             .layer(OptionalLayer::new(rate_limit))
             .layer(OptionalLayer::new(shed))
@@ -314,6 +312,7 @@ pub(super) fn validate_timeout(timeout: &Toggle<TimeoutConfig>) -> Result<(), Co
 /// The handles of a built server stack's stateful layers.
 #[derive(Debug)]
 struct ServerHandles {
+    metrics: Option<RedHandle>,
     rate_limit: Option<RateLimitHandle>,
     shed: Option<LoadShedHandle>,
     adaptive_limit: Option<AdaptiveLimitHandle>,
@@ -336,6 +335,12 @@ impl ServerLayer {
     /// The stack's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The RED metrics layer's handle (its route labels), if the stack
+    /// has one.
+    pub fn metrics(&self) -> Option<&RedHandle> {
+        self.handles.metrics.as_ref()
     }
 
     /// The rate limit's handle, if the stack has one.

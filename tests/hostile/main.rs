@@ -4,9 +4,14 @@
 //! its measured figure. Run alone with `cargo test --all-features --test hostile`.
 
 #![cfg(all(feature = "stack", feature = "serde"))]
+mod adaptive_poisoning;
+mod body_panic;
 mod durations;
 mod forwarded;
 mod gauges;
 mod laundering;
+mod metrics_memory;
+mod replay_memory;
+mod slow_connections;
 mod straggler;
 mod trace_context;

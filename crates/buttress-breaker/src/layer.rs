@@ -96,6 +96,14 @@ impl<C> CircuitBreakerLayer<C> {
     pub fn handle(&self) -> CircuitBreakerHandle {
         CircuitBreakerHandle::single(self.lanes[0].breaker.clone())
     }
+
+    pub(crate) fn lanes(&self) -> &Lanes {
+        &self.lanes
+    }
+
+    pub(crate) fn classifier(&self) -> &C {
+        &self.classifier
+    }
 }
 
 impl<C: Clone> Clone for CircuitBreakerLayer<C> {

@@ -142,6 +142,7 @@
 //! [`Reason::CircuitOpen`]: buttress_core::Reason::CircuitOpen
 #![forbid(unsafe_code)]
 
+mod body_end;
 mod config;
 mod future;
 mod handle;
@@ -154,6 +155,9 @@ mod sync;
 mod track;
 mod window;
 
+pub use self::body_end::{
+    BodyEndBody, BodyEndCircuitBreaker, BodyEndCircuitBreakerLayer, BodyEndResponseFuture,
+};
 pub use self::config::{
     BackoffConfig, BreakerConfig, CircuitBreakerLayerBuilder, ConfigError, SlowCallConfig,
     WindowConfig,

@@ -123,3 +123,41 @@ fn an_open_rejection_allocates_once() {
     });
     assert_eq!(count, 1);
 }
+
+#[test]
+fn a_call_judged_at_its_body_end_allocates_nothing() {
+    use bytes::Bytes;
+    use http_body::Body;
+    use http_body_util::Full;
+
+    let layer = CircuitBreakerLayer::builder()
+        .name("body-end")
+        .sink(RecordingSink::with_capacity(10_000))
+        .build()
+        .unwrap()
+        .judge_on_body_end();
+    let handle = layer.handle();
+    let mut svc = layer.layer(tower::service_fn(|_: Request<()>| {
+        std::future::ready(Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+            Bytes::from_static(b"whole"),
+        ))))
+    }));
+    // Warm up the thread's lane.
+    let warm = ready(svc.call(Request::new(()))).unwrap();
+    drop(warm);
+    let count = allocations(|| {
+        for _ in 0..100 {
+            ready(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+            let response = ready(svc.call(Request::new(()))).unwrap();
+            let mut body = pin!(response.into_body());
+            while let Poll::Ready(Some(frame)) = body
+                .as_mut()
+                .poll_frame(&mut Context::from_waker(Waker::noop()))
+            {
+                frame.unwrap();
+            }
+        }
+    });
+    assert_eq!(count, 0);
+    assert_eq!(handle.stats().failures, 0);
+}

@@ -58,8 +58,66 @@ fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
     assert_eq!(red.handle().route_labels(), 2, "the route and _OTHER");
 }
 
+/// Unknown methods, answered `UNIMPLEMENTED` (or 404), earn no label: a
+/// scan leaves every slot free. (This test once expected 32 labels taken
+/// by the scan; a label is now earned by an answer.)
 #[test]
-fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
+fn ten_thousand_unknown_grpc_paths_take_no_label() {
+    let (recorder, snapshotter) = recorder();
+    let red = RedLayer::builder()
+        .configure(|c| c.route_cap = 32)
+        .name("grpc")
+        .build()
+        .unwrap();
+    let svc = red.layer(tower::service_fn(|req: http::Request<()>| async move {
+        let mut response = http::Response::new(());
+        if req.uri().path() == "/known.Service/Get" {
+            return Ok::<_, Infallible>(response);
+        }
+        if req.uri().path().ends_with("404") {
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+        } else {
+            response
+                .headers_mut()
+                .insert("grpc-status", "12".parse().unwrap());
+        }
+        Ok(response)
+    }));
+    metrics::with_local_recorder(&recorder, || {
+        runtime().block_on(async {
+            for n in 0..10_000 {
+                let request = http::Request::post(format!("/scan.Service{n}/Probe{}", n % 3 * 202))
+                    .header("content-type", "application/grpc")
+                    .body(())
+                    .unwrap();
+                svc.clone().oneshot(request).await.unwrap();
+            }
+            let known = http::Request::post("/known.Service/Get")
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            svc.clone().oneshot(known).await.unwrap();
+        })
+    });
+    let mut tally = Tally::default();
+    tally.update(&snapshotter);
+    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
+    assert_eq!(
+        routes.into_iter().collect::<Vec<_>>(),
+        vec!["/known.Service/Get", "_OTHER"]
+    );
+    assert_eq!(red.handle().route_labels(), 2);
+    assert_eq!(red.handle().route_label_bytes(), "/known.Service/Get".len());
+    assert_eq!(
+        sum(&tally.counts, "buttress.http.server.requests", &[]),
+        10_001.0
+    );
+}
+
+/// Methods that exist (answered `OK`) earn labels up to the cap; the byte
+/// budget caps them too.
+#[test]
+fn grpc_methods_that_answer_stay_within_the_caps() {
     let (recorder, snapshotter) = recorder();
     let red = RedLayer::builder()
         .configure(|c| c.route_cap = 32)
@@ -70,7 +128,7 @@ fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
         let mut response = http::Response::new(());
         response
             .headers_mut()
-            .insert("grpc-status", "12".parse().unwrap());
+            .insert("grpc-status", "0".parse().unwrap());
         Ok::<_, Infallible>(response)
     }));
     metrics::with_local_recorder(&recorder, || {
@@ -94,6 +152,34 @@ fn ten_thousand_unknown_grpc_paths_stay_within_the_cap() {
         sum(&tally.counts, "buttress.http.server.requests", &[]),
         10_000.0
     );
+
+    // A byte budget of 105 holds five 21-byte names; a name longer than
+    // `max_route_len` never gets a label.
+    let tight = RedLayer::builder()
+        .configure(|c| {
+            c.route_cap = 32;
+            c.max_route_len = 64;
+            c.route_bytes = 105;
+        })
+        .name("tight")
+        .build()
+        .unwrap();
+    let svc = tight.layer(tower::service_fn(|_req: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(()))
+    }));
+    let long = format!("/pkg.Service/{}", "M".repeat(60));
+    runtime().block_on(async {
+        let paths = (10..20).map(|n| format!("/scan.Service{n}/Probe"));
+        for path in std::iter::once(long).chain(paths) {
+            let request = http::Request::post(path)
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            svc.clone().oneshot(request).await.unwrap();
+        }
+    });
+    assert_eq!(tight.handle().route_labels(), 6, "five names and _OTHER");
+    assert_eq!(tight.handle().route_label_bytes(), 105);
 }
 
 #[test]

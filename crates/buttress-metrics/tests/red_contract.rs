@@ -58,6 +58,25 @@ fn every_way_of_building_follows_one_name_rule() {
             .build()
             .is_ok()
     );
+    assert_eq!(
+        field(RedLayer::builder().configure(|c| c.max_route_len = 0)),
+        "max_route_len"
+    );
+    assert_eq!(
+        field(RedLayer::builder().configure(|c| c.max_route_len = 4097)),
+        "max_route_len"
+    );
+    assert_eq!(
+        field(RedLayer::builder().configure(|c| c.route_bytes = (1 << 20) + 1)),
+        "route_bytes"
+    );
+    assert_eq!(
+        field(RedLayer::builder().configure(|c| {
+            c.max_route_len = 512;
+            c.route_bytes = 511;
+        })),
+        "route_bytes"
+    );
 }
 
 #[test]
@@ -144,6 +163,7 @@ fn a_toml_config_builds_the_layer() {
             name: Some("payments".into()),
             side: RedSide::Client,
             route_cap: 0,
+            ..RedConfig::default()
         }
     );
     let layer = RedLayer::from_config(&config).unwrap();

@@ -42,7 +42,7 @@ use crate::budget::RetryBudget;
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
 use crate::policy::retry_on::RetryOn;
-use crate::replay::BufferBody;
+use crate::replay::{BufferBody, ReplayMemory};
 use crate::shared::Shared;
 
 /// The most attempts a request may take, the first included.
@@ -51,6 +51,14 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// The largest request body [`BufferBody`] keeps for
 /// replay: 16 MiB. Larger caps hold too much memory per request in flight.
 pub const MAX_BODY_LIMIT: usize = 16 << 20;
+
+/// The default of `replay_memory`: 64 MiB kept for replay across all of a
+/// layer's requests (four bodies at [`MAX_BODY_LIMIT`], a thousand at the
+/// default 64 KiB).
+pub const DEFAULT_REPLAY_MEMORY: usize = 64 << 20;
+
+/// The largest `replay_memory` accepted: 1 GiB.
+pub const MAX_REPLAY_MEMORY: usize = 1 << 30;
 
 /// The backoff between attempts: retry *n* waits up to `base × 2ⁿ⁻¹`,
 /// capped at `max`, drawn by `jitter`.
@@ -287,6 +295,7 @@ impl RetryOnConfig {
 /// | `budget` | 10 % + 10/s over 10 s | retries allowed across all requests |
 /// | `timeout` | none | the layer's own limit on a whole call (at most a day) |
 /// | `body_limit` | 64 KiB | the largest request body kept for replay (at most 16 MiB) |
+/// | `replay_memory` | 64 MiB | the most bytes kept for replay across all requests (at least `body_limit`, at most 1 GiB) |
 /// | `idempotency` | required | which requests may be sent again |
 /// | `retry_on` | 429, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
 /// | `seed` | random | the jitter's seed |
@@ -362,6 +371,14 @@ pub struct RetryConfig {
     /// is sent once and its request is not retried; 0 replays only
     /// requests without a body.
     pub body_limit: usize,
+    /// The most request-body bytes the layer keeps for replay across all
+    /// its requests in flight, every clone of it included (default
+    /// [`DEFAULT_REPLAY_MEMORY`], 64 MiB; at least `body_limit`, at most
+    /// [`MAX_REPLAY_MEMORY`], 1 GiB). A request whose body would take the
+    /// total past it is sent once, not buffered, and is not retried —
+    /// as one over `body_limit` is — so a burst of large uploads cannot
+    /// hold `body_limit` × concurrency bytes.
+    pub replay_memory: usize,
     /// Which requests may be retried (default: idempotent ones).
     pub idempotency: Idempotency,
     /// Which failures are retried.
@@ -381,6 +398,7 @@ impl Default for RetryConfig {
             budget: Some(BudgetConfig::default()),
             timeout: None,
             body_limit: 64 << 10,
+            replay_memory: DEFAULT_REPLAY_MEMORY,
             idempotency: Idempotency::Required,
             retry_on: RetryOnConfig::default(),
             seed: None,
@@ -443,7 +461,9 @@ impl RetryConfig {
             (None, None) => None,
         };
         let telemetry = env.telemetry(LayerKind::Retry, self.name.as_deref());
+        let memory = ReplayMemory::new(self.body_limit, self.replay_memory);
         Ok(Shared::new(
+            memory,
             policy,
             budget,
             SharedRng::seeded_or_random(self.seed),
@@ -481,6 +501,15 @@ impl RetryConfig {
         if self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::new("body_limit", "must be at most 16 MiB"));
         }
+        if self.replay_memory < self.body_limit {
+            return Err(ConfigError::new(
+                "replay_memory",
+                "must be at least body_limit",
+            ));
+        }
+        if self.replay_memory > MAX_REPLAY_MEMORY {
+            return Err(ConfigError::new("replay_memory", "must be at most 1 GiB"));
+        }
         let retry_on = self
             .retry_on
             .to_retry_on()
@@ -492,7 +521,6 @@ impl RetryConfig {
             retry_on,
             idempotency: self.idempotency,
             timeout: self.timeout,
-            body_limit: self.body_limit,
         })
     }
 }
@@ -549,6 +577,21 @@ mod tests {
                 ..base()
             }),
             "body_limit"
+        );
+        assert_eq!(
+            field(RetryConfig {
+                body_limit: 1 << 20,
+                replay_memory: 1 << 19,
+                ..base()
+            }),
+            "replay_memory"
+        );
+        assert_eq!(
+            field(RetryConfig {
+                replay_memory: usize::MAX,
+                ..base()
+            }),
+            "replay_memory"
         );
         assert_eq!(
             field(RetryConfig {

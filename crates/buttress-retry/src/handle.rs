@@ -9,6 +9,7 @@ use buttress_core::telemetry::{LayerId, Telemetry};
 
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
+use crate::replay::ReplayMemory;
 
 /// Reads a [`RetryLayer`](crate::RetryLayer)'s settings and the state of
 /// its budget: the layer's [`LayerHandle`], from
@@ -39,6 +40,7 @@ struct Inner {
     config: RetryConfig,
     telemetry: Telemetry,
     budget: Option<RetryBudget>,
+    memory: ReplayMemory,
 }
 
 impl RetryHandle {
@@ -46,12 +48,14 @@ impl RetryHandle {
         config: RetryConfig,
         telemetry: Telemetry,
         budget: Option<RetryBudget>,
+        memory: ReplayMemory,
     ) -> Self {
         RetryHandle {
             inner: Arc::new(Inner {
                 config,
                 telemetry,
                 budget,
+                memory,
             }),
         }
     }
@@ -76,6 +80,18 @@ impl RetryHandle {
         let budget = self.inner.budget.as_ref()?;
         Some(budget.remaining(clock::now()))
     }
+
+    /// The request-body bytes the layer keeps for replay now, across all
+    /// its requests; never more than its `replay_memory` cap.
+    pub fn replay_buffered(&self) -> usize {
+        self.inner.memory.buffered()
+    }
+
+    /// The layer's replay memory: its per-request limit, its cap and what
+    /// it holds.
+    pub fn replay_memory(&self) -> &ReplayMemory {
+        &self.inner.memory
+    }
 }
 
 impl LayerHandle for RetryHandle {
@@ -90,6 +106,7 @@ impl fmt::Debug for RetryHandle {
             .field("id", self.id())
             .field("config", &self.inner.config)
             .field("budget", &self.inner.budget)
+            .field("replay", &self.inner.memory)
             .finish()
     }
 }

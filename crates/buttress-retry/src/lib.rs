@@ -40,7 +40,9 @@
 //! - **Bodies without `Req: Clone`**: HTTP request bodies up to 64 KiB are
 //!   teed into a buffer as they are sent and replayed from it
 //!   ([`BufferBody`], [`ReplayBody`]); larger bodies are sent once and not
-//!   retried. The limit is data (`body_limit`, settable from TOML).
+//!   retried. The limit is data (`body_limit`, settable from TOML), and so
+//!   is the cap on what all requests keep together (`replay_memory`,
+//!   64 MiB): past it, requests are sent once, not buffered.
 //!   `reqwest::Request` is replayed with `try_clone` (feature `reqwest`);
 //!   requests without a stream can simply be cloned ([`CloneRequest`]).
 //! - **Visible**: retries carry `x-retry-attempt` (and
@@ -113,8 +115,8 @@ mod sync;
 pub use self::budget::RetryBudget;
 pub use self::builder::RetryLayerBuilder;
 pub use self::config::{
-    BackoffConfig, BudgetConfig, Idempotency, Jitter, MAX_ATTEMPTS, MAX_BODY_LIMIT, RetryConfig,
-    RetryOnConfig,
+    BackoffConfig, BudgetConfig, DEFAULT_REPLAY_MEMORY, Idempotency, Jitter, MAX_ATTEMPTS,
+    MAX_BODY_LIMIT, MAX_REPLAY_MEMORY, RetryConfig, RetryOnConfig,
 };
 pub use self::future::ResponseFuture;
 pub use self::handle::RetryHandle;

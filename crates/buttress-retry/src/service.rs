@@ -129,7 +129,7 @@ where
             let future = self.inner.call(shared.replay.once(request));
             return ResponseFuture::new(future, None, deadline, guard_first);
         }
-        let (sent, copy) = shared.replay.first(request, policy.body_limit);
+        let (sent, copy) = shared.replay.first(request, &shared.memory);
         let Some(copy) = copy else {
             let future = self.inner.call(sent);
             return ResponseFuture::new(future, None, deadline, guard_first);

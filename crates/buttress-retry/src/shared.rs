@@ -10,6 +10,7 @@ use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
 use crate::handle::RetryHandle;
 use crate::policy::Policy;
+use crate::replay::ReplayMemory;
 
 pub(crate) struct Shared<P, C> {
     pub(crate) policy: Policy,
@@ -18,13 +19,17 @@ pub(crate) struct Shared<P, C> {
     pub(crate) telemetry: Telemetry,
     pub(crate) classifier: C,
     pub(crate) replay: P,
+    /// The bytes kept for replay, under the layer's cap.
+    pub(crate) memory: ReplayMemory,
     /// What the layer's handle reads; the request path reads the fields
     /// above, one pointer away rather than two.
     pub(crate) handle: RetryHandle,
 }
 
 impl<P, C> Shared<P, C> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        memory: ReplayMemory,
         policy: Policy,
         budget: Option<RetryBudget>,
         rng: SharedRng,
@@ -33,7 +38,7 @@ impl<P, C> Shared<P, C> {
         replay: P,
         config: RetryConfig,
     ) -> Self {
-        let handle = RetryHandle::new(config, telemetry.clone(), budget.clone());
+        let handle = RetryHandle::new(config, telemetry.clone(), budget.clone(), memory.clone());
         Shared {
             policy,
             budget,
@@ -41,6 +46,7 @@ impl<P, C> Shared<P, C> {
             telemetry,
             classifier,
             replay,
+            memory,
             handle,
         }
     }

@@ -33,6 +33,7 @@
 //! ```
 
 mod body;
+mod body_end;
 mod either;
 mod grpc;
 mod http;
@@ -40,6 +41,7 @@ mod http;
 use std::error::Error;
 
 pub use self::body::GrpcStatusBody;
+pub use self::body_end::{JudgedBody, JudgedToBodyEnd};
 pub use self::either::HttpOrGrpcClassifier;
 pub use self::grpc::{GrpcClassifier, GrpcCodeSet};
 pub use self::http::{HttpClassifier, StatusSet};

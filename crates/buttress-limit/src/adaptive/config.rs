@@ -28,7 +28,8 @@ const DEFAULT_INITIAL_LIMIT: usize = 20;
 /// | `initial_limit` | 20, clamped into the bounds | the limit to start from |
 /// | `window`, `window_min_calls` | 100 ms, 10 | the shortest sampling window |
 /// | `drop_above` | none | calls slower than this count as drops |
-/// | `probe_interval`, `probe_jitter` | 60 s, 0.15 | re-measuring the no-load round trip |
+/// | `baseline_windows` | 600 | windows the baseline round trip averages over |
+/// | `probe_interval`, `probe_jitter` | 60 s, 0.15 | re-measuring the unloaded round trip |
 /// | `queue_capacity`, `max_wait` | 1000, 100 ms | the queue in front of the limit |
 /// | `codel_target`, `codel_interval` | 5 ms, 100 ms | the queue's patience once it stands |
 /// | `order` | FIFO | which waiter is served first |
@@ -88,9 +89,18 @@ pub struct AdaptiveLimitConfig {
     /// loss). `None`: only failures by the classifier are drops.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub drop_above: Option<Duration>,
-    /// How often the no-load round-trip time is re-measured (at most a
+    /// How many windows the baseline round trip averages over (an
+    /// exponentially-decaying average with weight `2 / (n + 1)`, like
+    /// Netflix Gradient2's long-term RTT; at least 1, at most 100,000).
+    /// The algorithms compare each window's mean round trip against it.
+    /// Long enough that a client flooding a cheap route (a 404) moves it
+    /// little, and that it drifts little during a long overload; the
+    /// probes pull it towards the unloaded round trip.
+    pub baseline_windows: u32,
+    /// How often the unloaded round-trip time is re-measured (at most a
     /// day): the limit drops to `min_limit` for one window, so the
-    /// dependency drains and shows its unloaded speed again.
+    /// dependency drains and shows its unloaded speed again; the baseline
+    /// moves halfway to that window's mean.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub probe_interval: Duration,
     /// Up to this fraction of `probe_interval` is added at random to each
@@ -131,6 +141,7 @@ impl Default for AdaptiveLimitConfig {
             window: Duration::from_millis(100),
             window_min_calls: 10,
             drop_above: None,
+            baseline_windows: 600,
             probe_interval: Duration::from_secs(60),
             probe_jitter: 0.15,
             queue_capacity: 1000,
@@ -190,6 +201,9 @@ impl LayerConfig for AdaptiveLimitConfig {
         }
         if let Some(drop_above) = self.drop_above {
             check_duration("drop_above", drop_above, nonzero..=MAX_DURATION)?;
+        }
+        if !(1..=100_000).contains(&self.baseline_windows) {
+            return fail("baseline_windows", "must be within 1..=100000");
         }
         check_duration(
             "probe_interval",

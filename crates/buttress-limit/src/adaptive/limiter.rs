@@ -21,8 +21,13 @@ use crate::permit::{PermitOwner, PermitPool};
 struct Control {
     algorithm: Box<dyn LimitAlgorithm>,
     limit: f64,
-    no_load_rtt: Option<Duration>,
-    /// While re-probing the no-load round trip: the limit to restore.
+    /// The baseline round trip, in nanoseconds: an exponentially-decaying
+    /// average of the windows' mean round trips (`None` before the first
+    /// window). Not an all-time minimum: one cheap route (a 404 answered
+    /// in microseconds) would set a minimum that every real call exceeds
+    /// many times over, and a minimum can only fall.
+    baseline: Option<f64>,
+    /// While re-probing the baseline round trip: the limit to restore.
     probing: Option<f64>,
     next_probe: Instant,
     rng: fastrand::Rng,
@@ -75,7 +80,7 @@ impl Limiter {
             control: Mutex::new(Control {
                 algorithm,
                 limit: initial as f64,
-                no_load_rtt: None,
+                baseline: None,
                 probing: None,
                 next_probe,
                 rng,
@@ -151,11 +156,18 @@ impl Limiter {
             return;
         }
         let window_min = Duration::from_nanos(snap.rtt_min_nanos);
+        let mean = snap.rtt_sum_nanos as f64 / f64::from(snap.calls);
         let control = &mut *guard;
         if let Some(restore) = control.probing.take() {
-            // The probe window ran at the minimum limit: its fastest call is
-            // the dependency's no-load round trip now.
-            control.no_load_rtt = Some(window_min);
+            // The probe window ran at the minimum limit: its mean is the
+            // dependency's unloaded round trip now. It pulls the baseline
+            // halfway there (undoing the drift of a long overload, or
+            // following a dependency that got slower for good) rather
+            // than replacing it: a probe that lands while a client floods
+            // a cheap route sees that route's mix, and must not set the
+            // baseline on its own.
+            let baseline = control.baseline.map_or(mean, |known| (known + mean) / 2.0);
+            control.baseline = Some(baseline);
             control.limit = restore;
             control.next_probe = clock::after(
                 now,
@@ -167,18 +179,19 @@ impl Limiter {
             );
             self.pool.set_limit(restore.round() as usize);
         } else {
-            let no_load = control
-                .no_load_rtt
-                .map_or(window_min, |known| known.min(window_min));
-            control.no_load_rtt = Some(no_load);
+            // The window is judged against the baseline before it, then
+            // joins it.
+            let baseline = control.baseline.unwrap_or(mean);
+            let weight = 2.0 / (f64::from(self.config.baseline_windows) + 1.0);
+            control.baseline = Some(baseline + weight * (mean - baseline));
             if now >= control.next_probe {
                 control.probing = Some(control.limit);
                 self.pool.set_limit(self.config.min_limit);
             } else {
                 let sample = Sample {
-                    rtt: Duration::from_nanos(snap.rtt_sum_nanos / u64::from(snap.calls)),
+                    rtt: Duration::from_nanos(mean as u64),
                     min_rtt_in_window: window_min,
-                    no_load_rtt: no_load,
+                    no_load_rtt: Duration::from_nanos(baseline as u64),
                     calls: snap.calls,
                     drops: snap.drops,
                     max_in_flight: snap.max_in_flight,
@@ -197,7 +210,7 @@ impl Limiter {
                 self.pool.set_limit(next.round() as usize);
             }
         }
-        let no_load = control.no_load_rtt.unwrap_or_default();
+        let no_load = Duration::from_nanos(control.baseline.unwrap_or_default() as u64);
         self.no_load_rtt_nanos
             .store(nanos(no_load), Ordering::Relaxed);
         let length = self.config.window.max(no_load * 2);
@@ -217,7 +230,7 @@ impl Limiter {
         });
     }
 
-    /// The no-load round trip measured last (zero before the first window).
+    /// The baseline round trip (zero before the first window).
     pub(crate) fn no_load_rtt(&self) -> Duration {
         Duration::from_nanos(self.no_load_rtt_nanos.load(Ordering::Relaxed))
     }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::classify::{Classify, GrpcClassifier, HttpClassifier, classify_error};
-use buttress_core::{BoxError, Outcome, Rejected};
+use buttress_core::grpc::GRPC_STATUS;
+use buttress_core::{BoxError, GrpcCode, Outcome, Rejected};
 use http::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
+use super::body::{Pending, RedBody};
 use super::labels::{RedOutcome, status_class_index};
 use super::layer::Shared;
 
@@ -21,6 +23,9 @@ pub(super) struct InFlight {
     shared: Arc<Shared>,
     start: Instant,
     route: usize,
+    /// A route read from the request that has no label yet: it gets one
+    /// if the answer shows the route exists, else the request is `_OTHER`.
+    pending: Option<Box<str>>,
     method: usize,
     grpc: bool,
     done: bool,
@@ -31,6 +36,7 @@ impl InFlight {
         shared: Arc<Shared>,
         start: Instant,
         route: usize,
+        pending: Option<Box<str>>,
         method: usize,
         grpc: bool,
     ) -> Self {
@@ -39,15 +45,28 @@ impl InFlight {
             shared,
             start,
             route,
+            pending,
             method,
             grpc,
             done: false,
         }
     }
 
-    fn finish(&mut self, status: Option<http::StatusCode>, outcome: RedOutcome) {
+    /// Records the request; `earned` says whether its answer shows its
+    /// route exists, so that a pending route may take a label.
+    pub(super) fn finish(
+        &mut self,
+        status: Option<http::StatusCode>,
+        outcome: RedOutcome,
+        earned: bool,
+    ) {
         self.done = true;
         self.shared.active.decrement(1.0);
+        if let Some(route) = self.pending.take()
+            && earned
+        {
+            self.route = self.shared.table.route_slot(&route);
+        }
         let handles =
             self.shared
                 .table
@@ -56,6 +75,21 @@ impl InFlight {
         handles.requests.increment(1);
         if let Some(errors) = &handles.errors {
             errors.increment(1);
+        }
+    }
+
+    /// The record, moved out to be finished by the response body: this
+    /// one is left done, recording nothing.
+    fn hand_over(&mut self) -> InFlight {
+        self.done = true;
+        InFlight {
+            shared: self.shared.clone(),
+            start: self.start,
+            route: self.route,
+            pending: self.pending.take(),
+            method: self.method,
+            grpc: self.grpc,
+            done: false,
         }
     }
 
@@ -80,9 +114,22 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(None, RedOutcome::Cancelled);
+            self.finish(None, RedOutcome::Cancelled, false);
         }
     }
+}
+
+/// Whether an answer shows its route exists: not a rejection (the edge
+/// answered before any route was reached), not a 404, not the gRPC
+/// `UNIMPLEMENTED` status a server gives an unknown method.
+fn route_exists<B>(response: &Response<B>, outcome: RedOutcome) -> bool {
+    !matches!(outcome, RedOutcome::Rejected(_))
+        && response.status() != http::StatusCode::NOT_FOUND
+        && response
+            .headers()
+            .get(GRPC_STATUS)
+            .and_then(|v| GrpcCode::from_bytes(v.as_bytes()))
+            != Some(GrpcCode::Unimplemented)
 }
 
 /// Judges an error without knowing its type: a boxed error (what tower
@@ -120,20 +167,31 @@ where
     F: Future<Output = Result<Response<B>, E>>,
     E: 'static,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<RedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
+        let grpc = this.in_flight.grpc;
+        let mut pending = None;
         if !this.in_flight.done {
             match &result {
                 Ok(response) => {
                     let outcome = this.in_flight.judge(response);
-                    this.in_flight.finish(Some(response.status()), outcome);
+                    let earned = route_exists(response, outcome);
+                    // Recorded when the body ends (or is dropped): a body
+                    // that fails mid-stream turns the head's verdict to
+                    // failure.
+                    pending = Some(Pending {
+                        in_flight: this.in_flight.hand_over(),
+                        status: response.status(),
+                        outcome,
+                        earned,
+                    });
                 }
-                Err(error) => this.in_flight.finish(None, error_outcome(error)),
+                Err(error) => this.in_flight.finish(None, error_outcome(error), false),
             }
         }
-        Poll::Ready(result)
+        Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, pending, grpc))))
     }
 }

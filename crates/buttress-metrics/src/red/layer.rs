@@ -9,22 +9,44 @@ use metrics::Gauge;
 use tower_layer::Layer;
 
 use super::Red;
-use super::route::RouteSource;
+use super::route::{Route, RouteSource};
 use super::table::HandleTable;
 use crate::names::{HTTP_CLIENT_ACTIVE, HTTP_SERVER_ACTIVE, LABEL_NAME};
 
 /// The most distinct route labels a layer may be configured to keep.
 const MAX_ROUTE_CAP: usize = 4096;
+/// The longest route label a layer may be configured to accept.
+const MAX_ROUTE_LEN: usize = 4096;
+/// The largest route-label byte budget a layer may be configured with.
+const MAX_ROUTE_BYTES: usize = 1 << 20;
 
 /// What every [`Red`] service of one layer shares.
 pub(super) struct Shared {
     pub(super) side: RedSide,
     pub(super) table: HandleTable,
+    /// Routes longer than this count as `_OTHER`.
+    pub(super) max_route_len: usize,
     /// `None` when the route cap is zero: every request is `_OTHER`, so
     /// no route is looked for.
     pub(super) routes: Option<RouteSource>,
     pub(super) active: Gauge,
     pub(super) telemetry: Telemetry,
+}
+
+impl Shared {
+    /// The slot a request's route (at most `max_route_len` bytes, see
+    /// [`RouteSource::route`]) records into now, and the route it
+    /// would have if its answer earns one (see [`RouteSource`]).
+    pub(super) fn slot(&self, route: Option<Route<'_>>) -> (usize, Option<Box<str>>) {
+        let Some(route) = route else { return (0, None) };
+        if let Some(slot) = self.table.known_slot(&route.name) {
+            return (slot, None);
+        }
+        if route.vouched {
+            return (self.table.route_slot(&route.name), None);
+        }
+        (0, Some(route.name.into()))
+    }
 }
 
 /// Which RED family a layer records: a server's (`http.server.*`) or a
@@ -50,6 +72,18 @@ pub enum RedSide {
 /// | `name` | the stack's name, else `red` | the `buttress.name` label |
 /// | `side` | `server` | `http.server.*` or `http.client.*` metrics |
 /// | `route_cap` | 64 | the most distinct `http.route` labels, 0 to 4096; later ones count as `_OTHER`, and 0 labels every request `_OTHER` |
+/// | `max_route_len` | 256 | the longest route label in bytes, 1 to 4096; a longer route counts as `_OTHER` |
+/// | `route_bytes` | 8192 | the bytes all route labels together may take, `max_route_len` to 1 MiB; routes past it count as `_OTHER` |
+///
+/// The layer keeps each route label once (every series of the route
+/// shares it), so the route labels it holds never take more than
+/// `route_bytes`, however many distinct paths it is sent. A route taken
+/// from the request itself — a gRPC path, or a
+/// [`custom`](RouteSource::custom) function's value — earns its label
+/// only once it is answered with something other than a 404, the gRPC
+/// `UNIMPLEMENTED` status or a rejection; until then its requests count
+/// as `_OTHER`, so a scan of unknown paths takes no label at all. A route
+/// template of the router (axum's `MatchedPath`) is labelled at once.
 ///
 /// Where route labels come from (axum's `MatchedPath`, a gRPC path, a
 /// function of the request) is set in code with
@@ -82,11 +116,23 @@ pub struct RedConfig {
     /// At most this many distinct route labels; later ones count as
     /// `_OTHER`. Bounds the series an unexpected path flood can create.
     pub route_cap: usize,
+    /// The longest route label, in bytes; a longer route counts as
+    /// `_OTHER` (a gRPC method path, `/package.Service/Method`, is far
+    /// shorter).
+    pub max_route_len: usize,
+    /// The bytes all route labels together may take; a route that would
+    /// take more counts as `_OTHER`. The layer holds each label once, so
+    /// this bounds the label memory whatever paths arrive.
+    pub route_bytes: usize,
 }
 
 impl RedConfig {
     /// The default cap on distinct route labels.
     pub const DEFAULT_ROUTE_CAP: usize = 64;
+    /// The default longest route label, in bytes.
+    pub const DEFAULT_MAX_ROUTE_LEN: usize = 256;
+    /// The default byte budget of all route labels together.
+    pub const DEFAULT_ROUTE_BYTES: usize = 8 * 1024;
 }
 
 impl Default for RedConfig {
@@ -95,6 +141,8 @@ impl Default for RedConfig {
             name: None,
             side: RedSide::Server,
             route_cap: Self::DEFAULT_ROUTE_CAP,
+            max_route_len: Self::DEFAULT_MAX_ROUTE_LEN,
+            route_bytes: Self::DEFAULT_ROUTE_BYTES,
         }
     }
 }
@@ -111,6 +159,24 @@ impl LayerConfig for RedConfig {
             return Err(ConfigError::new(
                 "route_cap",
                 "at most 4096: each route label multiplies the series a metrics backend stores",
+            ));
+        }
+        if !(1..=MAX_ROUTE_LEN).contains(&self.max_route_len) {
+            return Err(ConfigError::new(
+                "max_route_len",
+                "1 to 4096 bytes: a route label is a template or a method name, never a raw path",
+            ));
+        }
+        if self.route_bytes > MAX_ROUTE_BYTES {
+            return Err(ConfigError::new(
+                "route_bytes",
+                "at most 1 MiB (1048576): it bounds the memory route labels take",
+            ));
+        }
+        if self.route_bytes < self.max_route_len {
+            return Err(ConfigError::new(
+                "route_bytes",
+                "at least max_route_len, so that a route of the longest length fits",
             ));
         }
         if self.name.as_deref() == Some("") {
@@ -138,7 +204,8 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
     Ok(RedLayer {
         shared: Arc::new(Shared {
             side: config.side,
-            table: HandleTable::new(config.side, name, config.route_cap),
+            table: HandleTable::new(config.side, name, config.route_cap, config.route_bytes),
+            max_route_len: config.max_route_len,
             routes: (config.route_cap > 0).then_some(routes),
             active,
             telemetry,
@@ -262,6 +329,12 @@ impl RedHandle {
     pub fn route_labels(&self) -> usize {
         self.shared.table.route_count()
     }
+
+    /// The bytes the layer's route labels take, `_OTHER` not counted:
+    /// never more than [`RedConfig::route_bytes`].
+    pub fn route_label_bytes(&self) -> usize {
+        self.shared.table.route_bytes()
+    }
 }
 
 impl LayerHandle for RedHandle {
@@ -275,6 +348,7 @@ impl std::fmt::Debug for RedHandle {
         f.debug_struct("RedHandle")
             .field("id", self.id())
             .field("route_labels", &self.route_labels())
+            .field("route_label_bytes", &self.route_label_bytes())
             .finish()
     }
 }

@@ -11,6 +11,7 @@ use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
+use super::body::RedBody;
 use super::future::{InFlight, ResponseFuture};
 use super::labels::method_index;
 use super::layer::{RedSide, Shared};
@@ -41,7 +42,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<RedBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -63,18 +64,19 @@ where
             // this call was made.
             RedSide::Client => clock::now(),
         };
-        let route = match &self.shared.routes {
+        let (route, pending) = match &self.shared.routes {
             Some(routes) => {
-                let route = routes.route(&TrustRequest::of(&request));
-                self.shared.table.route_slot(route.as_deref())
+                let route = routes.route(&TrustRequest::of(&request), self.shared.max_route_len);
+                self.shared.slot(route)
             }
-            None => 0,
+            None => (0, None),
         };
         let grpc = is_grpc(request.headers());
         let in_flight = InFlight::start(
             self.shared.clone(),
             start,
             route,
+            pending,
             method_index(request.method()),
             grpc,
         );

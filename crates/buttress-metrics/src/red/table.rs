@@ -1,8 +1,7 @@
 //! Pre-resolved handles per label combination, and the route cap.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use metrics::{Counter, Histogram, Label};
 
@@ -44,56 +43,85 @@ const PER_ROUTE: usize = METHODS.len() * STATUS_CLASSES.len() * OUTCOMES;
 /// One slot per route (up to the cap), each holding a lazily resolved
 /// handle per (method, status class, outcome). After a combination's
 /// first request, recording it is a lookup by index and atomic bumps.
+///
+/// Each route's name is allocated once and shared by the map, its slot
+/// and every label the recorder keeps for it, so the names take at most
+/// the byte budget.
 pub(super) struct HandleTable {
     side: RedSide,
     name: String,
-    routes: RwLock<HashMap<Box<str>, usize>>,
-    route_names: Vec<OnceLock<Box<str>>>,
+    routes: RwLock<Routes>,
+    route_names: Vec<OnceLock<Arc<str>>>,
     slots: Vec<OnceLock<Box<[OnceLock<Handles>]>>>,
+    byte_budget: usize,
+}
+
+#[derive(Default)]
+struct Routes {
+    slots: HashMap<Arc<str>, usize>,
+    /// The bytes of every name in `slots`.
+    bytes: usize,
 }
 
 impl HandleTable {
-    /// A table for at most `route_cap` distinct routes, plus `_OTHER`.
-    pub(super) fn new(side: RedSide, name: String, route_cap: usize) -> Self {
+    /// A table for at most `route_cap` distinct routes, plus `_OTHER`,
+    /// whose names take at most `byte_budget` bytes together.
+    pub(super) fn new(side: RedSide, name: String, route_cap: usize, byte_budget: usize) -> Self {
         let slots = route_cap + 1;
         let table = HandleTable {
             side,
             name,
-            routes: RwLock::new(HashMap::new()),
+            routes: RwLock::new(Routes::default()),
             route_names: (0..slots).map(|_| OnceLock::new()).collect(),
             slots: (0..slots).map(|_| OnceLock::new()).collect(),
+            byte_budget,
         };
         let _ = table.route_names[0].set(OTHER_ROUTE.into());
         table
     }
 
-    /// The slot of `route`, registering it if there is room; `_OTHER`'s
-    /// slot (0) otherwise. Reading a known route takes a shared lock.
-    pub(super) fn route_slot(&self, route: Option<&str>) -> usize {
-        let Some(route) = route else { return 0 };
-        if let Some(slot) = self.read_routes().get(route) {
-            return *slot;
-        }
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = routes.get(route) {
-            return *slot;
-        }
-        let next = routes.len() + 1;
-        if next >= self.slots.len() {
+    /// The slot of `route` if it has one already; never registers it.
+    pub(super) fn known_slot(&self, route: &str) -> Option<usize> {
+        self.read_routes().slots.get(route).copied()
+    }
+
+    /// The slot of `route`, registering it if there is room (a free slot
+    /// and bytes left in the budget); `_OTHER`'s slot (0) otherwise.
+    /// Reading a known route takes a shared lock.
+    pub(super) fn route_slot(&self, route: &str) -> usize {
+        if route == OTHER_ROUTE {
             return 0;
         }
-        let _ = self.route_names[next].set(route.into());
-        routes.insert(route.into(), next);
+        if let Some(slot) = self.known_slot(route) {
+            return slot;
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = routes.slots.get(route) {
+            return *slot;
+        }
+        let next = routes.slots.len() + 1;
+        if next >= self.slots.len() || routes.bytes + route.len() > self.byte_budget {
+            return 0;
+        }
+        let name: Arc<str> = route.into();
+        let _ = self.route_names[next].set(name.clone());
+        routes.slots.insert(name, next);
+        routes.bytes += route.len();
         next
     }
 
-    fn read_routes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, usize>> {
+    fn read_routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
         self.routes.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many distinct route labels exist (including `_OTHER`).
     pub(super) fn route_count(&self) -> usize {
-        self.read_routes().len() + 1
+        self.read_routes().slots.len() + 1
+    }
+
+    /// The bytes the route names take (`_OTHER`, a constant, not counted).
+    pub(super) fn route_bytes(&self) -> usize {
+        self.read_routes().bytes
     }
 
     pub(super) fn handles(
@@ -110,14 +138,15 @@ impl HandleTable {
     }
 
     fn resolve(&self, route: usize, method: usize, class: usize, outcome: RedOutcome) -> Handles {
-        let route_name: &str = self.route_names[route]
+        let route_name: Arc<str> = self.route_names[route]
             .get()
-            .map_or(OTHER_ROUTE, Borrow::borrow);
+            .cloned()
+            .unwrap_or_else(|| OTHER_ROUTE.into());
         let (outcome_label, reason) = outcome.labels();
         let labels = vec![
             Label::new(LABEL_NAME, self.name.clone()),
             Label::new(LABEL_METHOD, METHODS[method]),
-            Label::new(LABEL_ROUTE, route_name.to_owned()),
+            Label::new(LABEL_ROUTE, route_name),
             Label::new(LABEL_STATUS_CLASS, STATUS_CLASSES[class]),
             Label::new(LABEL_OUTCOME, outcome_label),
             Label::new(LABEL_REASON, reason),

@@ -31,7 +31,6 @@ pub(crate) struct Policy {
     pub(crate) retry_on: RetryOn,
     pub(crate) idempotency: Idempotency,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) body_limit: usize,
 }
 
 /// Whether `method` may be repeated without changing the outcome (RFC 9110

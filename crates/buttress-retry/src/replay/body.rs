@@ -14,6 +14,12 @@
 //! on retry), never while polling, and never by two requests: it is
 //! per-request state, not a lock on the hot path. A body that outgrew the
 //! limit or failed cannot be replayed, and its request is not retried.
+//!
+//! Every kept byte is also taken from the layer's [`ReplayMemory`], which
+//! caps what all its requests hold together: a chunk that does not fit
+//! breaks the body as one over the limit does, and what a body held is
+//! given back when it breaks or when its request ends (the parked state is
+//! dropped).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +28,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+
+use super::ReplayMemory;
 
 /// Where a body parks between attempts.
 pub(crate) struct Slot<B> {
@@ -63,6 +71,35 @@ struct Parked<B> {
     trailers: Option<HeaderMap>,
     /// Outgrew the limit or failed: cannot be replayed.
     broken: bool,
+    /// Where `buffered` was taken from, and is given back to.
+    memory: ReplayMemory,
+}
+
+impl<B> Parked<B> {
+    /// Keeps `chunk` if it fits the per-request limit and the layer's cap.
+    #[inline]
+    fn keep(&mut self, chunk: &Bytes) -> bool {
+        let len = chunk.len();
+        if self.buffered + len > self.memory.body_limit() || !self.memory.reserve(len) {
+            return false;
+        }
+        self.buffered += len;
+        self.chunks.push(chunk.clone());
+        true
+    }
+
+    /// Cannot be replayed: frees what was kept.
+    fn break_off(&mut self) {
+        self.broken = true;
+        self.chunks = Vec::new();
+        self.memory.release(std::mem::take(&mut self.buffered));
+    }
+}
+
+impl<B> Drop for Parked<B> {
+    fn drop(&mut self) {
+        self.memory.release(self.buffered);
+    }
 }
 
 /// The body the inner service receives under [`BufferBody`](super::BufferBody):
@@ -82,7 +119,6 @@ enum State<B> {
 struct Tee<B> {
     parked: Option<Parked<B>>,
     slot: Arc<Slot<B>>,
-    limit: usize,
     /// Chunks of `parked.chunks` this body has yielded.
     position: usize,
     /// Their total length.
@@ -105,9 +141,9 @@ impl<B> ReplayBody<B> {
         }
     }
 
-    /// The first attempt's body: reads `body`, buffering up to `limit`
-    /// bytes, and parks in `slot` when dropped.
-    pub(crate) fn tee(body: B, slot: Arc<Slot<B>>, limit: usize) -> Self {
+    /// The first attempt's body: reads `body`, buffering what `memory`
+    /// allows, and parks in `slot` when dropped.
+    pub(crate) fn tee(body: B, slot: Arc<Slot<B>>, memory: ReplayMemory) -> Self {
         ReplayBody {
             state: State::Tee(Tee {
                 parked: Some(Parked {
@@ -116,9 +152,9 @@ impl<B> ReplayBody<B> {
                     buffered: 0,
                     trailers: None,
                     broken: false,
+                    memory,
                 }),
                 slot,
-                limit,
                 position: 0,
                 position_bytes: 0,
                 trailers_sent: false,
@@ -129,7 +165,7 @@ impl<B> ReplayBody<B> {
     /// The next attempt's body, from what the previous one parked; `None`
     /// if it cannot be replayed or has not been parked (the previous
     /// attempt's body is still alive somewhere).
-    pub(crate) fn resume(slot: &Arc<Slot<B>>, limit: usize) -> Option<Self> {
+    pub(crate) fn resume(slot: &Arc<Slot<B>>) -> Option<Self> {
         let parked = slot.lock().take()?;
         if parked.broken {
             return None;
@@ -138,7 +174,6 @@ impl<B> ReplayBody<B> {
             state: State::Tee(Tee {
                 parked: Some(parked),
                 slot: slot.clone(),
-                limit,
                 position: 0,
                 position_bytes: 0,
                 trailers_sent: false,
@@ -178,25 +213,22 @@ where
             match ready!(Pin::new(rest).poll_frame(cx)) {
                 None => parked.rest = None,
                 Some(Err(error)) => {
-                    parked.broken = true;
+                    parked.break_off();
                     parked.rest = None;
-                    parked.chunks = Vec::new();
                     return Poll::Ready(Some(Err(error)));
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let chunk = into_bytes(data);
                         if !parked.broken {
-                            if parked.buffered + chunk.len() <= self.limit {
-                                parked.buffered += chunk.len();
-                                parked.chunks.push(chunk.clone());
+                            if parked.keep(&chunk) {
                                 self.position += 1;
                                 self.position_bytes += chunk.len();
                             } else {
-                                // Too large to keep: free what was kept and
-                                // send the rest straight through.
-                                parked.broken = true;
-                                parked.chunks = Vec::new();
+                                // Too large to keep, for this request or
+                                // the layer: free what was kept and send
+                                // the rest straight through.
+                                parked.break_off();
                             }
                         }
                         return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -306,6 +338,36 @@ mod tests {
     use http_body_util::{BodyExt, Full};
     use std::convert::Infallible;
 
+    fn mem(limit: usize) -> ReplayMemory {
+        ReplayMemory::new(limit, 1 << 20)
+    }
+
+    #[tokio::test]
+    async fn the_layers_cap_bounds_every_body_and_is_given_back() {
+        let memory = ReplayMemory::new(64, 8);
+        let slot = Arc::new(Slot::default());
+        let first = ReplayBody::tee(
+            Full::new(Bytes::from_static(b"hello")),
+            slot.clone(),
+            memory.clone(),
+        );
+        assert_eq!(collect(first).await, b"hello");
+        assert_eq!(memory.buffered(), 5);
+        // A second body does not fit in what is left: sent, not kept.
+        let other = Arc::new(Slot::default());
+        let second = ReplayBody::tee(
+            Full::new(Bytes::from_static(b"world")),
+            other.clone(),
+            memory.clone(),
+        );
+        assert_eq!(collect(second).await, b"world");
+        assert!(ReplayBody::resume(&other).is_none());
+        assert_eq!(memory.buffered(), 5);
+        // The first request ends: its bytes are given back.
+        drop(slot);
+        assert_eq!(memory.buffered(), 0);
+    }
+
     async fn collect<B: Body + Unpin>(body: ReplayBody<B>) -> Vec<u8>
     where
         B::Error: std::fmt::Debug,
@@ -316,13 +378,17 @@ mod tests {
     #[tokio::test]
     async fn replays_what_the_first_attempt_sent() {
         let slot = Arc::new(Slot::default());
-        let first = ReplayBody::tee(Full::new(Bytes::from_static(b"hello")), slot.clone(), 64);
+        let first = ReplayBody::tee(
+            Full::new(Bytes::from_static(b"hello")),
+            slot.clone(),
+            mem(64),
+        );
         assert_eq!(first.size_hint().exact(), Some(5));
         assert_eq!(collect(first).await, b"hello");
-        let second = ReplayBody::resume(&slot, 64).expect("parked");
+        let second = ReplayBody::resume(&slot).expect("parked");
         assert_eq!(second.size_hint().exact(), Some(5));
         assert_eq!(collect(second).await, b"hello");
-        let third = ReplayBody::resume(&slot, 64).expect("parked again");
+        let third = ReplayBody::resume(&slot).expect("parked again");
         assert_eq!(collect(third).await, b"hello");
     }
 
@@ -332,25 +398,29 @@ mod tests {
         drop(ReplayBody::tee(
             Full::new(Bytes::from_static(b"abc")),
             slot.clone(),
-            64,
+            mem(64),
         ));
-        let second = ReplayBody::resume(&slot, 64).expect("parked unread");
+        let second = ReplayBody::resume(&slot).expect("parked unread");
         assert_eq!(collect(second).await, b"abc");
     }
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_not_replayed() {
         let slot = Arc::new(Slot::default());
-        let first = ReplayBody::tee(Full::new(Bytes::from(vec![7u8; 100])), slot.clone(), 64);
+        let first = ReplayBody::tee(
+            Full::new(Bytes::from(vec![7u8; 100])),
+            slot.clone(),
+            mem(64),
+        );
         assert_eq!(collect(first).await, vec![7u8; 100]);
-        assert!(ReplayBody::resume(&slot, 64).is_none());
+        assert!(ReplayBody::resume(&slot).is_none());
     }
 
     #[tokio::test]
     async fn a_body_still_in_use_is_not_replayed() {
         let slot: Arc<Slot<Full<Bytes>>> = Arc::new(Slot::default());
-        let _first = ReplayBody::tee(Full::new(Bytes::from_static(b"x")), slot.clone(), 64);
-        assert!(ReplayBody::resume(&slot, 64).is_none());
+        let _first = ReplayBody::tee(Full::new(Bytes::from_static(b"x")), slot.clone(), mem(64));
+        assert!(ReplayBody::resume(&slot).is_none());
     }
 
     #[tokio::test]
@@ -365,10 +435,10 @@ mod tests {
             Full::new(Bytes::from_static(b"data"))
                 .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) }),
         );
-        let first = ReplayBody::tee(inner, slot.clone(), 64);
+        let first = ReplayBody::tee(inner, slot.clone(), mem(64));
         let collected = first.collect().await.unwrap();
         assert_eq!(collected.trailers(), Some(&expected));
-        let second = ReplayBody::resume(&slot, 64).unwrap();
+        let second = ReplayBody::resume(&slot).unwrap();
         let collected = second.collect().await.unwrap();
         assert_eq!(collected.trailers(), Some(&expected));
         assert_eq!(collected.to_bytes(), "data");

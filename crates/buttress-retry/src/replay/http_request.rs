@@ -6,7 +6,7 @@ use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version}
 use http_body::Body;
 
 use super::body::{ReplayBody, Slot};
-use super::{BufferBody, Replay};
+use super::{BufferBody, Replay, ReplayMemory};
 
 /// What [`BufferBody`] keeps of an `http::Request<B>` between attempts:
 /// the head (method, URI, version, headers, extensions) and a handle on
@@ -62,7 +62,7 @@ impl<B> HttpCopy<B> {
 #[derive(Debug)]
 enum Kept<B> {
     Empty,
-    Buffered { slot: Arc<Slot<B>>, limit: usize },
+    Buffered { slot: Arc<Slot<B>> },
 }
 
 impl<B> Replay<http::Request<B>> for BufferBody
@@ -76,7 +76,11 @@ where
         request.map(ReplayBody::once)
     }
 
-    fn first(&self, request: http::Request<B>, limit: usize) -> (Self::Sent, Option<HttpCopy<B>>) {
+    fn first(
+        &self,
+        request: http::Request<B>,
+        memory: &ReplayMemory,
+    ) -> (Self::Sent, Option<HttpCopy<B>>) {
         let (parts, body) = request.into_parts();
         if body.is_end_stream() {
             // Nothing to buffer: no shared slot, no allocation for the body.
@@ -86,30 +90,26 @@ where
                 Some(copy),
             );
         }
-        if body.size_hint().lower() > limit as u64 {
-            // Known to be too large (say, by its content-length): send it
-            // once, without buffering a byte.
+        let lower = body.size_hint().lower();
+        if lower > memory.body_limit() as u64 || lower.max(1) > memory.available() as u64 {
+            // Known to be too large (say, by its content-length), or the
+            // layer holds all the replay memory it may: send it once,
+            // without buffering a byte.
             return (
                 http::Request::from_parts(parts, ReplayBody::once(body)),
                 None,
             );
         }
         let slot = Arc::new(Slot::default());
-        let copy = HttpCopy::new(
-            &parts,
-            Kept::Buffered {
-                slot: slot.clone(),
-                limit,
-            },
-        );
-        let body = ReplayBody::tee(body, slot, limit);
+        let copy = HttpCopy::new(&parts, Kept::Buffered { slot: slot.clone() });
+        let body = ReplayBody::tee(body, slot, memory.clone());
         (http::Request::from_parts(parts, body), Some(copy))
     }
 
     fn again(&self, copy: &mut HttpCopy<B>) -> Option<Self::Sent> {
         let body = match &copy.body {
             Kept::Empty => ReplayBody::empty(),
-            Kept::Buffered { slot, limit } => ReplayBody::resume(slot, *limit)?,
+            Kept::Buffered { slot } => ReplayBody::resume(slot)?,
         };
         Some(copy.request(body))
     }

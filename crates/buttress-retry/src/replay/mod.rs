@@ -9,8 +9,10 @@
 //!   streaming body `B`, and for `reqwest::Request` (feature `reqwest`):
 //!   the body is teed into a buffer as the first attempt sends it, up to the
 //!   layer's `body_limit`, and replayed from there. A body known or found to
-//!   be larger is sent once and its request is not retried. The inner
-//!   service receives `http::Request<ReplayBody<B>>`.
+//!   be larger is sent once and its request is not retried. So is a body
+//!   that would take the bytes the layer holds for all its requests past
+//!   its `replay_memory` cap ([`ReplayMemory`]). The inner service receives
+//!   `http::Request<ReplayBody<B>>`.
 //! - [`CloneRequest`] for requests that are cheap to clone and carry no
 //!   stream: `http::Request<()>`, `http::Request<Full<Bytes>>`, test types.
 //!   The inner service receives the request type unchanged.
@@ -20,11 +22,13 @@
 
 mod body;
 mod http_request;
+mod memory;
 #[cfg(feature = "reqwest")]
 mod reqwest_request;
 
 pub use self::body::ReplayBody;
 pub use self::http_request::HttpCopy;
+pub use self::memory::ReplayMemory;
 
 /// Turns a request into the attempts sent to the inner service.
 ///
@@ -32,9 +36,11 @@ pub use self::http_request::HttpCopy;
 /// cover.
 ///
 /// ```
+/// use buttress_retry::replay::ReplayMemory;
 /// use buttress_retry::{CloneRequest, Replay};
 ///
-/// let (sent, mut copy) = CloneRequest.first(http::Request::new(()), 0);
+/// let memory = ReplayMemory::new(0, 0);
+/// let (sent, mut copy) = CloneRequest.first(http::Request::new(()), &memory);
 /// let copy = copy.as_mut().expect("a clonable request is always kept");
 /// let again = CloneRequest.again(copy).unwrap();
 /// assert_eq!(sent.uri(), again.uri());
@@ -50,8 +56,10 @@ pub trait Replay<Req> {
 
     /// The request as sent for its first attempt, and what is kept to send
     /// it again: `None` when it cannot be repeated (a body larger than
-    /// `body_limit` bytes, a stream that cannot be cloned).
-    fn first(&self, request: Req, body_limit: usize) -> (Self::Sent, Option<Self::Copy>);
+    /// `memory`'s per-request limit or than what is left under its cap, a
+    /// stream that cannot be cloned). Bytes a strategy keeps are taken from
+    /// `memory` and given back when the copy is dropped.
+    fn first(&self, request: Req, memory: &ReplayMemory) -> (Self::Sent, Option<Self::Copy>);
 
     /// The request for another attempt, or `None` if it cannot be rebuilt
     /// (the body turned out larger than the limit, failed, or is still held
@@ -79,7 +87,7 @@ impl<Req: Clone> Replay<Req> for CloneRequest {
     }
 
     #[inline]
-    fn first(&self, request: Req, _body_limit: usize) -> (Req, Option<Req>) {
+    fn first(&self, request: Req, _memory: &ReplayMemory) -> (Req, Option<Req>) {
         (request.clone(), Some(request))
     }
 

@@ -1,7 +1,7 @@
 //! [`BufferBody`] for `reqwest::Request`, which clones itself when its
 //! body is in memory (`try_clone`).
 
-use super::{BufferBody, Replay};
+use super::{BufferBody, Replay, ReplayMemory};
 
 impl Replay<reqwest::Request> for BufferBody {
     type Sent = reqwest::Request;
@@ -14,12 +14,17 @@ impl Replay<reqwest::Request> for BufferBody {
     fn first(
         &self,
         request: reqwest::Request,
-        limit: usize,
+        memory: &ReplayMemory,
     ) -> (reqwest::Request, Option<reqwest::Request>) {
+        // A body in memory is cloned by reference count, not copied: the
+        // caller's bytes are kept alive, no new ones are taken, so only the
+        // per-request limit applies.
         let keep = match request.body() {
             None => true,
             // A streaming body has no bytes to show and cannot be cloned.
-            Some(body) => body.as_bytes().is_some_and(|bytes| bytes.len() <= limit),
+            Some(body) => body
+                .as_bytes()
+                .is_some_and(|bytes| bytes.len() <= memory.body_limit()),
         };
         let copy = if keep { request.try_clone() } else { None };
         (request, copy)
@@ -43,16 +48,16 @@ mod tests {
 
     #[test]
     fn small_bodies_are_kept_large_ones_are_not() {
-        let (_, copy) = BufferBody.first(request(None), 16);
+        let (_, copy) = BufferBody.first(request(None), &ReplayMemory::new(16, 16));
         assert!(copy.is_some());
-        let (_, copy) = BufferBody.first(request(Some(vec![1; 16])), 16);
+        let (_, copy) = BufferBody.first(request(Some(vec![1; 16])), &ReplayMemory::new(16, 16));
         let mut copy = copy.expect("16 bytes fit a 16-byte limit");
         let again = Replay::<reqwest::Request>::again(&BufferBody, &mut copy).unwrap();
         assert_eq!(
             again.body().and_then(reqwest::Body::as_bytes),
             Some(&[1u8; 16][..])
         );
-        let (_, copy) = BufferBody.first(request(Some(vec![1; 17])), 16);
+        let (_, copy) = BufferBody.first(request(Some(vec![1; 17])), &ReplayMemory::new(16, 16));
         assert!(copy.is_none());
     }
 }

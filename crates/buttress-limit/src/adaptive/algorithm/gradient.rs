@@ -3,16 +3,18 @@
 use super::{LimitAlgorithm, Sample, ratio};
 use crate::ConfigError;
 
-/// Moves the limit by the gradient of latency: the ratio of the no-load
-/// round-trip time to the window's, in the spirit of Envoy's adaptive
-/// concurrency filter and Netflix's Gradient2.
+/// Moves the limit by the gradient of latency: the ratio of the baseline
+/// round-trip time ([`Sample::no_load_rtt`], a long-term average of the
+/// windows' means, as Netflix Gradient2's long-term RTT) to the window's.
 ///
 /// `gradient = clamp((1 + tolerance) · no_load_rtt / rtt, 0.5, 2.0)`, and
 /// `new = gradient · limit + √limit`, smoothed. While calls take no longer
-/// than the no-load time (within the tolerance) the limit grows; once they
+/// than the baseline (within the tolerance) the limit grows; once they
 /// queue at the dependency, the round trip stretches in proportion and the
-/// limit falls back to what the dependency serves at its no-load speed,
-/// plus a small headroom (√limit) so the dependency is never left idle.
+/// limit falls, keeping a small headroom (√limit) so the dependency is
+/// never left idle. A window faster than the baseline (a client flooding a
+/// cheap route) can only let the limit grow, and only while it is used;
+/// the baseline, an average, moves little when the flood ends.
 ///
 /// ```
 /// use buttress_limit::adaptive::{Gradient, LimitAlgorithm, Sample};
@@ -21,7 +23,7 @@ use crate::ConfigError;
 /// let mut gradient = Gradient::default();
 /// let ms = Duration::from_millis;
 /// let sample = |rtt| Sample { rtt, min_rtt_in_window: rtt, no_load_rtt: ms(10), calls: 100, drops: 0, max_in_flight: 100 };
-/// assert!(gradient.update(100.0, &sample(ms(10))) > 100.0); // unloaded: grow
+/// assert!(gradient.update(100.0, &sample(ms(10))) > 100.0); // as usual: grow
 /// assert!(gradient.update(100.0, &sample(ms(20))) < 100.0); // queueing: shrink
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -26,8 +26,11 @@ pub struct Sample {
     pub rtt: Duration,
     /// The smallest round-trip time of the window.
     pub min_rtt_in_window: Duration,
-    /// The no-load round-trip time: the smallest seen since the last
-    /// re-probe.
+    /// The baseline round-trip time the window is judged against: an
+    /// exponentially-decaying average of past windows' means (over
+    /// [`baseline_windows`](super::AdaptiveLimitConfig::baseline_windows)),
+    /// pulled towards the unloaded round trip by each re-probe. Not the
+    /// fastest call ever seen, which one cheap route would set.
     pub no_load_rtt: Duration,
     /// Calls the window counted.
     pub calls: u32,
