@@ -13,11 +13,11 @@ use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
 use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
 use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
 use buttress_limit::{ThrottleHandle, ThrottleLayer};
-use buttress_metrics::{RedConfig, RedSide};
+use buttress_metrics::{RedConfig, RedHeadLayer, RedLayer, RedSide};
 use buttress_retry::{BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryHandle, RetryLayer};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, RedAtHead, Toggle};
+use super::{OptionalLayer, Toggle};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,7 +48,7 @@ type Layers<P, C, F> = Stack<
                         Stack<
                             F,
                             Stack<
-                                OptionalLayer<RedAtHead>,
+                                OptionalLayer<RedHeadLayer>,
                                 Stack<OptionalLayer<ClientContextLayer>, Identity>,
                             >,
                         >,
@@ -488,7 +488,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         };
         let layers = tower::ServiceBuilder::new()
             .layer(OptionalLayer::new(context))
-            .layer(OptionalLayer::new(metrics.map(RedAtHead::new)))
+            .layer(OptionalLayer::new(metrics.map(RedLayer::at_head)))
             .layer(fallback)
             .layer(retry)
             .layer(OptionalLayer::new(throttle))

@@ -14,8 +14,6 @@
 //! which settings, and why; ARCHITECTURE.md explains the order. With the
 //! `serde` feature, both stacks load from TOML: see `buttress::config`.
 
-#[cfg(feature = "stack")]
-mod metrics_slot;
 mod optional;
 mod toggle;
 
@@ -24,10 +22,6 @@ mod client;
 #[cfg(feature = "stack")]
 mod server;
 
-#[cfg(feature = "stack")]
-pub use self::metrics_slot::{
-    Metrics, MetricsFuture, MetricsSlot, RedAtHead, RedAtHeadFuture, RedAtHeadService,
-};
 pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
 pub use self::toggle::Toggle;
 

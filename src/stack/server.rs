@@ -14,10 +14,10 @@ use buttress_limit::{
     BulkheadLayer, LoadShedHandle, LoadShedLayer, RateLimitConfig, RateLimitHandle, RateLimitLayer,
     ShedConfig,
 };
-use buttress_metrics::{RedConfig, RedHandle, RedLayer, RedSide};
+use buttress_metrics::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{MetricsSlot, OptionalLayer, Toggle};
+use super::{OptionalLayer, Toggle};
 use crate::edge::EdgeLayer;
 
 /// The default limit of the server's own timeout (the request's deadline
@@ -38,7 +38,7 @@ type Layers = Stack<
                     OptionalLayer<RateLimitLayer>,
                     Stack<
                         EdgeLayer,
-                        Stack<MetricsSlot, Stack<OptionalLayer<ServerContextLayer>, Identity>>,
+                        Stack<OptionalRedLayer, Stack<OptionalLayer<ServerContextLayer>, Identity>>,
                     >,
                 >,
             >,
@@ -264,7 +264,7 @@ impl ServerStack {
         };
         let layers = tower::ServiceBuilder::new()
             .layer(OptionalLayer::new(context))
-            .layer(MetricsSlot::new(metrics))
+            .layer(OptionalRedLayer::new(metrics))
             .layer(EdgeLayer::new())
             .layer(OptionalLayer::new(rate_limit))
             .layer(OptionalLayer::new(shed))

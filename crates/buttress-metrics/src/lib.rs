@@ -61,7 +61,7 @@ mod sink;
 pub use self::describe::{LATENCY_BUCKETS, describe};
 pub use self::health::{Health, HealthService};
 pub use self::red::{
-    Red, RedBody, RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide, ResponseFuture,
-    RouteSource,
+    HeadFuture, OptionalRedLayer, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer,
+    RedLayer, RedLayerBuilder, RedSide, ResponseFuture, RouteSource,
 };
 pub use self::sink::{MetricsSink, install};

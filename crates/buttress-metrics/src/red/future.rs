@@ -152,12 +152,13 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        in_flight: InFlight,
+        // `None`: metrics are off.
+        in_flight: Option<InFlight>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn new(inner: F, in_flight: InFlight) -> Self {
+    pub(super) fn new(inner: F, in_flight: Option<InFlight>) -> Self {
         ResponseFuture { inner, in_flight }
     }
 }
@@ -172,24 +173,25 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        let grpc = this.in_flight.grpc;
         let mut pending = None;
-        if !this.in_flight.done {
+        let mut grpc = false;
+        if let Some(in_flight) = this.in_flight.as_mut().filter(|f| !f.done) {
+            grpc = in_flight.grpc;
             match &result {
                 Ok(response) => {
-                    let outcome = this.in_flight.judge(response);
+                    let outcome = in_flight.judge(response);
                     let earned = route_exists(response, outcome);
                     // Recorded when the body ends (or is dropped): a body
                     // that fails mid-stream turns the head's verdict to
                     // failure.
                     pending = Some(Pending {
-                        in_flight: this.in_flight.hand_over(),
+                        in_flight: in_flight.hand_over(),
                         status: response.status(),
                         outcome,
                         earned,
                     });
                 }
-                Err(error) => this.in_flight.finish(None, error_outcome(error), false),
+                Err(error) => in_flight.finish(None, error_outcome(error), false),
             }
         }
         Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, pending, grpc))))

@@ -3,6 +3,7 @@
 
 mod body;
 mod future;
+mod head;
 mod labels;
 mod layer;
 mod route;
@@ -11,6 +12,7 @@ mod table;
 
 pub use self::body::RedBody;
 pub use self::future::ResponseFuture;
-pub use self::layer::{RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide};
+pub use self::head::{HeadFuture, RedHead, RedHeadLayer};
+pub use self::layer::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide};
 pub use self::route::RouteSource;
 pub use self::service::Red;

@@ -17,16 +17,20 @@ use super::labels::method_index;
 use super::layer::{RedSide, Shared};
 
 /// Records RED metrics around its inner service; built by
-/// [`RedLayer`](super::RedLayer). Errors pass through unchanged (on a
-/// server, outside the edge, there are none).
+/// [`RedLayer`](super::RedLayer), or by an [`OptionalRedLayer`] that may
+/// record nothing. Errors pass through unchanged (on a server, outside the
+/// edge, there are none).
+///
+/// [`OptionalRedLayer`]: super::OptionalRedLayer
 #[derive(Clone)]
 pub struct Red<S> {
     inner: S,
-    shared: Arc<Shared>,
+    /// `None`: metrics are off; bodies are wrapped all the same.
+    shared: Option<Arc<Shared>>,
 }
 
 impl<S> Red<S> {
-    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(inner: S, shared: Option<Arc<Shared>>) -> Self {
         Red { inner, shared }
     }
 }
@@ -51,7 +55,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = match self.shared.side {
+        let Some(shared) = &self.shared else {
+            return ResponseFuture::new(self.inner.call(request), None);
+        };
+        let start = match shared.side {
             // The request's start: the outermost layer's reading for this
             // call chain, else its context's (put there by a context
             // layer), else now.
@@ -64,22 +71,22 @@ where
             // this call was made.
             RedSide::Client => clock::now(),
         };
-        let (route, pending) = match &self.shared.routes {
+        let (route, pending) = match &shared.routes {
             Some(routes) => {
-                let route = routes.route(&TrustRequest::of(&request), self.shared.max_route_len);
-                self.shared.slot(route)
+                let route = routes.route(&TrustRequest::of(&request), shared.max_route_len);
+                shared.slot(route)
             }
             None => (0, None),
         };
         let grpc = is_grpc(request.headers());
         let in_flight = InFlight::start(
-            self.shared.clone(),
+            shared.clone(),
             start,
             route,
             pending,
             method_index(request.method()),
             grpc,
         );
-        ResponseFuture::new(self.inner.call(request), in_flight)
+        ResponseFuture::new(self.inner.call(request), Some(in_flight))
     }
 }
