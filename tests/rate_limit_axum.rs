@@ -10,31 +10,17 @@ use buttress::core::layer::LayerBuilder;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use axum::routing::get;
 use buttress::TrustPolicy;
-use buttress::core::context::PeerAddr;
 use buttress::edge::EdgeLayer;
 use buttress::limit::rate::{KeySource, QuotaConfig, RateLimitLayer};
 use support::Connection;
 use tower::ServiceBuilder;
 
-/// Copies axum's `ConnectInfo` into core's `PeerAddr`, where the rate
-/// limit and trust look.
-fn peer_from_connect_info<B>(mut req: http::Request<B>) -> http::Request<B> {
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        req.extensions_mut().insert(PeerAddr(addr));
-    }
-    req
-}
-
 async fn serve(rate: RateLimitLayer) -> SocketAddr {
-    let app = Router::new().route("/", get(|| async { "ok" })).layer(
-        ServiceBuilder::new()
-            .map_request(peer_from_connect_info)
-            .layer(EdgeLayer::new())
-            .layer(rate),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(ServiceBuilder::new().layer(EdgeLayer::new()).layer(rate));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

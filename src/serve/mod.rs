@@ -25,6 +25,10 @@
 //!   bounded time: a waiting client is served late instead of refused,
 //!   and the server neither spends descriptors nor spins on an attacker
 //!   that reconnects;
+//! - puts each caller's address into its requests as a
+//!   [`PeerAddr`](buttress_core::context::PeerAddr) (and, with the `axum`
+//!   feature, as axum's `ConnectInfo<SocketAddr>`), so per-IP rate limits
+//!   and peer trust work with no adapter;
 //! - on shutdown stops accepting, asks every connection to finish its
 //!   requests, and waits up to [`drain_timeout`](ServeConfig::drain_timeout).
 //!
@@ -48,6 +52,7 @@ mod config;
 mod io;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -55,6 +60,7 @@ use std::time::Duration;
 
 use buttress_core::BoxError;
 use buttress_core::config::ConfigError;
+use buttress_core::context::PeerAddr;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -62,6 +68,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tower_layer::Layer;
 
 pub use self::config::{DEFAULT_MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT, ServeConfig};
 use self::io::{Rewound, Version};
@@ -190,9 +197,9 @@ impl Server {
                 }
                 () = signal.as_mut() => break,
             };
-            let stream = tokio::select! {
+            let (stream, remote) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         if !is_connection_error(&error) {
                             // Out of descriptors, most likely: back off.
@@ -207,6 +214,7 @@ impl Server {
             let _ = stream.set_nodelay(true);
             tokio::spawn(connection(
                 stream,
+                remote,
                 service.clone(),
                 config.clone(),
                 stopped.clone(),
@@ -286,6 +294,7 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 /// Serves one connection, holding its slot until it closes.
 async fn connection<S, B>(
     mut stream: TcpStream,
+    remote: SocketAddr,
     service: S,
     config: Arc<ServeConfig>,
     mut stopped: watch::Receiver<bool>,
@@ -312,6 +321,11 @@ async fn connection<S, B>(
         }
     };
     let io = TokioIo::new(Rewound::new(prefix, stream));
+    // Every request carries its caller's address, for per-IP rate limits
+    // and peer trust — and, with axum, for its `ConnectInfo` extractor.
+    let service = PeerAddr(remote).layer(service);
+    #[cfg(feature = "axum")]
+    let service = axum::Extension(axum::extract::ConnectInfo(remote)).layer(service);
     let result = match version {
         Version::Http1 => {
             let service = TowerToHyperService::new(service);

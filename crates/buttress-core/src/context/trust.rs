@@ -1,17 +1,13 @@
 //! Whether a caller may set what changes behaviour.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
-/// The caller's socket address, as an extension. Put it in the request
-/// extensions where the server knows it (Buttress' server adapters do);
-/// [`TrustPolicy::peers`] reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+use super::PeerAddr;
 
 /// The parts of a request a [`TrustPolicy`] may look at.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +33,9 @@ impl<'a> TrustRequest<'a> {
         }
     }
 
-    /// The peer's IP address, from [`PeerAddr`] in the extensions.
+    /// The peer's IP address, from the extensions (see [`PeerAddr::find`]).
     pub fn peer_ip(&self) -> Option<IpAddr> {
-        self.extensions
-            .get::<PeerAddr>()
-            .map(|peer| peer.0.ip().to_canonical())
+        PeerAddr::find(self.extensions).map(|peer| peer.ip().to_canonical())
     }
 }
 
