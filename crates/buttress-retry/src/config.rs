@@ -218,9 +218,13 @@ pub enum Idempotency {
     serde(default, deny_unknown_fields)
 )]
 pub struct RetryOnConfig {
-    /// HTTP statuses to retry (default 429, 502, 503, 504). Only 5xx, 408,
-    /// 425 and 429 are accepted: any other 4xx is the caller's mistake and
-    /// would fail again.
+    /// HTTP statuses to retry (default 408, 429, 500, 502, 503, 504: what
+    /// reqwest-retry, Polly's standard handler and Envoy's `5xx` with
+    /// `retriable-4xx` cover). Only 5xx, 408, 425 and 429 are accepted: any
+    /// other 4xx is the caller's mistake and would fail again. 408 and 425
+    /// say the server did not process the request, so they are retried
+    /// when listed although the classifier (and so the breaker) does not
+    /// count them as the dependency's failures.
     pub statuses: Vec<u16>,
     /// gRPC status codes to retry, by number (default 14, UNAVAILABLE).
     pub grpc_codes: Vec<u8>,
@@ -240,7 +244,7 @@ pub struct RetryOnConfig {
 impl Default for RetryOnConfig {
     fn default() -> Self {
         RetryOnConfig {
-            statuses: vec![429, 502, 503, 504],
+            statuses: vec![408, 429, 500, 502, 503, 504],
             grpc_codes: vec![GrpcCode::Unavailable.as_u8()],
             transport_errors: true,
             timeouts: true,
@@ -297,7 +301,7 @@ impl RetryOnConfig {
 /// | `body_limit` | 64 KiB | the largest request body kept for replay (at most 16 MiB) |
 /// | `replay_memory` | 64 MiB | the most bytes kept for replay across all requests (at least `body_limit`, at most 1 GiB) |
 /// | `idempotency` | required | which requests may be sent again |
-/// | `retry_on` | 429, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
+/// | `retry_on` | 408, 429, 500, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
 /// | `seed` | random | the jitter's seed |
 ///
 /// ```

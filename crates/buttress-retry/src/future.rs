@@ -30,6 +30,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
 use crate::headers;
+use crate::policy::retry_on::unprocessed;
 use crate::replay::Replay;
 use crate::shared::Shared;
 
@@ -87,7 +88,7 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
             Err(error) => Err(&**error),
         };
         let outcome = shared.classifier.classify(result);
-        if outcome == Outcome::Success {
+        if outcome == Outcome::Success && !result.is_ok_and(unprocessed) {
             return None;
         }
         let (delay, cause) =

@@ -21,14 +21,15 @@
 //! - **Server hints**: `Retry-After` (seconds or HTTP-date) and gRPC's
 //!   `grpc-retry-pushback-ms` set the next delay; a hint beyond
 //!   `max_retry_after` (10 s) or a negative pushback ends the call.
-//! - **Only transient failures**: transport errors, 429, 502, 503, 504,
-//!   gRPC UNAVAILABLE and per-attempt timeouts, and only if the layer's
+//! - **Only transient failures**: transport errors, 429, 500, 502, 503,
+//!   504, gRPC UNAVAILABLE and per-attempt timeouts (the set reqwest-retry,
+//!   Polly and Envoy's `5xx` retry), and only if the layer's
 //!   classifier ([`Classify`](buttress_core::Classify), the notion of
 //!   failure shared with the breaker and metrics; by default
 //!   [`DefaultClassifier`](buttress_core::layer::DefaultClassifier), which
 //!   reads `grpc-status` when an answer carries one and the HTTP status
-//!   otherwise) calls them failures.
-//!   Never other 4xx. Rejections by inner layers before sending (circuit
+//!   otherwise) calls them failures; also 408, which says the server did
+//!   not process the request. Never other 4xx. Rejections by inner layers before sending (circuit
 //!   open, bulkhead full, throttled) are not retried by default: a second
 //!   try now would be refused too.
 //! - **Only idempotent requests**: GET, HEAD, OPTIONS, PUT, DELETE, TRACE,

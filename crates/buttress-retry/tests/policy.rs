@@ -53,8 +53,23 @@ async fn the_last_answer_is_returned_after_max_attempts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn other_4xx_and_500_are_not_retried() {
-    for code in [400, 401, 404, 409, 500, 501] {
+async fn status_500_408_and_the_gateway_errors_are_retried() {
+    for code in [408, 429, 500, 502, 503, 504] {
+        let (log, dep) = scripted(vec![status(code), status(200)]);
+        let svc = layer().build().unwrap().layer(dep);
+        let res = svc.oneshot(get()).await.unwrap();
+        assert_eq!(res.status(), 200, "{code}");
+        assert_eq!(log.count(), 2, "{code}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_4xx_and_501_are_not_retried() {
+    // 500 was not retried before; it is now retried by default (as by
+    // reqwest-retry, Polly and Envoy's `5xx`), see
+    // `status_500_408_and_the_gateway_errors_are_retried`. 501 says the method
+    // will never work, so it is not.
+    for code in [400, 401, 404, 409, 501] {
         let (log, dep) = scripted(vec![status(code), status(200)]);
         let svc = layer().build().unwrap().layer(dep);
         let res = svc.oneshot(get()).await.unwrap();

@@ -30,7 +30,11 @@ impl RetryOn {
         match result {
             Ok(response) => {
                 if outcome != Outcome::Failure {
-                    return None;
+                    let status = response.status().as_u16();
+                    return (outcome == Outcome::Success
+                        && unprocessed(response)
+                        && self.statuses.contains(status))
+                    .then_some(Cause::Status);
                 }
                 match GrpcCode::from_headers(response.headers()) {
                     Some(code) => self.grpc_codes.contains(code).then_some(Cause::Grpc),
@@ -55,6 +59,14 @@ impl RetryOn {
             },
         }
     }
+}
+
+/// Whether an answer says the server did not process the request (408,
+/// 425). Not the dependency's failure — the classifier calls it success,
+/// so the breaker ignores it — but worth sending again when listed.
+#[inline]
+pub(crate) fn unprocessed<R: ResponseAccess>(response: &R) -> bool {
+    matches!(response.status().as_u16(), 408 | 425)
 }
 
 #[cfg(test)]
@@ -92,14 +104,14 @@ mod tests {
     #[test]
     fn default_statuses() {
         let on = defaults();
-        for code in [429, 502, 503, 504] {
+        for code in [408, 429, 500, 502, 503, 504] {
             assert_eq!(
                 judge_response(&on, &status(code)),
                 Some(Cause::Status),
                 "{code}"
             );
         }
-        for code in [200, 400, 401, 404, 409, 500, 501] {
+        for code in [200, 400, 401, 404, 409, 425, 501] {
             assert_eq!(judge_response(&on, &status(code)), None, "{code}");
         }
     }
