@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use buttress::context::server::TrustConfig;
 use buttress::limit::BulkheadConfig;
 use buttress::stack::ServerStack;
 use support::Connection;
@@ -113,6 +114,38 @@ async fn one_bulkhead_counts_every_connection_and_refuses_with_retry_after() {
         assert_eq!(answer.await.unwrap().status, 200);
     }
     assert_eq!(view.bulkhead().unwrap().in_flight(), 0);
+}
+
+/// The two presets: the public edge keeps no caller's ID, whatever it
+/// sends; the internal service keeps the ID of a request carrying the
+/// gateway's secret, and only of such a request.
+#[tokio::test]
+async fn the_internal_preset_trusts_its_gateway_and_the_public_edge_no_one() {
+    let gateway = TrustConfig::Header {
+        name: "x-gateway".into(),
+        value: "s3cret".into(),
+    };
+    let route = || Router::new().route("/", get(|| async { "ok" }));
+    let internal =
+        serve(route().layer(ServerStack::internal("inner", gateway).build().unwrap())).await;
+    let edge = serve(route().layer(ServerStack::new("edge").build().unwrap())).await;
+
+    let from_gateway = [("x-request-id", "req-7"), ("x-gateway", "s3cret")];
+    let forged = [("x-request-id", "req-7"), ("x-gateway", "guess")];
+    let mut conn = Connection::open(internal).await;
+    assert_eq!(
+        conn.get("/", &from_gateway).await.headers["x-request-id"],
+        "req-7"
+    );
+    assert_ne!(
+        conn.get("/", &forged).await.headers["x-request-id"],
+        "req-7"
+    );
+    let mut conn = Connection::open(edge).await;
+    assert_ne!(
+        conn.get("/", &from_gateway).await.headers["x-request-id"],
+        "req-7"
+    );
 }
 
 #[tokio::test]

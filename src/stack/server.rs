@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use buttress_context::server::TrustConfig;
 use buttress_context::{ServerContextConfig, ServerContextLayer};
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
@@ -119,7 +120,11 @@ impl Default for ServerStack {
 }
 
 impl ServerStack {
-    /// The defaults, for the service named `name`.
+    /// The defaults, for the service named `name`: the **public edge**
+    /// preset. It trusts no caller — an ID, deadline, criticality or fault
+    /// directive a caller sends is ignored; every request gets a fresh ID
+    /// and the server's own deadline. Pick it for anything the internet
+    /// (or any caller you do not control) can reach.
     pub fn new(name: impl Into<String>) -> Self {
         ServerStack {
             name: name.into(),
@@ -132,6 +137,27 @@ impl ServerStack {
             timeout: Toggle::Default,
             env: BuildEnv::default(),
         }
+    }
+
+    /// The **internal service** preset: the defaults, but callers that
+    /// `trust` names — peer ranges (`TrustConfig::Peers`) or requests
+    /// carrying your gateway's shared-secret header (`TrustConfig::Header`)
+    /// — keep their valid IDs, deadlines (at most the server's timeout)
+    /// and criticality. Pick it for a service only your gateway or mesh
+    /// can reach. In TOML: `[server.context] trust = { peers = [..] }`.
+    ///
+    /// ```
+    /// use buttress::context::server::TrustConfig;
+    /// use buttress::stack::ServerStack;
+    ///
+    /// let stack = ServerStack::internal("orders", TrustConfig::Peers(vec!["10.0.0.0/8".into()]));
+    /// assert!(stack.build().is_ok());
+    /// ```
+    pub fn internal(name: impl Into<String>, trust: TrustConfig) -> Self {
+        Self::new(name).context(ServerContextConfig {
+            trust,
+            ..ServerContextConfig::default()
+        })
     }
 
     /// Sets the context layer: a config turns it on, `Toggle::Off` leaves
