@@ -265,7 +265,11 @@ where
                             return Poll::Ready(Err(error.into()));
                         }
                         Poll::Ready(Ok(())) => {
-                            let request = this.next.take().expect("a request waits for readiness");
+                            let mut request =
+                                this.next.take().expect("a request waits for readiness");
+                            if let Some(deadline) = this.deadline {
+                                headers::time_left(&mut *request, deadline.at);
+                            }
                             let future = retry.service.call(*request);
                             this.state.set(State::Attempt { future });
                         }

@@ -2,8 +2,10 @@
 //! logs and metrics) can tell a retry from a first attempt.
 
 use buttress_core::access::RequestAccess;
+use buttress_core::codec::{GRPC_TIMEOUT, grpc_timeout_value};
 use buttress_core::grpc::is_grpc;
 use http::{HeaderName, HeaderValue};
+use tokio::time::Instant;
 
 /// `x-retry-attempt`: the attempt number of a retried request, the first
 /// attempt counting as 1 (so a retry carries 2 or more). First attempts
@@ -31,6 +33,17 @@ pub(crate) fn mark(request: &mut impl RequestAccess, attempt: u32) {
     headers.insert(X_RETRY_ATTEMPT, number(attempt));
     if grpc {
         headers.insert(GRPC_PREVIOUS_RPC_ATTEMPTS, number(attempt - 1));
+    }
+}
+
+/// Lowers a `grpc-timeout` that a retried `request` carries to what is
+/// left until `deadline` as it is sent, so the server does not work past
+/// the caller's deadline.
+pub(crate) fn time_left(request: &mut impl RequestAccess, deadline: Instant) {
+    if request.headers().contains_key(GRPC_TIMEOUT) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let value = grpc_timeout_value(left);
+        request.headers_mut().insert(GRPC_TIMEOUT, value);
     }
 }
 

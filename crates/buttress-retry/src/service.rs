@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use buttress_core::access::{RequestAccess, ResponseAccess};
 use buttress_core::classify::Classify;
 use buttress_core::clock;
+use buttress_core::codec::{GRPC_TIMEOUT, parse_grpc_timeout};
 use buttress_core::layer::DefaultClassifier;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, RequestContext};
@@ -97,6 +98,14 @@ where
         let (start, context_deadline) = RequestContext::with_request(&request, |ctx| {
             ctx.map_or((None, None), |ctx| (Some(ctx.start()), ctx.deadline()))
         });
+        // A timeout the application set on the call itself (tonic's
+        // `set_timeout` writes `grpc-timeout`; the client context layer
+        // has lowered it to the request's own deadline) bounds the retries
+        // as the request's deadline does.
+        let context_deadline = match call_deadline(request.headers()) {
+            Some(call) => Some(context_deadline.map_or(call, |ctx| ctx.min(call))),
+            None => context_deadline,
+        };
 
         // Read the clock only if the layer's own limit needs it; the budget
         // takes the context's start instant, or counts the request undated.
@@ -140,4 +149,11 @@ where
         let retrying = Retrying::new(service, copy, self.shared.clone());
         ResponseFuture::new(future, Some(retrying), deadline, guard_first)
     }
+}
+
+/// The deadline a `grpc-timeout` on the call sets, if it carries one.
+#[inline]
+fn call_deadline(headers: &http::HeaderMap) -> Option<tokio::time::Instant> {
+    let left = parse_grpc_timeout(headers.get(GRPC_TIMEOUT)?).ok()?;
+    Some(clock::after(clock::now(), left))
 }

@@ -447,3 +447,55 @@ async fn dropping_the_future_mid_backoff_stops_retrying() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(log.count(), 1);
 }
+
+/// A timeout the application set on the gRPC call itself (tonic's
+/// `set_timeout` writes `grpc-timeout`) bounds the retries like the
+/// request's deadline: no attempt starts after it, and each retried
+/// attempt carries only the time left.
+#[tokio::test(start_paused = true)]
+async fn a_grpc_timeout_set_on_the_call_bounds_the_retries() {
+    let unavailable = Answer::After(
+        Duration::from_millis(100),
+        Box::new(Answer::WithHeader(200, "grpc-status", "14")),
+    );
+    let (log, dep) = scripted(vec![unavailable]);
+    let svc = RetryLayer::builder()
+        .configure(|c| {
+            c.seed = Some(3);
+            c.max_attempts = 10;
+            c.budget = None;
+            c.idempotency = Idempotency::Ignored;
+        })
+        .clone_requests()
+        .classifier(GrpcClassifier::new())
+        .build()
+        .unwrap()
+        .layer(dep);
+    let start = Instant::now();
+    let request = Request::post("http://dep/pkg.Svc/Get")
+        .header("content-type", "application/grpc")
+        .header("grpc-timeout", "250m")
+        .body(())
+        .unwrap();
+    let res = svc.oneshot(request).await.unwrap();
+    assert_eq!(res.headers()["grpc-status"], "14");
+    let calls = log.calls();
+    assert!(
+        calls.len() >= 2,
+        "retried within the timeout: {}",
+        calls.len()
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|seen| seen.at < start + Duration::from_millis(250)),
+        "every attempt starts before the call's own deadline"
+    );
+    for seen in &calls[1..] {
+        let left = buttress_core::codec::parse_grpc_timeout(&seen.headers["grpc-timeout"]).unwrap();
+        assert!(
+            seen.at + left <= start + Duration::from_millis(250),
+            "a retried attempt carries only the time left: {left:?}"
+        );
+    }
+}
