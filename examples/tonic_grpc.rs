@@ -7,8 +7,10 @@
 //! The client stack judges answers by `grpc-status`
 //! (`HttpOrGrpcClassifier`) and retries any call (gRPC calls are all
 //! POSTs; a health check is safe to repeat). Its retry replays request
-//! bodies from a buffer, so the channel receives
-//! `Request<ReplayBody<tonic::body::Body>>`, boxed back into tonic's body.
+//! bodies from a buffer and hands the channel tonic's own body type
+//! (`replay_into`), so the generated client sits on the stack with no
+//! adapter; the stack's refusals reach it as `tonic::Status` (an open
+//! breaker is UNAVAILABLE with `grpc-retry-pushback-ms`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use tonic::service::Routes;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 /// Starts the health service behind the server stack on a free port.
 pub(crate) async fn serve() -> SocketAddr {
@@ -44,28 +46,23 @@ pub(crate) async fn serve() -> SocketAddr {
 }
 
 /// Asks the server at `addr` for its health through a client stack.
-pub(crate) async fn check(addr: SocketAddr) -> Result<i32, tonic::Status> {
+pub(crate) async fn check(addr: SocketAddr) -> Result<i32, buttress::BoxError> {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("a valid URI")
         .connect()
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        .await?;
     let retry = RetryConfig {
         idempotency: Idempotency::Ignored,
         ..RetryConfig::default()
     };
     let stack = ClientStack::new("grpc-health")
         .classifier(HttpOrGrpcClassifier::default())
+        .replay_into::<tonic::body::Body>()
         .retry(retry)
         .timeout(Duration::from_millis(500))
         .build()
         .expect("a valid client stack");
-    let transport = channel.map_request(
-        |request: http::Request<buttress::retry::ReplayBody<tonic::body::Body>>| {
-            request.map(tonic::body::Body::new)
-        },
-    );
-    let mut client = HealthClient::new(stack.layer(transport));
+    let mut client = HealthClient::new(stack.layer(channel));
     let answer = client
         .check(HealthCheckRequest {
             service: String::new(),
@@ -80,6 +77,6 @@ async fn main() {
     let addr = serve().await;
     match check(addr).await {
         Ok(status) => println!("health of {addr}: {status} (1 = SERVING)"),
-        Err(status) => println!("health check failed: {status}"),
+        Err(error) => println!("health check failed: {error}"),
     }
 }

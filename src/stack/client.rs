@@ -14,6 +14,7 @@ use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
 use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
 use buttress_limit::{ThrottleHandle, ThrottleLayer};
 use buttress_metrics::{RedConfig, RedHeadLayer, RedLayer, RedSide};
+use buttress_retry::replay::BufferInto;
 use buttress_retry::{BufferBody, CloneRequest, RetryBudget, RetryConfig, RetryHandle, RetryLayer};
 use tower_layer::{Identity, Layer, Stack};
 
@@ -30,6 +31,13 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 type ChaosSlot = OptionalLayer<buttress_chaos::ChaosLayer>;
 #[cfg(not(feature = "chaos"))]
 type ChaosSlot = Identity;
+
+/// gRPC refusals as `tonic::Status` with the `tonic` feature, nothing
+/// without it.
+#[cfg(feature = "tonic")]
+type StatusSlot = buttress_core::status_errors::GrpcStatusLayer;
+#[cfg(not(feature = "tonic"))]
+type StatusSlot = Identity;
 
 /// The layers as `tower::ServiceBuilder` stacks them: the last one added
 /// (chaos) is innermost, just above the transport.
@@ -49,7 +57,10 @@ type Layers<P, C, F> = Stack<
                             F,
                             Stack<
                                 OptionalLayer<RedHeadLayer>,
-                                Stack<OptionalLayer<ClientContextLayer>, Identity>,
+                                Stack<
+                                    OptionalLayer<ClientContextLayer>,
+                                    Stack<StatusSlot, Identity>,
+                                >,
                             >,
                         >,
                     >,
@@ -325,6 +336,26 @@ impl<P, C, F> ClientStack<P, C, F> {
         }
     }
 
+    /// Hands the transport its own body type `T` (see
+    /// `buttress::retry::replay::FromReplayBody`) while replaying bodies
+    /// from the bounded buffer: `tonic::body::Body` for a tonic `Channel`,
+    /// so a generated client works over the stack with no adapter.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tonic")] {
+    /// use buttress::stack::ClientStack;
+    ///
+    /// let stack = ClientStack::new("grpc-dep")
+    ///     .replay_into::<tonic::body::Body>()
+    ///     .build()
+    ///     .unwrap();
+    /// // `HealthClient::new(stack.layer(channel))`
+    /// # drop(stack); }
+    /// ```
+    pub fn replay_into<T>(self) -> ClientStack<BufferInto<T>, C, F> {
+        self.replay(BufferInto::new())
+    }
+
     /// Retries by cloning requests, for request types without a streaming
     /// body (`http::Request<()>`, `http::Request<Full<Bytes>>`): the
     /// transport receives them unchanged.
@@ -487,6 +518,7 @@ impl<P, C, F> ClientStack<P, C, F> {
             chaos: chaos.get().map(buttress_chaos::ChaosLayer::handle),
         };
         let layers = tower::ServiceBuilder::new()
+            .layer(StatusSlot::default())
             .layer(OptionalLayer::new(context))
             .layer(OptionalLayer::new(metrics.map(RedLayer::at_head)))
             .layer(fallback)
@@ -516,6 +548,24 @@ struct ClientHandles {
     #[cfg(feature = "chaos")]
     chaos: Option<buttress_chaos::ChaosHandle>,
 }
+
+/// The client a built stack makes of transport `T`: a type to name where
+/// the client is kept (axum state, a struct field). Clones share the
+/// stack's state.
+///
+/// ```
+/// use buttress::stack::{Client, ClientStack};
+///
+/// type Transport = tower::util::BoxCloneSyncService<http::Request<()>, http::Response<()>, std::io::Error>;
+/// struct AppState {
+///     inventory: Client<Transport, buttress::retry::CloneRequest>,
+/// }
+/// # let _ = |t: Transport| AppState {
+/// #     inventory: tower::Layer::layer(&ClientStack::new("inventory").clone_requests().build().unwrap(), t),
+/// # };
+/// ```
+pub type Client<T, P = BufferBody, C = DefaultClassifier, F = Identity> =
+    <ClientLayer<P, C, F> as Layer<T>>::Service;
 
 /// One dependency's client stack as one [`Layer`], built by
 /// [`ClientStack::build`]. Clones share every layer's state: one breaker,

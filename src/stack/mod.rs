@@ -27,7 +27,7 @@ pub use self::toggle::Toggle;
 
 #[cfg(feature = "stack")]
 pub use self::client::{
-    ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,
+    Client, ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_CLIENT_CONCURRENCY, FallbackSlot, NoFallback,
 };
 #[cfg(feature = "stack")]

@@ -59,6 +59,8 @@ pub mod keyed;
 pub mod layer;
 mod rejected;
 pub mod rng;
+#[cfg(feature = "tonic")]
+pub mod status_errors;
 pub mod telemetry;
 pub mod timeout;
 pub mod window;

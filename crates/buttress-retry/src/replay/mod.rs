@@ -12,7 +12,9 @@
 //!   be larger is sent once and its request is not retried. So is a body
 //!   that would take the bytes the layer holds for all its requests past
 //!   its `replay_memory` cap ([`ReplayMemory`]). The inner service receives
-//!   `http::Request<ReplayBody<B>>`.
+//!   `http::Request<ReplayBody<B>>`; with [`BufferInto`] it receives
+//!   the body type it takes instead (tonic's `tonic::body::Body`, a boxed
+//!   body), so a transport that names its body type needs no adapter.
 //! - [`CloneRequest`] for requests that are cheap to clone and carry no
 //!   stream: `http::Request<()>`, `http::Request<Full<Bytes>>`, test types.
 //!   The inner service receives the request type unchanged.
@@ -22,12 +24,14 @@
 
 mod body;
 mod http_request;
+mod into;
 mod memory;
 #[cfg(feature = "reqwest")]
 mod reqwest_request;
 
 pub use self::body::ReplayBody;
 pub use self::http_request::HttpCopy;
+pub use self::into::{BufferInto, FromReplayBody};
 pub use self::memory::ReplayMemory;
 
 /// Turns a request into the attempts sent to the inner service.
