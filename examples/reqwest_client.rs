@@ -1,8 +1,8 @@
-//! reqwest behind a client stack. The stack works over `http` types; a
-//! small adapter turns them into reqwest's (`reqwest::Request` from an
-//! `http::Request`, `http::Response<reqwest::Body>` from a
-//! `reqwest::Response`), so every layer — breaker, bulkhead, per-attempt
-//! timeout, retry — applies unchanged.
+//! reqwest behind a client stack, with reqwest's own types at both ends:
+//! `ClientStack::over_reqwest` takes a `reqwest::Client`, and the client
+//! it gives takes a `RequestBuilder` and answers a `reqwest::Response`
+//! (`.json()`, `.text()` as usual). Every layer applies — breaker,
+//! bulkhead, per-attempt timeout, retry with body replay.
 //!
 //! `cargo run --example reqwest_client --all-features`
 //!
@@ -13,53 +13,34 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use buttress::Rejected;
 use buttress::breaker::BreakerConfig;
+use buttress::reqwest::ReqwestClient;
 use buttress::stack::ClientStack;
-use buttress::{BoxError, Rejected};
-use bytes::Bytes;
-use tower::{Layer, ServiceExt};
 
-/// The stack over reqwest; a transport that speaks `http` types.
-pub(crate) fn client(
-    reqwest: reqwest::Client,
-) -> impl tower::Service<
-    http::Request<Bytes>,
-    Response = http::Response<reqwest::Body>,
-    Error = BoxError,
-    Future: Send,
-> + Clone {
+/// The stack over reqwest.
+pub(crate) fn client(http: reqwest::Client) -> ReqwestClient {
     let breaker = BreakerConfig {
         minimum_calls: 4,
         wait: Duration::from_secs(10),
         ..BreakerConfig::default()
     };
-    let stack = ClientStack::new("catalog")
+    ClientStack::new("catalog")
         .breaker(breaker)
         .timeout(Duration::from_millis(500))
-        .clone_requests()
-        .build()
-        .expect("a valid client stack");
-    let transport = tower::service_fn(move |request: http::Request<Bytes>| {
-        let reqwest = reqwest.clone();
-        async move {
-            let request = reqwest::Request::try_from(request)?;
-            let response = reqwest.execute(request).await?;
-            Ok::<_, BoxError>(http::Response::<reqwest::Body>::from(response))
-        }
-    });
-    stack.layer(transport)
+        .over_reqwest(http)
+        .expect("a valid client stack")
 }
 
 /// Calls a dependency that is down, `calls` times; returns what each call
 /// ended with.
 pub(crate) async fn demo(down: SocketAddr, calls: usize) -> Vec<String> {
-    let client = client(reqwest::Client::new());
+    let http = reqwest::Client::new();
+    let catalog = client(http.clone());
     let mut outcomes = Vec::new();
     for _ in 0..calls {
-        let request = http::Request::get(format!("http://{down}/products"))
-            .body(Bytes::new())
-            .expect("a valid request");
-        let outcome = match client.clone().oneshot(request).await {
+        let request = http.get(format!("http://{down}/products"));
+        let outcome = match catalog.send(request).await {
             Ok(response) => format!("status {}", response.status()),
             Err(error) => match Rejected::find(&*error) {
                 Some(rejected) => format!("rejected: {}", rejected.reason().as_str()),

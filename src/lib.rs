@@ -29,6 +29,8 @@ pub mod config;
 pub mod edge;
 mod ext;
 pub mod prelude;
+#[cfg(all(feature = "reqwest", feature = "stack"))]
+pub mod reqwest;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod stack;

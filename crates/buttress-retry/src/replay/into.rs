@@ -52,6 +52,17 @@ where
     }
 }
 
+#[cfg(feature = "reqwest")]
+impl<B> FromReplayBody<B> for reqwest::Body
+where
+    B: Body + Unpin + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn from_replay(body: ReplayBody<B>) -> Self {
+        reqwest::Body::wrap(body)
+    }
+}
+
 /// Replays HTTP request bodies exactly as [`BufferBody`] does, and sends
 /// them as the body type `T` the transport takes (see
 /// [`FromReplayBody`]).
