@@ -5,7 +5,7 @@
 //! `tonic::Status` they stand for, with their retry hint — while
 //! `Rejected::find` still finds the refusal behind the status.
 
-#![cfg(all(feature = "stack", feature = "tonic"))]
+#![cfg(all(feature = "stack", feature = "tonic", feature = "serde"))]
 
 mod support;
 
@@ -203,4 +203,103 @@ async fn a_throttled_call_is_unavailable_with_a_pushback_hint() {
     let status = throttled.expect("the throttle refuses within 200 failing calls");
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.metadata().get("grpc-retry-pushback-ms").is_some());
+}
+
+/// Answers UNAVAILABLE to every first attempt (a call without
+/// `grpc-previous-rpc-attempts`), counting the attempts it sees.
+#[derive(Clone)]
+struct FirstAttemptUnavailable<S> {
+    inner: S,
+    attempts: Arc<Mutex<usize>>,
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for FirstAttemptUnavailable<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        *self.attempts.lock().unwrap() += 1;
+        if request.headers().contains_key("grpc-previous-rpc-attempts") {
+            return Box::pin(self.inner.call(request));
+        }
+        Box::pin(async {
+            Ok(http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "14")
+                .body(tonic::body::Body::empty())
+                .unwrap())
+        })
+    }
+}
+
+/// gRPC's retry policy (gRFC A6) from TOML: `Check`, declared safe, is
+/// retried on UNAVAILABLE; without the declaration the same call (a POST,
+/// like every gRPC call) is not.
+#[tokio::test]
+async fn a_method_declared_safe_is_retried_and_one_not_declared_is_not() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let attempts = Arc::new(Mutex::new(0));
+    let counted = attempts.clone();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(async move {
+        let _reporter = _reporter;
+        tonic::transport::Server::builder()
+            .layer(tower::layer::layer_fn(move |inner| {
+                FirstAttemptUnavailable {
+                    inner,
+                    attempts: counted.clone(),
+                }
+            }))
+            .add_service(health)
+            .serve_with_incoming(TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let config = buttress::config::ServiceConfig::from_toml(
+        r#"
+        [clients.declared.retry]
+        grpc_methods = [{ service = "grpc.health.v1.Health", method = "Check", codes = [14] }]
+        [clients.undeclared]
+        "#,
+    )
+    .unwrap();
+    let build = |name: &str| {
+        config
+            .client_stack(name)
+            .unwrap()
+            .replay_into::<tonic::body::Body>()
+            .build()
+            .unwrap()
+    };
+
+    let mut declared = client(addr, &build("declared")).await;
+    declared
+        .check(check(None, None))
+        .await
+        .expect("retried to success");
+    assert_eq!(*attempts.lock().unwrap(), 2);
+
+    *attempts.lock().unwrap() = 0;
+    let mut undeclared = client(addr, &build("undeclared")).await;
+    let status = undeclared.check(check(None, None)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(*attempts.lock().unwrap(), 1, "not retried");
 }

@@ -41,6 +41,7 @@ use buttress_core::telemetry::LayerKind;
 use crate::budget::RetryBudget;
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
+use crate::policy::grpc::{Entry, GrpcMethods};
 use crate::policy::retry_on::RetryOn;
 use crate::replay::{BufferBody, ReplayMemory};
 use crate::shared::Shared;
@@ -265,18 +266,7 @@ impl RetryOnConfig {
             }
             statuses = statuses.with(status);
         }
-        let mut codes = GrpcCodeSet::empty();
-        for &code in &self.grpc_codes {
-            match GrpcCode::from_u8(code) {
-                Some(GrpcCode::Ok) | None => {
-                    return Err(ConfigError::new(
-                        "grpc_codes",
-                        "must be gRPC error codes (1 to 16)",
-                    ));
-                }
-                Some(code) => codes = codes.with(code),
-            }
-        }
+        let codes = grpc_code_set("grpc_codes", &self.grpc_codes)?;
         Ok(RetryOn {
             statuses,
             grpc_codes: codes,
@@ -285,6 +275,92 @@ impl RetryOnConfig {
             local_rejections: self.local_rejections,
         })
     }
+}
+
+/// The set of gRPC error codes `codes` names; the error names `field`.
+fn grpc_code_set(field: impl Into<std::borrow::Cow<'static, str>>, codes: &[u8]) -> Result<GrpcCodeSet, ConfigError> {
+    let mut set = GrpcCodeSet::empty();
+    for &code in codes {
+        match GrpcCode::from_u8(code) {
+            Some(GrpcCode::Ok) | None => {
+                return Err(ConfigError::new(
+                    field,
+                    "must be gRPC error codes (1 to 16)",
+                ));
+            }
+            Some(code) => set = set.with(code),
+        }
+    }
+    Ok(set)
+}
+
+/// A gRPC service, or one of its methods, declared safe to retry — as a
+/// gRPC service config's `methodConfig` declares a `retryPolicy` (gRFC
+/// A6) — with the status codes its calls are retried on.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use buttress_retry::RetryConfig;
+///
+/// let config: RetryConfig = toml::from_str(r#"
+///     grpc_methods = [
+///         { service = "shop.v1.Stock", method = "Get", codes = [14, 4] },
+///         { service = "grpc.health.v1.Health" },
+///     ]
+/// "#).unwrap();
+/// assert_eq!(config.grpc_methods.len(), 2);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct GrpcMethodConfig {
+    /// The fully qualified service (`shop.v1.Stock`).
+    pub service: String,
+    /// One method of it (`Get`); absent: every method of the service.
+    pub method: Option<String>,
+    /// The status codes retried, by number (A6's `retryableStatusCodes`);
+    /// absent: the layer's `retry_on.grpc_codes` (UNAVAILABLE).
+    pub codes: Option<Vec<u8>>,
+}
+
+/// The most `grpc_methods` entries: a call is matched against each.
+const MAX_GRPC_METHODS: usize = 256;
+
+fn grpc_methods(configs: &[GrpcMethodConfig]) -> Result<GrpcMethods, ConfigError> {
+    if configs.len() > MAX_GRPC_METHODS {
+        return Err(ConfigError::new("grpc_methods", "at most 256 entries"));
+    }
+    let name_ok = |name: &str| !name.is_empty() && !name.contains('/');
+    let mut entries = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter().enumerate() {
+        let field = |name: &str| format!("grpc_methods[{i}].{name}");
+        if !name_ok(&config.service) {
+            return Err(ConfigError::new(
+                field("service"),
+                "must be a service name, without '/'",
+            ));
+        }
+        if config.method.as_deref().is_some_and(|m| !name_ok(m)) {
+            return Err(ConfigError::new(
+                field("method"),
+                "must be a method name, without '/'",
+            ));
+        }
+        let codes = match &config.codes {
+            Some(codes) => Some(grpc_code_set(field("codes"), codes)?),
+            None => None,
+        };
+        entries.push(Entry {
+            service: config.service.as_str().into(),
+            method: config.method.as_deref().map(Into::into),
+            codes,
+        });
+    }
+    Ok(GrpcMethods::new(entries))
 }
 
 /// Every setting of a retry layer. `Default` gives the documented
@@ -302,6 +378,7 @@ impl RetryOnConfig {
 /// | `replay_memory` | 64 MiB | the most bytes kept for replay across all requests (at least `body_limit`, at most 1 GiB) |
 /// | `idempotency` | required | which requests may be sent again |
 /// | `retry_on` | 408, 429, 500, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
+/// | `grpc_methods` | none | gRPC services or methods safe to retry, and their codes (gRFC A6) |
 /// | `seed` | random | the jitter's seed |
 ///
 /// ```
@@ -387,6 +464,12 @@ pub struct RetryConfig {
     pub idempotency: Idempotency,
     /// Which failures are retried.
     pub retry_on: RetryOnConfig,
+    /// gRPC services and methods declared safe to retry, each with the
+    /// codes it is retried on (gRPC's retry policy, gRFC A6). Every gRPC
+    /// call is a POST, so without a declaration (or an `Idempotency-Key`,
+    /// or `idempotency = "ignored"`) none is retried. The first entry that
+    /// matches a call decides; at most 256 (default none).
+    pub grpc_methods: Vec<GrpcMethodConfig>,
     /// Seed of the jitter's random numbers; random when absent. Set it for
     /// reproducible simulations.
     pub seed: Option<u64>,
@@ -405,6 +488,7 @@ impl Default for RetryConfig {
             replay_memory: DEFAULT_REPLAY_MEMORY,
             idempotency: Idempotency::Required,
             retry_on: RetryOnConfig::default(),
+            grpc_methods: Vec::new(),
             seed: None,
         }
     }
@@ -524,6 +608,7 @@ impl RetryConfig {
             max_retry_after: self.max_retry_after,
             retry_on,
             idempotency: self.idempotency,
+            grpc_methods: grpc_methods(&self.grpc_methods)?,
             timeout: self.timeout,
         })
     }

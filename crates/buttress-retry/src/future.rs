@@ -21,7 +21,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
-use buttress_core::classify::{Classify, Outcome};
+use buttress_core::classify::{Classify, GrpcCodeSet, Outcome};
 use buttress_core::clock;
 use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, Rejected};
@@ -55,17 +55,25 @@ pub(crate) struct Retrying<S, K, P, C> {
     shared: Arc<Shared<P, C>>,
     attempts: u32,
     previous: Duration,
+    /// The gRPC codes this request is retried on.
+    grpc_codes: GrpcCodeSet,
 }
 
 impl<S, K, P, C> Retrying<S, K, P, C> {
     #[inline]
-    pub(crate) fn new(service: S, copy: K, shared: Arc<Shared<P, C>>) -> Self {
+    pub(crate) fn new(
+        service: S,
+        copy: K,
+        shared: Arc<Shared<P, C>>,
+        grpc_codes: GrpcCodeSet,
+    ) -> Self {
         Retrying {
             service,
             copy,
             shared,
             attempts: 1,
             previous: Duration::ZERO,
+            grpc_codes,
         }
     }
 
@@ -91,10 +99,14 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
         if outcome == Outcome::Success && !result.is_ok_and(unprocessed) {
             return None;
         }
-        let (delay, cause) =
-            shared
-                .policy
-                .next_delay(self.attempts, self.previous, outcome, result, &shared.rng)?;
+        let (delay, cause) = shared.policy.next_delay(
+            self.attempts,
+            self.previous,
+            outcome,
+            result,
+            self.grpc_codes,
+            &shared.rng,
+        )?;
         let now = Instant::now();
         let resume = clock::after(now, delay);
         if deadline.is_some_and(|deadline| resume >= deadline.at) {

@@ -116,8 +116,8 @@ mod sync;
 pub use self::budget::RetryBudget;
 pub use self::builder::RetryLayerBuilder;
 pub use self::config::{
-    BackoffConfig, BudgetConfig, DEFAULT_REPLAY_MEMORY, Idempotency, Jitter, MAX_ATTEMPTS,
-    MAX_BODY_LIMIT, MAX_REPLAY_MEMORY, RetryConfig, RetryOnConfig,
+    BackoffConfig, BudgetConfig, DEFAULT_REPLAY_MEMORY, GrpcMethodConfig, Idempotency, Jitter,
+    MAX_ATTEMPTS, MAX_BODY_LIMIT, MAX_REPLAY_MEMORY, RetryConfig, RetryOnConfig,
 };
 pub use self::future::ResponseFuture;
 pub use self::handle::RetryHandle;

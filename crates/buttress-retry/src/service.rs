@@ -134,10 +134,10 @@ where
         // guards it only when it has a limit of its own.
         let guard_first = own_deadline.is_some();
 
-        if !policy.may_retry(&request) {
+        let Some(grpc_codes) = policy.retryable(&request) else {
             let future = self.inner.call(shared.replay.once(request));
             return ResponseFuture::new(future, None, deadline, guard_first);
-        }
+        };
         let (sent, copy) = shared.replay.first(request, &shared.memory);
         let Some(copy) = copy else {
             let future = self.inner.call(sent);
@@ -146,7 +146,7 @@ where
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
         let future = service.call(sent);
-        let retrying = Retrying::new(service, copy, self.shared.clone());
+        let retrying = Retrying::new(service, copy, self.shared.clone(), grpc_codes);
         ResponseFuture::new(future, Some(retrying), deadline, guard_first)
     }
 }

@@ -1,6 +1,7 @@
 //! The policy: which requests may be retried, which failures are worth it,
 //! and how long to wait before the next attempt.
 
+pub(crate) mod grpc;
 pub(crate) mod hints;
 pub(crate) mod retry_on;
 
@@ -9,10 +10,12 @@ use std::time::Duration;
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
 use buttress_core::backoff::Backoff;
-use buttress_core::classify::Outcome;
+use buttress_core::classify::{GrpcCodeSet, Outcome};
+use buttress_core::grpc::is_grpc;
 use buttress_core::rng::SharedRng;
 use http::{HeaderName, Method};
 
+use self::grpc::GrpcMethods;
 use self::hints::Hint;
 use self::retry_on::{Cause, RetryOn};
 use crate::config::Idempotency;
@@ -30,6 +33,7 @@ pub(crate) struct Policy {
     pub(crate) max_retry_after: Duration,
     pub(crate) retry_on: RetryOn,
     pub(crate) idempotency: Idempotency,
+    pub(crate) grpc_methods: GrpcMethods,
     pub(crate) timeout: Option<Duration>,
 }
 
@@ -43,18 +47,34 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 }
 
 impl Policy {
-    /// Whether `request` could ever be sent twice: more than one attempt is
-    /// allowed and the request is safe to repeat.
+    /// Whether `request` could ever be sent twice — more than one attempt
+    /// is allowed and the request is safe to repeat: a gRPC call to a
+    /// method declared safe, or a request the idempotency rule admits —
+    /// and, if so, the gRPC codes it is retried on.
     #[inline]
-    pub(crate) fn may_retry<R: RequestAccess>(&self, request: &R) -> bool {
-        self.max_attempts > 1
-            && match self.idempotency {
-                Idempotency::Ignored => true,
-                Idempotency::Required => {
-                    is_idempotent(request.method())
-                        || request.headers().contains_key(IDEMPOTENCY_KEY)
-                }
+    pub(crate) fn retryable<R: RequestAccess>(&self, request: &R) -> Option<GrpcCodeSet> {
+        if self.max_attempts <= 1 {
+            return None;
+        }
+        let codes = self.retry_on.grpc_codes;
+        if !self.grpc_methods.is_empty() && is_grpc(request.headers()) {
+            if let Some(codes) = self.grpc_methods.lookup(request.path(), codes) {
+                return Some(codes);
             }
+        }
+        let safe = match self.idempotency {
+            Idempotency::Ignored => true,
+            Idempotency::Required => {
+                is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
+            }
+        };
+        safe.then_some(codes)
+    }
+
+    /// Whether `request` could ever be sent twice.
+    #[cfg(test)]
+    fn may_retry<R: RequestAccess>(&self, request: &R) -> bool {
+        self.retryable(request).is_some()
     }
 
     /// After `attempts` attempts, the last judged `outcome`: the delay
@@ -66,12 +86,13 @@ impl Policy {
         previous: Duration,
         outcome: Outcome,
         result: Result<&R, &(dyn Error + 'static)>,
+        grpc_codes: GrpcCodeSet,
         rng: &SharedRng,
     ) -> Option<(Duration, Cause)> {
         if attempts >= self.max_attempts {
             return None;
         }
-        let cause = self.retry_on.judge(outcome, result)?;
+        let cause = self.retry_on.judge(outcome, result, grpc_codes)?;
         let delay = match hints::read(result) {
             Hint::DoNotRetry => None,
             Hint::After(delay) if delay > self.max_retry_after => None,
@@ -144,10 +165,17 @@ mod tests {
         let plain = http::Response::builder().status(503).body(()).unwrap();
         let delays: Vec<u128> = (1..=6)
             .map(|attempts| {
-                p.next_delay(attempts, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
-                    .unwrap()
-                    .0
-                    .as_millis()
+                p.next_delay(
+                    attempts,
+                    Duration::ZERO,
+                    Outcome::Failure,
+                    Ok(&plain),
+                    p.retry_on.grpc_codes,
+                    &rng,
+                )
+                .unwrap()
+                .0
+                .as_millis()
             })
             .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
@@ -166,24 +194,51 @@ mod tests {
         };
         let two = res("2");
         let (delay, cause) = p
-            .next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&two), &rng)
+            .next_delay(
+                1,
+                Duration::ZERO,
+                Outcome::Failure,
+                Ok(&two),
+                p.retry_on.grpc_codes,
+                &rng,
+            )
             .unwrap();
         assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_millis(2_200));
         assert_eq!(cause, Cause::Status);
         let too_long = res("11");
         assert_eq!(
-            p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&too_long), &rng),
+            p.next_delay(
+                1,
+                Duration::ZERO,
+                Outcome::Failure,
+                Ok(&too_long),
+                p.retry_on.grpc_codes,
+                &rng
+            ),
             None
         );
         let plain = http::Response::builder().status(503).body(()).unwrap();
         assert!(
-            p.next_delay(1, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng)
-                .unwrap()
-                .0
-                <= p.backoff.base()
+            p.next_delay(
+                1,
+                Duration::ZERO,
+                Outcome::Failure,
+                Ok(&plain),
+                p.retry_on.grpc_codes,
+                &rng
+            )
+            .unwrap()
+            .0 <= p.backoff.base()
         );
         assert_eq!(
-            p.next_delay(3, Duration::ZERO, Outcome::Failure, Ok(&plain), &rng),
+            p.next_delay(
+                3,
+                Duration::ZERO,
+                Outcome::Failure,
+                Ok(&plain),
+                p.retry_on.grpc_codes,
+                &rng
+            ),
             None
         );
     }

@@ -26,6 +26,7 @@ impl RetryOn {
         &self,
         outcome: Outcome,
         result: Result<&R, &(dyn Error + 'static)>,
+        grpc_codes: GrpcCodeSet,
     ) -> Option<Cause> {
         match result {
             Ok(response) => {
@@ -37,7 +38,7 @@ impl RetryOn {
                     .then_some(Cause::Status);
                 }
                 match GrpcCode::from_headers(response.headers()) {
-                    Some(code) => self.grpc_codes.contains(code).then_some(Cause::Grpc),
+                    Some(code) => grpc_codes.contains(code).then_some(Cause::Grpc),
                     None => self
                         .statuses
                         .contains(response.status().as_u16())
@@ -92,13 +93,13 @@ mod tests {
 
     fn judge_response(on: &RetryOn, res: &http::Response<()>) -> Option<Cause> {
         let outcome = HttpClassifier::default().classify(Ok(res));
-        on.judge(outcome, Ok(res))
+        on.judge(outcome, Ok(res), on.grpc_codes)
     }
 
     fn judge_error(on: &RetryOn, err: &BoxError) -> Option<Cause> {
         let outcome =
             Classify::<http::Response<()>>::classify(&HttpClassifier::default(), Err(&**err));
-        on.judge::<http::Response<()>>(outcome, Err(&**err))
+        on.judge::<http::Response<()>>(outcome, Err(&**err), on.grpc_codes)
     }
 
     #[test]
@@ -121,7 +122,10 @@ mod tests {
         let on = defaults();
         let res = status(503);
         let lenient = HttpClassifier::default().succeeding(503);
-        assert_eq!(on.judge(lenient.classify(Ok(&res)), Ok(&res)), None);
+        assert_eq!(
+            on.judge(lenient.classify(Ok(&res)), Ok(&res), on.grpc_codes),
+            None
+        );
     }
 
     #[test]
@@ -137,11 +141,18 @@ mod tests {
         let c = GrpcClassifier::default();
         let unavailable = grpc("14");
         assert_eq!(
-            on.judge(c.classify(Ok(&unavailable)), Ok(&unavailable)),
+            on.judge(
+                c.classify(Ok(&unavailable)),
+                Ok(&unavailable),
+                on.grpc_codes
+            ),
             Some(Cause::Grpc)
         );
         let internal = grpc("13");
-        assert_eq!(on.judge(c.classify(Ok(&internal)), Ok(&internal)), None);
+        assert_eq!(
+            on.judge(c.classify(Ok(&internal)), Ok(&internal), on.grpc_codes),
+            None
+        );
     }
 
     #[test]
