@@ -122,3 +122,24 @@ async fn a_handler_returning_a_client_rejection_answers_503() {
     assert_eq!(answer.headers["retry-after"], "3");
     assert_eq!(answer.body.as_ref(), b"circuit open\n");
 }
+
+/// A handler's own refusal (`IntoResponse for Rejected`, which cannot see
+/// the request) answers in JSON when the caller asks for it, as the edge's
+/// own refusals do.
+#[tokio::test]
+async fn a_handlers_rejection_answers_in_json_when_asked() {
+    let mut conn = Connection::open(app().await).await;
+    let answer = conn
+        .get("/client-rejected", &[("accept", "application/json")])
+        .await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(answer.headers["retry-after"], "3");
+    assert_eq!(
+        answer.body.as_ref(),
+        br#"{"error":"circuit_open","message":"circuit open"}"#
+    );
+    // Asked for nothing in particular: text, as before.
+    let answer = conn.get("/client-rejected", &[]).await;
+    assert_eq!(answer.headers["content-type"], "text/plain; charset=utf-8");
+}

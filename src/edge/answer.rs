@@ -37,6 +37,23 @@ fn empty<B>(response: Response<()>) -> Response<EdgeBody<B>> {
     response.map(|()| EdgeBody::empty())
 }
 
+/// A response of the inner service, passed on — unless it is a refusal
+/// the handler answered itself in plain text (`IntoResponse for
+/// Rejected`, which cannot see the request) and the request asked for
+/// JSON: then the same refusal, in JSON, as the edge would have answered.
+pub(super) fn passed_on<B>(response: Response<B>, protocol: Protocol) -> Response<EdgeBody<B>> {
+    if protocol == Protocol::Http(BodyFormat::Json)
+        && let Some(rejected) = response.extensions().get::<Rejected>()
+        && response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+    {
+        return local(rejected.to_http_response(BodyFormat::Json));
+    }
+    response.map(|body| EdgeBody::inner(body, protocol == Protocol::Grpc))
+}
+
 /// The answer to an error from the inner service.
 pub(super) fn error<B>(error: BoxError, protocol: Protocol) -> Response<EdgeBody<B>> {
     if let Some(rejected) = Rejected::find(&*error) {

@@ -69,10 +69,7 @@ where
                 let protocol = *protocol;
                 match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(Ok(response))) => {
-                        let grpc = protocol == Protocol::Grpc;
-                        response.map(|body| EdgeBody::inner(body, grpc))
-                    }
+                    Ok(Poll::Ready(Ok(response))) => answer::passed_on(response, protocol),
                     Ok(Poll::Ready(Err(error))) => answer::error(error.into(), protocol),
                     Err(payload) => {
                         let response = answer::panic(&*payload, protocol);
