@@ -235,4 +235,19 @@ pub enum Event {
     FallbackServed(FallbackCause),
     /// A retry was wanted but the retry budget was spent.
     BudgetExhausted,
+    /// A hedge — another attempt of a request still in flight — was sent.
+    HedgeSent {
+        /// Its attempt number (2 for the first hedge).
+        attempt: u32,
+        /// How long after the first attempt.
+        after: Duration,
+    },
+    /// A hedged request ended: which attempt won, and how many attempts
+    /// still in flight were cancelled.
+    HedgeSettled {
+        /// Whether a hedge, not the first attempt, gave the answer.
+        won_by_hedge: bool,
+        /// The losing attempts dropped when the answer came.
+        cancelled: u32,
+    },
 }
