@@ -39,6 +39,7 @@ use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::LayerKind;
 
 use crate::budget::RetryBudget;
+use crate::hedge::{HedgeConfig, Hedging};
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
 use crate::policy::grpc::{Entry, GrpcMethods};
@@ -278,7 +279,10 @@ impl RetryOnConfig {
 }
 
 /// The set of gRPC error codes `codes` names; the error names `field`.
-fn grpc_code_set(field: impl Into<std::borrow::Cow<'static, str>>, codes: &[u8]) -> Result<GrpcCodeSet, ConfigError> {
+fn grpc_code_set(
+    field: impl Into<std::borrow::Cow<'static, str>>,
+    codes: &[u8],
+) -> Result<GrpcCodeSet, ConfigError> {
     let mut set = GrpcCodeSet::empty();
     for &code in codes {
         match GrpcCode::from_u8(code) {
@@ -379,6 +383,7 @@ fn grpc_methods(configs: &[GrpcMethodConfig]) -> Result<GrpcMethods, ConfigError
 /// | `idempotency` | required | which requests may be sent again |
 /// | `retry_on` | 408, 429, 500, 502–504, UNAVAILABLE, transport errors, timeouts | which failures are retried |
 /// | `grpc_methods` | none | gRPC services or methods safe to retry, and their codes (gRFC A6) |
+/// | `hedge` | off | hedge instead of retrying (see [`HedgeConfig`]) |
 /// | `seed` | random | the jitter's seed |
 ///
 /// ```
@@ -470,6 +475,10 @@ pub struct RetryConfig {
     /// or `idempotency = "ignored"`) none is retried. The first entry that
     /// matches a call decides; at most 256 (default none).
     pub grpc_methods: Vec<GrpcMethodConfig>,
+    /// Hedge instead of retrying (default off): see [`HedgeConfig`]. The
+    /// same requests qualify, `max_attempts` bounds the attempts in
+    /// flight, and the budget pays for every hedge.
+    pub hedge: Option<HedgeConfig>,
     /// Seed of the jitter's random numbers; random when absent. Set it for
     /// reproducible simulations.
     pub seed: Option<u64>,
@@ -489,6 +498,7 @@ impl Default for RetryConfig {
             idempotency: Idempotency::Required,
             retry_on: RetryOnConfig::default(),
             grpc_methods: Vec::new(),
+            hedge: None,
             seed: None,
         }
     }
@@ -548,9 +558,10 @@ impl RetryConfig {
             }
             (None, None) => None,
         };
+        let hedging = self.hedging()?;
         let telemetry = env.telemetry(LayerKind::Retry, self.name.as_deref());
         let memory = ReplayMemory::new(self.body_limit, self.replay_memory);
-        Ok(Shared::new(
+        let mut shared = Shared::new(
             memory,
             policy,
             budget,
@@ -559,7 +570,23 @@ impl RetryConfig {
             classifier,
             replay,
             self.clone(),
-        ))
+        );
+        shared.hedging = hedging;
+        Ok(shared)
+    }
+
+    /// The checked hedging settings, if the layer hedges.
+    fn hedging(&self) -> Result<Option<Hedging>, ConfigError> {
+        let Some(hedge) = &self.hedge else {
+            return Ok(None);
+        };
+        if self.max_attempts < 2 {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at least 2 to hedge (the first attempt and a hedge)",
+            ));
+        }
+        hedge.hedging().map(Some).map_err(|e| e.in_section("hedge"))
     }
 
     pub(crate) fn policy(&self) -> Result<Policy, ConfigError> {

@@ -30,6 +30,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
 use crate::headers;
+use crate::hedge::future::HedgeFuture;
 use crate::policy::retry_on::unprocessed;
 use crate::replay::Replay;
 use crate::shared::Shared;
@@ -37,8 +38,8 @@ use crate::shared::Shared;
 /// When the whole call must end, and how to say so if it does.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
-    at: Instant,
-    reason: Reason,
+    pub(crate) at: Instant,
+    pub(crate) reason: Reason,
 }
 
 impl Deadline {
@@ -143,20 +144,29 @@ pin_project! {
 }
 
 pin_project! {
-    /// The response future of [`Retry`](crate::Retry).
+    /// The response future of [`Retry`](crate::Retry): attempts one after
+    /// another, or hedged.
     pub struct ResponseFuture<S, P, Req, C>
     where
         P: Replay<Req>,
         S: Service<P::Sent>,
     {
         #[pin]
-        state: State<S::Future>,
-        timer: Option<Pin<Box<Sleep>>>,
-        guarded: bool,
-        deadline: Option<Deadline>,
-        retry: Option<Retrying<S, P::Copy, P, C>>,
-        next: Option<Box<P::Sent>>,
-        _request: PhantomData<fn(Req)>,
+        kind: Kind<S, P, Req, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S, P, Req, C>
+    where
+        P: Replay<Req>,
+        S: Service<P::Sent>,
+    {
+        Sequential { #[pin] future: RetryFuture<S, P, Req, C> },
+        // Boxed: its timer and attempts would otherwise grow every
+        // caller's future, hedging or not.
+        Hedged { future: Pin<Box<HedgeFuture<S, P, Req, C>>> },
     }
 }
 
@@ -172,11 +182,90 @@ where
         deadline: Option<Deadline>,
         guard_first: bool,
     ) -> Self {
+        ResponseFuture {
+            kind: Kind::Sequential {
+                future: RetryFuture::new(future, retry, deadline, guard_first),
+            },
+        }
+    }
+
+    pub(crate) fn hedged(future: HedgeFuture<S, P, Req, C>) -> Self {
+        ResponseFuture {
+            kind: Kind::Hedged {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
+impl<S, P, Req, C> Future for ResponseFuture<S, P, Req, C>
+where
+    P: Replay<Req>,
+    P::Sent: RequestAccess,
+    S: Service<P::Sent>,
+    S::Error: Into<BoxError>,
+    S::Response: ResponseAccess,
+    C: Classify<S::Response>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Sequential { future } => future.poll(cx),
+            KindProj::Hedged { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S, P, Req, C> std::fmt::Debug for ResponseFuture<S, P, Req, C>
+where
+    P: Replay<Req>,
+    S: Service<P::Sent>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Sequential { future } => future.fmt(f),
+            Kind::Hedged { .. } => f.write_str("ResponseFuture(hedged)"),
+        }
+    }
+}
+
+pin_project! {
+    /// Attempts one after another.
+    pub(crate) struct RetryFuture<S, P, Req, C>
+    where
+        P: Replay<Req>,
+        S: Service<P::Sent>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        timer: Option<Pin<Box<Sleep>>>,
+        guarded: bool,
+        deadline: Option<Deadline>,
+        retry: Option<Retrying<S, P::Copy, P, C>>,
+        next: Option<Box<P::Sent>>,
+        _request: PhantomData<fn(Req)>,
+    }
+}
+
+impl<S, P, Req, C> RetryFuture<S, P, Req, C>
+where
+    P: Replay<Req>,
+    S: Service<P::Sent>,
+{
+    #[inline(always)]
+    pub(crate) fn new(
+        future: S::Future,
+        retry: Option<Retrying<S, P::Copy, P, C>>,
+        deadline: Option<Deadline>,
+        guard_first: bool,
+    ) -> Self {
         let timer = match deadline {
             Some(deadline) if guard_first => Some(Box::pin(sleep_until(deadline.at))),
             _ => None,
         };
-        ResponseFuture {
+        RetryFuture {
             state: State::Attempt { future },
             guarded: timer.is_some(),
             timer,
@@ -202,7 +291,7 @@ fn expired(guarded: bool, timer: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<
             .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
 }
 
-impl<S, P, Req, C> Future for ResponseFuture<S, P, Req, C>
+impl<S, P, Req, C> Future for RetryFuture<S, P, Req, C>
 where
     P: Replay<Req>,
     P::Sent: RequestAccess,
@@ -293,7 +382,7 @@ where
     }
 }
 
-impl<S, P, Req, C> std::fmt::Debug for ResponseFuture<S, P, Req, C>
+impl<S, P, Req, C> std::fmt::Debug for RetryFuture<S, P, Req, C>
 where
     P: Replay<Req>,
     S: Service<P::Sent>,

@@ -106,6 +106,7 @@ pub mod config;
 mod future;
 mod handle;
 mod headers;
+mod hedge;
 mod layer;
 mod policy;
 pub mod replay;
@@ -122,6 +123,7 @@ pub use self::config::{
 pub use self::future::ResponseFuture;
 pub use self::handle::RetryHandle;
 pub use self::headers::{GRPC_PREVIOUS_RPC_ATTEMPTS, X_RETRY_ATTEMPT};
+pub use self::hedge::HedgeConfig;
 pub use self::layer::RetryLayer;
 pub use self::policy::IDEMPOTENCY_KEY;
 pub use self::replay::{BufferBody, CloneRequest, HttpCopy, Replay, ReplayBody};

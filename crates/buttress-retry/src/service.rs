@@ -13,6 +13,7 @@ use buttress_core::{BoxError, Reason, RequestContext};
 use tower_service::Service;
 
 use crate::future::{Deadline, ResponseFuture, Retrying};
+use crate::hedge::future::HedgeFuture;
 use crate::replay::{BufferBody, Replay};
 use crate::shared::Shared;
 
@@ -146,6 +147,19 @@ where
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
         let future = service.call(sent);
+        if shared.hedging.is_some() {
+            let start = now.unwrap_or_else(clock::now);
+            let hedged = HedgeFuture::new(
+                future,
+                service,
+                copy,
+                self.shared.clone(),
+                grpc_codes,
+                deadline,
+                start,
+            );
+            return ResponseFuture::hedged(hedged);
+        }
         let retrying = Retrying::new(service, copy, self.shared.clone(), grpc_codes);
         ResponseFuture::new(future, Some(retrying), deadline, guard_first)
     }

@@ -9,6 +9,7 @@ use buttress_core::telemetry::Telemetry;
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
 use crate::handle::RetryHandle;
+use crate::hedge::Hedging;
 use crate::policy::Policy;
 use crate::replay::ReplayMemory;
 
@@ -21,6 +22,8 @@ pub(crate) struct Shared<P, C> {
     pub(crate) replay: P,
     /// The bytes kept for replay, under the layer's cap.
     pub(crate) memory: ReplayMemory,
+    /// How the layer hedges, if it hedges instead of retrying.
+    pub(crate) hedging: Option<Hedging>,
     /// What the layer's handle reads; the request path reads the fields
     /// above, one pointer away rather than two.
     pub(crate) handle: RetryHandle,
@@ -47,6 +50,7 @@ impl<P, C> Shared<P, C> {
             classifier,
             replay,
             memory,
+            hedging: None,
             handle,
         }
     }

@@ -57,10 +57,11 @@ impl Policy {
             return None;
         }
         let codes = self.retry_on.grpc_codes;
-        if !self.grpc_methods.is_empty() && is_grpc(request.headers()) {
-            if let Some(codes) = self.grpc_methods.lookup(request.path(), codes) {
-                return Some(codes);
-            }
+        if !self.grpc_methods.is_empty()
+            && is_grpc(request.headers())
+            && let Some(codes) = self.grpc_methods.lookup(request.path(), codes)
+        {
+            return Some(codes);
         }
         let safe = match self.idempotency {
             Idempotency::Ignored => true,
