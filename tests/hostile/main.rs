@@ -9,6 +9,7 @@ mod body_panic;
 mod durations;
 mod forwarded;
 mod gauges;
+mod keyed_breaker;
 mod laundering;
 mod metrics_memory;
 mod replay_memory;

@@ -51,8 +51,11 @@
 //!   retry hint (in half-open with every probe taken, a hint of at most a
 //!   second); the edge layer turns it into 503 with `Retry-After`.
 //! - **Per-key breakers** ([`KeyedCircuitBreakerLayer`]): one per host,
-//!   route or tenant, in a bounded map that never evicts a breaker that
-//!   is not closed and quiet.
+//!   route or tenant, in a bounded map ([`MAX_KEYED_MEMORY`] in all, under
+//!   16 KiB a key with a time window) that evicts quiet breakers first,
+//!   then ones holding a few failures or open with no call for a whole
+//!   `wait`, and never an open one calls keep reaching; a new key that
+//!   finds no room is admitted unprotected rather than refused.
 //! - **Telemetry**: the layer registers once as `breaker/<name>`; per call
 //!   it reports `Admitted` or `Rejected(CircuitOpen)`, then `Completed`
 //!   (whose duration is measured only when slow-call tracking is on, and
@@ -159,8 +162,8 @@ pub use self::body_end::{
     BodyEndBody, BodyEndCircuitBreaker, BodyEndCircuitBreakerLayer, BodyEndResponseFuture,
 };
 pub use self::config::{
-    BackoffConfig, BreakerConfig, CircuitBreakerLayerBuilder, ConfigError, SlowCallConfig,
-    WindowConfig,
+    BackoffConfig, BreakerConfig, CircuitBreakerLayerBuilder, ConfigError, MAX_KEYED_MEMORY,
+    SlowCallConfig, WindowConfig,
 };
 pub use self::future::ResponseFuture;
 pub use self::handle::{CircuitBreakerHandle, Stats, Transitions};

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use buttress_core::clock;
-use buttress_core::keyed::KeyedState;
+use buttress_core::keyed::{KeyedState, Retention};
 use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::{Event, Replay, Telemetry};
 use tokio::sync::watch;
@@ -70,8 +70,28 @@ pub(crate) struct Breaker {
 impl Breaker {
     pub(crate) fn new(policy: Arc<Policy>, metrics_only: bool) -> Self {
         let seed = policy.seeds.next_u64();
+        let machine = Machine::new(&policy.settings, policy.lanes, seed, metrics_only);
+        Self::with_machine(policy, machine)
+    }
+
+    /// One key's breaker of a keyed layer: its window sized for being one
+    /// of `max_keys` (see [`Machine::per_key`]).
+    pub(crate) fn per_key(policy: Arc<Policy>, metrics_only: bool) -> Self {
+        let seed = policy.seeds.next_u64();
+        let machine = Machine::per_key(&policy.settings, seed, metrics_only);
+        Self::with_machine(policy, machine)
+    }
+
+    /// A keyed layer's overflow entry: admits every call, records nothing
+    /// (see [`crate::keyed`] for why).
+    pub(crate) fn pass_through(policy: Arc<Policy>) -> Self {
+        let machine = Machine::pass_through(policy.seeds.next_u64());
+        Self::with_machine(policy, machine)
+    }
+
+    fn with_machine(policy: Arc<Policy>, machine: Machine) -> Self {
         Breaker {
-            machine: Machine::new(&policy.settings, policy.lanes, seed, metrics_only),
+            machine,
             transitions: watch::Sender::new(None),
             policy,
         }
@@ -136,9 +156,17 @@ impl Replay for Breaker {
     }
 }
 
+/// See [`Machine::retention`]: closed and quiet is neutral; closed with
+/// failures, or open with no call for a whole `wait`, is idle; open with
+/// calls still arriving, or set by hand, is live.
 impl KeyedState for Breaker {
     fn is_neutral(&self, now: Instant) -> bool {
-        self.machine.is_neutral(clock::ticks(now))
+        self.retention(now) == Retention::Neutral
+    }
+
+    fn retention(&self, now: Instant) -> Retention {
+        self.machine
+            .retention(&self.policy.settings, clock::ticks(now))
     }
 }
 

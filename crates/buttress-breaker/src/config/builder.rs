@@ -127,9 +127,11 @@ impl<C> CircuitBreakerLayerBuilder<C> {
         ))
     }
 
-    /// Validates the config and builds a layer holding one breaker per key,
-    /// the key taken from each request by `extract` — the one way to build
-    /// a [`KeyedCircuitBreakerLayer`].
+    /// Validates the config for a keyed breaker
+    /// ([`BreakerConfig::validate_keyed`]: every field, and its keys'
+    /// memory in all) and builds a layer holding one breaker per key, the
+    /// key taken from each request by `extract` — the one way to build a
+    /// [`KeyedCircuitBreakerLayer`].
     ///
     /// ```
     /// use buttress_breaker::CircuitBreakerLayer;
@@ -152,6 +154,7 @@ impl<C> CircuitBreakerLayerBuilder<C> {
         E: Fn(&Req) -> K,
         K: Hash + Eq + Send + Sync + 'static,
     {
+        self.config.validate_keyed()?;
         let policy = self.config.policy_in(&self.env)?;
         Ok(KeyedCircuitBreakerLayer::new(
             policy,

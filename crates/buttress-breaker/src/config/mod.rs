@@ -22,6 +22,7 @@ use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerConfig};
 use buttress_core::telemetry::LayerKind;
 
 pub use self::builder::CircuitBreakerLayerBuilder;
+use crate::keyed::key_bytes;
 use crate::layer::CircuitBreakerLayer;
 use crate::machine::probes::MAX_PROBES;
 use crate::machine::settings::{Settings, SlowCalls, WindowShape};
@@ -29,6 +30,17 @@ use crate::shared::Policy;
 use crate::window::count::MAX_SIZE;
 use crate::window::time::MAX_BUCKETS;
 pub use buttress_core::config::ConfigError;
+
+/// The most memory the keys of one keyed breaker take together: 64 MiB.
+///
+/// A keyed breaker holds up to [`BreakerConfig::max_keys`] breakers, each
+/// with a window of its own, so its memory is `max_keys` ×
+/// [`BreakerConfig::key_memory`] — a count window of a million calls for
+/// each of 1,000 keys would be a gigabyte. Building a keyed breaker
+/// ([`BreakerConfig::validate_keyed`]) refuses a config past this bound.
+/// With the default 100-call window that is up to about 31,000 keys; with
+/// 1,000 keys, count windows of up to about 65,000 calls.
+pub const MAX_KEYED_MEMORY: usize = 64 * 1024 * 1024;
 
 /// The window over which rates are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +138,7 @@ impl Default for BackoffConfig {
 /// | `permitted_probes` | 5 | probe calls in half-open |
 /// | `metrics_only` | false | shadow mode |
 /// | `seed` | random | the jitter's seed |
-/// | `max_keys` | 1,000 | keys held by a keyed breaker |
+/// | `max_keys` | 1,000 | keys held by a keyed breaker (their memory at most [`MAX_KEYED_MEMORY`]) |
 ///
 /// ```
 /// use buttress_breaker::{BreakerConfig, CircuitBreakerLayer, State, WindowConfig};
@@ -201,6 +213,9 @@ pub struct BreakerConfig {
     /// reproducible simulations.
     pub seed: Option<u64>,
     /// For per-key breakers: the most keys held at once (default 1,000).
+    /// A keyed breaker's keys take at most `max_keys` ×
+    /// [`key_memory`](Self::key_memory) bytes, which must not pass
+    /// [`MAX_KEYED_MEMORY`] (see [`validate_keyed`](Self::validate_keyed)).
     pub max_keys: usize,
 }
 
@@ -263,6 +278,83 @@ impl LayerConfig for BreakerConfig {
 }
 
 impl BreakerConfig {
+    /// The most bytes one key of a keyed breaker built from this config
+    /// holds: its breaker, its window and its map entry (not what the key
+    /// itself owns on the heap, a `String`'s bytes say). A count window
+    /// adds a byte per call; a time window 16 bytes a bucket up to 512
+    /// buckets, 8 past them (packed, see
+    /// [`KeyedCircuitBreakerLayer`](crate::KeyedCircuitBreakerLayer)) — so
+    /// with any time window a key takes at most 10,240 bytes, under
+    /// 16 KiB.
+    ///
+    /// ```
+    /// use buttress_breaker::{BreakerConfig, WindowConfig};
+    /// use std::time::Duration;
+    ///
+    /// let hourly = BreakerConfig {
+    ///     window: WindowConfig::Time { duration: Duration::from_secs(3_600), buckets: 1_000 },
+    ///     ..BreakerConfig::default()
+    /// };
+    /// assert!(hourly.key_memory() <= 16 * 1024);
+    /// let count = BreakerConfig { window: WindowConfig::Count { size: 10_000 }, ..BreakerConfig::default() };
+    /// assert!(count.key_memory() >= 10_000);
+    /// ```
+    pub fn key_memory(&self) -> usize {
+        let window = match self.window {
+            WindowConfig::Count { size } => WindowShape::Count { size },
+            WindowConfig::Time { buckets, .. } => WindowShape::Time { span: 0, buckets },
+        };
+        key_bytes(window)
+    }
+
+    /// Checks the config for a keyed breaker: every field, as
+    /// [`validate`](LayerConfig::validate) does, and that `max_keys` keys
+    /// of [`key_memory`](Self::key_memory) bytes fit in
+    /// [`MAX_KEYED_MEMORY`]. [`build_keyed`] calls it; call it yourself to
+    /// refuse a loaded config before a keyed breaker is built from it.
+    ///
+    /// The error names `window.size` when a smaller count window would
+    /// fit, `max_keys` otherwise.
+    ///
+    /// ```
+    /// use buttress_breaker::{BreakerConfig, WindowConfig};
+    ///
+    /// let huge = BreakerConfig { window: WindowConfig::Count { size: 1_000_000 }, ..BreakerConfig::default() };
+    /// // Fine for a single breaker: one window of a million calls.
+    /// buttress_core::layer::LayerConfig::validate(&huge).unwrap();
+    /// // For 1,000 keys, a gigabyte: refused.
+    /// let err = huge.validate_keyed().unwrap_err();
+    /// assert_eq!(err.field(), "window.size");
+    /// let fewer = BreakerConfig { max_keys: 50, ..huge };
+    /// fewer.validate_keyed().unwrap();
+    /// ```
+    ///
+    /// [`build_keyed`]: CircuitBreakerLayerBuilder::build_keyed
+    pub fn validate_keyed(&self) -> Result<(), ConfigError> {
+        let settings = self.settings()?;
+        let per_key = key_bytes(settings.window);
+        if per_key.saturating_mul(self.max_keys) <= MAX_KEYED_MEMORY {
+            return Ok(());
+        }
+        let smaller_window_fits = matches!(settings.window, WindowShape::Count { .. })
+            && key_bytes(WindowShape::Count { size: 1 }).saturating_mul(self.max_keys)
+                <= MAX_KEYED_MEMORY;
+        let field = if smaller_window_fits {
+            "window.size"
+        } else {
+            "max_keys"
+        };
+        Err(ConfigError::new(
+            field,
+            format!(
+                "a keyed breaker of {} keys of up to {per_key} bytes each (window and \
+                 bookkeeping) would pass {MAX_KEYED_MEMORY} bytes (64 MiB) in all; \
+                 lower max_keys or the window",
+                self.max_keys
+            ),
+        ))
+    }
+
     /// Validates the config and registers its telemetry in `env`: what
     /// every breaker built from it shares.
     pub(crate) fn policy_in(&self, env: &BuildEnv) -> Result<Arc<Policy>, ConfigError> {

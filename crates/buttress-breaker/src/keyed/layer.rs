@@ -10,7 +10,7 @@ use buttress_core::layer::{DefaultClassifier, LayerHandle};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
-use super::{KeyedCircuitBreaker, KeyedShared};
+use super::{KeyedCircuitBreaker, KeyedShared, key_bytes};
 use crate::handle::CircuitBreakerHandle;
 use crate::shared::{Breaker, Policy};
 
@@ -25,6 +25,12 @@ use crate::shared::{Breaker, Policy};
 /// with the closure that takes the key from a request — a key extractor is
 /// code, not data, so there is no `from_config` of its own. Its
 /// [`handle`](Self::handle) reaches each key's breaker.
+///
+/// The map of keys is bounded, and what it evicts when full — quiet
+/// breakers first, never an open one calls keep reaching — and what a new
+/// key gets when nothing can go (admitted, unprotected: never refused for
+/// want of room) are described in the [crate documentation](crate) and
+/// [`BreakerConfig::max_keys`](crate::BreakerConfig::max_keys).
 ///
 /// ```
 /// use buttress_breaker::{CircuitBreakerLayer, State, WindowConfig};
@@ -74,9 +80,12 @@ where
         extract: E,
         classifier: C,
     ) -> Self {
-        let overflow = Breaker::new(policy.clone(), metrics_only);
+        // New keys that find the map full of live breakers are admitted
+        // and not recorded: see the module documentation for why.
+        let overflow = Breaker::pass_through(policy.clone());
         KeyedCircuitBreakerLayer {
             shared: Arc::new(KeyedShared {
+                key_memory: key_bytes(policy.settings.window),
                 policy,
                 map: KeyedMap::new(max_keys, overflow),
                 metrics_only,
@@ -150,9 +159,20 @@ where
         self.shared.map.get(key).map(CircuitBreakerHandle::keyed)
     }
 
-    /// Counters of the key map: keys held, capacity, evictions, overflows.
+    /// Counters of the key map: keys held, capacity, evictions, overflows
+    /// (calls of new keys admitted unprotected because no slot could be
+    /// freed).
     pub fn key_stats(&self) -> KeyedStats {
         self.shared.map.stats()
+    }
+
+    /// The most bytes one key holds — its breaker, window and map entry —
+    /// as [`BreakerConfig::key_memory`](crate::BreakerConfig::key_memory)
+    /// says for the layer's config; all keys together take at most this
+    /// times [`key_stats`](Self::key_stats)`().capacity`, which building
+    /// the layer held to [`MAX_KEYED_MEMORY`](crate::MAX_KEYED_MEMORY).
+    pub fn key_memory(&self) -> usize {
+        self.shared.key_memory
     }
 }
 

@@ -35,6 +35,7 @@ pub(crate) mod state;
 
 use std::sync::PoisonError;
 
+use buttress_core::keyed::Retention;
 use buttress_core::rng::SharedRng;
 
 use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering};
@@ -118,6 +119,11 @@ pub(crate) struct Machine {
     word: AtomicU64,
     /// When the open period ends, in clock nanoseconds.
     open_until: AtomicU64,
+    /// When a call last reached the breaker while it was not closed (or
+    /// when it left closed), in clock nanoseconds, to within
+    /// [`CALL_GRAIN`]: how a keyed map tells an open breaker calls keep
+    /// reaching from one nobody calls any more.
+    last_call: AtomicU64,
     /// Half-open bookkeeping, see [`probes`].
     probes: AtomicU64,
     metrics_only: AtomicBool,
@@ -139,6 +145,11 @@ struct Recording(AtomicU64);
 /// The most lanes of recording counts.
 const MAX_RECORDING_LANES: usize = 16;
 
+/// [`Machine::last_call`] is written only when it moves by more than this
+/// (1 ms): an open breaker rejecting a flood from every core must not
+/// bounce one cache line per call to say so.
+const CALL_GRAIN: u64 = 1_000_000;
+
 impl Machine {
     /// A closed breaker with an empty window.
     pub(crate) fn new(settings: &Settings, lanes: usize, seed: u64, metrics_only: bool) -> Self {
@@ -151,14 +162,46 @@ impl Machine {
         // As many recording lanes as the window has (a time window keeps
         // only as many as fit its memory bound); a count window has none
         // of its own, so as many as the breaker's.
-        let recording = window
-            .lanes()
-            .unwrap_or(lanes)
-            .clamp(1, MAX_RECORDING_LANES)
-            .next_power_of_two();
+        let recording = window.lanes().unwrap_or(lanes);
+        Self::with_window(window, recording, State::Closed, seed, metrics_only)
+    }
+
+    /// A closed breaker with an empty window, for one key of a keyed
+    /// breaker: its window unstriped and, when time-based, packed past
+    /// 512 buckets (see [`TimeWindow::per_key`]), so that a key takes a
+    /// bounded, small amount of memory.
+    pub(crate) fn per_key(settings: &Settings, seed: u64, metrics_only: bool) -> Self {
+        let window = match settings.window {
+            WindowShape::Count { size } => Window::Count(CountWindow::new(size)),
+            WindowShape::Time { span, buckets } => Window::Time(TimeWindow::per_key(span, buckets)),
+        };
+        Self::with_window(window, 1, State::Closed, seed, metrics_only)
+    }
+
+    /// A disabled breaker that admits every call and records nothing, with
+    /// the smallest window: a keyed breaker's overflow entry.
+    pub(crate) fn pass_through(seed: u64) -> Self {
+        Self::with_window(
+            Window::Count(CountWindow::new(1)),
+            1,
+            State::Disabled,
+            seed,
+            false,
+        )
+    }
+
+    fn with_window(
+        window: Window,
+        recording: usize,
+        state: State,
+        seed: u64,
+        metrics_only: bool,
+    ) -> Self {
+        let recording = recording.clamp(1, MAX_RECORDING_LANES).next_power_of_two();
         Machine {
-            word: AtomicU64::new(pack(State::Closed, 0)),
+            word: AtomicU64::new(pack(state, 0)),
             open_until: AtomicU64::new(0),
+            last_call: AtomicU64::new(0),
             probes: AtomicU64::new(probes::fresh(u64::MAX)),
             metrics_only: AtomicBool::new(metrics_only),
             rejected: AtomicU64::new(0),
@@ -210,6 +253,7 @@ impl Machine {
                 State::ForcedOpen => None,
                 State::Open => {
                     let now = clock.now();
+                    self.saw_call(now);
                     let until = self.open_until.load(Ordering::Acquire);
                     if now < until {
                         Some(until - now)
@@ -221,6 +265,7 @@ impl Machine {
                     }
                 }
                 State::HalfOpen => {
+                    self.saw_call(clock.now());
                     let tag = probes::tag(generation);
                     match probes::try_admit(&self.probes, tag, settings.permitted_probes) {
                         Ok(()) => {
@@ -236,6 +281,16 @@ impl Machine {
                 }
             };
             return (self.refuse(generation, retry_after), transition);
+        }
+    }
+
+    /// Notes that a call reached the breaker while it was not closed.
+    #[inline]
+    fn saw_call(&self, now: u64) {
+        // Coarse, and a load first: see `CALL_GRAIN`.
+        let last = self.last_call.load(Ordering::Relaxed);
+        if now > last.saturating_add(CALL_GRAIN) {
+            self.last_call.store(now, Ordering::Relaxed);
         }
     }
 
@@ -353,6 +408,10 @@ impl Machine {
     ) -> Transition {
         let (from, generation) = unpack(word);
         let next = generation.wrapping_add(1);
+        if matches!(to, State::Open | State::HalfOpen) {
+            // The call that tripped it (or came to probe) reached it.
+            self.last_call.store(now, Ordering::Relaxed);
+        }
         match to {
             State::Open => {
                 writer.reopens = if from == State::HalfOpen {
@@ -413,14 +472,36 @@ impl Machine {
         self.metrics_only.store(on, Ordering::Relaxed);
     }
 
-    /// Whether the breaker is closed with no failure or slow call in its
-    /// window: forgetting it would change nothing.
-    pub(crate) fn is_neutral(&self, now: u64) -> bool {
-        if self.state() != State::Closed {
-            return false;
+    /// What forgetting this breaker at `now` would cost, for a keyed map
+    /// making room (see [`crate::keyed`] for why):
+    ///
+    /// - closed with no failure or slow call in its window: nothing
+    ///   ([`Retention::Neutral`]);
+    /// - closed with some: a little evidence, below the threshold
+    ///   ([`Retention::Idle`]);
+    /// - open or half-open, while calls keep reaching it — one within the
+    ///   last `wait` — the protection of those calls ([`Retention::Live`]);
+    ///   once none has for a whole `wait`, it protects no one, and its
+    ///   next call would find it ready to probe anyway
+    ///   ([`Retention::Idle`]);
+    /// - forced open or disabled by hand: an operator's decision
+    ///   ([`Retention::Live`]).
+    ///
+    /// A few atomic loads, whatever the window.
+    pub(crate) fn retention(&self, settings: &Settings, now: u64) -> Retention {
+        match self.state() {
+            State::Closed if self.window.is_quiet(now) => Retention::Neutral,
+            State::Closed => Retention::Idle,
+            State::Open | State::HalfOpen => {
+                let last_call = self.last_call.load(Ordering::Relaxed);
+                if now.saturating_sub(last_call) >= settings.idle_after() {
+                    Retention::Idle
+                } else {
+                    Retention::Live
+                }
+            }
+            State::ForcedOpen | State::Disabled => Retention::Live,
         }
-        let totals = self.window.totals(now);
-        totals.failures == 0 && totals.slow == 0
     }
 
     /// A snapshot for the handle.

@@ -73,6 +73,14 @@ impl Settings {
         nanos(self.backoff.delay(reopens, Duration::ZERO, rng))
     }
 
+    /// How long an open or half-open breaker no call reaches is still
+    /// worth keeping in a keyed map: its base wait, after which its next
+    /// call would probe anyway (see
+    /// [`Machine::retention`](super::Machine::retention)).
+    pub(crate) fn idle_after(&self) -> u64 {
+        nanos(self.backoff.base())
+    }
+
     /// The retry hint of a half-open rejection: the outcome of the probes
     /// is not known yet, so a short, bounded hint.
     pub(crate) fn half_open_hint(&self) -> u64 {

@@ -14,7 +14,8 @@
 //! Neither rescans stored calls on the call path, and both take bounded
 //! memory whatever the traffic: a count window one byte per call, a time
 //! window 16 bytes per bucket per lane, with only as many lanes as fit in
-//! 16 KiB.
+//! 16 KiB. A per-key breaker's time window has one lane, and past 512
+//! buckets packs a bucket in 8 bytes: at most 8 KiB a key (see [`time`]).
 
 pub(crate) mod count;
 pub(crate) mod time;
@@ -63,6 +64,20 @@ impl Window {
         match self {
             Window::Count(window) => window.totals(),
             Window::Time(window) => window.totals(now),
+        }
+    }
+
+    /// Whether the window holds no failure and no slow call at `now`, in
+    /// a few loads (a time window may say no for up to a bucket longer
+    /// than it holds one).
+    #[inline]
+    pub(crate) fn is_quiet(&self, now: u64) -> bool {
+        match self {
+            Window::Count(window) => {
+                let totals = window.totals();
+                totals.failures == 0 && totals.slow == 0
+            }
+            Window::Time(window) => window.is_quiet(now),
         }
     }
 

@@ -60,6 +60,15 @@ pub struct KeyedMap<K, V> {
     /// Inserts left to send to the overflow entry before sweeping again,
     /// after a sweep found nothing to evict.
     pub(super) sweep_backoff: AtomicUsize,
+    /// The back-off the last fruitless sweep set: a batch, doubled by each
+    /// fruitless sweep in a row up to the capacity; 0 after a sweep that
+    /// evicted.
+    pub(super) backoff_len: AtomicUsize,
+    /// When the last fruitless sweep ran, in [`clock::ticks`]: the
+    /// back-off lapses [`SWEEP_AFTER`](super::sweep::SWEEP_AFTER) later.
+    ///
+    /// [`clock::ticks`]: crate::clock::ticks
+    pub(super) fruitless_at: AtomicU64,
     pub(super) evicted: AtomicU64,
     overflowed: AtomicU64,
 }
@@ -71,7 +80,8 @@ pub struct KeyedStats {
     pub len: usize,
     /// The most keys it may hold.
     pub capacity: usize,
-    /// Neutral entries evicted to make room.
+    /// Entries evicted to make room: neutral ones, then idle ones (see
+    /// [`Retention`](super::Retention)).
     pub evicted: u64,
     /// Lookups answered with the overflow entry because every slot was
     /// live.
@@ -84,7 +94,8 @@ where
     V: KeyedState,
 {
     /// A map holding at most `capacity` keys (at least 1), with `overflow`
-    /// as the state shared by new keys once every slot is live.
+    /// as the state shared by new keys once every slot is live (or in
+    /// use).
     pub fn new(capacity: usize, overflow: V) -> Self {
         let capacity = capacity.max(1);
         let shard_count = Self::shard_count(capacity);
@@ -105,6 +116,8 @@ where
             generation: AtomicU64::new(0),
             sweeping: Mutex::new(()),
             sweep_backoff: AtomicUsize::new(0),
+            backoff_len: AtomicUsize::new(0),
+            fruitless_at: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
         }
@@ -156,9 +169,13 @@ where
     }
 
     /// The state for `key`, inserting `make()` if absent. When the map is
-    /// full, neutral idle entries are evicted to make room; when none can
-    /// be, the shared overflow entry is returned (see
-    /// [`KeyedEntry::is_overflow`]).
+    /// full, entries are evicted to make room — neutral ones first, then
+    /// idle ones, least recently used first (see [`Retention`]); when none
+    /// can be, the shared overflow entry is returned (see
+    /// [`KeyedEntry::is_overflow`]) and `make` is not called: a flood of
+    /// new keys against a map full of live state allocates nothing.
+    ///
+    /// [`Retention`]: super::Retention
     pub fn get_or_insert_with<Q>(&self, key: &Q, make: impl FnOnce() -> V) -> KeyedEntry<V>
     where
         K: Borrow<Q>,
@@ -173,21 +190,25 @@ where
                 overflow: false,
             };
         }
-        // Build the state before reserving room, so a panicking `make`
-        // cannot leak a reservation.
-        let value = make();
+        // Room first, state second: building a key's state can be costly
+        // (a breaker's window), and a key that gets the overflow entry must
+        // not pay for it. The reservation is given back if `make` panics.
         if !self.reserve() {
             return self.overflow_entry();
         }
+        let reservation = Reservation { len: &self.len };
+        let value = make();
         let mut table = shard.write();
         if let Some(entry) = table.find(hash, |entry| entry.key.borrow() == key) {
-            // Another thread inserted it meanwhile.
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            // Another thread inserted it meanwhile: the reservation goes
+            // back as `reservation` drops.
             return KeyedEntry {
                 slot: entry.slot.clone(),
                 overflow: false,
             };
         }
+        // The key now holds the reserved room.
+        std::mem::forget(reservation);
         let slot = Arc::new(Slot {
             value,
             last_used: AtomicU64::new(self.generation.load(Ordering::Relaxed)),
@@ -278,6 +299,18 @@ where
             evicted: self.evicted.load(Ordering::Relaxed),
             overflowed: self.overflowed.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Room reserved for one key, given back when dropped: by a `make` that
+/// panics, or when another thread inserted the key first.
+struct Reservation<'a> {
+    len: &'a AtomicUsize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.len.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
