@@ -59,7 +59,14 @@ impl Recorder {
             headers,
             data,
         } = self;
-        cache.store(key, status, version, headers, data.freeze());
+        // A body collected in a growing buffer may sit in up to twice its
+        // length: kept, it gets an allocation of its own size.
+        let body = if data.capacity() > data.len() {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data.freeze()
+        };
+        cache.store(key, status, version, &headers, body);
     }
 }
 

@@ -15,6 +15,10 @@ const MAX_STALE_KEYS: usize = 1_000_000;
 /// The largest body a stale cache may be configured to keep.
 const MAX_STALE_BODY: usize = 16 * 1024 * 1024;
 
+/// The default byte budget of a stale cache: what its default key count
+/// and body size were nominally worth.
+const DEFAULT_STALE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A fixed fallback answer, as data.
 ///
 /// | field | default | meaning |
@@ -78,13 +82,14 @@ impl FallbackResponse {
 }
 
 /// The stale cache: the last good answer per key, served when a call
-/// fails, bounded in keys, age and body size.
+/// fails, bounded in keys, age, body size and bytes.
 ///
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `max_age` | required | how old a kept answer may be and still be served, 1 ns to 1 day |
 /// | `capacity` | 1,000 | the most keys kept, 1 to 1,000,000 |
 /// | `max_body` | 64 KiB | the largest body kept, 1 byte to 16 MiB; larger answers pass uncached |
+/// | `max_bytes` | 64 MiB | the most memory kept: keys, headers and bodies together, with their bookkeeping; at least `max_body` |
 /// | `refresh` | 1 s, or `max_age` if shorter | how often a key's kept answer is replaced by a newer good one, 0 to `max_age` |
 ///
 /// Keys are the request's method and URI; a key function is given in
@@ -105,6 +110,16 @@ pub struct StaleConfig {
     pub capacity: usize,
     /// The largest body kept, in bytes.
     pub max_body: usize,
+    /// The most bytes the cache holds, every answer's key, headers and
+    /// body counted, with a conservative estimate of the bookkeeping
+    /// around them (see [`FallbackHandle::stale_bytes`]). Keys and headers
+    /// count because they can outweigh the body: a 30 KB URI and 100 KB of
+    /// response headers around a two-byte body. When the budget is spent
+    /// on fresh answers, new keys are not cached, as when `capacity` is
+    /// reached. At least `max_body`.
+    ///
+    /// [`FallbackHandle::stale_bytes`]: crate::FallbackHandle::stale_bytes
+    pub max_bytes: usize,
     /// How often a key's kept answer is replaced; `None`: a second, or
     /// `max_age` if that is shorter. Between refreshes a good answer costs
     /// one shared lock and is not copied.
@@ -118,6 +133,7 @@ impl Default for StaleConfig {
             max_age: Duration::ZERO,
             capacity: 1_000,
             max_body: 64 * 1024,
+            max_bytes: DEFAULT_STALE_BYTES,
             refresh: None,
         }
     }
@@ -151,6 +167,12 @@ impl StaleConfig {
         }
         if self.max_body == 0 || self.max_body > MAX_STALE_BODY {
             return Err(ConfigError::new("max_body", "must be 1 byte to 16 MiB"));
+        }
+        if self.max_bytes < self.max_body {
+            return Err(ConfigError::new(
+                "max_bytes",
+                "must be at least max_body: a budget smaller than one body keeps nothing",
+            ));
         }
         // Zero refreshes on every good answer: meaningful, if costly.
         check_duration(

@@ -94,7 +94,7 @@ impl<C> std::fmt::Debug for FallbackLayer<C> {
 ///     .unwrap();
 /// let handle = layer.handle();
 /// assert_eq!(handle.id().name(), "recommendations");
-/// assert_eq!(handle.stale_keys(), 0);
+/// assert_eq!((handle.stale_keys(), handle.stale_bytes()), (0, 0));
 /// ```
 #[derive(Debug, Clone)]
 pub struct FallbackHandle {
@@ -106,6 +106,13 @@ impl FallbackHandle {
     /// Keys held in the stale cache now (zero without one).
     pub fn stale_keys(&self) -> usize {
         self.stale.as_ref().map_or(0, |stale| stale.len())
+    }
+
+    /// Bytes the stale cache holds now, as charged against its
+    /// `max_bytes`: keys, headers and bodies, with a conservative
+    /// estimate of the bookkeeping around them (zero without one).
+    pub fn stale_bytes(&self) -> usize {
+        self.stale.as_ref().map_or(0, |stale| stale.bytes())
     }
 }
 
@@ -149,13 +156,7 @@ pub(crate) fn assemble<C>(
             .stale_key
             .clone()
             .unwrap_or_else(|| Arc::new(default_key));
-        Arc::new(StaleCache::new(
-            stale.capacity,
-            stale.max_age,
-            stale.max_body,
-            stale.effective_refresh(),
-            key,
-        ))
+        Arc::new(StaleCache::new(stale, key))
     });
     let marker = match config.mark {
         true => Some(Marker::new(config.marker()?)),

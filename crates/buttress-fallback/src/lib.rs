@@ -14,9 +14,9 @@
 //! - a response built from the request's head and the [`Failure`]
 //!   ([`respond_fn`](FallbackLayerBuilder::respond_fn)), or
 //! - the last good answer for the same key, served stale
-//!   ([`FallbackConfig::stale`]) from a cache bounded in keys, age and
-//!   body size, with the fixed or built response behind it for keys never
-//!   seen.
+//!   ([`FallbackConfig::stale`]) from a cache bounded in keys, age, body
+//!   size and bytes (keys and headers counted with the bodies), with the
+//!   fixed or built response behind it for keys never seen.
 //!
 //! Like every Buttress layer its settings are data ([`FallbackConfig`],
 //! with the `serde` feature loadable from TOML), which its builder sets

@@ -480,6 +480,10 @@ fn builds_validate() {
     assert_eq!(field(stale(|s| s.capacity = 0)), "stale.capacity");
     assert_eq!(field(stale(|s| s.max_body = 0)), "stale.max_body");
     assert_eq!(
+        field(stale(|s| s.max_bytes = s.max_body - 1)),
+        "stale.max_bytes"
+    );
+    assert_eq!(
         field(stale(|s| s.refresh = Some(Duration::from_secs(11)))),
         "stale.refresh"
     );
@@ -611,4 +615,111 @@ async fn a_toml_config_serves_stale_then_its_fixed_answer() {
         let err = toml::from_str::<FallbackConfig>(bad).unwrap_err();
         assert!(err.to_string().contains(field), "{bad}: {err}");
     }
+}
+
+/// A dependency answering every request 200 with a two-byte body and
+/// `headers` headers of `value_len` bytes each.
+fn heavy_headers(
+    headers: usize,
+    value_len: usize,
+) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = BoxError, Future = impl Send>
++ Clone {
+    tower::service_fn(move |req: Request<()>| async move {
+        if req.headers().contains_key("x-fail") {
+            return Err::<Response<Full<Bytes>>, BoxError>("connection reset".into());
+        }
+        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+        let value = http::HeaderValue::from_str(&"v".repeat(value_len)).unwrap();
+        for i in 0..headers {
+            let name = http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap();
+            res.headers_mut().insert(name, value.clone());
+        }
+        Ok(res)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_and_headers_count_against_the_stale_byte_budget() {
+    const BUDGET: usize = 1 << 20;
+    let layer = FallbackLayer::builder()
+        .configure(|c| {
+            c.stale = Some(StaleConfig {
+                capacity: 1_000,
+                max_bytes: BUDGET,
+                ..StaleConfig::new(Duration::from_secs(60))
+            })
+        })
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    // 32 headers of 1 KiB and a 4 KiB URI around a two-byte body: the
+    // body cap never sees them.
+    let svc = layer.layer(heavy_headers(32, 1_024));
+    let uri = |i: usize| format!("/items/{i}?pad={}", "p".repeat(4_096));
+    for i in 0..100 {
+        body(
+            svc.clone()
+                .oneshot(request(Method::GET, &uri(i), ""))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            handle.stale_bytes() <= BUDGET,
+            "{} bytes",
+            handle.stale_bytes()
+        );
+    }
+    let (keys, bytes) = (handle.stale_keys(), handle.stale_bytes());
+    // What the entries hold, raw: at least this much is charged for each.
+    let raw = uri(0).len() + "GET ".len() + 32 * (1_024 + "x-h00".len()) + 2;
+    assert!(keys > 0 && keys < 100, "{keys} keys kept");
+    assert!(bytes >= keys * raw, "{bytes} bytes for {keys} keys");
+    assert!(bytes + raw > BUDGET, "filled to the budget: {bytes}");
+
+    // A kept answer is served; one never kept falls through.
+    let mut failing = request(Method::GET, &uri(0), "");
+    failing.headers_mut().insert("x-fail", "1".parse().unwrap());
+    let res = svc.clone().oneshot(failing).await.unwrap();
+    assert_eq!(res.headers()["x-h31"].len(), 1_024);
+    let mut failing = request(Method::GET, &uri(99), "");
+    failing.headers_mut().insert("x-fail", "1".parse().unwrap());
+    assert!(svc.clone().oneshot(failing).await.is_err());
+
+    // Expired answers give their bytes back, and make room again.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    body(
+        svc.clone()
+            .oneshot(request(Method::GET, &uri(100), ""))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(handle.stale_keys(), 1);
+    // One entry's charge (its URI a digit longer than most).
+    let one = handle.stale_bytes();
+    assert!(one >= raw && one <= bytes / keys + 4, "{one} for one entry");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_larger_than_the_whole_byte_budget_is_never_kept() {
+    let layer = FallbackLayer::builder()
+        .configure(|c| {
+            c.stale = Some(StaleConfig {
+                max_body: 1_024,
+                max_bytes: 16 * 1_024,
+                ..StaleConfig::new(Duration::from_secs(60))
+            })
+        })
+        .build()
+        .unwrap();
+    let svc = layer.layer(heavy_headers(4, 8 * 1_024));
+    body(svc.clone().oneshot(get("")).await.unwrap()).await;
+    assert_eq!(
+        (layer.handle().stale_keys(), layer.handle().stale_bytes()),
+        (0, 0)
+    );
+    let svc = layer.layer(heavy_headers(1, 1_024));
+    body(svc.oneshot(get("")).await.unwrap()).await;
+    assert_eq!(layer.handle().stale_keys(), 1);
 }

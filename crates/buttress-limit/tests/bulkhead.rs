@@ -585,3 +585,239 @@ async fn the_keyed_handle_reads_each_key_and_names_the_layer() {
     assert_eq!(copy.in_flight_of("/a"), 1);
     assert!(format!("{handle:?}").contains("tenants"));
 }
+
+/// A keyed bulkhead by path, `max_keys` 16, its other settings `change`d.
+fn per_path(change: impl FnOnce(&mut BulkheadConfig)) -> BulkheadLayer<PerPath> {
+    BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_concurrent = 2;
+            c.max_keys = 16;
+            change(c);
+        })
+        .name("tenants")
+        .build_keyed(path_of as fn(&Req) -> String)
+        .unwrap()
+}
+
+type PerPath = buttress_limit::bulkhead::PerKey<fn(&Req) -> String, String>;
+
+fn path_of(req: &Req) -> String {
+    req.uri().path().to_owned()
+}
+
+fn to(path: &str) -> Req {
+    http::Request::get(path).body(()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_held_open_on_many_keys_leave_room_for_a_new_key_until_the_total_cap() {
+    // A cap no higher than `max_keys`: every key gets a bulkhead of its own.
+    let layer = per_path(|c| c.max_total = Some(16));
+    let handle = layer.handle();
+    assert_eq!(handle.max_total(), 16);
+    let (inner, _) = counting(Duration::from_secs(10));
+    let mut svc = layer.layer(inner);
+
+    // Fifteen keys each hold a call open: every one of them is busy, and
+    // the map has one slot left, which a new tenant gets.
+    let mut held: Vec<_> = (0..15)
+        .map(|i| tokio_test::task::spawn(svc.clone().oneshot(to(&format!("/held/{i}")))))
+        .collect();
+    for call in &mut held {
+        assert_pending!(call.poll());
+    }
+    assert_eq!(handle.total(), 15);
+    let mut tenant = tokio_test::task::spawn(svc.clone().oneshot(to("/tenant")));
+    assert_pending!(tenant.poll());
+    assert_eq!(handle.in_flight_of("/tenant"), 1);
+    assert_eq!(handle.total(), 16);
+
+    // At the cap, every call is refused at once — a new key, and a key
+    // with a free slot of its own alike — with the bulkhead's rejection.
+    for path in ["/another", "/held/0"] {
+        let err = svc.ready().await.unwrap().call(to(path)).await.unwrap_err();
+        assert_eq!(reason(&err), Reason::BulkheadFull);
+        assert_eq!(
+            Rejected::find(&*err).unwrap().retry_after(),
+            Some(Duration::from_secs(1))
+        );
+    }
+    assert_eq!(handle.total(), 16);
+
+    // One call ends: room for one more, on any key.
+    drop(held.pop());
+    assert_eq!(handle.total(), 15);
+    let mut another = tokio_test::task::spawn(svc.clone().oneshot(to("/another")));
+    assert_pending!(another.poll());
+    assert_eq!(handle.in_flight_of("/another"), 1);
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    for mut call in held.into_iter().chain([tenant, another]) {
+        assert_ready!(call.poll()).unwrap();
+    }
+    assert_eq!(handle.total(), 0);
+    assert!(handle.tracked_keys() <= 16);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_counts_queued_callers_and_gives_every_place_back() {
+    let layer = per_path(|c| {
+        c.max_concurrent = 1;
+        c.queue_capacity = 4;
+        c.max_wait = Duration::from_secs(1);
+        c.max_total = Some(4);
+    });
+    let handle = layer.handle();
+    let (inner, _) = counting(Duration::from_secs(5));
+    let mut svc = layer.layer(inner);
+
+    let mut running = tokio_test::task::spawn(svc.clone().oneshot(to("/a")));
+    assert_pending!(running.poll());
+    let mut expires = tokio_test::task::spawn(svc.clone().oneshot(to("/a")));
+    assert_pending!(expires.poll());
+    let mut abandoned = tokio_test::task::spawn(svc.clone().oneshot(to("/a")));
+    assert_pending!(abandoned.poll());
+    let mut other = tokio_test::task::spawn(svc.clone().oneshot(to("/b")));
+    assert_pending!(other.poll());
+    assert_eq!((handle.in_flight_of("/a"), handle.queued_of("/a")), (1, 2));
+    assert_eq!(handle.total(), 4);
+    let err = svc.ready().await.unwrap().call(to("/c")).await.unwrap_err();
+    assert_eq!(reason(&err), Reason::BulkheadFull);
+
+    // A caller that gives up while queued gives its place back.
+    drop(abandoned);
+    assert_eq!(handle.total(), 3);
+    // So does one whose wait runs out.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        reason(&assert_ready!(expires.poll()).unwrap_err()),
+        Reason::QueueTimeout
+    );
+    assert_eq!(handle.total(), 2);
+
+    // A waiter granted its slot and dropped before it ran gives it back too.
+    let mut granted = tokio_test::task::spawn(svc.clone().oneshot(to("/b")));
+    assert_pending!(granted.poll());
+    assert_eq!(handle.total(), 3);
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert_ready!(running.poll()).unwrap();
+    assert_ready!(other.poll()).unwrap(); // hands `/b`'s slot to `granted`
+    assert_eq!(handle.in_flight_of("/b"), 1);
+    drop(granted);
+    assert_eq!((handle.in_flight_of("/b"), handle.total()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_body_holds_its_place_until_it_ends() {
+    use http_body_util::{BodyExt, Full};
+    let layer = per_path(|c| c.max_total = Some(1)).release_on_body_end();
+    let handle = layer.handle();
+    let svc = layer.layer(service_fn(|_req: Req| async {
+        Ok::<_, Infallible>(http::Response::new(Full::new(bytes::Bytes::from("body"))))
+    }));
+    let res = svc.clone().oneshot(to("/a")).await.unwrap();
+    assert_eq!((handle.in_flight_of("/a"), handle.total()), (1, 1));
+    let err = svc.clone().oneshot(to("/b")).await.unwrap_err();
+    assert_eq!(reason(&err), Reason::BulkheadFull);
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "body");
+    assert_eq!((handle.in_flight_of("/a"), handle.total()), (0, 0));
+    svc.oneshot(to("/b")).await.unwrap();
+    assert_eq!(handle.total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_calls_report_how_they_ended_once() {
+    let sink = RecordingSink::new();
+    let layer = BulkheadLayer::builder()
+        .configure(|c| c.max_concurrent = 1)
+        .name("tenants")
+        .sink(sink.clone())
+        .build_keyed(path_of)
+        .unwrap();
+    let (inner, _) = counting(Duration::from_secs(1));
+    let mut svc = layer.layer(inner);
+    svc.ready().await.unwrap().call(to("/a")).await.unwrap();
+    let cancelled = svc.ready().await.unwrap().call(to("/a"));
+    let mut cancelled = tokio_test::task::spawn(cancelled);
+    assert_pending!(cancelled.poll());
+    drop(cancelled);
+    let completed = |outcome| {
+        sink.count(|id, e| {
+            id.name() == "tenants"
+                && *e
+                    == Event::Completed {
+                        outcome,
+                        duration: Duration::ZERO,
+                    }
+        })
+    };
+    assert_eq!(completed(buttress_core::Outcome::Success), 1);
+    assert_eq!(completed(buttress_core::Outcome::Cancelled), 1);
+    assert_eq!(sink.count(|_, e| *e == Event::Admitted), 2);
+    assert_eq!(layer.handle().total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_every_tracked_key_is_busy_new_keys_share_what_the_cap_leaves() {
+    // The default cap: 16 keys × 2 calls.
+    let layer = per_path(|_| {});
+    let handle = layer.handle();
+    assert_eq!(handle.max_total(), 32);
+    let (inner, _) = counting(Duration::from_secs(10));
+    let mut svc = layer.layer(inner);
+
+    // Sixteen keys hold a call each: the map is full of busy keys.
+    let held: Vec<_> = (0..16)
+        .map(|i| svc.clone().oneshot(to(&format!("/held/{i}"))))
+        .map(tokio_test::task::spawn)
+        .map(|mut call| {
+            assert_pending!(call.poll());
+            call
+        })
+        .collect();
+    assert_eq!((handle.tracked_keys(), handle.total()), (16, 16));
+
+    // New keys are admitted all the same, up to the cap, and no further.
+    let mut newcomers = Vec::new();
+    for i in 0..16 {
+        let mut call = tokio_test::task::spawn(svc.clone().oneshot(to(&format!("/new/{i}"))));
+        assert_pending!(call.poll());
+        newcomers.push(call);
+    }
+    assert_eq!(handle.total(), 32);
+    let err = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(to("/late"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), Reason::BulkheadFull);
+
+    drop(held);
+    drop(newcomers);
+    assert_eq!(handle.total(), 0);
+    // Idle keys make room again (once the map's back-off from sweeping a
+    // map full of busy keys has lapsed).
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let _late = svc.ready().await.unwrap().call(to("/late"));
+    assert_eq!(handle.in_flight_of("/late"), 1, "a bulkhead of its own");
+}
+
+#[test]
+fn the_total_cap_is_at_least_one() {
+    let err = BulkheadLayer::builder()
+        .configure(|c| c.max_total = Some(0))
+        .build_keyed(path_of)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "max_total: must be at least 1");
+    // Above `max_keys` is allowed: new keys then share the overflow.
+    let layer = BulkheadLayer::builder()
+        .configure(|c| {
+            c.max_keys = 8;
+            c.max_total = Some(100);
+        })
+        .build_keyed(path_of)
+        .unwrap();
+    assert_eq!(layer.handle().max_total(), 100);
+}

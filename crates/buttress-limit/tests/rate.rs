@@ -257,6 +257,11 @@ async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_mo
         quota: QuotaConfig::per_minute(1),
         key: KeySource::PeerIp,
         max_keys: 10_000,
+        // The map's bounds are what this test is about: the quota shared
+        // by keys without a slot is opened wide, so that far more new keys
+        // than the map holds reach it (the hostile suite's `keyed_limits`
+        // holds a key-rotating caller to that quota).
+        new_keys: QuotaConfig::per_second(100_000),
         ..RateLimitConfig::default()
     })
     .unwrap();
@@ -291,24 +296,30 @@ async fn a_million_distinct_keys_through_capacity_10_000_keep_tracked_keys_at_mo
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_full_map_of_spent_quotas_sends_new_keys_to_one_overflow_bucket() {
+async fn a_full_map_of_spent_quotas_leaves_new_keys_to_the_new_keys_quota() {
+    // Keys without a slot share the `new_keys` quota (no longer a map
+    // overflow bucket holding one key's quota): three new keys a minute.
     let layer = RateLimitLayer::from_config(&RateLimitConfig {
         quota: QuotaConfig::per_minute(1),
         key: KeySource::Header("x-api-key".into()),
         max_keys: 2,
+        new_keys: QuotaConfig::per_minute(3),
         ..RateLimitConfig::default()
     })
     .unwrap();
     let mut svc = layer.layer(bare());
     call(&mut svc, with_header("x-api-key", "a")).unwrap();
     call(&mut svc, with_header("x-api-key", "b")).unwrap();
-    // The map is full of spent quota: `c` shares the overflow bucket…
+    // The map is full of spent quota: `c` passes on `new_keys` alone…
     call(&mut svc, with_header("x-api-key", "c")).unwrap();
     // …which `d` finds spent, while `a` keeps its spent quota.
-    rejection(call(&mut svc, with_header("x-api-key", "d")));
-    rejection(call(&mut svc, with_header("x-api-key", "a")));
+    let refused = rejection(call(&mut svc, with_header("x-api-key", "d")));
+    assert_eq!(&*refused.quota().unwrap().policy, "new_keys");
+    let refused = rejection(call(&mut svc, with_header("x-api-key", "a")));
+    assert_eq!(&*refused.quota().unwrap().policy, "default");
     assert_eq!(layer.handle().tracked_keys(), 2);
     assert_eq!(layer.handle().keyed_stats().unwrap().evicted, 0);
+    assert_eq!(layer.handle().new_keys_limited(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -570,4 +581,140 @@ fn the_config_loads_from_data() {
     RateLimitLayer::from_config(&forwarded).unwrap();
     let err = serde_json::from_str::<RateLimitConfig>(r#"{ "quota": { "limit": 1 } }"#);
     assert!(err.is_err());
+}
+
+/// A limit of 10 a second (burst 5) per `x-api-key`, `max_keys` keys, new
+/// keys sharing 20 a second (burst 20).
+fn rotation_limit(max_keys: usize) -> RateLimitLayer {
+    RateLimitLayer::from_config(&RateLimitConfig {
+        quota: ten_per_second_burst_five(),
+        key: KeySource::Header("x-api-key".into()),
+        max_keys,
+        new_keys: QuotaConfig::per_second(20),
+        keep_idle: Duration::from_secs(60),
+        ..RateLimitConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_rotating_keys_gets_the_new_keys_quota_and_no_more() {
+    let layer = rotation_limit(1_000);
+    let mut svc = layer.layer(bare());
+    let mut admitted = 0;
+    let mut next = 0u32;
+    // 10 seconds of 1,000 requests a second, each with a key never seen.
+    for step in 0..100 {
+        if step > 0 {
+            advance(Duration::from_millis(100)).await;
+        }
+        for _ in 0..100 {
+            next += 1;
+            if call(&mut svc, with_header("x-api-key", &format!("rot-{next}"))).is_ok() {
+                admitted += 1;
+            }
+        }
+    }
+    // The burst of 20, then 20 a second: not 5 per invented key.
+    assert!((200..=220).contains(&admitted), "{admitted} admitted");
+    let refused = rejection(call(&mut svc, with_header("x-api-key", "rot-new")));
+    let quota = refused.quota().unwrap();
+    assert_eq!((&*quota.policy, quota.limit), ("new_keys", 20));
+    assert!(refused.retry_after().unwrap() <= Duration::from_millis(50));
+    assert_eq!(layer.handle().new_keys_limited(), 10_000 - admitted + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_with_a_slot_keep_their_quota_through_a_rotation_flood() {
+    let layer = rotation_limit(64);
+    let mut svc = layer.layer(bare());
+    // Two callers known before the flood, each seen more than once.
+    for key in ["steady", "quiet"] {
+        for _ in 0..3 {
+            call(&mut svc, with_header("x-api-key", key)).unwrap();
+        }
+    }
+    advance(Duration::from_secs(1)).await;
+    // 30 s of a flood of invented keys, far more than the map holds:
+    // `steady` keeps calling within its quota, `quiet` is idle.
+    let mut next = 0u32;
+    for second in 0..30 {
+        for _ in 0..10 {
+            advance(Duration::from_millis(100)).await;
+            for _ in 0..50 {
+                next += 1;
+                let _ = call(&mut svc, with_header("x-api-key", &format!("rot-{next}")));
+            }
+        }
+        call(&mut svc, with_header("x-api-key", "steady"))
+            .unwrap_or_else(|_| panic!("steady refused at {second} s"));
+        assert!(layer.handle().tracked_keys() <= 64);
+    }
+    let stats = layer.handle().keyed_stats().unwrap();
+    assert!(stats.evicted > 0, "invented keys made room: {stats:?}");
+    // The idle caller still has its slot and its whole burst.
+    for _ in 0..5 {
+        call(&mut svc, with_header("x-api-key", "quiet")).unwrap();
+    }
+    rejection(call(&mut svc, with_header("x-api-key", "quiet")));
+    // A new caller is refused while the flood drains `new_keys`…
+    rejection(call(&mut svc, with_header("x-api-key", "newcomer")));
+    // …and admitted, with a slot of its own, once it stops.
+    advance(Duration::from_millis(50)).await;
+    for _ in 0..5 {
+        call(&mut svc, with_header("x-api-key", "newcomer")).unwrap();
+    }
+    let refused = rejection(call(&mut svc, with_header("x-api-key", "newcomer")));
+    assert_eq!(&*refused.quota().unwrap().policy, "default");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_returning_key_idle_past_keep_idle_may_make_room() {
+    let layer = RateLimitLayer::from_config(&RateLimitConfig {
+        quota: ten_per_second_burst_five(),
+        key: KeySource::Header("x-api-key".into()),
+        max_keys: 2,
+        keep_idle: Duration::from_secs(10),
+        ..RateLimitConfig::default()
+    })
+    .unwrap();
+    let mut svc = layer.layer(bare());
+    for key in ["a", "a", "b", "b"] {
+        call(&mut svc, with_header("x-api-key", key)).unwrap();
+    }
+    // Refilled, but both came back: kept, so `c` has no slot of its own.
+    advance(Duration::from_secs(1)).await;
+    call(&mut svc, with_header("x-api-key", "c")).unwrap();
+    assert_eq!(layer.handle().keyed_stats().unwrap().evicted, 0);
+    // Idle past `keep_idle`: they make room.
+    advance(Duration::from_secs(10)).await;
+    call(&mut svc, with_header("x-api-key", "c")).unwrap();
+    assert!(layer.handle().keyed_stats().unwrap().evicted > 0);
+    assert_eq!(layer.handle().tracked_keys(), 2);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn new_keys_and_keep_idle_load_from_data() {
+    let config: RateLimitConfig = serde_json::from_str(
+        r#"{
+            "key": "peer_ip",
+            "new_keys": { "limit": 50, "period": "1s", "burst": 100 },
+            "keep_idle": "5m"
+        }"#,
+    )
+    .unwrap();
+    assert_eq!(config.new_keys, QuotaConfig::per_second(50).burst(100));
+    assert_eq!(config.keep_idle, Duration::from_secs(300));
+    let defaults = RateLimitConfig::default();
+    assert_eq!(
+        defaults.new_keys,
+        QuotaConfig::per_second(1_000).burst(10_000)
+    );
+    assert_eq!(defaults.keep_idle, Duration::from_secs(60));
+    let bad = RateLimitConfig {
+        new_keys: QuotaConfig::per_second(1).burst(0),
+        ..RateLimitConfig::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().field(), "new_keys.burst");
 }

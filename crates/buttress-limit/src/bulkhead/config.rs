@@ -24,6 +24,7 @@ use crate::permit::QueueOrder;
 /// | `order` | FIFO | which waiter is served first |
 /// | `retry_after` | 1 s | the retry hint of a rejection |
 /// | `max_keys` | 1024 | keys a keyed bulkhead tracks at once |
+/// | `max_total` | `max_keys × max_concurrent` | calls in flight or queued across every key of a keyed bulkhead |
 ///
 /// ```
 /// use buttress_core::layer::LayerHandle;
@@ -69,6 +70,18 @@ pub struct BulkheadConfig {
     /// For a keyed bulkhead, the most keys tracked at once; beyond that,
     /// an idle key's bulkhead is evicted first.
     pub max_keys: usize,
+    /// For a keyed bulkhead, the most calls in flight or queued at once
+    /// across every key; `None`: `max_keys × max_concurrent`, all the
+    /// calls the tracked keys could hold, so that the cap changes no limit
+    /// a config had before it. At the cap a call is refused at once with
+    /// [`Reason::BulkheadFull`](buttress_core::Reason::BulkheadFull),
+    /// whatever its key; below it a new key is always admitted, however
+    /// many keys hold calls open. With `max_total ≤ max_keys` every key
+    /// gets a bulkhead of its own (a busy key is never evicted, and there
+    /// cannot be more busy keys than calls); above it, once `max_keys`
+    /// keys are busy, new keys share one overflow bulkhead that only the
+    /// cap limits. At least 1. Unused by a global bulkhead.
+    pub max_total: Option<usize>,
 }
 
 impl Default for BulkheadConfig {
@@ -81,7 +94,25 @@ impl Default for BulkheadConfig {
             order: QueueOrder::Fifo,
             retry_after: Duration::from_secs(1),
             max_keys: 1024,
+            max_total: None,
         }
+    }
+}
+
+impl BulkheadConfig {
+    /// The cap on calls across every key of a keyed bulkhead: `max_total`,
+    /// else `max_keys × max_concurrent`.
+    ///
+    /// ```
+    /// use buttress_limit::BulkheadConfig;
+    ///
+    /// assert_eq!(BulkheadConfig::default().effective_max_total(), 1024 * 64);
+    /// let config = BulkheadConfig { max_total: Some(256), ..BulkheadConfig::default() };
+    /// assert_eq!(config.effective_max_total(), 256);
+    /// ```
+    pub fn effective_max_total(&self) -> usize {
+        self.max_total
+            .unwrap_or(self.max_keys.saturating_mul(self.max_concurrent))
     }
 }
 
@@ -107,6 +138,9 @@ impl LayerConfig for BulkheadConfig {
         )?;
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
+        }
+        if self.max_total == Some(0) {
+            return Err(ConfigError::new("max_total", "must be at least 1"));
         }
         Ok(())
     }
@@ -198,7 +232,12 @@ impl BulkheadLayerBuilder {
     /// Builds a bulkhead per key: `key` maps a request to its key (tenant,
     /// route, host), and each key gets its own `max_concurrent` and queue.
     /// Keys are held in core's bounded keyed map (`max_keys`); an idle
-    /// key's bulkhead is evicted first when it is full.
+    /// key's bulkhead is evicted first when it is full. Calls across every
+    /// key (in flight or queued) are capped at `max_total` (default
+    /// `max_keys × max_concurrent`): below the cap a new key is always
+    /// admitted — in a bulkhead of its own while fewer than `max_keys`
+    /// keys are busy — and at the cap every call is refused with
+    /// `BulkheadFull`.
     ///
     /// ```
     /// use buttress_core::layer::LayerBuilder;

@@ -34,7 +34,7 @@ pin_project! {
         stage: Stage<S, Req, S::Future>,
         // Declared after `stage`: the inner future is dropped before its
         // permit is returned.
-        permit: Option<Permit>,
+        held: Held,
         settings: Option<Arc<Settings>>,
         _release: PhantomData<fn() -> R>,
     }
@@ -44,19 +44,33 @@ impl<S, Req, R> ResponseFuture<S, Req, R>
 where
     S: Service<Req>,
 {
-    pub(crate) fn running(future: S::Future, permit: Permit) -> Self {
+    /// A call admitted at once. `keyed` is a keyed layer's settings: its
+    /// future, not its permit, reports how the call ends.
+    pub(crate) fn running(future: S::Future, permit: Permit, keyed: Option<Arc<Settings>>) -> Self {
         ResponseFuture {
             stage: Stage::running(future),
-            permit: Some(permit),
+            held: Held {
+                permit: Some(permit),
+                keyed,
+            },
             settings: None,
             _release: PhantomData,
         }
     }
 
-    pub(crate) fn queued(wait: Wait, inner: S, request: Req, settings: Arc<Settings>) -> Self {
+    pub(crate) fn queued(
+        wait: Wait,
+        inner: S,
+        request: Req,
+        settings: Arc<Settings>,
+        keyed: Option<Arc<Settings>>,
+    ) -> Self {
         ResponseFuture {
             stage: Stage::queued(wait, inner, request),
-            permit: None,
+            held: Held {
+                permit: None,
+                keyed,
+            },
             settings: Some(settings),
             _release: PhantomData,
         }
@@ -65,7 +79,10 @@ where
     pub(crate) fn refused(rejected: Rejected) -> Self {
         ResponseFuture {
             stage: Stage::refused(rejected),
-            permit: None,
+            held: Held {
+                permit: None,
+                keyed: None,
+            },
             settings: None,
             _release: PhantomData,
         }
@@ -83,7 +100,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match ready!(this.stage.as_mut().poll_step(this.permit, cx)) {
+            match ready!(this.stage.as_mut().poll_step(&mut this.held.permit, cx)) {
                 Step::Admitted { waited } => {
                     if let Some(settings) = this.settings.as_ref() {
                         settings.telemetry.report(Event::Waited(waited));
@@ -93,17 +110,13 @@ where
                 Step::Finished(Ok(response)) => {
                     // A bulkhead judges capacity, not answers: an answered
                     // call counts as a success here.
-                    if let Some(permit) = this.permit.as_mut() {
-                        permit.finish(Outcome::Success, Duration::ZERO);
-                    }
-                    return Poll::Ready(Ok(R::attach(response, this.permit.take())));
+                    this.held.finish(Outcome::Success);
+                    return Poll::Ready(Ok(R::attach(response, this.held.permit.take())));
                 }
                 Step::Finished(Err(err)) => {
                     // A call refused before queueing holds no permit.
-                    if let Some(permit) = this.permit.as_mut() {
-                        permit.finish(classify_error(&*err), Duration::ZERO);
-                    }
-                    this.permit.take();
+                    this.held.finish(classify_error(&*err));
+                    this.held.permit.take();
                     return Poll::Ready(Err(err));
                 }
                 Step::Expired { waited, .. } => {
@@ -131,7 +144,54 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("stage", &self.stage.name())
-            .field("holds_permit", &self.permit.is_some())
+            .field("holds_permit", &self.held.permit.is_some())
             .finish()
+    }
+}
+
+/// A call's permit, and who reports how the call ended.
+struct Held {
+    permit: Option<Permit>,
+    /// A keyed layer's settings. Its permits report nothing themselves:
+    /// their one `finished` call gives the call's place under `max_total`
+    /// back, so it must come when the permit is dropped — with
+    /// [`OnBodyEnd`](crate::OnBodyEnd), at the end of the body — never
+    /// when the response head is ready. The future reports instead.
+    keyed: Option<Arc<Settings>>,
+}
+
+impl Held {
+    /// Reports that the call ended with `outcome` (the permit itself is
+    /// returned when dropped).
+    fn finish(&mut self, outcome: Outcome) {
+        let Some(permit) = self.permit.as_mut() else {
+            return;
+        };
+        match &self.keyed {
+            Some(settings) => settings.telemetry.report(Event::Completed {
+                outcome,
+                duration: Duration::ZERO,
+            }),
+            None => permit.finish(outcome, Duration::ZERO),
+        }
+        // Reported once: a permit carried on in the body is not
+        // "cancelled" when the future is dropped.
+        self.keyed = None;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // A keyed call dropped before it ended (the caller gave up, the
+        // call panicked): reported as a permit would report it. A global
+        // layer's permit reports this itself as it drops.
+        if self.permit.is_some()
+            && let Some(settings) = self.keyed.take()
+        {
+            settings.telemetry.report(Event::Completed {
+                outcome: Outcome::Cancelled,
+                duration: Duration::ZERO,
+            });
+        }
     }
 }

@@ -11,7 +11,7 @@ use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
 use super::config::{BulkheadConfig, BulkheadLayerBuilder, Settings};
-use super::scope::{Global, PerKey};
+use super::scope::{Global, KeySlot, PerKey, Total};
 use super::service::Bulkhead;
 use crate::ConfigError;
 use crate::permit::PermitPool;
@@ -90,6 +90,7 @@ where
     pub fn handle(&self) -> KeyedBulkheadHandle<K> {
         KeyedBulkheadHandle {
             pools: self.scope.pools().clone(),
+            total: self.scope.total().clone(),
             settings: self.settings.clone(),
         }
     }
@@ -203,9 +204,11 @@ impl fmt::Debug for BulkheadHandle {
 /// let handle = layer.handle();
 /// assert_eq!(handle.id().name(), "tenants");
 /// assert_eq!((handle.in_flight_of("/a"), handle.tracked_keys()), (0, 0));
+/// assert_eq!((handle.total(), handle.max_total()), (0, 1024 * 64));
 /// ```
 pub struct KeyedBulkheadHandle<K> {
-    pools: Arc<KeyedMap<K, PermitPool>>,
+    pools: Arc<KeyedMap<K, KeySlot>>,
+    total: Arc<Total>,
     settings: Arc<Settings>,
 }
 
@@ -213,6 +216,7 @@ impl<K> Clone for KeyedBulkheadHandle<K> {
     fn clone(&self) -> Self {
         KeyedBulkheadHandle {
             pools: self.pools.clone(),
+            total: self.total.clone(),
             settings: self.settings.clone(),
         }
     }
@@ -228,7 +232,9 @@ where
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.pools.get(key).map_or(0, |pool| pool.in_flight())
+        self.pools
+            .get(key)
+            .map_or(0, |slot| slot.key_pool().pool().in_flight())
     }
 
     /// Callers waiting now for `key` (0 for a key not tracked).
@@ -237,7 +243,9 @@ where
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.pools.get(key).map_or(0, |pool| pool.queued())
+        self.pools
+            .get(key)
+            .map_or(0, |slot| slot.key_pool().pool().queued())
     }
 
     /// Keys tracked now.
@@ -248,6 +256,18 @@ where
     /// Calls allowed at once, per key.
     pub fn max_concurrent(&self) -> usize {
         self.settings.config.max_concurrent
+    }
+
+    /// Calls in flight or queued now across every key: what `max_total`
+    /// caps.
+    pub fn total(&self) -> usize {
+        self.total.held()
+    }
+
+    /// The most calls in flight or queued at once across every key
+    /// ([`BulkheadConfig::effective_max_total`]).
+    pub fn max_total(&self) -> usize {
+        self.total.cap()
     }
 
     /// The settings the layer was built with.
@@ -273,6 +293,7 @@ where
         f.debug_struct("KeyedBulkheadHandle")
             .field("id", self.settings.telemetry.layer())
             .field("tracked_keys", &self.pools.len())
+            .field("total", &self.total.held())
             .finish()
     }
 }

@@ -13,7 +13,17 @@
 //! "never sent": they never count against the dependency.
 //!
 //! A keyed bulkhead ([`BulkheadLayerBuilder::build_keyed`]) keeps one such
-//! compartment per key — tenant, route, host — in core's bounded keyed map.
+//! compartment per key — tenant, route, host — in core's bounded keyed map
+//! (`max_keys`), and caps the calls in flight or queued across every key
+//! at `max_total` (default `max_keys × max_concurrent`). Below the cap a
+//! new key is always admitted, however many keys hold calls open: a busy
+//! key is never evicted, so once `max_keys` keys are busy, new keys share
+//! one overflow compartment limited only by the cap — never a
+//! compartment of one key's size that a caller holding calls open on
+//! invented keys could fill for everyone. With `max_total ≤ max_keys`
+//! there cannot be that many busy keys, and every key gets a compartment
+//! of its own. At the cap every call, on any key, is refused alike with
+//! `BulkheadFull`.
 //!
 //! Every setting is data in a [`BulkheadConfig`]; the builder
 //! ([`BulkheadLayer::builder`]) adds only a keyed bulkhead's key closure.

@@ -14,9 +14,10 @@ use tower_service::Service;
 
 use super::config::Settings;
 use super::future::ResponseFuture;
-use super::scope::{Global, PerKey};
+use super::scope::{Global, KeyPool, KeySlot, PerKey, Seat};
 use crate::permit::{self, Permit, PoolRef, SlowPath};
 use crate::release::{OnResponse, ReleasePolicy};
+use buttress_core::keyed::KeyedEntry;
 
 /// Limits the calls in flight to an inner service; see
 /// [`BulkheadLayer`](super::BulkheadLayer).
@@ -94,9 +95,69 @@ where
     if source.pool().try_acquire() {
         settings.telemetry.report(Event::Admitted);
         let permit = Permit::new(source);
-        return ResponseFuture::running(inner.call(request), permit);
+        return ResponseFuture::running(inner.call(request), permit, None);
     }
-    admit_slow(inner, settings, source, request)
+    admit_slow(inner, settings, source, request, false)
+}
+
+/// Admits `request` on its key's pool, holding `seat` (its place under
+/// `max_total`): at once if the key has a free slot, else through the
+/// key's queue. The fast path takes no lock and allocates nothing.
+fn admit_keyed<S, Req, R>(
+    inner: &mut S,
+    settings: &Arc<Settings>,
+    seat: Seat<'_>,
+    entry: KeyedEntry<KeySlot>,
+    request: Req,
+) -> ResponseFuture<S, Req, R>
+where
+    S: Service<Req> + Clone,
+    Req: RequestAccess,
+{
+    // `entry` pins the key in the map until its permit or ticket is
+    // taken (from then on the busy pool is not evicted).
+    let key = entry.key_pool();
+    if key.pool().try_acquire() {
+        settings.telemetry.report(Event::Admitted);
+        let permit = seat.into_permit(key);
+        return ResponseFuture::running(inner.call(request), permit, Some(settings.clone()));
+    }
+    admit_keyed_slow(inner, settings, seat, key, request)
+}
+
+#[cold]
+fn admit_keyed_slow<S, Req, R>(
+    inner: &mut S,
+    settings: &Arc<Settings>,
+    seat: Seat<'_>,
+    key: &Arc<KeyPool>,
+    request: Req,
+) -> ResponseFuture<S, Req, R>
+where
+    S: Service<Req> + Clone,
+    Req: RequestAccess,
+{
+    if settings.config.max_wait.is_zero() {
+        // No wait, so no waiter to allocate: one more try, else refused
+        // (the seat is given back as it drops).
+        if key.pool().try_acquire() {
+            settings.telemetry.report(Event::Admitted);
+            let permit = seat.into_permit(key);
+            return ResponseFuture::running(inner.call(request), permit, Some(settings.clone()));
+        }
+        return refuse(settings, Reason::BulkheadFull);
+    }
+    admit_slow(inner, settings, seat.into_waiter(key), request, true)
+}
+
+/// A refusal for `reason`, reported, with the layer's retry hint.
+#[cold]
+fn refuse<S, Req, R>(settings: &Settings, reason: Reason) -> ResponseFuture<S, Req, R>
+where
+    S: Service<Req>,
+{
+    settings.telemetry.report(Event::Rejected(reason));
+    ResponseFuture::refused(Rejected::new(reason).with_retry_after(settings.config.retry_after))
 }
 
 #[cold]
@@ -105,6 +166,7 @@ fn admit_slow<S, Req, R>(
     settings: &Arc<Settings>,
     source: PoolRef,
     request: Req,
+    keyed: bool,
 ) -> ResponseFuture<S, Req, R>
 where
     S: Service<Req> + Clone,
@@ -113,17 +175,16 @@ where
     let config = &settings.config;
     let now = clock::now();
     let deadline = permit::deadline_of(&request);
-    let refuse = |reason: Reason| {
-        settings.telemetry.report(Event::Rejected(reason));
-        ResponseFuture::refused(Rejected::new(reason).with_retry_after(config.retry_after))
-    };
+    // A keyed layer's future reports how its calls end (its pools do
+    // not); a global pool reports through its permits.
+    let reporter = keyed.then(|| settings.clone());
     match permit::queue_for(source, config.max_wait, deadline, now) {
         SlowPath::Acquired(permit) => {
             settings.telemetry.report(Event::Admitted);
-            ResponseFuture::running(inner.call(request), permit)
+            ResponseFuture::running(inner.call(request), permit, reporter)
         }
-        SlowPath::Full => refuse(Reason::BulkheadFull),
-        SlowPath::PastDeadline => refuse(Reason::QueueTimeout),
+        SlowPath::Full => refuse(settings, Reason::BulkheadFull),
+        SlowPath::PastDeadline => refuse(settings, Reason::QueueTimeout),
         SlowPath::Queued(wait) => {
             // A pool that reports its own gauges (the global one) already
             // did; a keyed layer reports the depth of the key's queue.
@@ -136,7 +197,7 @@ where
             // The ready instance goes with the request; this handle keeps
             // a fresh clone for the next call (tower's `Oneshot` idiom).
             let ready = std::mem::replace(inner, inner.clone());
-            ResponseFuture::queued(wait, ready, request, settings.clone())
+            ResponseFuture::queued(wait, ready, request, settings.clone(), reporter)
         }
     }
 }
@@ -184,7 +245,13 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let source = self.scope.select(&request);
-        admit(&mut self.inner, &self.settings, source, request)
+        match self.scope.enter(&request) {
+            Some((seat, entry)) => {
+                admit_keyed(&mut self.inner, &self.settings, seat, entry, request)
+            }
+            // Every place under `max_total` is held: refused at once,
+            // whatever the key, as a full bulkhead refuses.
+            None => refuse(&self.settings, Reason::BulkheadFull),
+        }
     }
 }

@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use buttress_core::Outcome;
-use buttress_core::keyed::KeyedEntry;
 use buttress_core::telemetry::Event;
 
 use super::pool::PermitPool;
@@ -27,12 +26,12 @@ pub(crate) trait PermitOwner: Send + Sync + 'static {
     fn finished(&self, outcome: Outcome, rtt: Duration);
 }
 
-/// Where a permit came from: one shared pool, one key's pool (the entry
-/// pins it in the keyed map while a permit is out), or a layer's state
-/// that owns a pool and hears each call's outcome.
+/// Where a permit came from: one shared pool, or a layer's state that
+/// owns a pool and hears each call's outcome (an adaptive limit; a keyed
+/// bulkhead's key, whose permits give back their place under its total
+/// cap).
 pub(crate) enum PoolRef {
     Shared(Arc<PermitPool>),
-    Keyed(KeyedEntry<PermitPool>),
     Owned(Arc<dyn PermitOwner>),
 }
 
@@ -41,7 +40,6 @@ impl PoolRef {
     pub(crate) fn pool(&self) -> &PermitPool {
         match self {
             PoolRef::Shared(pool) => pool,
-            PoolRef::Keyed(entry) => entry,
             PoolRef::Owned(owner) => owner.pool(),
         }
     }

@@ -4,8 +4,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use buttress_core::TrustPolicy;
+use buttress_core::config::{MAX_DURATION, check_duration};
 use buttress_core::context::TrustRequest;
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
 use http::HeaderName;
@@ -42,6 +44,8 @@ pub enum RateLimitMode {
 /// | `quota` | 100 per second, burst 100 | the quota of every key without an override |
 /// | `overrides` | none | quotas for named keys, each its own class |
 /// | `max_keys` | 10,000 | the most keys tracked at once |
+/// | `new_keys` | 1,000 per second, burst 10,000 | one quota shared by every request whose key has no slot of its own |
+/// | `keep_idle` | 1 min | how long a key seen more than once keeps its slot once its bucket is full, 0 to 1 day |
 /// | `trusted_proxies` | none | proxies whose forwarded header is believed |
 /// | `forwarded_header` | `x-forwarded-for` | which forwarded header they maintain |
 /// | `ipv6_prefix` | 64 | leading bits of an IPv6 address that make its key |
@@ -79,10 +83,29 @@ pub struct RateLimitConfig {
     pub quota: QuotaConfig,
     /// Quotas for named keys (tenants, partners), each its own class.
     pub overrides: Vec<QuotaOverride>,
-    /// The most keys tracked at once; beyond that, idle keys with a full
-    /// bucket are evicted, and new keys share one overflow bucket rather
-    /// than evict a caller with spent quota.
+    /// The most keys tracked at once, each with its own quota; beyond
+    /// that, keys seen once and refilled make room first, then keys idle
+    /// past `keep_idle`. A caller with spent quota is never evicted.
     pub max_keys: usize,
+    /// One quota for every request whose key has no slot of its own: a
+    /// key not seen before (or evicted since), and any key that finds the
+    /// map full of keys worth keeping. A key it admits gets a slot when
+    /// there is room, and from then on only its own quota counts; keys
+    /// with a slot are never charged to it. So a caller inventing a key
+    /// per request gets `new_keys` in all (not a whole quota per invented
+    /// key), however fast it rotates, and a key that was tracked before
+    /// the flood keeps its own quota. The default (1,000 a second, burst
+    /// 10,000: a full map's worth of callers coming back at once, as after
+    /// a restart) suits a busy public API; lower it where new callers are
+    /// rare (API keys, tenants).
+    pub new_keys: QuotaConfig,
+    /// How long a key seen more than once keeps its slot after its bucket
+    /// is full again, before a new key may take it; 0 to 1 day. Keys seen
+    /// once (all a key-rotating caller sends) make room as soon as their
+    /// bucket refills. A returning caller evicted after this time passes
+    /// `new_keys` again.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub keep_idle: Duration,
     /// The proxies (CIDR or address) whose forwarded header is believed,
     /// for [`KeySource::Forwarded`]. A `/0` network (every peer) is
     /// refused: any caller could then choose its own key.
@@ -104,6 +127,8 @@ impl Default for RateLimitConfig {
             quota: QuotaConfig::default(),
             overrides: Vec::new(),
             max_keys: 10_000,
+            new_keys: QuotaConfig::per_second(1_000).burst(10_000),
+            keep_idle: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             ipv6_prefix: 64,
@@ -178,6 +203,10 @@ impl RateLimitConfig {
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }
+        self.new_keys
+            .validate()
+            .map_err(|e| e.in_section("new_keys"))?;
+        check_duration("keep_idle", self.keep_idle, Duration::ZERO..=MAX_DURATION)?;
         if self.ipv6_prefix == 0 || self.ipv6_prefix > 128 {
             return Err(ConfigError::new("ipv6_prefix", "must be between 1 and 128"));
         }
@@ -455,6 +484,14 @@ mod tests {
             "quota.limit: must be at least 1"
         );
         assert_eq!(error(|c| c.max_keys = 0), "max_keys: must be at least 1");
+        assert_eq!(
+            error(|c| c.new_keys = QuotaConfig::per_second(0)),
+            "new_keys.limit: must be at least 1"
+        );
+        assert!(
+            error(|c| c.keep_idle = std::time::Duration::from_secs(2 * 86_400))
+                .starts_with("keep_idle:")
+        );
         assert_eq!(
             error(|c| c.key = header("bad header")),
             "key.header: not a valid header name"

@@ -7,7 +7,8 @@
 //! `max(tat, now) + n·T ≤ now + burst·T` (`T` the emission interval,
 //! `period / limit`), and admitting it moves the TAT there with one
 //! compare-and-swap. A TAT at or before now is a full bucket: the state is
-//! neutral, and the keyed map may evict it.
+//! neutral, and the keyed map may evict it — once the key's keep-idle
+//! time has passed too, for a key seen more than once (see [`Cell`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -59,17 +60,39 @@ pub(crate) enum Decision {
     },
 }
 
-/// One key's rate state: its theoretical arrival time, in ticks.
+/// One key's rate state: its theoretical arrival time, in ticks, and how
+/// long past it the key keeps its slot in the keyed map.
+///
+/// A key seen once — all a caller inventing a key per request ever
+/// sends — is neutral as soon as its bucket is full again, and makes room
+/// first. A key seen again is a caller that came back; evicting it would
+/// not be neutral, since it would then have to pass the layer's new-key
+/// quota like a stranger. It stays `keep` nanoseconds past its TAT (the
+/// layer's `keep_idle`), so that a flood of invented keys cannot push out
+/// the callers that were there before it.
 #[derive(Debug)]
 pub(crate) struct Cell {
     tat: AtomicU64,
+    /// 0 until the key is seen a second time, then `keep_idle`.
+    keep: AtomicU64,
 }
 
 impl Cell {
-    /// A full bucket.
+    /// A full bucket, for a key seen once.
     pub(crate) fn new() -> Self {
         Cell {
             tat: AtomicU64::new(0),
+            keep: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes that the key came back: it keeps its slot for `keep`
+    /// nanoseconds past a full bucket. Writes only the first time, so a
+    /// hot key's cache line is not written again for it.
+    #[inline]
+    pub(crate) fn seen_again(&self, keep: u64) {
+        if self.keep.load(Ordering::Relaxed) != keep {
+            self.keep.store(keep, Ordering::Relaxed);
         }
     }
 
@@ -123,7 +146,8 @@ impl Cell {
 
 impl KeyedState for Cell {
     fn is_neutral(&self, now: Instant) -> bool {
-        self.tat.load(Ordering::Relaxed) <= ticks(now)
+        let tat = self.tat.load(Ordering::Relaxed);
+        tat.saturating_add(self.keep.load(Ordering::Relaxed)) <= ticks(now)
     }
 }
 
@@ -190,6 +214,20 @@ mod tests {
         assert!(cell.check(rate, ticks(now), 1).is_admitted());
         assert!(!cell.is_neutral(now));
         assert!(cell.is_neutral(now + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_key_seen_again_stays_its_keep_time_past_a_full_bucket() {
+        let now = Instant::now();
+        let rate = ten_per_second_burst_five();
+        let cell = Cell::new();
+        assert!(cell.check(rate, ticks(now), 1).is_admitted());
+        cell.seen_again(60_000 * MS);
+        assert!(cell.check(rate, ticks(now), 1).is_admitted());
+        // Full again 200 ms on, but kept for another minute.
+        assert!(!cell.is_neutral(now + Duration::from_millis(200)));
+        assert!(!cell.is_neutral(now + Duration::from_secs(60)));
+        assert!(cell.is_neutral(now + Duration::from_millis(60_200)));
     }
 
     impl Decision {

@@ -122,7 +122,7 @@ pub struct RateLimitHandle {
 
 impl RateLimitHandle {
     /// Keys tracked now in the bounded map (override keys, held apart,
-    /// and the overflow bucket are not counted; 0 for a global limit).
+    /// are not counted; 0 for a global limit).
     pub fn tracked_keys(&self) -> usize {
         self.limiter.keyed_stats().map_or(0, |stats| stats.len)
     }
@@ -137,6 +137,14 @@ impl RateLimitHandle {
     /// been.
     pub fn limited(&self) -> u64 {
         self.limiter.limited()
+    }
+
+    /// Of [`limited`](Self::limited), those refused by the `new_keys`
+    /// quota: requests whose key had no slot of its own (0 for a global
+    /// limit). A sustained rise is a caller inventing keys, or a map too
+    /// small for the callers it serves.
+    pub fn new_keys_limited(&self) -> u64 {
+        self.limiter.new_keys_limited()
     }
 
     /// The settings the layer was built with.

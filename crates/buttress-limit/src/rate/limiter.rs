@@ -19,6 +19,11 @@ use super::quota::Class;
 
 pub(crate) type CostFn = dyn Fn(&TrustRequest<'_>) -> u32 + Send + Sync;
 
+/// The policy name a `new_keys` refusal advertises in its `RateLimit`
+/// fields. Telemetry counts it under the `default` class, whose keys it
+/// serves.
+const NEW_KEYS_POLICY: &str = "new_keys";
+
 /// A key class: its quota and its telemetry handle.
 struct ClassState {
     class: Class,
@@ -30,12 +35,25 @@ enum Cells {
     /// One cell for every request.
     Global(Cell),
     /// A cell per key: the override keys pinned for the layer's life
-    /// (never evicted, never in the overflow), the rest in core's bounded
-    /// keyed map.
+    /// (never evicted, never charged to `new_keys`), the rest in core's
+    /// bounded keyed map, and one cell shared by every request whose key
+    /// has no slot in it.
     Keyed {
         pinned: HashMap<Vec<u8>, (usize, Cell)>,
         map: KeyedMap<Vec<u8>, Cell>,
+        newcomers: Box<Newcomers>,
     },
+}
+
+/// The `new_keys` quota: one cell for every request whose key has no slot
+/// of its own, the policy its refusals advertise, and how long a
+/// returning key keeps its slot.
+struct Newcomers {
+    cell: Cell,
+    class: Class,
+    /// `keep_idle` in nanoseconds.
+    keep: u64,
+    limited: AtomicU64,
 }
 
 /// A rate limit's shared state, built once with the layer.
@@ -90,7 +108,16 @@ impl Limiter {
                     .into_iter()
                     .map(|(key, class)| (key, (class, Cell::new())))
                     .collect(),
+                // The map's own overflow cell is never decided on: a key
+                // that finds the map full has already passed `new_keys`,
+                // which is all it is checked against (see `decide_new`).
                 map: KeyedMap::new(config.max_keys, Cell::new()),
+                newcomers: Box::new(Newcomers {
+                    cell: Cell::new(),
+                    class: Class::new(NEW_KEYS_POLICY, &config.new_keys),
+                    keep: clock::nanos(config.keep_idle),
+                    limited: AtomicU64::new(0),
+                }),
             },
         };
         Limiter {
@@ -121,7 +148,11 @@ impl Limiter {
                 let cost = self.cost_of(request);
                 self.decide(cell, 0, now, cost)
             }
-            Cells::Keyed { pinned, map } => {
+            Cells::Keyed {
+                pinned,
+                map,
+                newcomers,
+            } => {
                 let view = TrustRequest::of(request);
                 let cost = self.cost.as_ref().map_or(1, |cost| cost(&view));
                 let key = self.extractor.key(&view, self.config.ipv6_prefix);
@@ -130,10 +161,53 @@ impl Limiter {
                 {
                     return self.decide(cell, *class, now, cost);
                 }
-                let entry = map.get_or_insert_with(&*key, Cell::new);
-                self.decide(&entry, 0, now, cost)
+                if let Some(cell) = map.get(&*key) {
+                    cell.seen_again(newcomers.keep);
+                    return self.decide(&cell, 0, now, cost);
+                }
+                self.decide_new(map, newcomers, &key, now, cost)
             }
         }
+    }
+
+    /// Decides a request whose key has no slot: against `new_keys` first,
+    /// then — admitted, and given a slot if the map has room — against the
+    /// key's own fresh quota.
+    ///
+    /// Charging the shared quota first is what bounds a key-rotating
+    /// caller: each invented key would otherwise bring a whole burst of
+    /// its own. And since only keys without a slot are charged, the
+    /// caller draining it never touches the quota of a key that had a slot
+    /// before its flood.
+    #[inline(never)]
+    fn decide_new(
+        &self,
+        map: &KeyedMap<Vec<u8>, Cell>,
+        newcomers: &Newcomers,
+        key: &[u8],
+        now: u64,
+        cost: u32,
+    ) -> Result<(), Box<Rejected>> {
+        let state = &self.classes[0];
+        if let Decision::Limited {
+            wait,
+            remaining,
+            reset,
+        } = newcomers.cell.check(newcomers.class.rate, now, cost)
+        {
+            newcomers.limited.fetch_add(1, Ordering::Relaxed);
+            // Refused without a slot: a refused caller takes no room.
+            return self.limit(state, &newcomers.class, wait, remaining, reset);
+        }
+        let entry = map.get_or_insert_with(key, Cell::new);
+        if entry.is_overflow() {
+            // Every slot holds a key worth keeping (spent quota, or a
+            // returning key within `keep_idle`): this key stays without
+            // one, and `new_keys` was its whole check.
+            state.telemetry.report(Event::Admitted);
+            return Ok(());
+        }
+        self.decide(&entry, 0, now, cost)
     }
 
     #[inline]
@@ -155,14 +229,17 @@ impl Limiter {
                 wait,
                 remaining,
                 reset,
-            } => self.limit(state, wait, remaining, reset),
+            } => self.limit(state, &state.class, wait, remaining, reset),
         }
     }
 
+    /// Refuses (or in shadow mode counts) a request of `state`'s class
+    /// over `policy`: the class's own quota, or `new_keys`.
     #[cold]
     fn limit(
         &self,
         state: &ClassState,
+        policy: &Class,
         wait: Option<std::time::Duration>,
         remaining: u64,
         reset: std::time::Duration,
@@ -173,7 +250,7 @@ impl Limiter {
             return Ok(());
         }
         let mut rejected =
-            Rejected::new(Reason::RateLimited).with_quota(state.class.figures(remaining, reset));
+            Rejected::new(Reason::RateLimited).with_quota(policy.figures(remaining, reset));
         if let Some(wait) = wait {
             rejected = rejected.with_retry_after(wait);
         }
@@ -190,6 +267,15 @@ impl Limiter {
         match &self.cells {
             Cells::Global(_) => None,
             Cells::Keyed { map, .. } => Some(map.stats()),
+        }
+    }
+
+    /// Requests refused (in shadow mode, that would have been) by the
+    /// `new_keys` quota (0 for a global limit).
+    pub(crate) fn new_keys_limited(&self) -> u64 {
+        match &self.cells {
+            Cells::Global(_) => 0,
+            Cells::Keyed { newcomers, .. } => newcomers.limited.load(Ordering::Relaxed),
         }
     }
 }

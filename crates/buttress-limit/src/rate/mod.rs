@@ -35,12 +35,29 @@
 //! # Keys and memory
 //!
 //! Keys live in core's bounded keyed map (`max_keys`): a flood of invented
-//! keys cannot grow memory past it. When it is full, idle keys with a
-//! full bucket are evicted first; when every key holds spent quota, new
-//! keys share one overflow bucket with the default quota — a spent quota
-//! is never reset to make room. Override keys are held apart for the
-//! layer's life. Looking up a tracked key takes a shared lock on one
-//! shard and allocates nothing.
+//! keys cannot grow memory past it. Nor can it buy quota: a request whose
+//! key has no slot in the map — a key not seen before, or one that finds
+//! the map full — is decided first against `new_keys`, one quota shared
+//! by every such request, and only if admitted there gets a slot (and its
+//! own quota) when there is room. A caller inventing a key per request
+//! therefore gets `new_keys` in all, however fast it rotates, instead of a
+//! burst per invented key; while a key that already had a slot is never
+//! charged to `new_keys`, and keeps its own quota through the flood.
+//!
+//! Making room follows what losing a slot would cost. A key seen once (all
+//! a rotating caller sends) makes room as soon as its bucket is full
+//! again; a key seen more than once keeps its slot until it has been idle,
+//! bucket full, for `keep_idle`; a key with spent quota is never evicted —
+//! a spent quota is never reset to make room. When every slot is worth
+//! keeping, a new key passes on `new_keys` alone, without a slot. So
+//! after a flood stops, `new_keys` refills and the invented keys' slots
+//! free up within a refill: new callers are admitted again. This is the
+//! bounded-map-plus-aggregate shape of Envoy's local rate limit (its
+//! bucket for requests no descriptor matches), with no overflow bucket a
+//! caller could drain for the keys that hold a slot. Override keys are
+//! held apart for the layer's life and never charged to `new_keys`.
+//! Looking up a tracked key takes a shared lock on one shard and
+//! allocates nothing.
 //!
 //! # Forwarded addresses
 //!
@@ -71,6 +88,9 @@
 //!         c.quota = QuotaConfig::per_second(10).burst(20);
 //!         c.overrides.push(premium);
 //!         c.max_keys = 10_000;
+//!         // Tenants are few and rarely new: keys not yet tracked share
+//!         // 20 a second, whatever a caller invents.
+//!         c.new_keys = QuotaConfig::per_second(20);
 //!     })
 //!     .name("public-api")
 //!     .build()
