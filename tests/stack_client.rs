@@ -255,3 +255,49 @@ fn a_bad_setting_names_its_layer_and_field() {
     assert_eq!(err.field(), "timeout");
     assert_eq!(ClientStack::new("").build().unwrap_err().field(), "name");
 }
+
+/// Hedging from TOML, in the retry's place: the first attempt hangs, the
+/// hedge sent after the delay answers.
+#[cfg(feature = "serde")]
+#[tokio::test(start_paused = true)]
+async fn a_hedged_client_from_toml_answers_from_the_hedge() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let config = buttress::config::ServiceConfig::from_toml(
+        r#"
+        [clients.search.hedge]
+        delay = "10ms"
+        "#,
+    )
+    .unwrap();
+    let attempts = std::sync::Arc::new(AtomicU32::new(0));
+    let seen = attempts.clone();
+    let transport = tower::service_fn(move |_req: http::Request<()>| {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let wait = if n == 0 { 1_000 } else { 5 };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            Ok::<_, std::io::Error>(http::Response::new(()))
+        }
+    });
+    let stack = config
+        .client_stack("search")
+        .unwrap()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let response = stack
+        .layer(transport)
+        .oneshot(http::Request::get("/q").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(start.elapsed(), Duration::from_millis(15));
+    assert_eq!(attempts.load(Ordering::Relaxed), 2);
+
+    let err = buttress::config::ServiceConfig::from_toml(
+        "[clients.search]\nretry = false\n[clients.search.hedge]\ndelay = \"10ms\"",
+    )
+    .unwrap_err();
+    assert_eq!(err.field(), "clients.search.hedge");
+}
