@@ -221,7 +221,7 @@ fn every_counter_reconciles_exactly() {
     assert_eq!(
         t.counts
             .iter()
-            .filter(|(k, _)| k.starts_with("buttress.http.client.requests{"))
+            .filter(|(k, _)| k.starts_with("http.client.request.duration{"))
             .map(|(_, v)| v)
             .sum::<f64>(),
         offered
@@ -229,7 +229,7 @@ fn every_counter_reconciles_exactly() {
     assert_eq!(
         t.counts
             .iter()
-            .filter(|(k, _)| k.starts_with("buttress.http.client.requests{")
+            .filter(|(k, _)| k.starts_with("http.client.request.duration{")
                 && k.contains("buttress.outcome=cancelled"))
             .map(|(_, v)| v)
             .sum::<f64>(),
@@ -290,9 +290,7 @@ fn every_counter_reconciles_exactly() {
     let states: Vec<_> = t
         .gauges
         .iter()
-        .filter(|(k, _)| {
-            k.starts_with("buttress.breaker.state{") && k.contains("buttress.layer=ledger,")
-        })
+        .filter(|(k, _)| k.starts_with("buttress.state{") && k.contains("buttress.layer=ledger,"))
         .collect();
     let ones: Vec<_> = states.iter().filter(|(_, v)| **v == 1.0).collect();
     assert_eq!(ones.len(), 1, "{states:?}");

@@ -939,7 +939,14 @@ struct Counters(BTreeMap<String, u64>);
 impl Counters {
     fn update(&mut self) {
         for (key, _, _, value) in recorder().snapshot().into_vec() {
-            if let DebugValue::Counter(count) = value {
+            // A histogram counts its samples: RED's requests are its
+            // duration histogram's count.
+            let count = match value {
+                DebugValue::Counter(count) => Some(count),
+                DebugValue::Histogram(samples) => Some(samples.len() as u64),
+                DebugValue::Gauge(_) => None,
+            };
+            if let Some(count) = count {
                 let key = key.key();
                 let mut labels: Vec<String> = key
                     .labels()
@@ -982,20 +989,23 @@ async fn both_metrics_layers_count_every_answer_refusals_included() {
     let mut counters = Counters::default();
     wait_until("the server's six answers are counted", || {
         counters.update();
-        counters.sum("buttress.http.server.requests", &[server]) >= 6
+        counters.sum("http.server.request.duration", &[server]) >= 6
     })
     .await;
-    assert_eq!(counters.sum("buttress.http.server.requests", &[server]), 6);
+    assert_eq!(counters.sum("http.server.request.duration", &[server]), 6);
     // Metrics sit outside the edge: they see its 429.
     let refused = [
         server,
-        "http.response.status_class=4xx",
-        "buttress.reason=rate_limited",
+        "http.response.status_code=429",
+        "error.type=rate_limited",
     ];
-    assert_eq!(counters.sum("buttress.http.server.requests", &refused), 1);
-    assert_eq!(counters.sum("buttress.http.server.errors", &[server]), 1);
-    let client = ["buttress.name=dep-red", "http.response.status_class=2xx"];
-    assert_eq!(counters.sum("buttress.http.client.requests", &client), 1);
+    assert_eq!(counters.sum("http.server.request.duration", &refused), 1);
+    assert_eq!(
+        counters.sum("http.server.request.duration", &[server, "error.type="]),
+        1
+    );
+    let client = ["buttress.name=dep-red", "http.response.status_code=200"];
+    assert_eq!(counters.sum("http.client.request.duration", &client), 1);
 }
 
 // ---------------------------------------------------------------------

@@ -174,7 +174,8 @@ fn unknown_grpc_paths_take_no_route_labels() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(grpc_status.unwrap(), "0");
         assert_eq!(red.route_labels(), 2);
-        assert_eq!(red.route_label_bytes(), METHOD.len());
+        // `rpc.method` has no leading `/`.
+        assert_eq!(red.route_label_bytes(), METHOD.len() - 1);
 
         let response = client
             .request(
@@ -200,13 +201,20 @@ fn unknown_grpc_paths_take_no_route_labels() {
             scrape.len()
         );
         assert!(
-            scrape.contains(&format!("http_route=\"{METHOD}\"")),
+            scrape.contains(&format!("rpc_method=\"{}\"", &METHOD[1..])),
             "the real method's label in:\n{scrape}"
         );
         assert!(!scrape.contains("AAAAAAAA"), "no hostile path in /metrics");
+        // gRPC calls are RPCs, the non-gRPC scan HTTP: the requests are
+        // their duration histograms' counts.
         let requests: f64 = scrape
             .lines()
-            .filter(|l| l.starts_with("buttress_http_server_requests"))
+            .filter(|l| {
+                let name = l.split(['{', ' ']).next().unwrap_or_default();
+                name.ends_with("_count")
+                    && (name.starts_with("rpc_server_call_duration")
+                        || name.starts_with("http_server_request_duration"))
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         assert_eq!(

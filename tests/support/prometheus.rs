@@ -220,3 +220,40 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The environment variable that makes a missing `promtool` a failure
+/// (`.ci/run` sets it, after installing Debian's `prometheus` package).
+pub const REQUIRE_PROMTOOL: &str = "BUTTRESS_REQUIRE_PROMTOOL";
+
+/// What `promtool check metrics` says of `text` (its problems, one a
+/// line; empty when it has none), or `None` when `promtool` is not
+/// installed.
+pub fn promtool_check(text: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => panic!("promtool did not start: {error}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .expect("promtool reads the exposition");
+    let output = child.wait_with_output().expect("promtool ends");
+    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() && said.trim().is_empty() {
+        said = format!("promtool failed: {}", output.status);
+    }
+    Some(said)
+}

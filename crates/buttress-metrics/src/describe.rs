@@ -1,76 +1,52 @@
 //! Descriptions and units of every metric, for exporters that render
-//! them (`# HELP` lines, Prometheus unit suffixes).
+//! them (`# HELP` lines, Prometheus unit suffixes), and their buckets.
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
-use crate::names::*;
+use crate::names::{Instrument, METRICS};
 
-/// Describes every Buttress metric to the installed `metrics` recorder:
-/// its help text and unit. [`install`](crate::install) calls it; call it
-/// yourself after installing a recorder if you give layers their own
+/// Describes every Buttress metric ([`METRICS`]) to the installed
+/// `metrics` recorder: its help text and, for those in seconds, its unit.
+/// [`install`](crate::install) calls it; call it yourself after installing
+/// a recorder if you give layers their own
 /// [`MetricsSink`](crate::MetricsSink) instead.
 pub fn describe() {
-    describe_histogram!(
-        HTTP_SERVER_DURATION,
-        Unit::Seconds,
-        "Duration of HTTP server requests."
-    );
-    describe_histogram!(
-        HTTP_CLIENT_DURATION,
-        Unit::Seconds,
-        "Duration of HTTP client requests."
-    );
-    describe_gauge!(HTTP_SERVER_ACTIVE, "HTTP server requests in flight.");
-    describe_gauge!(HTTP_CLIENT_ACTIVE, "HTTP client requests in flight.");
-    describe_counter!(HTTP_SERVER_REQUESTS, "HTTP server requests answered.");
-    describe_counter!(
-        HTTP_SERVER_ERRORS,
-        "HTTP server requests that failed or were rejected."
-    );
-    describe_counter!(HTTP_CLIENT_REQUESTS, "HTTP client requests answered.");
-    describe_counter!(
-        HTTP_CLIENT_ERRORS,
-        "HTTP client requests that failed or were rejected."
-    );
-    describe_counter!(ADMITTED, "Calls a Buttress layer admitted.");
-    describe_counter!(CALLS, "Calls a Buttress layer saw end, by outcome.");
-    describe_histogram!(
-        CALL_DURATION,
-        Unit::Seconds,
-        "Duration of the calls a Buttress layer timed."
-    );
-    describe_counter!(REJECTIONS, "Calls a Buttress layer refused, by reason.");
-    describe_gauge!(
-        BREAKER_STATE,
-        "1 for a circuit breaker's current state, 0 for the others."
-    );
-    describe_counter!(TRANSITIONS, "State transitions of a Buttress layer.");
-    describe_counter!(RETRIES, "Retries sent.");
-    describe_histogram!(RETRY_BACKOFF, Unit::Seconds, "Backoff before each retry.");
-    describe_counter!(
-        RETRY_BUDGET_EXHAUSTED,
-        "Retries refused by the retry budget."
-    );
-    describe_histogram!(
-        QUEUE_WAIT,
-        Unit::Seconds,
-        "Time spent queueing before admission or refusal."
-    );
-    describe_gauge!(LIMIT, "A layer's current concurrency or rate limit.");
-    describe_gauge!(IN_FLIGHT, "Calls in flight through a layer.");
-    describe_gauge!(QUEUE_DEPTH, "Calls waiting in a layer's queue.");
-    describe_gauge!(
-        MIN_RTT,
-        Unit::Seconds,
-        "Smallest round-trip time an adaptive limit has seen."
-    );
-    describe_gauge!(PROBABILITY, "A probability of throttling or shedding.");
-    describe_counter!(FALLBACKS, "Fallback answers served, by cause.");
+    for spec in METRICS {
+        // Only seconds become a unit: a counted unit (`{call}`) adds no
+        // suffix in Prometheus and is in the table for the reader.
+        let unit = (spec.unit == "s").then_some(Unit::Seconds);
+        match (spec.instrument, unit) {
+            (Instrument::Counter, _) => describe_counter!(spec.name, spec.help),
+            (Instrument::Gauge, Some(unit)) => describe_gauge!(spec.name, unit, spec.help),
+            (Instrument::Gauge, None) => describe_gauge!(spec.name, spec.help),
+            (Instrument::Histogram, Some(unit)) => {
+                describe_histogram!(spec.name, unit, spec.help)
+            }
+            (Instrument::Histogram, None) => describe_histogram!(spec.name, spec.help),
+        }
+    }
 }
 
-/// Histogram buckets (seconds) that suit request latencies from 1 ms to
-/// 10 s; give them to your exporter (Prometheus renders histograms without
-/// buckets as summaries).
+/// Histogram buckets (seconds): OpenTelemetry's advice for
+/// `http.server.request.duration` and the other request and call
+/// durations (semantic conventions v1.44.0), 5 ms to 10 s.
+///
+/// Every Buttress histogram is in seconds and its name ends in
+/// `duration`, so one rule gives them all explicit buckets — without
+/// one, a Prometheus exporter renders a histogram as a summary:
+///
+/// ```
+/// use buttress_metrics::{LATENCY_BUCKETS, names::{Instrument, METRICS}};
+///
+/// // metrics-exporter-prometheus:
+/// // PrometheusBuilder::new()
+/// //     .with_recommended_naming(true)
+/// //     .set_buckets_for_metric(Matcher::Suffix("duration".into()), &LATENCY_BUCKETS)?
+/// for spec in METRICS.iter().filter(|s| s.instrument == Instrument::Histogram) {
+///     assert!(spec.name.ends_with("duration") && spec.unit == "s", "{}", spec.name);
+/// }
+/// assert_eq!(LATENCY_BUCKETS.len(), 14);
+/// ```
 pub const LATENCY_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use buttress_core::telemetry::LayerId;
@@ -54,7 +54,9 @@ impl LayerStatus {
 
 #[derive(Debug, Default)]
 struct Registry {
-    layers: Mutex<Vec<Arc<LayerStatus>>>,
+    /// Held weakly: a layer dropped (its reporter with it) leaves the
+    /// report, and a layer built again under its name is not listed twice.
+    layers: Mutex<Vec<Weak<LayerStatus>>>,
     critical: Mutex<Vec<String>>,
     draining: AtomicBool,
 }
@@ -87,12 +89,22 @@ impl Health {
             gauges: Default::default(),
             seen: Default::default(),
         });
+        let mut layers = self.layers();
+        layers.retain(|layer| layer.strong_count() > 0);
+        layers.push(Arc::downgrade(&status));
+        status
+    }
+
+    /// The layers alive now, in the order they registered.
+    fn live_layers(&self) -> Vec<Arc<LayerStatus>> {
+        self.layers().iter().filter_map(Weak::upgrade).collect()
+    }
+
+    fn layers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<LayerStatus>>> {
         self.registry
             .layers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(status.clone());
-        status
     }
 
     /// Makes readiness depend on the layer named `name`: while it is open
@@ -122,11 +134,7 @@ impl Health {
             .critical
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let layers = self
-            .registry
-            .layers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let layers = self.live_layers();
         !layers.iter().any(|layer| {
             critical.iter().any(|name| name == layer.id.name())
                 && matches!(layer.state(), Some("open" | "forced_open"))
@@ -137,11 +145,7 @@ impl Health {
     pub fn report_json(&self) -> String {
         let mut out = String::with_capacity(256);
         let _ = write!(out, "{{\"ready\":{},\"layers\":[", self.is_ready());
-        let layers = self
-            .registry
-            .layers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let layers = self.live_layers();
         for (i, layer) in layers.iter().enumerate() {
             if i > 0 {
                 out.push(',');

@@ -1,9 +1,17 @@
-//! One layer's pre-resolved metric handles, and the event → metric map.
+//! One layer's metric handles, and the event → metric map.
+//!
+//! The counters and gauges a layer's kind can emit ([`LayerKind::emits`])
+//! are registered when it registers — against the recorder in place then,
+//! reading zero until they move, so that `rate()` and alerts work before
+//! the first event — and nothing else is: no series exists that the layer
+//! could never move. Histograms and transitions are registered at their
+//! first sample (an empty histogram is a dozen lines of zeros), and so is
+//! anything a layer reports beyond its kind's table, so it is never lost.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use buttress_core::telemetry::{
-    Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter, RetryCause,
+    Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter, NameClaim, RetryCause,
 };
 use buttress_core::{Outcome, Reason};
 use metrics::{Counter, Gauge, Histogram, Label};
@@ -18,99 +26,179 @@ const OUTCOMES: [Outcome; 4] = [
     Outcome::Cancelled,
 ];
 
-/// The states a breaker reports, so its state gauge can show every state
-/// at 0 but the current one from the start.
-pub(crate) const BREAKER_STATES: [&str; 5] =
-    ["closed", "open", "half_open", "forced_open", "disabled"];
+/// The gauges, in [`gauge_index`] order, with their metric names.
+const GAUGES: [(GaugeKind, &str); 5] = [
+    (GaugeKind::Limit, LIMIT),
+    (GaugeKind::InFlight, IN_FLIGHT),
+    (GaugeKind::QueueDepth, QUEUE_DEPTH),
+    (GaugeKind::MinRtt, MIN_RTT),
+    (GaugeKind::Probability, PROBABILITY),
+];
 
-/// Handles for one layer, resolved once when it registers, so reporting
-/// an event only bumps an atomic.
+fn gauge_index(kind: GaugeKind) -> Option<usize> {
+    GAUGES.iter().position(|(k, _)| *k == kind)
+}
+
+/// A handle resolved once, eagerly or at first use.
+type Lazy<T> = OnceLock<T>;
+
+fn lazies<T, const N: usize>() -> [Lazy<T>; N] {
+    std::array::from_fn(|_| OnceLock::new())
+}
+
+/// Handles for one layer. Reporting an event is an atomic load (the
+/// handle, resolved) and an atomic bump.
 pub(crate) struct LayerMetrics {
-    id: LayerId,
-    admitted: Counter,
-    calls: [Counter; 4],
-    duration: Histogram,
-    rejections: [Counter; Reason::ALL.len()],
-    retries: [Counter; RetryCause::ALL.len()],
-    backoff: Histogram,
-    budget_exhausted: Counter,
-    queue_wait: Histogram,
-    gauges: [Gauge; 5],
-    fallback_failure: Counter,
-    fallback_rejected: [Counter; Reason::ALL.len()],
+    /// The identity reported under: the layer's own, or a distinct one if
+    /// a live layer of its kind already used its name.
+    claim: NameClaim,
+    base: [Label; 2],
+    admitted: Lazy<Counter>,
+    calls: [Lazy<Counter>; 4],
+    duration: Lazy<Histogram>,
+    rejections: [Lazy<Counter>; Reason::ALL.len()],
+    retries: [Lazy<Counter>; RetryCause::ALL.len()],
+    backoff: Lazy<Histogram>,
+    budget_exhausted: Lazy<Counter>,
+    waited: Lazy<Histogram>,
+    gauges: [Lazy<Gauge>; GAUGES.len()],
+    fallback_failure: Lazy<Counter>,
+    fallback_rejected: [Lazy<Counter>; Reason::ALL.len()],
     /// State gauges and transition counters, by state name. Resolved on a
     /// state change, which is rare; the lock is never taken per request.
     states: Mutex<Vec<(&'static str, Gauge)>>,
     transitions: Mutex<Vec<(&'static str, &'static str, Counter)>>,
-    status: std::sync::Arc<LayerStatus>,
-}
-
-fn labels(id: &LayerId) -> Vec<Label> {
-    vec![
-        Label::new(LABEL_KIND, id.kind().as_str()),
-        Label::new(LABEL_LAYER, id.name().to_owned()),
-    ]
-}
-
-fn with(base: &[Label], key: &'static str, value: &'static str) -> Vec<Label> {
-    let mut labels = base.to_vec();
-    labels.push(Label::new(key, value));
-    labels
-}
-
-fn gauge_index(kind: GaugeKind) -> Option<usize> {
-    match kind {
-        GaugeKind::Limit => Some(0),
-        GaugeKind::InFlight => Some(1),
-        GaugeKind::QueueDepth => Some(2),
-        GaugeKind::MinRtt => Some(3),
-        GaugeKind::Probability => Some(4),
-        _ => None,
-    }
+    status: Arc<LayerStatus>,
 }
 
 impl LayerMetrics {
-    pub(crate) fn new(id: &LayerId, status: std::sync::Arc<LayerStatus>) -> Self {
-        let base = labels(id);
+    /// Handles for the layer that `claim` names, its status kept in
+    /// `status`; registers what its kind can emit.
+    pub(crate) fn new(claim: NameClaim, status: Arc<LayerStatus>) -> Self {
+        let id = claim.id();
+        let base = [
+            Label::new(LABEL_KIND, id.kind().as_str()),
+            Label::new(LABEL_LAYER, id.name().to_owned()),
+        ];
         let metrics = LayerMetrics {
-            id: id.clone(),
-            admitted: metrics::counter!(ADMITTED, base.clone()),
-            calls: OUTCOMES.map(|outcome| {
-                metrics::counter!(CALLS, with(&base, LABEL_OUTCOME, outcome.as_str()))
-            }),
-            duration: metrics::histogram!(CALL_DURATION, base.clone()),
-            rejections: Reason::ALL.map(|reason| {
-                metrics::counter!(REJECTIONS, with(&base, LABEL_REASON, reason.as_str()))
-            }),
-            retries: RetryCause::ALL
-                .map(|cause| metrics::counter!(RETRIES, with(&base, LABEL_CAUSE, cause.as_str()))),
-            backoff: metrics::histogram!(RETRY_BACKOFF, base.clone()),
-            budget_exhausted: metrics::counter!(RETRY_BUDGET_EXHAUSTED, base.clone()),
-            queue_wait: metrics::histogram!(QUEUE_WAIT, base.clone()),
-            gauges: [LIMIT, IN_FLIGHT, QUEUE_DEPTH, MIN_RTT, PROBABILITY]
-                .map(|name| metrics::gauge!(name, base.clone())),
-            fallback_failure: metrics::counter!(FALLBACKS, with(&base, LABEL_CAUSE, "failure")),
-            fallback_rejected: Reason::ALL.map(|reason| {
-                metrics::counter!(FALLBACKS, with(&base, LABEL_CAUSE, reason.as_str()))
-            }),
+            claim,
+            base,
+            admitted: OnceLock::new(),
+            calls: lazies(),
+            duration: OnceLock::new(),
+            rejections: lazies(),
+            retries: lazies(),
+            backoff: OnceLock::new(),
+            budget_exhausted: OnceLock::new(),
+            waited: OnceLock::new(),
+            gauges: lazies(),
+            fallback_failure: OnceLock::new(),
+            fallback_rejected: lazies(),
             states: Mutex::new(Vec::new()),
             transitions: Mutex::new(Vec::new()),
             status,
         };
-        if id.kind() == LayerKind::Breaker {
-            // Resolve now, against the recorder in place at registration,
-            // and show every state at 0 but the one a breaker starts in.
-            for state in BREAKER_STATES {
-                metrics
-                    .state_gauge(state)
-                    .set(if state == "closed" { 1.0 } else { 0.0 });
-                for to in BREAKER_STATES.into_iter().filter(|to| *to != state) {
-                    let _ = metrics.transition_counter(state, to);
-                }
-            }
-            metrics.status.set_state("closed");
-        }
+        metrics.register_what_the_kind_emits();
         metrics
+    }
+
+    fn id(&self) -> &LayerId {
+        self.claim.id()
+    }
+
+    fn register_what_the_kind_emits(&self) {
+        let emits = self.id().kind().emits();
+        if emits.admitted {
+            self.admitted();
+        }
+        if emits.completed {
+            for index in 0..OUTCOMES.len() {
+                self.calls(index);
+            }
+        }
+        for reason in emits.reasons {
+            self.rejections(*reason);
+        }
+        if emits.retries {
+            for cause in RetryCause::ALL {
+                self.retries(cause);
+            }
+        }
+        if emits.budget {
+            self.budget_exhausted();
+        }
+        for kind in emits.gauges {
+            if let Some(index) = gauge_index(*kind) {
+                self.gauge(index);
+            }
+        }
+        if emits.fallbacks {
+            self.fallbacks(FallbackCause::Failure);
+            for reason in Reason::ALL {
+                self.fallbacks(FallbackCause::Rejected(reason));
+            }
+        }
+        // Every state, the first (the one a layer starts in) current.
+        if let Some((first, _)) = emits.states.split_first() {
+            for state in emits.states {
+                self.state_gauge(state)
+                    .set(if state == first { 1.0 } else { 0.0 });
+            }
+            self.status.set_state(first);
+        }
+    }
+
+    fn labels(&self, extra: &[(&'static str, &'static str)]) -> Vec<Label> {
+        let mut labels = self.base.to_vec();
+        labels.extend(extra.iter().map(|(key, value)| Label::new(*key, *value)));
+        labels
+    }
+
+    fn admitted(&self) -> &Counter {
+        self.admitted
+            .get_or_init(|| metrics::counter!(ADMITTED, self.labels(&[])))
+    }
+
+    fn calls(&self, index: usize) -> &Counter {
+        self.calls[index].get_or_init(|| {
+            let outcome = OUTCOMES[index].as_str();
+            metrics::counter!(CALLS, self.labels(&[(LABEL_OUTCOME, outcome)]))
+        })
+    }
+
+    fn rejections(&self, reason: Reason) -> &Counter {
+        self.rejections[reason.index()].get_or_init(|| {
+            metrics::counter!(REJECTIONS, self.labels(&[(LABEL_REASON, reason.as_str())]))
+        })
+    }
+
+    fn retries(&self, cause: RetryCause) -> &Counter {
+        self.retries[cause.index()].get_or_init(|| {
+            metrics::counter!(RETRIES, self.labels(&[(LABEL_CAUSE, cause.as_str())]))
+        })
+    }
+
+    fn budget_exhausted(&self) -> &Counter {
+        self.budget_exhausted
+            .get_or_init(|| metrics::counter!(RETRY_BUDGET_EXHAUSTED, self.labels(&[])))
+    }
+
+    fn gauge(&self, index: usize) -> &Gauge {
+        self.gauges[index].get_or_init(|| metrics::gauge!(GAUGES[index].1, self.labels(&[])))
+    }
+
+    fn fallbacks(&self, cause: FallbackCause) -> &Counter {
+        let (slot, label) = match cause {
+            FallbackCause::Failure => (&self.fallback_failure, "failure"),
+            FallbackCause::Rejected(reason) => {
+                (&self.fallback_rejected[reason.index()], reason.as_str())
+            }
+        };
+        slot.get_or_init(|| metrics::counter!(FALLBACKS, self.labels(&[(LABEL_CAUSE, label)])))
+    }
+
+    fn histogram<'a>(&self, slot: &'a Lazy<Histogram>, name: &'static str) -> &'a Histogram {
+        slot.get_or_init(|| metrics::histogram!(name, self.labels(&[])))
     }
 
     fn state_gauge(&self, state: &'static str) -> Gauge {
@@ -118,7 +206,7 @@ impl LayerMetrics {
         if let Some((_, gauge)) = states.iter().find(|(name, _)| *name == state) {
             return gauge.clone();
         }
-        let gauge = metrics::gauge!(BREAKER_STATE, with(&labels(&self.id), LABEL_STATE, state));
+        let gauge = metrics::gauge!(STATE, self.labels(&[(LABEL_STATE, state)]));
         states.push((state, gauge.clone()));
         gauge
     }
@@ -128,10 +216,10 @@ impl LayerMetrics {
         if let Some((_, _, counter)) = transitions.iter().find(|(f, t, _)| *f == from && *t == to) {
             return counter.clone();
         }
-        let mut labels = labels(&self.id);
-        labels.push(Label::new(LABEL_FROM, from));
-        labels.push(Label::new(LABEL_TO, to));
-        let counter = metrics::counter!(TRANSITIONS, labels);
+        let counter = metrics::counter!(
+            TRANSITIONS,
+            self.labels(&[(LABEL_FROM, from), (LABEL_TO, to)])
+        );
         transitions.push((from, to, counter.clone()));
         counter
     }
@@ -157,8 +245,8 @@ impl LayerMetrics {
     fn state_changed(&self, from: &'static str, to: &'static str) {
         self.show_state(to);
         self.transition_counter(from, to).increment(1);
-        let (kind, name) = (self.id.kind().as_str(), self.id.name());
-        if matches!(to, "closed" | "disabled") {
+        let (kind, name) = (self.id().kind().as_str(), self.id().name());
+        if matches!(to, "closed" | "disabled" | "none") {
             tracing::info!(
                 layer.kind = kind,
                 layer = name,
@@ -181,46 +269,54 @@ impl LayerMetrics {
 impl LayerReporter for LayerMetrics {
     fn report(&self, event: Event) {
         match event {
-            Event::Admitted => self.admitted.increment(1),
+            Event::Admitted => self.admitted().increment(1),
             Event::Rejected(reason) => {
-                self.rejections[reason.index()].increment(1);
+                self.rejections(reason).increment(1);
                 tracing::debug!(
-                    layer.kind = self.id.kind().as_str(),
-                    layer = self.id.name(),
+                    layer.kind = self.id().kind().as_str(),
+                    layer = self.id().name(),
                     reason = reason.as_str(),
                     "buttress rejected a request"
                 );
             }
             Event::Completed { outcome, duration } => {
                 let index = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(1);
-                self.calls[index].increment(1);
+                self.calls(index).increment(1);
                 // Zero means the layer did not time the call (a breaker
                 // without slow-call tracking); a zero sample would drag the
                 // histogram toward a latency nobody measured.
                 if !duration.is_zero() {
-                    self.duration.record(duration.as_secs_f64());
+                    self.histogram(&self.duration, CALL_DURATION)
+                        .record(duration.as_secs_f64());
                 }
             }
             Event::StateChanged { from, to } => self.state_changed(from, to),
             Event::State(state) => self.show_state(state),
             Event::Retry { backoff, cause, .. } => {
-                self.retries[cause.index()].increment(1);
-                self.backoff.record(backoff.as_secs_f64());
+                self.retries(cause).increment(1);
+                self.histogram(&self.backoff, RETRY_BACKOFF)
+                    .record(backoff.as_secs_f64());
             }
-            Event::Waited(wait) => self.queue_wait.record(wait.as_secs_f64()),
+            Event::Waited(wait) => {
+                // A fault-injection layer's wait is the delay it injected,
+                // not a queue.
+                let name = match self.id().kind() {
+                    LayerKind::Chaos => CHAOS_DELAY,
+                    _ => QUEUE_WAIT,
+                };
+                self.histogram(&self.waited, name)
+                    .record(wait.as_secs_f64());
+            }
             Event::Gauge { kind, value } => {
                 if let Some(index) = gauge_index(kind) {
-                    self.gauges[index].set(value);
+                    self.gauge(index).set(value);
                     self.status.set_gauge(index, value);
                 }
             }
-            Event::FallbackServed(FallbackCause::Failure) => self.fallback_failure.increment(1),
-            Event::FallbackServed(FallbackCause::Rejected(reason)) => {
-                self.fallback_rejected[reason.index()].increment(1)
-            }
+            Event::FallbackServed(cause) => self.fallbacks(cause).increment(1),
             Event::BudgetExhausted => {
-                self.budget_exhausted.increment(1);
-                tracing::debug!(layer = self.id.name(), "buttress retry budget exhausted");
+                self.budget_exhausted().increment(1);
+                tracing::debug!(layer = self.id().name(), "buttress retry budget exhausted");
             }
             _ => {}
         }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use buttress_core::telemetry::{
-    self, AlreadyInstalled, LayerId, LayerKind, LayerReporter, NoopReporter, TelemetrySink,
+    self, AlreadyInstalled, LayerId, LayerKind, LayerReporter, NameClaim, NoopReporter,
+    TelemetrySink,
 };
 
 use crate::Health;
@@ -15,7 +16,12 @@ use crate::reporter::LayerMetrics;
 ///
 /// Handles are resolved when a layer registers, against the recorder
 /// installed at that moment: install the recorder (e.g. the Prometheus
-/// exporter) first, then this sink.
+/// exporter) first, then this sink. Only the series a layer's kind can
+/// emit are registered ([`LayerKind::emits`]).
+///
+/// Two live layers of one kind under one name would merge into one set
+/// of series: the later one reports as `name#2` (in metrics and in the
+/// health report), and a warning is logged (see [`NameClaim`]).
 ///
 /// ```
 /// use buttress_core::telemetry::{Event, LayerKind, Telemetry};
@@ -25,6 +31,10 @@ use crate::reporter::LayerMetrics;
 /// let breaker = Telemetry::with_sink(&sink, LayerKind::Breaker, "payments");
 /// breaker.report(Event::StateChanged { from: "closed", to: "open" });
 /// assert!(sink.health().report_json().contains("\"state\":\"open\""));
+///
+/// // A second live breaker named "payments" gets a name of its own.
+/// let _twin = Telemetry::with_sink(&sink, LayerKind::Breaker, "payments");
+/// assert!(sink.health().report_json().contains("\"name\":\"payments#2\""));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MetricsSink {
@@ -51,8 +61,17 @@ impl TelemetrySink for MetricsSink {
             // reconciliation of `buttress.admitted` with requests seen.
             return Arc::new(NoopReporter);
         }
-        Arc::new(LayerMetrics::new(layer, self.health.track(layer)))
+        let claim = NameClaim::claim(recorder_space(), layer);
+        let status = self.health.track(claim.id());
+        Arc::new(LayerMetrics::new(claim, status))
     }
+}
+
+/// The recorder handles are resolved against now, as the space where
+/// layer names must be distinct: layers reporting into different
+/// recorders never merge.
+pub(crate) fn recorder_space() -> usize {
+    metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>() as usize)
 }
 
 /// Installs a [`MetricsSink`] as the process-wide telemetry sink — layers

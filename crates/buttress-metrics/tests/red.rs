@@ -41,13 +41,13 @@ fn a_thousand_raw_urls_on_one_route_make_one_route_label() {
     });
     let mut tally = Tally::default();
     tally.update(&snapshotter);
-    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
+    let routes = label_values(&tally.counts, "http.server.request.duration", "http.route");
     assert_eq!(routes.into_iter().collect::<Vec<_>>(), vec!["/users/{id}"]);
     assert_eq!(
         sum(
             &tally.counts,
-            "buttress.http.server.requests",
-            &["buttress.outcome=success"]
+            "http.server.request.duration",
+            &["buttress.outcome=success", "http.response.status_code=200"]
         ),
         1_000.0
     );
@@ -101,16 +101,21 @@ fn ten_thousand_unknown_grpc_paths_take_no_label() {
     });
     let mut tally = Tally::default();
     tally.update(&snapshotter);
-    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
+    let methods = label_values(&tally.counts, "rpc.server.call.duration", "rpc.method");
     assert_eq!(
-        routes.into_iter().collect::<Vec<_>>(),
-        vec!["/known.Service/Get", "_OTHER"]
+        methods.into_iter().collect::<Vec<_>>(),
+        vec!["_OTHER", "known.Service/Get"]
     );
     assert_eq!(red.handle().route_labels(), 2);
-    assert_eq!(red.handle().route_label_bytes(), "/known.Service/Get".len());
+    assert_eq!(red.handle().route_label_bytes(), "known.Service/Get".len());
     assert_eq!(
-        sum(&tally.counts, "buttress.http.server.requests", &[]),
+        sum(&tally.counts, "rpc.server.call.duration", &[]),
         10_001.0
+    );
+    assert_eq!(
+        sum(&tally.counts, "http.server.request.duration", &[]),
+        0.0,
+        "gRPC is recorded as RPC, not as HTTP POST"
     );
 }
 
@@ -144,22 +149,22 @@ fn grpc_methods_that_answer_stay_within_the_caps() {
     });
     let mut tally = Tally::default();
     tally.update(&snapshotter);
-    let routes = label_values(&tally.counts, "buttress.http.server.requests", "http.route");
-    assert_eq!(routes.len(), 33, "32 routes and _OTHER");
-    assert!(routes.contains("_OTHER"));
+    let methods = label_values(&tally.counts, "rpc.server.call.duration", "rpc.method");
+    assert_eq!(methods.len(), 33, "32 methods and _OTHER");
+    assert!(methods.contains("_OTHER"));
     assert_eq!(red.handle().route_labels(), 33);
     assert_eq!(
-        sum(&tally.counts, "buttress.http.server.requests", &[]),
+        sum(&tally.counts, "rpc.server.call.duration", &[]),
         10_000.0
     );
 
-    // A byte budget of 105 holds five 21-byte names; a name longer than
-    // `max_route_len` never gets a label.
+    // A byte budget of 100 holds five 20-byte names (`rpc.method` has no
+    // leading `/`); a name longer than `max_route_len` never gets a label.
     let tight = RedLayer::builder()
         .configure(|c| {
             c.route_cap = 32;
             c.max_route_len = 64;
-            c.route_bytes = 105;
+            c.route_bytes = 100;
         })
         .name("tight")
         .build()
@@ -179,13 +184,13 @@ fn grpc_methods_that_answer_stay_within_the_caps() {
         }
     });
     assert_eq!(tight.handle().route_labels(), 6, "five names and _OTHER");
-    assert_eq!(tight.handle().route_label_bytes(), 105);
+    assert_eq!(tight.handle().route_label_bytes(), 100);
 }
 
 #[test]
 fn outcomes_come_from_the_edge_the_classifier_and_cancellation() {
     let (recorder, snapshotter) = recorder();
-    // Built under the recorder: the in-flight gauge is resolved at build.
+    // Built under the recorder, where its name is claimed.
     let red = metrics::with_local_recorder(&recorder, || {
         RedLayer::builder()
             .configure(|c| {
@@ -243,32 +248,40 @@ fn outcomes_come_from_the_edge_the_classifier_and_cancellation() {
     });
     let mut tally = Tally::default();
     tally.update(&snapshotter);
-    let count = |labels: &[&str]| sum(&tally.counts, "buttress.http.client.requests", labels);
+    let count = |labels: &[&str]| sum(&tally.counts, "http.client.request.duration", labels);
     assert_eq!(count(&[]), 6.0);
     assert_eq!(count(&["buttress.outcome=success"]), 1.0);
     assert_eq!(
         count(&[
             "buttress.outcome=rejected",
-            "buttress.reason=shed",
-            "http.response.status_class=5xx"
+            "error.type=shed",
+            "http.response.status_code=503"
         ]),
+        1.0
+    );
+    let refused = tally
+        .counts
+        .keys()
+        .find(|k| k.contains("error.type=circuit_open"))
+        .expect("the refusal's series");
+    assert!(refused.contains("buttress.outcome=rejected"), "{refused}");
+    assert!(!refused.contains("http.response.status_code"), "{refused}");
+    assert_eq!(count(&["buttress.outcome=failure"]), 2.0);
+    assert_eq!(count(&["error.type=_OTHER"]), 1.0, "the transport error");
+    assert_eq!(count(&["error.type=503", "buttress.outcome=failure"]), 1.0);
+    assert_eq!(
+        count(&["buttress.outcome=cancelled", "error.type=cancelled"]),
         1.0
     );
     assert_eq!(
-        count(&[
-            "buttress.outcome=rejected",
-            "buttress.reason=circuit_open",
-            "http.response.status_class=none"
-        ]),
-        1.0
+        count(&["buttress.outcome=success", "error.type"]),
+        0.0,
+        "a success has no error.type"
     );
-    assert_eq!(count(&["buttress.outcome=failure"]), 2.0);
-    assert_eq!(count(&["buttress.outcome=cancelled"]), 1.0);
-    assert_eq!(sum(&tally.counts, "buttress.http.client.errors", &[]), 5.0);
     assert_eq!(
         tally
             .gauges
-            .get("http.client.active_requests{buttress.name=payments}"),
+            .get("http.client.active_requests{buttress.name=payments,http.request.method=GET}"),
         Some(&0.0)
     );
 }

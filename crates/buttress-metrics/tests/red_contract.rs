@@ -83,19 +83,33 @@ fn every_way_of_building_follows_one_name_rule() {
 fn a_metrics_sink_keeps_no_event_counters_for_a_red_layer() {
     let (recorder, snapshotter) = recorder();
     let sink = MetricsSink::new();
-    metrics::with_local_recorder(&recorder, || {
+    let red = metrics::with_local_recorder(&recorder, || {
         RedLayer::builder()
             .name("checkout")
             .sink(sink.clone())
             .build()
             .unwrap()
     });
+    let svc = red.layer(tower::service_fn(|_req: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(()))
+    }));
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(svc.oneshot(http::Request::new(())))
+            .unwrap();
+    });
     let seen = values(&snapshotter);
     assert!(
-        seen.keys().all(|key| !key.starts_with("buttress.admitted")),
+        seen.keys().all(|key| key.starts_with("http.server.")),
         "{seen:?}"
     );
-    assert!(seen.contains_key("http.server.active_requests{buttress.name=checkout}"));
+    assert!(
+        seen.contains_key("http.server.active_requests{buttress.name=checkout,http.request.method=GET,url.scheme=http}"),
+        "{seen:?}"
+    );
     assert!(!sink.health().report_json().contains("checkout"));
 }
 

@@ -13,9 +13,10 @@ use support::{Tally, recorder, sum, values};
 fn breaker_state_reads_one_for_exactly_the_current_state() {
     let (recorder, snapshotter) = recorder();
     let sink = MetricsSink::new();
-    let breaker = metrics::with_local_recorder(&recorder, || {
-        Telemetry::with_sink(&sink, LayerKind::Breaker, "payments")
-    });
+    // Histograms and transitions are registered at their first sample,
+    // against the recorder of the thread then: this test's, throughout.
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let breaker = Telemetry::with_sink(&sink, LayerKind::Breaker, "payments");
     let mut tally = Tally::default();
     let mut state_ones = |expected: &str| {
         // Every step below sets the state it leaves to 0 and the one it
@@ -24,7 +25,7 @@ fn breaker_state_reads_one_for_exactly_the_current_state() {
         let states: Vec<_> = tally
             .gauges
             .iter()
-            .filter(|(k, _)| k.starts_with("buttress.breaker.state{"))
+            .filter(|(k, _)| k.starts_with("buttress.state{"))
             .collect();
         assert!(
             states.len() >= 3,
@@ -59,9 +60,8 @@ fn breaker_state_reads_one_for_exactly_the_current_state() {
 fn events_reconcile_into_counters() {
     let (recorder, snapshotter) = recorder();
     let sink = MetricsSink::new();
-    let bulkhead = metrics::with_local_recorder(&recorder, || {
-        Telemetry::with_sink(&sink, LayerKind::Bulkhead, "inventory")
-    });
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let bulkhead = Telemetry::with_sink(&sink, LayerKind::Bulkhead, "inventory");
     let outcomes = [
         Outcome::Success,
         Outcome::Success,
@@ -115,7 +115,7 @@ fn events_reconcile_into_counters() {
         4.0
     );
     assert_eq!(sum(&all, "buttress.call.duration", &[layer]), 5.0);
-    assert_eq!(sum(&all, "buttress.queue.wait", &[layer]), 1.0);
+    assert_eq!(sum(&all, "buttress.queue.duration", &[layer]), 1.0);
     assert_eq!(sum(&all, "buttress.in_flight", &[layer]), 7.0);
     assert!(sink.health().report_json().contains("\"in_flight\":7"));
 }
@@ -128,16 +128,15 @@ fn events_reconcile_into_counters() {
 fn a_state_is_shown_absolutely_whatever_order_changes_arrive_in() {
     let (recorder, snapshotter) = recorder();
     let sink = MetricsSink::new();
-    let breaker = metrics::with_local_recorder(&recorder, || {
-        Telemetry::with_sink(&sink, LayerKind::Breaker, "inventory")
-    });
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let breaker = Telemetry::with_sink(&sink, LayerKind::Breaker, "inventory");
     let mut tally = Tally::default();
     let mut state_ones = |expected: &str| {
         tally.update(&snapshotter);
         let ones: Vec<_> = tally
             .gauges
             .iter()
-            .filter(|(k, v)| k.starts_with("buttress.breaker.state{") && **v == 1.0)
+            .filter(|(k, v)| k.starts_with("buttress.state{") && **v == 1.0)
             .map(|(k, _)| k.clone())
             .collect();
         assert_eq!(ones.len(), 1, "{ones:?}");
@@ -211,5 +210,125 @@ fn readiness_follows_only_critical_layers() {
     assert!(
         report.contains("{\"kind\":\"breaker\",\"name\":\"search\",\"state\":\"open\"}"),
         "{report}"
+    );
+}
+
+/// A layer's series are the ones its kind can emit, registered at zero
+/// when it registers — none a bulkhead could never move (a fallback
+/// count, a retry cause, a breaker's reason) — and histograms appear
+/// with their first sample.
+#[test]
+fn only_the_series_a_kind_can_emit_exist() {
+    let (recorder, snapshotter) = recorder();
+    let sink = MetricsSink::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let _bulkhead = Telemetry::with_sink(&sink, LayerKind::Bulkhead, "pool");
+    let _retry = Telemetry::with_sink(&sink, LayerKind::Retry, "again");
+    let _timeout = Telemetry::with_sink(&sink, LayerKind::Timeout, "clock");
+    let seen: Vec<String> = values(&snapshotter).into_keys().collect();
+    let of = |layer: &str| -> Vec<String> {
+        let needle = format!("buttress.layer={layer}");
+        seen.iter()
+            .filter(|key| key.contains(&needle))
+            .map(|key| {
+                let name = key.split('{').next().unwrap();
+                let extra: Vec<&str> = key
+                    .split(['{', ',', '}'])
+                    .filter(|l| l.contains('=') && !l.starts_with("buttress.layer"))
+                    .collect();
+                format!("{name}{extra:?}")
+            })
+            .collect()
+    };
+    assert_eq!(
+        of("pool"),
+        [
+            "buttress.admitted[]",
+            "buttress.calls[\"buttress.outcome=cancelled\"]",
+            "buttress.calls[\"buttress.outcome=failure\"]",
+            "buttress.calls[\"buttress.outcome=ignored\"]",
+            "buttress.calls[\"buttress.outcome=success\"]",
+            "buttress.in_flight[]",
+            "buttress.queue_depth[]",
+            "buttress.rejections[\"buttress.reason=bulkhead_full\"]",
+            "buttress.rejections[\"buttress.reason=queue_timeout\"]",
+        ]
+    );
+    assert_eq!(
+        of("again"),
+        [
+            "buttress.admitted[]",
+            "buttress.retries[\"buttress.cause=grpc\"]",
+            "buttress.retries[\"buttress.cause=local_rejection\"]",
+            "buttress.retries[\"buttress.cause=status\"]",
+            "buttress.retries[\"buttress.cause=timeout\"]",
+            "buttress.retries[\"buttress.cause=transport\"]",
+            "buttress.retry.budget_exhausted[]",
+        ]
+    );
+    assert_eq!(
+        of("clock"),
+        [
+            "buttress.rejections[\"buttress.reason=deadline_exceeded\"]",
+            "buttress.rejections[\"buttress.reason=timeout\"]",
+        ]
+    );
+}
+
+/// Two live layers of one kind and name never merge: the later one
+/// reports as `name#2`, in metrics and in health; once the first is
+/// gone, a layer built again takes its name back.
+#[test]
+fn a_second_layer_under_a_name_in_use_gets_a_distinct_label() {
+    let (recorder, snapshotter) = recorder();
+    let sink = MetricsSink::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let first = Telemetry::with_sink(&sink, LayerKind::RateLimit, "api");
+    let second = Telemetry::with_sink(&sink, LayerKind::RateLimit, "api");
+    let other_kind = Telemetry::with_sink(&sink, LayerKind::Breaker, "api");
+    first.report(Event::Rejected(Reason::RateLimited));
+    second.report(Event::Admitted);
+    second.report(Event::Admitted);
+    other_kind.report(Event::Admitted);
+    let all = values(&snapshotter);
+    let kind = "buttress.layer.kind=rate_limit";
+    assert_eq!(
+        sum(&all, "buttress.admitted", &[kind, "buttress.layer=api#2"]),
+        2.0
+    );
+    assert_eq!(
+        sum(&all, "buttress.admitted", &[kind, "buttress.layer=api}"]),
+        0.0,
+        "the first one's count is its own"
+    );
+    assert_eq!(
+        sum(
+            &all,
+            "buttress.rejections",
+            &[kind, "buttress.layer=api,", "buttress.reason=rate_limited"]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sum(&all, "buttress.admitted", &["buttress.layer.kind=breaker"]),
+        1.0,
+        "another kind may share the name"
+    );
+    let report = sink.health().report_json();
+    assert!(report.contains("\"name\":\"api#2\""), "{report}");
+    drop((first, second));
+    let again = Telemetry::with_sink(&sink, LayerKind::RateLimit, "api");
+    assert_eq!(
+        sink.health()
+            .report_json()
+            .matches("\"rate_limit\"")
+            .count(),
+        1
+    );
+    again.report(Event::Admitted);
+    let all = values(&snapshotter);
+    assert_eq!(
+        sum(&all, "buttress.admitted", &[kind, "buttress.layer=api}"]),
+        1.0
     );
 }

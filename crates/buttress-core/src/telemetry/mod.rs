@@ -12,6 +12,11 @@
 //! is, and first tells it its current state and gauges ([`Replay`]).
 //! [`RecordingSink`] records everything for tests.
 //!
+//! What each kind of layer can report is a table ([`LayerKind::emits`]),
+//! so that a sink keeps the series a layer can emit and no others; and a
+//! sink that turns names into series claims each name ([`NameClaim`]), so
+//! that two live layers of one kind given one name never merge.
+//!
 //! ```
 //! use buttress_core::telemetry::{Event, GaugeKind, LayerKind, RecordingSink, Telemetry};
 //!
@@ -21,11 +26,15 @@
 //! assert_eq!(sink.events_for("search").len(), 1);
 //! ```
 
+mod claim;
+mod emits;
 mod event;
 mod handle;
 mod recording;
 mod sink;
 
+pub use self::claim::{NameClaim, Space};
+pub use self::emits::Emits;
 pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, RetryCause};
 pub use self::handle::{Replay, Telemetry};
 pub use self::recording::RecordingSink;

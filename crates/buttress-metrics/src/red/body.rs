@@ -5,18 +5,19 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use buttress_core::GrpcCode;
 use buttress_core::classify::GrpcClassifier;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::future::InFlight;
-use super::labels::RedOutcome;
+use super::labels::{RedOutcome, Status};
 
 /// A request judged by its head whose body still streams: recorded when
 /// the body ends, with the head's verdict unless the body fails.
 pub(super) struct Pending {
     pub(super) in_flight: InFlight,
-    pub(super) status: http::StatusCode,
+    pub(super) status: Status,
     pub(super) outcome: RedOutcome,
     pub(super) earned: bool,
 }
@@ -29,7 +30,7 @@ impl Drop for Pending {
             self.outcome = RedOutcome::Failure;
         }
         self.in_flight
-            .finish(Some(self.status), self.outcome, self.earned);
+            .finish(self.status, self.outcome, self.earned);
     }
 }
 
@@ -41,7 +42,8 @@ pin_project! {
     /// down — once: when the body ends, fails or is dropped. It keeps the
     /// verdict its head earned, unless the body fails: a body error, a
     /// panic while it streams, or (for gRPC) trailers with a failing
-    /// `grpc-status` make it a failure. A body dropped before its end keeps
+    /// `grpc-status` make it a failure. A gRPC call's status is read from
+    /// its trailers. A body dropped before its end keeps
     /// the head's verdict (a HEAD answer's body is never read, an empty
     /// one may not be), so the request's duration runs until its body is
     /// done with.
@@ -49,24 +51,19 @@ pin_project! {
         #[pin]
         inner: B,
         pending: Option<Pending>,
-        grpc: bool,
     }
 }
 
 impl<B> RedBody<B> {
-    pub(super) fn new(inner: B, pending: Option<Pending>, grpc: bool) -> Self {
-        RedBody {
-            inner,
-            pending,
-            grpc,
-        }
+    pub(super) fn new(inner: B, pending: Option<Pending>) -> Self {
+        RedBody { inner, pending }
     }
 
     /// `inner`, passed through with nothing to record: the body of a
     /// stack whose metrics layer is off, which keeps the stack's response
     /// type the same either way.
     pub fn unrecorded(inner: B) -> Self {
-        Self::new(inner, None, false)
+        Self::new(inner, None)
     }
 
     /// The wrapped body.
@@ -94,29 +91,27 @@ impl<B: Body> Body for RedBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        if this.pending.is_some() {
-            let failed = match &frame {
-                Some(Ok(frame)) => {
-                    const GRPC: GrpcClassifier = GrpcClassifier::new();
-                    match frame.trailers_ref() {
-                        Some(trailers) if *this.grpc => {
-                            GRPC.classify_trailers(Some(trailers)).is_failure()
-                        }
-                        _ => false,
-                    }
+        if let Some(pending) = this.pending.as_mut() {
+            let mut failed = matches!(frame, Some(Err(_)));
+            if let Some(Ok(frame)) = &frame
+                && let Some(trailers) = frame.trailers_ref()
+                && pending.in_flight.is_grpc()
+            {
+                const GRPC: GrpcClassifier = GrpcClassifier::new();
+                failed = GRPC.classify_trailers(Some(trailers)).is_failure();
+                if let Some(code) = GrpcCode::from_headers(trailers) {
+                    pending.status = Status::Grpc(code);
                 }
-                Some(Err(_)) => true,
-                None => false,
-            };
+            }
             let ended = match &frame {
                 Some(Ok(frame)) => frame.is_trailers() || this.inner.is_end_stream(),
                 Some(Err(_)) | None => true,
             };
-            if ended && let Some(mut pending) = this.pending.take() {
-                if failed {
-                    pending.outcome = RedOutcome::Failure;
-                }
-                drop(pending);
+            if failed {
+                pending.outcome = RedOutcome::Failure;
+            }
+            if ended {
+                this.pending.take();
             }
         }
         Poll::Ready(frame)

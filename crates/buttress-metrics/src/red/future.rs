@@ -7,15 +7,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::classify::{Classify, GrpcClassifier, HttpClassifier, classify_error};
-use buttress_core::grpc::GRPC_STATUS;
+use buttress_core::telemetry::FallbackCause;
 use buttress_core::{BoxError, GrpcCode, Outcome, Rejected};
 use http::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::body::{Pending, RedBody};
-use super::labels::{RedOutcome, status_class_index};
-use super::layer::Shared;
+use super::labels::{RedOutcome, Shape, Status};
+use super::layer::{RedSide, Shared};
+use super::table::ServerIndex;
 
 /// One request in flight. Recording happens exactly once: on completion,
 /// or — if the caller gave up first — on drop, as `cancelled`.
@@ -26,8 +27,8 @@ pub(super) struct InFlight {
     /// A route read from the request that has no label yet: it gets one
     /// if the answer shows the route exists, else the request is `_OTHER`.
     pending: Option<Box<str>>,
-    method: usize,
-    grpc: bool,
+    server: ServerIndex,
+    shape: Shape,
     done: bool,
 }
 
@@ -37,45 +38,39 @@ impl InFlight {
         start: Instant,
         route: usize,
         pending: Option<Box<str>>,
-        method: usize,
-        grpc: bool,
+        server: ServerIndex,
+        shape: Shape,
     ) -> Self {
-        shared.active.increment(1.0);
+        shared.table.active(server, shape).increment(1.0);
         InFlight {
             shared,
             start,
             route,
             pending,
-            method,
-            grpc,
+            server,
+            shape,
             done: false,
         }
     }
 
+    pub(super) fn is_grpc(&self) -> bool {
+        self.shape.is_grpc()
+    }
+
     /// Records the request; `earned` says whether its answer shows its
     /// route exists, so that a pending route may take a label.
-    pub(super) fn finish(
-        &mut self,
-        status: Option<http::StatusCode>,
-        outcome: RedOutcome,
-        earned: bool,
-    ) {
+    pub(super) fn finish(&mut self, status: Status, outcome: RedOutcome, earned: bool) {
         self.done = true;
-        self.shared.active.decrement(1.0);
+        let table = &self.shared.table;
+        table.active(self.server, self.shape).decrement(1.0);
         if let Some(route) = self.pending.take()
             && earned
         {
-            self.route = self.shared.table.route_slot(&route);
+            self.route = table.routes.slot(&route);
         }
-        let handles =
-            self.shared
-                .table
-                .handles(self.route, self.method, status_class_index(status), outcome);
-        handles.duration.record(self.start.elapsed().as_secs_f64());
-        handles.requests.increment(1);
-        if let Some(errors) = &handles.errors {
-            errors.increment(1);
-        }
+        table
+            .duration(self.route, self.server, self.shape, status, outcome)
+            .record(self.start.elapsed().as_secs_f64());
     }
 
     /// The record, moved out to be finished by the response body: this
@@ -87,13 +82,18 @@ impl InFlight {
             start: self.start,
             route: self.route,
             pending: self.pending.take(),
-            method: self.method,
-            grpc: self.grpc,
+            server: self.server,
+            shape: self.shape,
             done: false,
         }
     }
 
     fn judge<B>(&self, response: &Response<B>) -> RedOutcome {
+        // A fallback layer leaves its cause in the extensions: the answer
+        // is its, not the dependency's.
+        if response.extensions().get::<FallbackCause>().is_some() {
+            return RedOutcome::Fallback;
+        }
         // The edge leaves the rejection it answered for in the extensions.
         if let Some(rejected) = response.extensions().get::<Rejected>() {
             return RedOutcome::Rejected(rejected.reason());
@@ -102,19 +102,49 @@ impl InFlight {
         // its status set every call.
         const HTTP: HttpClassifier = HttpClassifier::new();
         const GRPC: GrpcClassifier = GrpcClassifier::new();
-        let outcome = if self.grpc {
+        let outcome = if self.is_grpc() {
             GRPC.classify(Ok(response))
         } else {
             HTTP.classify(Ok(response))
         };
         RedOutcome::from_outcome(outcome)
     }
+
+    /// The status a response head carries: its HTTP status; for gRPC the
+    /// `grpc-status` of a trailers-only answer, the code a client infers
+    /// from a non-200 status, or none yet (it comes in the trailers).
+    fn status_of<B>(&self, response: &Response<B>) -> Status {
+        if !self.is_grpc() {
+            return Status::http(response.status());
+        }
+        match GrpcCode::from_headers(response.headers()) {
+            Some(code) => Status::Grpc(code),
+            None if response.status() != http::StatusCode::OK => {
+                Status::Grpc(GrpcCode::from_http_status(response.status()))
+            }
+            None => Status::None,
+        }
+    }
+
+    /// The status of a call that ended in an error: a client's gRPC call
+    /// refused by a Buttress layer ends with the code its caller is
+    /// given; nothing else has one.
+    fn error_status(&self, outcome: RedOutcome) -> Status {
+        match outcome {
+            RedOutcome::Rejected(reason)
+                if self.is_grpc() && self.shared.side == RedSide::Client =>
+            {
+                Status::Grpc(reason.grpc_code())
+            }
+            _ => Status::None,
+        }
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(None, RedOutcome::Cancelled, false);
+            self.finish(Status::None, RedOutcome::Cancelled, false);
         }
     }
 }
@@ -125,11 +155,7 @@ impl Drop for InFlight {
 fn route_exists<B>(response: &Response<B>, outcome: RedOutcome) -> bool {
     !matches!(outcome, RedOutcome::Rejected(_))
         && response.status() != http::StatusCode::NOT_FOUND
-        && response
-            .headers()
-            .get(GRPC_STATUS)
-            .and_then(|v| GrpcCode::from_bytes(v.as_bytes()))
-            != Some(GrpcCode::Unimplemented)
+        && GrpcCode::from_headers(response.headers()) != Some(GrpcCode::Unimplemented)
 }
 
 /// Judges an error without knowing its type: a boxed error (what tower
@@ -174,26 +200,28 @@ where
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         let mut pending = None;
-        let mut grpc = false;
         if let Some(in_flight) = this.in_flight.as_mut().filter(|f| !f.done) {
-            grpc = in_flight.grpc;
             match &result {
                 Ok(response) => {
                     let outcome = in_flight.judge(response);
                     let earned = route_exists(response, outcome);
+                    let status = in_flight.status_of(response);
                     // Recorded when the body ends (or is dropped): a body
                     // that fails mid-stream turns the head's verdict to
-                    // failure.
+                    // failure, and gRPC trailers bring the status.
                     pending = Some(Pending {
                         in_flight: in_flight.hand_over(),
-                        status: response.status(),
+                        status,
                         outcome,
                         earned,
                     });
                 }
-                Err(error) => in_flight.finish(None, error_outcome(error), false),
+                Err(error) => {
+                    let outcome = error_outcome(error);
+                    in_flight.finish(in_flight.error_status(outcome), outcome, false);
+                }
             }
         }
-        Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, pending, grpc))))
+        Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, pending))))
     }
 }

@@ -4,14 +4,12 @@ use std::sync::Arc;
 
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
-use buttress_core::telemetry::{LayerId, LayerKind, Telemetry};
-use metrics::Gauge;
+use buttress_core::telemetry::{LayerId, LayerKind, NameClaim, Telemetry};
 use tower_layer::Layer;
 
 use super::Red;
 use super::route::{Route, RouteSource};
 use super::table::HandleTable;
-use crate::names::{HTTP_CLIENT_ACTIVE, HTTP_SERVER_ACTIVE, LABEL_NAME};
 
 /// The most distinct route labels a layer may be configured to keep.
 const MAX_ROUTE_CAP: usize = 4096;
@@ -19,6 +17,9 @@ const MAX_ROUTE_CAP: usize = 4096;
 const MAX_ROUTE_LEN: usize = 4096;
 /// The largest route-label byte budget a layer may be configured with.
 const MAX_ROUTE_BYTES: usize = 1 << 20;
+/// The most distinct server addresses a client's layer may be configured
+/// to keep.
+const MAX_SERVER_CAP: usize = 4096;
 
 /// What every [`Red`] service of one layer shares.
 pub(super) struct Shared {
@@ -29,8 +30,10 @@ pub(super) struct Shared {
     /// `None` when the route cap is zero: every request is `_OTHER`, so
     /// no route is looked for.
     pub(super) routes: Option<RouteSource>,
-    pub(super) active: Gauge,
     pub(super) telemetry: Telemetry,
+    /// The name this layer's series carry, distinct from every other live
+    /// RED layer's of its side recording into the same recorder.
+    claim: NameClaim,
 }
 
 impl Shared {
@@ -39,18 +42,18 @@ impl Shared {
     /// would have if its answer earns one (see [`RouteSource`]).
     pub(super) fn slot(&self, route: Option<Route<'_>>) -> (usize, Option<Box<str>>) {
         let Some(route) = route else { return (0, None) };
-        if let Some(slot) = self.table.known_slot(&route.name) {
+        if let Some(slot) = self.table.routes.known(&route.name) {
             return (slot, None);
         }
         if route.vouched {
-            return (self.table.route_slot(&route.name), None);
+            return (self.table.routes.slot(&route.name), None);
         }
         (0, Some(route.name.into()))
     }
 }
 
-/// Which RED family a layer records: a server's (`http.server.*`) or a
-/// client's (`http.client.*`).
+/// Which RED family a layer records: a server's (`http.server.*`,
+/// `rpc.server.*`) or a client's (`http.client.*`, `rpc.client.*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "serde",
@@ -70,10 +73,11 @@ pub enum RedSide {
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `name` | the stack's name, else `red` | the `buttress.name` label |
-/// | `side` | `server` | `http.server.*` or `http.client.*` metrics |
-/// | `route_cap` | 64 | the most distinct `http.route` labels, 0 to 4096; later ones count as `_OTHER`, and 0 labels every request `_OTHER` |
-/// | `max_route_len` | 256 | the longest route label in bytes, 1 to 4096; a longer route counts as `_OTHER` |
-/// | `route_bytes` | 8192 | the bytes all route labels together may take, `max_route_len` to 1 MiB; routes past it count as `_OTHER` |
+/// | `side` | `server` | server metrics (`http.server.*`, `rpc.server.*`) or client metrics (`http.client.*`, `rpc.client.*`) |
+/// | `route_cap` | 64 | the most distinct route labels (`http.route`, `rpc.method`, a client's `url.template`), 0 to 4096; later ones count as `_OTHER`, and 0 labels every request `_OTHER` |
+/// | `max_route_len` | 256 | the longest route label — or server address — in bytes, 1 to 4096; a longer one counts as `_OTHER` |
+/// | `route_bytes` | 8192 | the bytes all route labels together may take, `max_route_len` to 1 MiB (and all server addresses as many); routes past it count as `_OTHER` |
+/// | `server_cap` | 16 | on a client, the most distinct `server.address` and `server.port` pairs, 0 to 4096; later ones count as `_OTHER` |
 ///
 /// The layer keeps each route label once (every series of the route
 /// shares it), so the route labels it holds never take more than
@@ -124,6 +128,10 @@ pub struct RedConfig {
     /// take more counts as `_OTHER`. The layer holds each label once, so
     /// this bounds the label memory whatever paths arrive.
     pub route_bytes: usize,
+    /// On a client, at most this many distinct server addresses (host and
+    /// port); later ones count as `_OTHER`. A client stack calls one
+    /// dependency, so it rarely sees more than one.
+    pub server_cap: usize,
 }
 
 impl RedConfig {
@@ -133,6 +141,8 @@ impl RedConfig {
     pub const DEFAULT_MAX_ROUTE_LEN: usize = 256;
     /// The default byte budget of all route labels together.
     pub const DEFAULT_ROUTE_BYTES: usize = 8 * 1024;
+    /// The default cap on a client's distinct server addresses.
+    pub const DEFAULT_SERVER_CAP: usize = 16;
 }
 
 impl Default for RedConfig {
@@ -143,6 +153,7 @@ impl Default for RedConfig {
             route_cap: Self::DEFAULT_ROUTE_CAP,
             max_route_len: Self::DEFAULT_MAX_ROUTE_LEN,
             route_bytes: Self::DEFAULT_ROUTE_BYTES,
+            server_cap: Self::DEFAULT_SERVER_CAP,
         }
     }
 }
@@ -179,6 +190,12 @@ impl LayerConfig for RedConfig {
                 "at least max_route_len, so that a route of the longest length fits",
             ));
         }
+        if self.server_cap > MAX_SERVER_CAP {
+            return Err(ConfigError::new(
+                "server_cap",
+                "at most 4096: each server address multiplies the series a metrics backend stores",
+            ));
+        }
         if self.name.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty"));
         }
@@ -195,20 +212,26 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
     // Registered so a sink knows of every layer; the metrics themselves
     // go straight to the `metrics` recorder, not through the sink.
     let telemetry = env.telemetry(LayerKind::Red, config.name.as_deref());
-    let name = telemetry.layer().name().to_owned();
-    let active_name = match config.side {
-        RedSide::Server => HTTP_SERVER_ACTIVE,
-        RedSide::Client => HTTP_CLIENT_ACTIVE,
-    };
-    let active = metrics::gauge!(active_name, LABEL_NAME => name.clone());
+    // A server's and a client's layer of one name record different
+    // metrics; two of one side would merge, so the later one is told a
+    // distinct name. (Recorder addresses are aligned: + 1 is no other's.)
+    let space = crate::sink::recorder_space() + usize::from(config.side == RedSide::Client);
+    let claim = NameClaim::claim(space, telemetry.layer());
+    let name: Arc<str> = claim.id().name().into();
     Ok(RedLayer {
         shared: Arc::new(Shared {
             side: config.side,
-            table: HandleTable::new(config.side, name, config.route_cap, config.route_bytes),
+            table: HandleTable::new(
+                config.side,
+                name,
+                config.route_cap,
+                config.server_cap,
+                config.route_bytes,
+            ),
             max_route_len: config.max_route_len,
             routes: (config.route_cap > 0).then_some(routes),
-            active,
             telemetry,
+            claim,
         }),
     })
 }
@@ -216,30 +239,41 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
 /// Records RED metrics — requests, errors, duration, in flight — for a
 /// server stack or a client dependency.
 ///
-/// A server's layer ([`RedSide::Server`], the default) records
-/// `http.server.request.duration`, `buttress.http.server.requests`,
-/// `buttress.http.server.errors` and `http.server.active_requests`; a
-/// client's ([`RedSide::Client`]) the `client` counterparts. Labels:
-/// `buttress.name` (the stack or dependency),
+/// A server's layer ([`RedSide::Server`], the default) records each HTTP
+/// request in `http.server.request.duration` and each gRPC call in
+/// `rpc.server.call.duration`, and what is in flight in
+/// `http.server.active_requests` and `buttress.rpc.server.active_calls`;
+/// a client's ([`RedSide::Client`]) the `client` counterparts. The names,
+/// units and attributes are OpenTelemetry's (see the crate docs' table):
 /// `http.request.method` (`_OTHER` for non-standard methods),
 /// `http.route` (see [`RouteSource`]; never the raw URI, and at most a
-/// capped number of values), `http.response.status_class`,
-/// `buttress.outcome` (`success`, `failure`, `cancelled`, `rejected`) and
-/// `buttress.reason` (the rejection's reason, from the `Rejected` the edge
-/// leaves in the response extensions).
+/// capped number of values), `http.response.status_code`, `url.scheme`;
+/// for gRPC `rpc.system.name`, `rpc.method` and
+/// `rpc.response.status_code`; on a client `server.address` and
+/// `server.port`; `error.type` when a call failed. Buttress adds
+/// `buttress.name` (the stack or dependency) and `buttress.outcome`
+/// (`success`, `failure`, `cancelled`, `rejected` — a Buttress layer
+/// refused, its reason in `error.type` — or `fallback`, a fallback
+/// layer's answer).
 ///
 /// A server's request is timed from its start (the instant the outermost
 /// layer took, or its context's start); a client's call from when it is
 /// made, never from the start of the request being served.
 ///
 /// Place it outside the edge on a server, so it sees final status codes
-/// and the edge's rejections. Each label combination's handles are
-/// resolved on its first request; after that a request costs a clock
-/// read, a shared-lock route lookup and atomic increments.
+/// and the edge's rejections, and outside the fallback on a client, so it
+/// sees fallback answers as such. Each label combination's handle is
+/// resolved on its first request, against the `metrics` recorder of the
+/// thread it records on; after that a request costs a clock read, a
+/// shared-lock route lookup (and on a client a server lookup) and atomic
+/// operations, and allocates nothing.
 ///
-/// For a streamed gRPC answer the status arrives in trailers, after the
-/// layer has recorded the response head: it is recorded by its head
-/// (success unless the head carries an error status).
+/// A gRPC call's status is read from its trailers when they arrive
+/// through the layer; recorded at its head ([`RedLayer::at_head`]), a
+/// streamed answer has none yet and carries no `rpc.response.status_code`.
+///
+/// Two live layers of one side given one name would merge their series:
+/// the later one labels its series `name#2` (and a warning is logged).
 ///
 /// Like every Buttress layer it is configured by data ([`RedConfig`], with
 /// the `serde` feature loadable from TOML), which its builder sets too,
@@ -371,13 +405,25 @@ impl RedHandle {
     /// How many distinct route labels the layer has recorded, `_OTHER`
     /// included.
     pub fn route_labels(&self) -> usize {
-        self.shared.table.route_count()
+        self.shared.table.routes.count()
+    }
+
+    /// How many distinct server addresses a client's layer has recorded,
+    /// `_OTHER` included (1 on a server).
+    pub fn server_labels(&self) -> usize {
+        self.shared.table.servers.count()
+    }
+
+    /// The name the layer's series carry in `buttress.name`: its own, or
+    /// a distinct one if a live layer of its side already used it.
+    pub fn series_name(&self) -> &str {
+        self.shared.claim.id().name()
     }
 
     /// The bytes the layer's route labels take, `_OTHER` not counted:
     /// never more than [`RedConfig::route_bytes`].
     pub fn route_label_bytes(&self) -> usize {
-        self.shared.table.route_bytes()
+        self.shared.table.routes.bytes()
     }
 }
 
@@ -453,8 +499,10 @@ impl RedLayerBuilder {
         self
     }
 
-    /// Validates and builds the layer. Its in-flight gauge is resolved
-    /// against the `metrics` recorder installed now.
+    /// Validates and builds the layer. Its name is claimed in the
+    /// `metrics` recorder installed now (a second live layer of the name
+    /// and side is told a distinct one); its handles are resolved as
+    /// requests come.
     pub fn build(self) -> Result<RedLayer, ConfigError> {
         build(&self.config, &self.env, self.routes)
     }

@@ -4,6 +4,7 @@
 mod body;
 mod future;
 mod head;
+mod intern;
 mod labels;
 mod layer;
 mod route;

@@ -25,9 +25,10 @@ type Extract = dyn for<'a> Fn(&TrustRequest<'a>) -> Option<Cow<'a, str>> + Send 
 /// rejection: a scan of unknown paths takes no label.
 #[derive(Clone, Default)]
 pub enum RouteSource {
-    /// axum's `MatchedPath` (feature `axum`), else the path of a gRPC
-    /// request if it is a method path (`/package.Service/Method`, letters,
-    /// digits and `_` in dot-separated names), else `_OTHER`.
+    /// axum's `MatchedPath` (feature `axum`), else for a gRPC request
+    /// whose path is a method path (`/package.Service/Method`, letters,
+    /// digits and `_` in dot-separated names) the method as OpenTelemetry
+    /// writes `rpc.method`, `package.Service/Method`, else `_OTHER`.
     #[default]
     Auto,
     /// A function of the request (a header set by the router, a prefix of
@@ -104,8 +105,9 @@ impl RouteSource {
                 let path = request.uri.path();
                 // The length first: a long path is not scanned.
                 let method = path.len() <= max_len && is_grpc_method_path(path);
-                (method && is_grpc(request.headers)).then_some(Route {
-                    name: Cow::Borrowed(path),
+                (method && is_grpc(request.headers)).then(|| Route {
+                    // Without the leading `/`: `rpc.method`'s form.
+                    name: Cow::Borrowed(&path[1..]),
                     vouched: false,
                 })
             }

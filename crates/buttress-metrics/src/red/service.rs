@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::body::RedBody;
 use super::future::{InFlight, ResponseFuture};
-use super::labels::method_index;
+use super::labels::{Shape, method_index};
 use super::layer::{RedSide, Shared};
 
 /// Records RED metrics around its inner service; built by
@@ -78,15 +78,33 @@ where
             }
             None => (0, None),
         };
-        let grpc = is_grpc(request.headers());
-        let in_flight = InFlight::start(
-            shared.clone(),
-            start,
-            route,
-            pending,
-            method_index(request.method()),
-            grpc,
-        );
+        let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let shape = if is_grpc(request.headers()) {
+            Shape::grpc(https)
+        } else {
+            Shape::http(method_index(request.method()), https)
+        };
+        let server = match shared.side {
+            RedSide::Server => 0,
+            RedSide::Client => shared
+                .table
+                .server_index(authority(&request), shared.max_route_len),
+        };
+        let in_flight = InFlight::start(shared.clone(), start, route, pending, server, shape);
         ResponseFuture::new(self.inner.call(request), Some(in_flight))
     }
+}
+
+/// The server a client request names: its URI's authority, else its
+/// `Host` header; without any user info (never a label).
+fn authority<B>(request: &Request<B>) -> Option<&str> {
+    let authority = match request.uri().authority() {
+        Some(authority) => authority.as_str(),
+        None => request.headers().get(http::header::HOST)?.to_str().ok()?,
+    };
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host),
+    )
 }
