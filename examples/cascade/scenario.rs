@@ -11,7 +11,7 @@ pub enum Mode {
     /// on errors and 5xx — the hand-rolled policy many services start
     /// with.
     Naive,
-    /// Buttress server and client stacks.
+    /// Buttress server and client stacks, configured from TOML.
     Buttress,
 }
 
@@ -31,7 +31,7 @@ pub enum Phase {
     Normal,
     /// C answers 500 at once.
     CFails,
-    /// C answers after `Settings::c_slow_delay` (seconds).
+    /// C answers after `Settings::c_slow_delay`.
     CSlow,
     /// C is healthy again.
     CRecovers,
@@ -39,18 +39,24 @@ pub enum Phase {
     BFails,
     /// B is healthy again.
     BRecovers,
+    /// One more caller sends `Settings::greedy`× the others' traffic.
+    Greedy,
     /// `Settings::spike`× the traffic; the extra part is sheddable.
     Spike,
 }
 
+/// How many phases there are.
+pub const PHASES: usize = 8;
+
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; PHASES] = [
         Phase::Normal,
         Phase::CFails,
         Phase::CSlow,
         Phase::CRecovers,
         Phase::BFails,
         Phase::BRecovers,
+        Phase::Greedy,
         Phase::Spike,
     ];
 
@@ -66,28 +72,40 @@ impl Phase {
             Phase::CRecovers => "C recovers",
             Phase::BFails => "B fails",
             Phase::BRecovers => "B recovers",
-            Phase::Spike => "3x spike",
+            Phase::Greedy => "greedy",
+            Phase::Spike => "spike",
         }
     }
 
-    /// Phases after which the time to recover is measured.
+    /// Phases after which the time to recover is measured: a breaker
+    /// holds traffic back until its wait ends and its probes succeed.
     pub fn is_recovery(self) -> bool {
         matches!(self, Phase::CRecovers | Phase::BRecovers)
+    }
+
+    /// Phases in which C fails or is slow.
+    pub fn c_down(self) -> bool {
+        matches!(self, Phase::CFails | Phase::CSlow)
     }
 }
 
 /// What the command line can change.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Requests per second outside the spike.
+    /// Requests per second from the regular callers, outside the spike.
     pub rate: f64,
+    /// The regular callers, each with its own API key, sharing `rate`.
+    pub callers: usize,
     /// The spike's multiple of `rate`.
     pub spike: f64,
+    /// The greedy caller's rate, as a multiple of `rate`.
+    pub greedy: f64,
     /// Each phase's length, in `Phase::ALL` order.
-    pub phases: [Duration; 7],
+    pub phases: [Duration; PHASES],
     /// How long C takes to answer while slow.
     pub c_slow_delay: Duration,
-    /// The load generator's own timeout (and the deadline it sends).
+    /// The load generator's own timeout, and the deadline it sends: a
+    /// caller's patience.
     pub client_timeout: Duration,
     /// B's capacity: workers, each busy `work` per request.
     pub b_workers: usize,
@@ -102,19 +120,34 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The demo's default: 23 s per run, 100 req/s, a 3× spike.
+    /// The demo's default: 24 s per run, 100 req/s from 10 callers, a
+    /// greedy caller at 3× that, a 3× spike.
     pub fn standard() -> Self {
         Settings {
             rate: 100.0,
+            callers: 10,
             spike: 3.0,
-            phases: [2.0, 4.0, 4.0, 3.0, 3.0, 3.0, 4.0].map(Duration::from_secs_f64),
+            greedy: 3.0,
+            phases: [2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 4.0].map(Duration::from_secs_f64),
             c_slow_delay: Duration::from_secs(2),
-            client_timeout: Duration::from_secs(2),
+            client_timeout: Duration::from_secs(1),
             b_workers: 4,
             work: Duration::from_millis(20),
             naive_attempts: 3,
+            // The same patience as the caller's: a naive service passes
+            // on the one timeout it was given.
             naive_timeout: Duration::from_secs(1),
             quiet: false,
+        }
+    }
+
+    /// The test's scenario: 6.5 s per run. Recovery phases keep a whole
+    /// second, room for the breakers' 500 ms wait and their probes.
+    pub fn short() -> Self {
+        Settings {
+            phases: [0.5, 0.75, 0.75, 1.0, 0.75, 1.0, 0.75, 1.0].map(Duration::from_secs_f64),
+            quiet: true,
+            ..Settings::standard()
         }
     }
 
@@ -137,12 +170,12 @@ impl Settings {
 pub struct Scenario {
     pub start: Instant,
     /// Each phase's end, from the start.
-    pub ends: [Duration; 7],
+    pub ends: [Duration; PHASES],
 }
 
 impl Scenario {
     pub fn start(settings: &Settings) -> Self {
-        let mut ends = [Duration::ZERO; 7];
+        let mut ends = [Duration::ZERO; PHASES];
         let mut total = Duration::ZERO;
         for (end, length) in ends.iter_mut().zip(settings.phases) {
             total += length;
@@ -157,12 +190,20 @@ impl Scenario {
     /// The phase playing at `elapsed` from the start (the last one after
     /// the end).
     pub fn phase_after(&self, elapsed: Duration) -> Phase {
-        let index = self.ends.iter().position(|end| elapsed < *end).unwrap_or(6);
+        let index = self
+            .ends
+            .iter()
+            .position(|end| elapsed < *end)
+            .unwrap_or(PHASES - 1);
         Phase::ALL[index]
     }
 
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     pub fn phase_now(&self) -> Phase {
-        self.phase_after(self.start.elapsed())
+        self.phase_after(self.elapsed())
     }
 
     /// When `phase` starts, from the start.
@@ -173,7 +214,12 @@ impl Scenario {
         }
     }
 
+    /// When `phase` ends, from the start.
+    pub fn phase_end(&self, phase: Phase) -> Duration {
+        self.ends[phase.index()]
+    }
+
     pub fn length(&self) -> Duration {
-        self.ends[6]
+        self.ends[PHASES - 1]
     }
 }

@@ -1,15 +1,14 @@
-//! Services A, B and C, in either mode.
+//! Services A, B and C on 127.0.0.1, in either mode. A needs B; B needs
+//! C for an optional part of its answer, and has a fixed capacity.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use buttress::breaker::CircuitBreakerHandle;
 use buttress::core::answer::BodyFormat;
 use buttress::{BoxError, Rejected};
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use super::counters::Counters;
 use super::scenario::{Mode, Phase, Scenario, Settings};
 use super::{naive, resilient};
 
@@ -36,30 +36,9 @@ pub type Downstream =
 /// The header B sets when it answered without C's part.
 pub const DEGRADED: &str = "x-degraded";
 
-/// What the services and the telemetry sink count, per phase.
-#[derive(Default)]
-pub struct Counters {
-    /// Requests that reached C.
-    pub c_hits: [AtomicU64; 7],
-    /// Requests that reached B's handler.
-    pub b_hits: [AtomicU64; 7],
-    /// Rejections by every Buttress layer, by `Reason::ALL` index.
-    pub rejections: [[AtomicU64; 10]; 7],
-    /// Fallback answers served.
-    pub fallbacks: [AtomicU64; 7],
-}
-
-impl Counters {
-    pub fn total(array: &[AtomicU64; 7]) -> u64 {
-        array.iter().map(|n| n.load(Ordering::Relaxed)).sum()
-    }
-}
-
 /// The three running services.
 pub struct Topology {
     pub a: SocketAddr,
-    /// A's breaker for B, B's breaker for C (Buttress only).
-    pub breakers: Option<(CircuitBreakerHandle, CircuitBreakerHandle)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -77,6 +56,8 @@ pub fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
         .build_http()
 }
 
+/// Serves `app` with `buttress::serve`, which also hands each request its
+/// peer's address (what `trust = { peers = .. }` reads).
 async fn serve(app: Router) -> (SocketAddr, JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -96,9 +77,9 @@ struct CState {
 }
 
 async fn c_handler(State(c): State<CState>) -> Response {
-    let phase = c.scenario.phase_now();
-    c.counters.c_hits[phase.index()].fetch_add(1, Ordering::Relaxed);
-    match phase {
+    let at = c.scenario.elapsed();
+    Counters::hit(&c.counters.c_hits, at);
+    match c.scenario.phase_after(at) {
         Phase::CFails => (StatusCode::INTERNAL_SERVER_ERROR, "C is failing").into_response(),
         Phase::CSlow => {
             tokio::time::sleep(c.slow).await;
@@ -119,9 +100,9 @@ struct BState {
 }
 
 async fn b_handler(State(b): State<BState>) -> Response {
-    let phase = b.scenario.phase_now();
-    b.counters.b_hits[phase.index()].fetch_add(1, Ordering::Relaxed);
-    if phase == Phase::BFails {
+    let at = b.scenario.elapsed();
+    Counters::hit(&b.counters.b_hits, at);
+    if b.scenario.phase_after(at) == Phase::BFails {
         return (StatusCode::INTERNAL_SERVER_ERROR, "B is failing").into_response();
     }
     {
@@ -171,7 +152,7 @@ async fn a_handler(State(a): State<AState>) -> Response {
             let _ = response.into_body().collect().await;
             let mut answer = match status {
                 StatusCode::OK => "answer from A".into_response(),
-                // B refused (overload): pass the refusal and its hint on.
+                // B refused (it sheds): pass the refusal and its hint on.
                 StatusCode::SERVICE_UNAVAILABLE if retry_after.is_some() => {
                     (StatusCode::SERVICE_UNAVAILABLE, "B is busy").into_response()
                 }
@@ -187,7 +168,7 @@ async fn a_handler(State(a): State<AState>) -> Response {
             }
             answer
         }
-        // An open breaker, a timeout: 503 / 504 with Retry-After, at once.
+        // An open breaker: 503 with Retry-After, at once.
         Err(error) => match Rejected::find(&*error) {
             Some(rejected) => rejected
                 .to_http_response(BodyFormat::Text)
@@ -210,69 +191,55 @@ pub async fn start(
         counters: counters.clone(),
         slow: settings.c_slow_delay,
     };
-    let (c_addr, c_task) = serve(
-        Router::new()
-            .route("/part", get(c_handler))
-            .with_state(c_state),
-    )
-    .await;
+    let c_app = Router::new()
+        .route("/part", get(c_handler))
+        .with_state(c_state);
+    let (c_addr, c_task) = serve(c_app).await;
 
     let http = http_client();
-    let (c_client, c_breaker) = match mode {
-        Mode::Naive => (
-            naive::client(
-                http.clone(),
-                settings.naive_timeout,
-                settings.naive_attempts,
-            ),
-            None,
-        ),
-        Mode::Buttress => {
-            let (client, breaker) = resilient::c_client(http.clone());
-            (client, Some(breaker))
-        }
+    let naive_client = || {
+        naive::client(
+            http.clone(),
+            settings.naive_timeout,
+            settings.naive_attempts,
+        )
     };
     let b_state = BState {
         scenario: scenario.clone(),
-        counters: counters.clone(),
+        counters,
         workers: Arc::new(Semaphore::new(settings.b_workers)),
         work: settings.work,
-        c: c_client,
+        c: match mode {
+            Mode::Naive => naive_client(),
+            Mode::Buttress => resilient::c_client(http.clone()),
+        },
         c_uri: format!("http://{c_addr}/part").parse().expect("valid"),
     };
-    let b_router = Router::new()
+    let b_app = Router::new()
         .route("/answer", get(b_handler))
         .with_state(b_state);
-    let b_router = match mode {
-        Mode::Naive => b_router,
-        Mode::Buttress => resilient::b_server(b_router),
-    };
-    let (b_addr, b_task) = serve(b_router).await;
+    let (b_addr, b_task) = serve(match mode {
+        Mode::Naive => b_app,
+        Mode::Buttress => resilient::b_server(b_app),
+    })
+    .await;
 
-    let (b_client, a_breaker) = match mode {
-        Mode::Naive => (
-            naive::client(http, settings.naive_timeout, settings.naive_attempts),
-            None,
-        ),
-        Mode::Buttress => {
-            let (client, breaker) = resilient::b_client(http);
-            (client, Some(breaker))
-        }
-    };
     let a_state = AState {
-        b: b_client,
+        b: match mode {
+            Mode::Naive => naive_client(),
+            Mode::Buttress => resilient::b_client(http.clone()),
+        },
         b_uri: format!("http://{b_addr}/answer").parse().expect("valid"),
     };
-    let a_router = Router::new().route("/", get(a_handler)).with_state(a_state);
-    let a_router = match mode {
-        Mode::Naive => a_router,
-        Mode::Buttress => resilient::a_server(a_router),
-    };
-    let (a_addr, a_task) = serve(a_router).await;
+    let a_app = Router::new().route("/", get(a_handler)).with_state(a_state);
+    let (a_addr, a_task) = serve(match mode {
+        Mode::Naive => a_app,
+        Mode::Buttress => resilient::a_server(a_app),
+    })
+    .await;
 
     Topology {
         a: a_addr,
-        breakers: a_breaker.zip(c_breaker),
         tasks: vec![a_task, b_task, c_task],
     }
 }
