@@ -332,3 +332,91 @@ async fn the_losing_attempt_is_cancelled_on_the_server() {
     );
     assert!(dropped.saturating_duration_since(answered) < Duration::from_secs(2));
 }
+
+/// The paused-time scenario on real sockets, for BENCHMARKS.md: a hyper
+/// server on 127.0.0.1 answering in 5 ms, 2 % of requests in 500 ms;
+/// 200 req/s for 20 s through hyper-util's client, without and with
+/// hedging at the adaptive p90. Real time (about 45 s), so not in CI:
+/// `cargo test --release -p buttress-retry --test hedge -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "45 s of real time; figures in BENCHMARKS.md"]
+async fn hedging_on_real_sockets() {
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let rng = Arc::new(SharedRng::seeded_or_random(Some(7)));
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let rng = rng.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let slow = rng.chance(0.02);
+                        async move {
+                            let wait = if slow { 500 } else { 5 };
+                            tokio::time::sleep(Duration::from_millis(wait)).await;
+                            Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    for hedge in [false, true] {
+        let client: Client<_, buttress_retry::ReplayBody<Empty<Bytes>>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let layer = RetryLayer::builder()
+            .configure(|c| {
+                c.max_attempts = if hedge { 2 } else { 1 };
+                c.hedge = hedge.then(HedgeConfig::default);
+            })
+            .build()
+            .unwrap();
+        let svc = layer.layer(client);
+        let attempts_before = Instant::now();
+        let received_before = received.load(Ordering::Relaxed);
+        let mut tasks = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        for _ in 0..4_000 {
+            tick.tick().await;
+            let svc = svc.clone();
+            let request = Request::get(format!("http://{addr}/"))
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            tasks.push(tokio::spawn(async move {
+                let start = Instant::now();
+                let ok = svc.oneshot(request).await.is_ok();
+                (start.elapsed(), ok)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut failed = 0;
+        for task in tasks {
+            let (latency, ok) = task.await.unwrap();
+            latencies.push(latency);
+            failed += usize::from(!ok);
+        }
+        latencies.sort();
+        let pick = |q: usize| latencies[latencies.len() * q / 100];
+        let attempts = received.load(Ordering::Relaxed) - received_before;
+        println!(
+            "hedge={hedge}: p50 {:?}, p99 {:?}, max {:?}, attempts per request {:.3}, failed {failed}, run {:?}",
+            pick(50),
+            pick(99),
+            latencies.last().unwrap(),
+            attempts as f64 / latencies.len() as f64,
+            attempts_before.elapsed()
+        );
+    }
+}
