@@ -22,7 +22,7 @@ pub use self::correlation::CorrelationId;
 pub use self::criticality::Criticality;
 pub use self::current::spawn_with_context;
 pub use self::fault::{FaultAbort, FaultDirective};
+pub use self::peer::{PeerAddr, WithPeer};
 pub use self::request::RequestContext;
 pub use self::trace::TraceContext;
-pub use self::peer::{PeerAddr, WithPeer};
 pub use self::trust::{InvalidNetwork, IpNet, TrustPolicy, TrustRequest};
