@@ -223,3 +223,60 @@ async fn a_plain_tower_service_gets_the_context_and_the_replayed_body() {
         assert_eq!(body, "item one");
     }
 }
+
+/// A plain tower service as the transport: an open breaker, a spent
+/// deadline and a throttled call are errors naming their reason, with a
+/// retry hint where one exists.
+#[tokio::test(start_paused = true)]
+async fn a_plain_tower_service_sees_refusals_that_name_their_reason() {
+    let failing = tower::service_fn(|_req: Request<ReplayBody<Full<Bytes>>>| async {
+        Ok::<_, BoxError>(http::Response::builder().status(503).body(()).unwrap())
+    });
+    let post = || {
+        Request::post("http://dep/orders")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let client = ClientStack::new("plain-breaker")
+        .breaker(BreakerConfig {
+            minimum_calls: 4,
+            wait: Duration::from_secs(5),
+            ..BreakerConfig::default()
+        })
+        .build()
+        .unwrap()
+        .layer(failing);
+    for _ in 0..4 {
+        assert_eq!(client.clone().oneshot(post()).await.unwrap().status(), 503);
+    }
+    let error = client.clone().oneshot(post()).await.unwrap_err();
+    assert_eq!(reason(&error), Some(Reason::CircuitOpen));
+    assert!(Rejected::find(&*error).unwrap().retry_after().is_some());
+
+    let spent = RequestContext::starting_now().with_deadline(tokio::time::Instant::now());
+    let error = spent
+        .scope(client.clone().oneshot(post()))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&error), Some(Reason::DeadlineExceeded));
+
+    let client = ClientStack::new("plain-throttle")
+        .breaker(Toggle::Off)
+        .throttle(ThrottleConfig {
+            seed: Some(5),
+            ..ThrottleConfig::default()
+        })
+        .build()
+        .unwrap()
+        .layer(failing);
+    let mut throttled = None;
+    for _ in 0..200 {
+        if let Err(error) = client.clone().oneshot(post()).await {
+            throttled = Some(error);
+            break;
+        }
+    }
+    let error = throttled.expect("the throttle refuses within 200 failing calls");
+    assert_eq!(reason(&error), Some(Reason::Throttled));
+    assert!(Rejected::find(&*error).unwrap().retry_after().is_some());
+}
