@@ -52,6 +52,9 @@
 //! | `buttress.retries` | `buttress_retries_total` | counter | `{retry}` | `buttress.layer.kind`, `buttress.layer`, `buttress.cause` |
 //! | `buttress.retry.backoff.duration` | `buttress_retry_backoff_duration_seconds` | histogram | `s` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.retry.budget_exhausted` | `buttress_retry_budget_exhausted_total` | counter | `{retry}` | `buttress.layer.kind`, `buttress.layer` |
+//! | `buttress.hedges` | `buttress_hedges_total` | counter | `{attempt}` | `buttress.layer.kind`, `buttress.layer` |
+//! | `buttress.hedge.wins` | `buttress_hedge_wins_total` | counter | `{request}` | `buttress.layer.kind`, `buttress.layer` |
+//! | `buttress.hedge.cancelled` | `buttress_hedge_cancelled_total` | counter | `{attempt}` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.queue.duration` | `buttress_queue_duration_seconds` | histogram | `s` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.chaos.delay.duration` | `buttress_chaos_delay_duration_seconds` | histogram | `s` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.limit` | `buttress_limit` | gauge | `{call}` | `buttress.layer.kind`, `buttress.layer` |

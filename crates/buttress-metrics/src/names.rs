@@ -51,6 +51,13 @@ pub const RETRIES: &str = "buttress.retries";
 pub const RETRY_BACKOFF: &str = "buttress.retry.backoff.duration";
 /// Counter: retries wanted but refused by the retry budget.
 pub const RETRY_BUDGET_EXHAUSTED: &str = "buttress.retry.budget_exhausted";
+/// Counter: hedges sent (attempts beyond the first of a hedged request).
+pub const HEDGES: &str = "buttress.hedges";
+/// Counter: hedged requests answered by a hedge rather than the first
+/// attempt.
+pub const HEDGE_WINS: &str = "buttress.hedge.wins";
+/// Counter: losing attempts dropped when a hedged request's answer came.
+pub const HEDGE_CANCELLED: &str = "buttress.hedge.cancelled";
 /// Histogram (s): time spent queueing before admission or refusal.
 pub const QUEUE_WAIT: &str = "buttress.queue.duration";
 /// Histogram (s): delays a fault-injection layer added.
@@ -359,6 +366,21 @@ pub const METRICS: &[MetricSpec] = &[
         Counter,
         "{retry}",
         "Retries refused by the retry budget.",
+        &LAYER,
+    ),
+    spec(HEDGES, Counter, "{attempt}", "Hedges sent.", &LAYER),
+    spec(
+        HEDGE_WINS,
+        Counter,
+        "{request}",
+        "Hedged requests answered by a hedge.",
+        &LAYER,
+    ),
+    spec(
+        HEDGE_CANCELLED,
+        Counter,
+        "{attempt}",
+        "Losing attempts dropped when the answer came.",
         &LAYER,
     ),
     spec(

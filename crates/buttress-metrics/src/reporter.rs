@@ -60,6 +60,9 @@ pub(crate) struct LayerMetrics {
     retries: [Lazy<Counter>; RetryCause::ALL.len()],
     backoff: Lazy<Histogram>,
     budget_exhausted: Lazy<Counter>,
+    /// Hedges sent, won, and losers cancelled (a hedging retry only:
+    /// registered with the first hedge, never for a layer that retries).
+    hedges: [Lazy<Counter>; 3],
     waited: Lazy<Histogram>,
     gauges: [Lazy<Gauge>; GAUGES.len()],
     fallback_failure: Lazy<Counter>,
@@ -90,6 +93,7 @@ impl LayerMetrics {
             retries: lazies(),
             backoff: OnceLock::new(),
             budget_exhausted: OnceLock::new(),
+            hedges: lazies(),
             waited: OnceLock::new(),
             gauges: lazies(),
             fallback_failure: OnceLock::new(),
@@ -181,6 +185,11 @@ impl LayerMetrics {
     fn budget_exhausted(&self) -> &Counter {
         self.budget_exhausted
             .get_or_init(|| metrics::counter!(RETRY_BUDGET_EXHAUSTED, self.labels(&[])))
+    }
+
+    fn hedge(&self, index: usize) -> &Counter {
+        const NAMES: [&str; 3] = [HEDGES, HEDGE_WINS, HEDGE_CANCELLED];
+        self.hedges[index].get_or_init(|| metrics::counter!(NAMES[index], self.labels(&[])))
     }
 
     fn gauge(&self, index: usize) -> &Gauge {
@@ -317,6 +326,18 @@ impl LayerReporter for LayerMetrics {
             Event::BudgetExhausted => {
                 self.budget_exhausted().increment(1);
                 tracing::debug!(layer = self.id().name(), "buttress retry budget exhausted");
+            }
+            Event::HedgeSent { .. } => self.hedge(0).increment(1),
+            Event::HedgeSettled {
+                won_by_hedge,
+                cancelled,
+            } => {
+                if won_by_hedge {
+                    self.hedge(1).increment(1);
+                }
+                if cancelled > 0 {
+                    self.hedge(2).increment(u64::from(cancelled));
+                }
             }
             _ => {}
         }

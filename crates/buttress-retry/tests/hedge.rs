@@ -420,3 +420,49 @@ async fn hedging_on_real_sockets() {
         );
     }
 }
+
+/// Hedges are reported: sent, won by a hedge, losers cancelled.
+#[tokio::test(start_paused = true)]
+async fn hedges_are_reported_to_the_telemetry_sink() {
+    use buttress_core::telemetry::{Event, RecordingSink};
+    let sink = RecordingSink::new();
+    let attempts = Arc::new(AtomicU64::new(0));
+    let seen = attempts.clone();
+    let dep = tower::service_fn(move |_req: Request<()>| {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let wait = if n == 0 { 1_000 } else { 5 };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            Ok::<_, std::convert::Infallible>(Response::new(()))
+        }
+    });
+    let layer = RetryLayer::builder()
+        .configure(|c| {
+            c.max_attempts = 2;
+            c.hedge = Some(HedgeConfig {
+                delay: Some(Duration::from_millis(10)),
+                ..HedgeConfig::default()
+            });
+        })
+        .sink(sink.clone())
+        .clone_requests()
+        .build()
+        .unwrap();
+    layer
+        .layer(dep)
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.count(|_, e| matches!(e, Event::HedgeSent { attempt: 2, .. })),
+        1
+    );
+    assert_eq!(
+        sink.count(|_, e| *e
+            == Event::HedgeSettled {
+                won_by_hedge: true,
+                cancelled: 1
+            }),
+        1
+    );
+}
