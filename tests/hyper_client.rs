@@ -6,13 +6,12 @@
 
 #![cfg(feature = "stack")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::{post, put};
 use buttress::breaker::BreakerConfig;
 use buttress::core::RequestContext;
 use buttress::core::context::CorrelationId;
@@ -21,48 +20,11 @@ use buttress::retry::ReplayBody;
 use buttress::stack::{ClientStack, Toggle};
 use buttress::{BoxError, Reason, Rejected};
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-
-#[derive(Clone, Default)]
-struct Seen {
-    headers: Arc<Mutex<Vec<HeaderMap>>>,
-    bodies: Arc<Mutex<Vec<Bytes>>>,
-}
-
-async fn echo(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> Bytes {
-    seen.headers.lock().unwrap().push(headers);
-    body
-}
-
-/// Fails every first attempt (after reading the body), echoes retries.
-async fn flaky(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
-    seen.bodies.lock().unwrap().push(body.clone());
-    match headers.get("x-retry-attempt") {
-        None => (StatusCode::SERVICE_UNAVAILABLE, Bytes::new()),
-        Some(_) => (StatusCode::OK, body),
-    }
-}
-
-async fn failing() -> StatusCode {
-    StatusCode::SERVICE_UNAVAILABLE
-}
-
-async fn server() -> (SocketAddr, Seen) {
-    let seen = Seen::default();
-    let app = Router::new()
-        .route("/echo", post(echo))
-        .route("/flaky", put(flaky))
-        .route("/failing", post(failing))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(buttress::serve::serve(listener, app));
-    (addr, seen)
-}
 
 /// hyper-util's pooled client, taking the body type the stack sends.
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, ReplayBody<Full<Bytes>>>;
@@ -90,7 +52,7 @@ fn reason(error: &BoxError) -> Option<Reason> {
 
 #[tokio::test]
 async fn hyper_util_the_id_and_deadline_arrive() {
-    let (addr, seen) = server().await;
+    let (addr, seen) = support::dependency::serve().await;
     let client = ClientStack::new("echo").build().unwrap().layer(http());
     let context = RequestContext::starting_now()
         .with_correlation_id(CorrelationId::parse(b"order-88").unwrap())
@@ -113,7 +75,7 @@ async fn hyper_util_the_id_and_deadline_arrive() {
 
 #[tokio::test]
 async fn hyper_util_a_retried_put_sends_its_body_whole_again() {
-    let (addr, seen) = server().await;
+    let (addr, seen) = support::dependency::serve().await;
     let client = ClientStack::new("flaky").build().unwrap().layer(http());
     let body: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
     let response = client
@@ -130,7 +92,7 @@ async fn hyper_util_a_retried_put_sends_its_body_whole_again() {
 
 #[tokio::test]
 async fn hyper_util_refusals_are_errors_that_name_their_reason() {
-    let (addr, _) = server().await;
+    let (addr, _) = support::dependency::serve().await;
     let client = ClientStack::new("breaker")
         .breaker(BreakerConfig {
             minimum_calls: 4,

@@ -8,58 +8,16 @@
 
 #![cfg(all(feature = "stack", feature = "reqwest"))]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::{post, put};
 use buttress::breaker::BreakerConfig;
 use buttress::core::RequestContext;
 use buttress::core::context::CorrelationId;
 use buttress::limit::ThrottleConfig;
 use buttress::stack::{ClientStack, Toggle};
 use buttress::{BoxError, Reason, Rejected};
-use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
-
-#[derive(Clone, Default)]
-struct Seen {
-    headers: Arc<Mutex<Vec<HeaderMap>>>,
-    bodies: Arc<Mutex<Vec<Bytes>>>,
-}
-
-async fn echo(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> Bytes {
-    seen.headers.lock().unwrap().push(headers);
-    body
-}
-
-/// Fails every first attempt (after reading the body), echoes retries.
-async fn flaky(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
-    seen.bodies.lock().unwrap().push(body.clone());
-    match headers.get("x-retry-attempt") {
-        None => (StatusCode::SERVICE_UNAVAILABLE, Bytes::new()),
-        Some(_) => (StatusCode::OK, body),
-    }
-}
-
-async fn failing() -> StatusCode {
-    StatusCode::SERVICE_UNAVAILABLE
-}
-
-async fn server() -> (SocketAddr, Seen) {
-    let seen = Seen::default();
-    let app = Router::new()
-        .route("/echo", post(echo))
-        .route("/flaky", put(flaky))
-        .route("/failing", post(failing))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(buttress::serve::serve(listener, app));
-    (addr, seen)
-}
 
 fn reason(error: &BoxError) -> Option<Reason> {
     Rejected::find(&**error).map(Rejected::reason)
@@ -67,7 +25,7 @@ fn reason(error: &BoxError) -> Option<Reason> {
 
 #[tokio::test]
 async fn the_id_and_deadline_arrive_and_the_response_is_reqwests() {
-    let (addr, seen) = server().await;
+    let (addr, seen) = support::dependency::serve().await;
     let http = reqwest::Client::new();
     let client = ClientStack::new("echo").over_reqwest(http.clone()).unwrap();
     let context = RequestContext::starting_now()
@@ -88,7 +46,7 @@ async fn the_id_and_deadline_arrive_and_the_response_is_reqwests() {
 
 #[tokio::test]
 async fn a_retried_put_sends_its_body_whole_again() {
-    let (addr, seen) = server().await;
+    let (addr, seen) = support::dependency::serve().await;
     let http = reqwest::Client::new();
     let client = ClientStack::new("flaky")
         .over_reqwest(http.clone())
@@ -105,7 +63,7 @@ async fn a_retried_put_sends_its_body_whole_again() {
 
 #[tokio::test]
 async fn refusals_are_errors_that_name_their_reason() {
-    let (addr, _) = server().await;
+    let (addr, _) = support::dependency::serve().await;
     let http = reqwest::Client::new();
     let failing = || http.post(format!("http://{addr}/failing"));
 

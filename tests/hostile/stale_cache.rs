@@ -85,7 +85,8 @@ fn heavy_keys_and_headers_stay_within_the_stale_byte_budget() {
 
 #[tokio::test(start_paused = true)]
 #[ignore = "the attack, run alone in a child process by \
-            heavy_keys_and_headers_stay_within_the_stale_byte_budget"]
+            heavy_keys_and_headers_stay_within_the_stale_byte_budget; \
+            run: cargo test --all-features --test hostile stale_cache"]
 async fn attack_alone() {
     if std::env::var_os(CHILD).is_none() {
         return;

@@ -339,7 +339,7 @@ async fn the_losing_attempt_is_cancelled_on_the_server() {
 /// hedging at the adaptive p90. Real time (about 45 s), so not in CI:
 /// `cargo test --release -p buttress-retry --test hedge -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "45 s of real time; figures in BENCHMARKS.md"]
+#[ignore = "45 s of real time, figures in BENCHMARKS.md; run: cargo test --release -p buttress-retry --test hedge -- --ignored --nocapture"]
 async fn hedging_on_real_sockets() {
     use bytes::Bytes;
     use http_body_util::Empty;
