@@ -124,7 +124,7 @@ pub use self::describe::{LATENCY_BUCKETS, describe};
 pub use self::health::{Health, HealthService};
 pub use self::red::{
     HeadFuture, OptionalRedLayer, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer,
-    RedLayer, RedLayerBuilder, RedSide, ResponseFuture, RouteSource,
+    RedLayer, RedLayerBuilder, RedRecord, RedSide, ResponseFuture, RouteSource,
 };
 pub use self::sink::{MetricsSink, install};
 

@@ -14,28 +14,64 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
-use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{Classify, GrpcClassifier, Outcome};
+use crate::body::{BodyEnd, Watch, Watched};
 use crate::future::{OrRejected, RecordOutcome};
 use crate::grpc::GRPC_STATUS;
 use crate::{BoxError, Rejected};
 
-/// A recorder waiting for the body's verdict. Dropped without one, it
-/// records a success (the head was one, and a body the caller did not
-/// read to its end is not the dependency's fault) — or a failure when
-/// dropped while unwinding: the body panicked.
-struct Deferred<R: RecordOutcome> {
+/// A response body that hands its call's verdict to a recorder when it
+/// ends, for layers that judge at the body's end ([`JudgedToBodyEnd`]);
+/// see [`Deferred`] for the verdicts.
+pub type JudgedBody<B, R> = Watched<B, Deferred<R>>;
+
+/// A recorder waiting for its call's body to end ([`JudgedBody`]):
+///
+/// - the stream ends (its last data frame, or trailers without a
+///   `grpc-status`): success;
+/// - trailers with a `grpc-status`: judged by the [`GrpcClassifier`];
+/// - a body error: failure;
+/// - dropped while a panic unwinds through it: failure;
+/// - dropped before its end otherwise: success, as its head was (a body
+///   the caller did not read to its end is not the dependency's fault).
+pub struct Deferred<R: RecordOutcome> {
     recorder: Option<R>,
 }
 
 impl<R: RecordOutcome> Deferred<R> {
+    /// A body judged at its end, its verdict going to `recorder` (a body
+    /// whose head already decided carries none).
+    #[inline]
+    pub fn body<B>(inner: B, recorder: Option<R>) -> JudgedBody<B, R> {
+        Watched::new(
+            inner,
+            recorder.map(|recorder| Deferred {
+                recorder: Some(recorder),
+            }),
+        )
+    }
+
     #[inline]
     fn fire(&mut self, outcome: Outcome) {
         if let Some(recorder) = self.recorder.take() {
             recorder.record(outcome);
         }
+    }
+}
+
+impl<R: RecordOutcome> Watch for Deferred<R> {
+    #[inline]
+    fn end(&mut self, end: BodyEnd<'_>) {
+        let outcome = match end {
+            BodyEnd::Trailers(trailers) if trailers.contains_key(GRPC_STATUS) => {
+                GrpcClassifier::new().classify_trailers(Some(trailers))
+            }
+            BodyEnd::Trailers(_) | BodyEnd::Complete => Outcome::Success,
+            BodyEnd::Error => Outcome::Failure,
+        };
+        self.fire(outcome);
     }
 }
 
@@ -50,88 +86,10 @@ impl<R: RecordOutcome> Drop for Deferred<R> {
     }
 }
 
-pin_project! {
-    /// A response body that hands its call's verdict to a recorder when it
-    /// ends, for layers that judge at the body's end
-    /// ([`JudgedToBodyEnd`]):
-    ///
-    /// - the stream ends (its last data frame, or trailers without a
-    ///   `grpc-status`): success;
-    /// - trailers with a `grpc-status`: judged by the [`GrpcClassifier`];
-    /// - a body error: failure;
-    /// - dropped while a panic unwinds through it: failure;
-    /// - dropped before its end otherwise: success, as its head was.
-    ///
-    /// A body whose head already decided carries no recorder.
-    pub struct JudgedBody<B, R>
-    where
-        R: RecordOutcome,
-    {
-        #[pin]
-        inner: B,
-        verdict: Deferred<R>,
-    }
-}
-
-impl<B, R: RecordOutcome> JudgedBody<B, R> {
-    /// Wraps `inner`; `recorder`, when given, receives the verdict once.
-    pub fn new(inner: B, recorder: Option<R>) -> Self {
-        JudgedBody {
-            inner,
-            verdict: Deferred { recorder },
-        }
-    }
-
-    /// The wrapped body.
-    pub fn get_ref(&self) -> &B {
-        &self.inner
-    }
-}
-
-impl<B: Body, R: RecordOutcome> Body for JudgedBody<B, R> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    #[inline]
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        if this.verdict.recorder.is_some() {
-            let outcome = match &frame {
-                Some(Ok(frame)) => match frame.trailers_ref() {
-                    Some(trailers) if trailers.contains_key(GRPC_STATUS) => {
-                        Some(GrpcClassifier::new().classify_trailers(Some(trailers)))
-                    }
-                    Some(_) => Some(Outcome::Success),
-                    None => this.inner.is_end_stream().then_some(Outcome::Success),
-                },
-                Some(Err(_)) => Some(Outcome::Failure),
-                None => Some(Outcome::Success),
-            };
-            if let Some(outcome) = outcome {
-                this.verdict.fire(outcome);
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl<B: fmt::Debug, R: RecordOutcome> fmt::Debug for JudgedBody<B, R> {
+impl<R: RecordOutcome> fmt::Debug for Deferred<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JudgedBody")
-            .field("inner", &self.inner)
-            .field("pending", &self.verdict.recorder.is_some())
+        f.debug_struct("Deferred")
+            .field("pending", &self.recorder.is_some())
             .finish()
     }
 }
@@ -226,7 +184,7 @@ where
                 recorder.record(outcome);
             }
         }
-        Poll::Ready(result.map(|response| response.map(|body| JudgedBody::new(body, deferred))))
+        Poll::Ready(result.map(|response| response.map(|body| Deferred::body(body, deferred))))
     }
 }
 
@@ -243,6 +201,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http::HeaderMap;
+    use http_body::{Body, Frame};
     use http_body_util::{BodyExt, Full};
     use std::convert::Infallible;
     use std::sync::{Arc, Mutex};
@@ -283,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn the_body_end_decides() {
         let seen = Seen::default();
-        let whole = JudgedBody::new(Full::new(Bytes::from_static(b"x")), Some(seen.clone()));
+        let whole = Deferred::body(Full::new(Bytes::from_static(b"x")), Some(seen.clone()));
         whole.collect().await.unwrap();
         assert_eq!(seen.take(), [Outcome::Success]);
 
@@ -291,7 +250,7 @@ mod tests {
             .map_err(|never: Infallible| match never {})
             .with_trailers(async { Some(Err::<HeaderMap, &str>("reset")) });
         assert!(
-            JudgedBody::new(failing, Some(seen.clone()))
+            Deferred::body(failing, Some(seen.clone()))
                 .collect()
                 .await
                 .is_err()
@@ -302,14 +261,14 @@ mod tests {
         trailers.insert(GRPC_STATUS, "14".parse().unwrap());
         let grpc = Full::new(Bytes::from_static(b"x"))
             .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
-        JudgedBody::new(grpc, Some(seen.clone()))
+        Deferred::body(grpc, Some(seen.clone()))
             .collect()
             .await
             .unwrap();
         assert_eq!(seen.take(), [Outcome::Failure]);
 
         // Dropped unread: the head's success stands.
-        drop(JudgedBody::new(
+        drop(Deferred::body(
             Full::new(Bytes::from_static(b"x")),
             Some(seen.clone()),
         ));
@@ -321,7 +280,7 @@ mod tests {
         let seen = Seen::default();
         let recorder = seen.clone();
         let reading = tokio::spawn(async move {
-            JudgedBody::new(Exploding(false), Some(recorder))
+            Deferred::body(Exploding(false), Some(recorder))
                 .collect()
                 .await
         });

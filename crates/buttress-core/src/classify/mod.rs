@@ -10,7 +10,7 @@
 //! - [`HttpClassifier`]: 5xx, 429 and transport errors fail, other 4xx
 //!   succeed (the caller's fault, not the dependency's); configurable.
 //! - [`GrpcClassifier`]: judged by `grpc-status`; for streamed answers the
-//!   status arrives in trailers, which [`GrpcStatusBody`] watches.
+//!   status arrives in trailers, which [`GrpcStatusWatch`] watches.
 //! - [`HttpOrGrpcClassifier`]: `grpc-status` when an answer carries one,
 //!   the HTTP status otherwise — for clients that speak both.
 //! - [`AnyErrorFails`]: for non-HTTP services, every `Err` is a failure.
@@ -40,8 +40,8 @@ mod http;
 
 use std::error::Error;
 
-pub use self::body::GrpcStatusBody;
-pub use self::body_end::{JudgedBody, JudgedToBodyEnd};
+pub use self::body::{GrpcStatusBody, GrpcStatusWatch};
+pub use self::body_end::{Deferred, JudgedBody, JudgedToBodyEnd};
 pub use self::either::HttpOrGrpcClassifier;
 pub use self::grpc::{GrpcClassifier, GrpcCodeSet};
 pub use self::http::{HttpClassifier, StatusSet};

@@ -1,20 +1,16 @@
 //! The load shedder's response future.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
-use buttress_core::future::OrRejected;
-use buttress_core::{BoxError, Rejected};
-use pin_project_lite::pin_project;
+use buttress_core::Outcome;
+use buttress_core::classify::AnyErrorFails;
+use buttress_core::future::{Judged, RecordOutcome};
 use tokio::time::Instant;
 
 use super::shedder::Shedder;
 
 /// An admitted call, counted in flight until dropped.
-pub(crate) struct Admitted {
+pub struct Admitted {
     shedder: Arc<Shedder>,
     admitted_at: Option<Instant>,
 }
@@ -41,57 +37,16 @@ impl Drop for Admitted {
     }
 }
 
-pin_project! {
-    /// The response future of a [`LoadShed`](super::LoadShed): the inner
-    /// call, counted in flight until it ends or is dropped (on completion,
-    /// error, panic or cancellation), or a shed request's rejection.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: OrRejected<F>,
-        // After `inner`: the inner future is dropped before it is counted out.
-        admitted: Option<Admitted>,
-    }
-}
+/// The response future of a [`LoadShed`](super::LoadShed): the inner
+/// call, counted in flight until it ends or is dropped (on completion,
+/// error, panic or cancellation), or a shed request's rejection. The call
+/// is not judged — any end is an end — so its classifier is the cheapest.
+pub type ResponseFuture<F> = Judged<F, AnyErrorFails, Admitted>;
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn running(future: F, admitted: Admitted) -> Self {
-        ResponseFuture {
-            inner: OrRejected::admitted(future),
-            admitted: Some(admitted),
-        }
-    }
-
-    pub(crate) fn shed(rejected: Rejected) -> Self {
-        ResponseFuture {
-            inner: OrRejected::rejected(rejected),
-            admitted: None,
-        }
-    }
-}
-
-impl<F, T, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
+impl RecordOutcome for Admitted {
+    /// The call ended (not cancelled: then only `Drop` runs).
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let Some(admitted) = this.admitted.take() {
-            admitted.finish();
-        }
-        Poll::Ready(result)
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("shed", &self.inner.is_rejected())
-            .field("in_flight", &self.admitted.is_some())
-            .finish()
+    fn record(self, _: Outcome) {
+        self.finish();
     }
 }

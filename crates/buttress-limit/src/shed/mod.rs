@@ -47,7 +47,7 @@ mod shedder;
 mod signal;
 
 pub use self::config::{LoadShedLayerBuilder, MethodRule, RouteRule, ShedConfig, ShedSignalConfig};
-pub use self::future::ResponseFuture;
+pub use self::future::{Admitted, ResponseFuture};
 pub use self::layer::{LoadShedHandle, LoadShedLayer};
 pub use self::priority::PriorityFn;
 pub use self::service::LoadShed;

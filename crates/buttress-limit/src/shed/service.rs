@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::access::RequestAccess;
+use buttress_core::classify::AnyErrorFails;
 use buttress_core::{BoxError, Reason, Rejected};
 use tower_service::Service;
 
@@ -79,9 +80,9 @@ where
         match self.shedder.admit(&request) {
             Admission::Admit { admitted_at } => {
                 let admitted = Admitted::new(self.shedder.clone(), admitted_at);
-                ResponseFuture::running(self.inner.call(request), admitted)
+                ResponseFuture::admitted(self.inner.call(request), AnyErrorFails, admitted)
             }
-            Admission::Shed => ResponseFuture::shed(
+            Admission::Shed => ResponseFuture::rejected(
                 Rejected::new(Reason::Shed).with_retry_after(self.shedder.config.retry_after),
             ),
         }

@@ -13,7 +13,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::body::{Pending, RedBody};
+use super::body::{RedBody, RedRecord};
 use super::labels::{RedOutcome, Shape, Status};
 use super::layer::{RedSide, Shared};
 use super::table::ServerIndex;
@@ -209,7 +209,7 @@ where
                     // Recorded when the body ends (or is dropped): a body
                     // that fails mid-stream turns the head's verdict to
                     // failure, and gRPC trailers bring the status.
-                    pending = Some(Pending {
+                    pending = Some(RedRecord {
                         in_flight: in_flight.hand_over(),
                         status,
                         outcome,

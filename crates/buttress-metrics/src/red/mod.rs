@@ -11,7 +11,7 @@ mod route;
 mod service;
 mod table;
 
-pub use self::body::RedBody;
+pub use self::body::{RedBody, RedRecord};
 pub use self::future::ResponseFuture;
 pub use self::head::{HeadFuture, RedHead, RedHeadLayer};
 pub use self::layer::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide};
