@@ -61,6 +61,7 @@ where
     type Error = Infallible;
     type Future = ResponseFuture<S::Future, ResBody>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         if self.not_ready.is_some() {
             return Poll::Ready(Ok(()));
@@ -79,6 +80,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let protocol = Protocol::of(request.headers());
         if let Some(error) = self.not_ready.take() {
