@@ -24,6 +24,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 #[cfg(all(feature = "serde", feature = "stack"))]
 pub mod config;
 pub mod edge;

@@ -13,12 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
+use buttress_core::Reason;
 use buttress_core::telemetry::LayerId;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
+
+use crate::events::{EventFeed, Feed, LayerEventKind, RejectionTally};
 
 const GAUGE_NAMES: [&str; 5] = [
     "limit",
@@ -35,11 +38,50 @@ pub(crate) struct LayerStatus {
     state: Mutex<Option<&'static str>>,
     gauges: [AtomicU64; 5],
     seen: [AtomicBool; 5],
+    feed: Feed,
+    rejections: RejectionTally,
 }
 
 impl LayerStatus {
     pub(crate) fn set_state(&self, state: &'static str) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
+    }
+
+    /// A transition, for the event feed.
+    pub(crate) fn changed(&self, from: &'static str, to: &'static str) {
+        self.set_state(to);
+        self.feed
+            .send(&self.id, LayerEventKind::Transition { from, to });
+    }
+
+    /// A refusal, summarised in the event feed.
+    #[inline]
+    pub(crate) fn rejected(&self, reason: Reason) {
+        if let Some(count) = self.rejections.record() {
+            self.feed
+                .send(&self.id, LayerEventKind::Rejections { reason, count });
+        }
+    }
+
+    /// The layer as a JSON object: kind, name, state and last gauges.
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"kind\":");
+        json_string(out, self.id.kind().as_str());
+        out.push_str(",\"name\":");
+        json_string(out, self.id.name());
+        if let Some(state) = self.state() {
+            out.push_str(",\"state\":");
+            json_string(out, state);
+        }
+        for (index, name) in GAUGE_NAMES.iter().enumerate() {
+            if self.seen[index].load(Ordering::Relaxed) {
+                let value = f64::from_bits(self.gauges[index].load(Ordering::Relaxed));
+                if value.is_finite() {
+                    let _ = write!(out, ",\"{name}\":{value}");
+                }
+            }
+        }
+        out.push('}');
     }
 
     pub(crate) fn set_gauge(&self, index: usize, value: f64) {
@@ -59,6 +101,8 @@ struct Registry {
     layers: Mutex<Vec<Weak<LayerStatus>>>,
     critical: Mutex<Vec<String>>,
     draining: AtomicBool,
+    /// Transitions and refusal summaries, for live readers.
+    feed: Feed,
 }
 
 /// The health of this process as Buttress sees it. Clones share one view.
@@ -88,6 +132,8 @@ impl Health {
             state: Mutex::new(None),
             gauges: Default::default(),
             seen: Default::default(),
+            feed: self.registry.feed.clone(),
+            rejections: RejectionTally::default(),
         });
         let mut layers = self.layers();
         layers.retain(|layer| layer.strong_count() > 0);
@@ -144,32 +190,66 @@ impl Health {
     /// Every registered layer's kind, name, state and last gauges, as JSON.
     pub fn report_json(&self) -> String {
         let mut out = String::with_capacity(256);
-        let _ = write!(out, "{{\"ready\":{},\"layers\":[", self.is_ready());
-        let layers = self.live_layers();
-        for (i, layer) in layers.iter().enumerate() {
+        let _ = write!(out, "{{\"ready\":{},\"layers\":", self.is_ready());
+        out.push_str(&self.layers_json());
+        out.push('}');
+        out
+    }
+
+    /// Every registered layer, as a JSON array of objects (kind, name,
+    /// state, last gauges).
+    pub fn layers_json(&self) -> String {
+        let mut out = String::from("[");
+        for (i, layer) in self.live_layers().iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"kind\":");
-            json_string(&mut out, layer.id.kind().as_str());
-            out.push_str(",\"name\":");
-            json_string(&mut out, layer.id.name());
-            if let Some(state) = layer.state() {
-                out.push_str(",\"state\":");
-                json_string(&mut out, state);
-            }
-            for (index, name) in GAUGE_NAMES.iter().enumerate() {
-                if layer.seen[index].load(Ordering::Relaxed) {
-                    let value = f64::from_bits(layer.gauges[index].load(Ordering::Relaxed));
-                    if value.is_finite() {
-                        let _ = write!(out, ",\"{name}\":{value}");
-                    }
-                }
-            }
-            out.push('}');
+            layer.write_json(&mut out);
         }
-        out.push_str("]}");
+        out.push(']');
         out
+    }
+
+    /// The layers named `name` (one per kind: a stack's breaker and
+    /// bulkhead share the stack's name), as a JSON array; `None` when no
+    /// live layer has that name.
+    ///
+    /// ```
+    /// use buttress_core::telemetry::{LayerKind, Telemetry};
+    /// use buttress_metrics::MetricsSink;
+    ///
+    /// let sink = MetricsSink::new();
+    /// let _breaker = Telemetry::with_sink(&sink, LayerKind::Breaker, "payments");
+    /// let json = sink.health().layer_json("payments").unwrap();
+    /// assert!(json.starts_with(r#"[{"kind":"breaker","name":"payments""#));
+    /// assert!(sink.health().layer_json("nobody").is_none());
+    /// ```
+    pub fn layer_json(&self, name: &str) -> Option<String> {
+        let mut out = String::from("[");
+        let mut found = false;
+        for layer in self.live_layers().iter().filter(|l| l.id.name() == name) {
+            if found {
+                out.push(',');
+            }
+            layer.write_json(&mut out);
+            found = true;
+        }
+        out.push(']');
+        found.then_some(out)
+    }
+
+    /// Follows the live event feed: transitions and summarised refusals
+    /// of every layer reporting to this view, from now on (see
+    /// [`EventFeed`]).
+    pub fn subscribe(&self) -> EventFeed {
+        self.registry.feed.subscribe()
+    }
+
+    /// Events the feed holds now for readers that have not read them: at
+    /// most [`EVENT_BUFFER`](crate::EVENT_BUFFER), however many readers
+    /// there are and however slow.
+    pub fn buffered_events(&self) -> usize {
+        self.registry.feed.buffered()
     }
 
     /// A service answering `/health/live`: 200 whenever the process can
@@ -198,7 +278,7 @@ impl Health {
     }
 }
 
-fn json_string(out: &mut String, text: &str) {
+pub(crate) fn json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

@@ -114,6 +114,7 @@
 #![forbid(unsafe_code)]
 
 mod describe;
+mod events;
 mod health;
 pub mod names;
 mod red;
@@ -121,6 +122,9 @@ mod reporter;
 mod sink;
 
 pub use self::describe::{LATENCY_BUCKETS, describe};
+pub use self::events::{
+    EVENT_BUFFER, EventFeed, FeedItem, LayerEvent, LayerEventKind, REJECTION_SUMMARY,
+};
 pub use self::health::{Health, HealthService};
 pub use self::red::{
     HeadFuture, OptionalRedLayer, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer,

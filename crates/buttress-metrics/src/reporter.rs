@@ -253,6 +253,7 @@ impl LayerMetrics {
 
     fn state_changed(&self, from: &'static str, to: &'static str) {
         self.show_state(to);
+        self.status.changed(from, to);
         self.transition_counter(from, to).increment(1);
         let (kind, name) = (self.id().kind().as_str(), self.id().name());
         if matches!(to, "closed" | "disabled" | "none") {
@@ -281,6 +282,7 @@ impl LayerReporter for LayerMetrics {
             Event::Admitted => self.admitted().increment(1),
             Event::Rejected(reason) => {
                 self.rejections(reason).increment(1);
+                self.status.rejected(reason);
                 tracing::debug!(
                     layer.kind = self.id().kind().as_str(),
                     layer = self.id().name(),
