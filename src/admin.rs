@@ -6,6 +6,7 @@
 //! | `GET /` | readiness and every layer (the health report) |
 //! | `GET /layers` | every live layer: kind, name, state, last gauges |
 //! | `GET /layers/{name}` | the layers of that name (404 when none) |
+//! | `GET /config`, `GET /config/status` | with [`with_reloader`]: the running config as TOML, and how its reloads went |
 //! | `GET /events` | server-sent events: `transition` (a breaker opening, a shedder's level), `rejections` (summarised, see `buttress::metrics::REJECTION_SUMMARY`), `missed` (this reader fell behind) |
 //!
 //! It reads the [`Health`] view that the metrics sink keeps
@@ -67,6 +68,51 @@ pub fn router(health: Health) -> Router {
         .route("/layers/{name}", get(layer))
         .route("/events", get(events))
         .with_state(health)
+}
+
+/// Adds the config routes of `reloader` to an admin `router`:
+///
+/// | route | answers |
+/// | --- | --- |
+/// | `GET /config` | the settings every stack runs with now, as TOML |
+/// | `GET /config/status` | reloads applied and refused, and the last refusal's field and problem, as JSON |
+///
+/// ```
+/// use buttress::config::{Reloader, ServiceConfig};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = ServiceConfig::default().build_server().unwrap();
+/// let reloader = Reloader::new("service.toml").server(&server);
+/// let admin = buttress::admin::with_reloader(
+///     buttress::admin::router(buttress::metrics::MetricsSink::new().health().clone()),
+///     reloader,
+/// );
+/// let request = http::Request::get("/config/status").body(axum::body::Body::empty()).unwrap();
+/// assert_eq!(admin.oneshot(request).await.unwrap().status(), 200);
+/// # }
+/// ```
+#[cfg(all(feature = "serde", feature = "stack"))]
+pub fn with_reloader(router: Router, reloader: crate::config::Reloader) -> Router {
+    use crate::config::Reloader;
+    async fn running(State(reloader): State<Reloader>) -> Response {
+        let body = reloader.running().to_toml();
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/toml")],
+            body,
+        )
+            .into_response()
+    }
+    async fn status(State(reloader): State<Reloader>) -> Response {
+        json(StatusCode::OK, reloader.status().to_json())
+    }
+    router.merge(
+        Router::new()
+            .route("/config", get(running))
+            .route("/config/status", get(status))
+            .with_state(reloader),
+    )
 }
 
 fn json(status: StatusCode, body: String) -> Response {

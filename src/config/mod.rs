@@ -36,6 +36,9 @@
 //! `examples/service.toml` shows every section.
 
 mod path;
+mod reload;
+
+pub use self::reload::{ReloadStatus, Reloader};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,7 +52,7 @@ use buttress_fallback::FallbackLayer;
 use buttress_retry::BufferBody;
 
 /// A service: its server stack and its dependencies' client stacks.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     /// `[server]`: the server stack, one sub-table per layer.
@@ -64,6 +67,21 @@ impl ServiceConfig {
         let config: ServiceConfig = toml::from_str(source).map_err(|e| toml_error(source, &e))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The config as TOML, as a file would give it (a layer left at its
+    /// stack's default is left out).
+    ///
+    /// ```
+    /// use buttress::config::ServiceConfig;
+    ///
+    /// let config = ServiceConfig::from_toml("[server]\nbulkhead = false\n").unwrap();
+    /// let text = config.to_toml();
+    /// assert!(text.contains("bulkhead = false"), "{text}");
+    /// assert_eq!(ServiceConfig::from_toml(&text).unwrap().to_toml(), text);
+    /// ```
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot be written as TOML: {e}\n"))
     }
 
     /// Reads, parses and validates a TOML file.

@@ -1,15 +1,15 @@
 //! [`ClientStack`]: one dependency's client side, every layer behind one
 //! [`Toggle`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use buttress_breaker::{BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer};
 use buttress_context::{ClientContextConfig, ClientContextLayer};
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfig};
+use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder, LayerConfig, fixed};
 use buttress_core::telemetry::TelemetrySink;
-use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
+use buttress_core::timeout::{TimeoutConfig, TimeoutHandle, TimeoutLayer};
 use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
 use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
 use buttress_limit::{ThrottleHandle, ThrottleLayer};
@@ -20,7 +20,7 @@ use buttress_retry::{
 };
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle};
+use super::{OptionalLayer, Toggle, live};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -75,10 +75,10 @@ type Layers<P, C, F> = Stack<
 /// One dependency's client stack, as data: each layer's [`Toggle`].
 /// This is the `[clients.<name>]` table of a
 /// `buttress::config::ServiceConfig`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Deserialize),
+    derive(serde::Deserialize, serde::Serialize),
     serde(default, deny_unknown_fields)
 )]
 pub struct ClientStackConfig {
@@ -540,6 +540,8 @@ impl<P, C, F> ClientStack<P, C, F> {
         #[cfg(not(feature = "chaos"))]
         let chaos = Identity::new();
         let handles = ClientHandles {
+            running: Mutex::new(self.config.clone()),
+            timeout: timeout.as_ref().map(TimeoutLayer::handle),
             fallback: F::handle(&fallback),
             retry: retry.handle(),
             throttle: throttle.as_ref().map(ThrottleLayer::handle),
@@ -568,9 +570,12 @@ impl<P, C, F> ClientStack<P, C, F> {
     }
 }
 
-/// The handles of a built client stack's stateful layers.
+/// The handles of a built client stack's stateful layers, and the
+/// settings it runs with.
 #[derive(Debug)]
 struct ClientHandles {
+    running: Mutex<ClientStackConfig>,
+    timeout: Option<TimeoutHandle>,
     fallback: Option<FallbackHandle>,
     retry: RetryHandle,
     throttle: Option<ThrottleHandle>,
@@ -648,6 +653,136 @@ impl<P, C, F> ClientLayer<P, C, F> {
     #[cfg(feature = "chaos")]
     pub fn chaos(&self) -> Option<&buttress_chaos::ChaosHandle> {
         self.handles.chaos.as_ref()
+    }
+
+    /// The settings the stack runs with now.
+    pub fn config(&self) -> ClientStackConfig {
+        self.live().config()
+    }
+
+    /// Takes `new` settings while calls run, from the next call on: the
+    /// breaker's thresholds and wait, the bulkhead's limits and the
+    /// per-attempt timeout change live, each layer keeping its state (an
+    /// open breaker stays open). Any other layer must keep its settings,
+    /// and none may be turned on or off. Every change is checked before
+    /// any is made: a refused config changes nothing.
+    ///
+    /// ```
+    /// use buttress::breaker::BreakerConfig;
+    /// use buttress::stack::ClientStack;
+    /// use std::time::Duration;
+    ///
+    /// let layer = ClientStack::new("inventory").build().unwrap();
+    /// let mut config = layer.config();
+    /// config.breaker = BreakerConfig { wait: Duration::from_secs(5), ..Default::default() }.into();
+    /// layer.reload(&config).unwrap();
+    /// assert_eq!(layer.config().breaker, config.breaker);
+    /// ```
+    pub fn reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
+        self.live().reload(new)
+    }
+
+    /// Whether [`reload`](Self::reload) would take `new`; changes nothing.
+    pub fn check_reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
+        self.live().check_reload(new)
+    }
+
+    /// The stack's settings, to read and change while it runs, as a
+    /// handle that does not carry the stack's types (for a reloader
+    /// holding every dependency's stack).
+    pub fn live(&self) -> LiveClient {
+        LiveClient {
+            handles: self.handles.clone(),
+        }
+    }
+}
+
+/// A built client stack's settings, read and changed while it runs
+/// ([`ClientLayer::live`]). Clones share the stack.
+#[derive(Debug, Clone)]
+pub struct LiveClient {
+    handles: Arc<ClientHandles>,
+}
+
+impl LiveClient {
+    /// The settings the stack runs with now.
+    pub fn config(&self) -> ClientStackConfig {
+        self.handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// See [`ClientLayer::reload`].
+    pub fn reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
+        let mut running = self
+            .handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let plan = self.handles.plan(&running, new)?;
+        live::apply("breaker", self.handles.breaker.as_ref(), &plan.breaker)?;
+        live::apply("bulkhead", self.handles.bulkhead.as_ref(), &plan.bulkhead)?;
+        live::apply("timeout", self.handles.timeout.as_ref(), &plan.timeout)?;
+        *running = new.clone();
+        Ok(())
+    }
+
+    /// See [`ClientLayer::check_reload`].
+    pub fn check_reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
+        let running = self
+            .handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.handles.plan(&running, new).map(drop)
+    }
+}
+
+/// The live layers' new settings, checked.
+struct ClientPlan {
+    breaker: Option<BreakerConfig>,
+    bulkhead: Option<BulkheadConfig>,
+    timeout: Option<TimeoutConfig>,
+}
+
+impl ClientHandles {
+    fn plan(
+        &self,
+        running: &ClientStackConfig,
+        new: &ClientStackConfig,
+    ) -> Result<ClientPlan, ConfigError> {
+        new.validate()?;
+        fixed("uri", &running.uri, &new.uri)?;
+        fixed("fallback", &running.fallback, &new.fallback)?;
+        fixed("hedge", &running.hedge, &new.hedge)?;
+        live::unchanged("context", &running.context, &new.context)?;
+        live::unchanged("metrics", &running.metrics, &new.metrics)?;
+        live::unchanged("retry", &running.retry, &new.retry)?;
+        live::unchanged("throttle", &running.throttle, &new.throttle)?;
+        #[cfg(feature = "chaos")]
+        live::unchanged("chaos", &running.chaos, &new.chaos)?;
+        let breaker = live::resolved("breaker", &running.breaker, &new.breaker, || {
+            Some(BreakerConfig::default())
+        })?;
+        let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || {
+            Some(BulkheadConfig {
+                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
+                ..Default::default()
+            })
+        })?;
+        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
+            Some(DEFAULT_ATTEMPT_TIMEOUT.into())
+        })?;
+        live::check("breaker", self.breaker.as_ref(), &breaker)?;
+        live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
+        live::check("timeout", self.timeout.as_ref(), &timeout)?;
+        Ok(ClientPlan {
+            breaker,
+            bulkhead,
+            timeout,
+        })
     }
 }
 

@@ -14,6 +14,8 @@
 //! which settings, and why; ARCHITECTURE.md explains the order. With the
 //! `serde` feature, both stacks load from TOML: see `buttress::config`.
 
+#[cfg(feature = "stack")]
+mod live;
 mod optional;
 mod toggle;
 
@@ -28,7 +30,7 @@ pub use self::toggle::Toggle;
 #[cfg(feature = "stack")]
 pub use self::client::{
     Client, ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,
-    DEFAULT_CLIENT_CONCURRENCY, FallbackSlot, NoFallback,
+    DEFAULT_CLIENT_CONCURRENCY, FallbackSlot, LiveClient, NoFallback,
 };
 #[cfg(feature = "stack")]
 pub use self::server::{DEFAULT_SERVER_TIMEOUT, ServerLayer, ServerStack};

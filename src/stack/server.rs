@@ -1,14 +1,14 @@
 //! [`ServerStack`]: the server side, every layer behind one [`Toggle`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use buttress_context::server::TrustConfig;
-use buttress_context::{ServerContextConfig, ServerContextLayer};
+use buttress_context::{ServerContextConfig, ServerContextHandle, ServerContextLayer};
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
 use buttress_core::telemetry::TelemetrySink;
-use buttress_core::timeout::{TimeoutConfig, TimeoutLayer};
+use buttress_core::timeout::{TimeoutConfig, TimeoutHandle, TimeoutLayer};
 use buttress_limit::shed::{FollowLimitSignal, ShedSignalConfig};
 use buttress_limit::{
     AdaptiveLimitConfig, AdaptiveLimitHandle, AdaptiveLimitLayer, BulkheadConfig, BulkheadHandle,
@@ -18,7 +18,7 @@ use buttress_limit::{
 use buttress_metrics::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle};
+use super::{OptionalLayer, Toggle, live};
 use crate::edge::EdgeLayer;
 
 /// The default limit of the server's own timeout (the request's deadline
@@ -88,7 +88,7 @@ type Layers = Stack<
 #[derive(Debug, Clone)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Deserialize),
+    derive(serde::Deserialize, serde::Serialize),
     serde(default, deny_unknown_fields)
 )]
 pub struct ServerStack {
@@ -282,6 +282,9 @@ impl ServerStack {
             .timeout
             .build_in(&env, "timeout", || Some(DEFAULT_SERVER_TIMEOUT.into()))?;
         let handles = ServerHandles {
+            running: Mutex::new(self.clone()),
+            context: context.as_ref().map(ServerContextLayer::handle),
+            timeout: timeout.as_ref().map(TimeoutLayer::handle),
             metrics: metrics.as_ref().map(RedLayer::handle),
             rate_limit: rate_limit.as_ref().map(RateLimitLayer::handle),
             shed: shed.as_ref().map(LoadShedLayer::handle),
@@ -335,9 +338,13 @@ pub(super) fn validate_timeout(timeout: &Toggle<TimeoutConfig>) -> Result<(), Co
     })
 }
 
-/// The handles of a built server stack's stateful layers.
+/// The handles of a built server stack's stateful layers, and the
+/// settings it runs with.
 #[derive(Debug)]
 struct ServerHandles {
+    running: Mutex<ServerStack>,
+    context: Option<ServerContextHandle>,
+    timeout: Option<TimeoutHandle>,
     metrics: Option<RedHandle>,
     rate_limit: Option<RateLimitHandle>,
     shed: Option<LoadShedHandle>,
@@ -387,6 +394,129 @@ impl ServerLayer {
     /// The bulkhead's handle, if the stack has one.
     pub fn bulkhead(&self) -> Option<&BulkheadHandle> {
         self.handles.bulkhead.as_ref()
+    }
+
+    /// The settings the stack runs with now.
+    pub fn config(&self) -> ServerStack {
+        self.handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes `new` settings while serving, from the next request on:
+    /// the bulkhead's limits and the timeout (with the deadlines the
+    /// context derives from it) change live; every request in flight
+    /// finishes under the settings it started with, and each layer keeps
+    /// its state. Any other layer must keep its settings, and none may be
+    /// turned on or off (see `stack::live`). Every change is checked
+    /// before any is made: a refused config — its error names the layer
+    /// and field — changes nothing.
+    ///
+    /// ```
+    /// use buttress::limit::BulkheadConfig;
+    /// use buttress::stack::{ServerStack, Toggle};
+    ///
+    /// let stack = ServerStack::new("shop").bulkhead(BulkheadConfig { max_concurrent: 10, ..Default::default() });
+    /// let layer = stack.build().unwrap();
+    /// layer.reload(&stack.clone().bulkhead(BulkheadConfig { max_concurrent: 2, ..Default::default() })).unwrap();
+    /// assert_eq!(layer.bulkhead().unwrap().max_concurrent(), 2);
+    /// let err = layer.reload(&stack.clone().shed(Toggle::Off)).unwrap_err();
+    /// assert_eq!(err.field(), "shed");
+    /// ```
+    pub fn reload(&self, new: &ServerStack) -> Result<(), ConfigError> {
+        let mut running = self
+            .handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let plan = self.handles.plan(&running, new)?;
+        self.handles.apply(&plan)?;
+        *running = ServerStack {
+            env: running.env.clone(),
+            ..new.clone()
+        };
+        Ok(())
+    }
+
+    /// Whether [`reload`](Self::reload) would take `new`; changes nothing.
+    pub fn check_reload(&self, new: &ServerStack) -> Result<(), ConfigError> {
+        let running = self
+            .handles
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.handles.plan(&running, new).map(drop)
+    }
+}
+
+/// The live layers' new settings, checked.
+struct ServerPlan {
+    bulkhead: Option<BulkheadConfig>,
+    timeout: Option<TimeoutConfig>,
+    /// The context's new deadline bounds.
+    deadlines: Option<(Option<Duration>, Option<Duration>)>,
+}
+
+impl ServerHandles {
+    fn plan(&self, running: &ServerStack, new: &ServerStack) -> Result<ServerPlan, ConfigError> {
+        new.validate()?;
+        if new.name != running.name {
+            return Err(ConfigError::new(
+                "name",
+                "cannot change while the service runs",
+            ));
+        }
+        live::unchanged("metrics", &running.metrics, &new.metrics)?;
+        live::unchanged("rate_limit", &running.rate_limit, &new.rate_limit)?;
+        live::unchanged("shed", &running.shed, &new.shed)?;
+        live::unchanged(
+            "adaptive_limit",
+            &running.adaptive_limit,
+            &new.adaptive_limit,
+        )?;
+        let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || None)?;
+        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
+            Some(DEFAULT_SERVER_TIMEOUT.into())
+        })?;
+        live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
+        live::check("timeout", self.timeout.as_ref(), &timeout)?;
+        // The context may change only where it follows the timeout: its
+        // deadlines, bounded by the new limit as `build` bounds them.
+        let limit = timeout.as_ref().and_then(|timeout| timeout.limit);
+        let context = live::resolved("context", &running.context, &new.context, || {
+            Some(Default::default())
+        })?;
+        let deadlines = context.map(|config| {
+            let bounded = bounded_by_timeout(config, limit);
+            (bounded.max_deadline, bounded.default_deadline)
+        });
+        let strip = |toggle: &Toggle<ServerContextConfig>| match toggle {
+            Toggle::On(config) => Toggle::On(ServerContextConfig {
+                max_deadline: None,
+                default_deadline: None,
+                ..config.clone()
+            }),
+            other => other.clone(),
+        };
+        live::unchanged("context", &strip(&running.context), &strip(&new.context))?;
+        Ok(ServerPlan {
+            bulkhead,
+            timeout,
+            deadlines,
+        })
+    }
+
+    fn apply(&self, plan: &ServerPlan) -> Result<(), ConfigError> {
+        live::apply("bulkhead", self.bulkhead.as_ref(), &plan.bulkhead)?;
+        live::apply("timeout", self.timeout.as_ref(), &plan.timeout)?;
+        if let (Some(context), Some((max, default))) = (&self.context, plan.deadlines) {
+            context
+                .set_deadlines(max, default)
+                .map_err(|e| e.in_section("context"))?;
+        }
+        Ok(())
     }
 }
 

@@ -100,8 +100,22 @@ mod de {
 
     use serde::de::value::{MapAccessDeserializer, MapDeserializer, StrDeserializer};
     use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+    use serde::{Serialize, Serializer};
 
     use super::Toggle;
+
+    /// Written back as it is read: given settings as their table, `Off`
+    /// as `false`, and the stack's default as nothing (a TOML table leaves
+    /// the key out).
+    impl<T: Serialize> Serialize for Toggle<T> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Toggle::Default => serializer.serialize_none(),
+                Toggle::Off => serializer.serialize_bool(false),
+                Toggle::On(config) => config.serialize(serializer),
+            }
+        }
+    }
 
     impl<'de, T: Deserialize<'de>> Deserialize<'de> for Toggle<T> {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::clock;
+use buttress_core::config::ConfigError;
 use buttress_core::keyed::KeyedEntry;
-use buttress_core::layer::LayerHandle;
+use buttress_core::layer::{LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tokio::sync::watch;
 
+use crate::BreakerConfig;
 use crate::machine::state::{State, Transition};
 use crate::shared::Breaker;
 
@@ -28,7 +30,6 @@ use crate::shared::Breaker;
 /// ```
 /// use buttress_core::layer::LayerBuilder;
 /// use buttress_breaker::{CircuitBreakerLayer, State};
-///
 /// use buttress_core::layer::LayerHandle;
 ///
 /// let layer = CircuitBreakerLayer::builder().name("search").build().unwrap();
@@ -192,6 +193,52 @@ impl CircuitBreakerHandle {
 impl LayerHandle for CircuitBreakerHandle {
     fn id(&self) -> &LayerId {
         self.breaker().policy.telemetry.layer()
+    }
+}
+
+impl Reconfigure for CircuitBreakerHandle {
+    type Config = BreakerConfig;
+
+    fn config(&self) -> BreakerConfig {
+        let policy = &self.breaker().policy;
+        policy
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// New thresholds (`failure_rate`, `minimum_calls`, `slow_calls`), a
+    /// new `wait` and `backoff`, `permitted_probes` and `metrics_only`
+    /// apply from the next call on; the breaker keeps its state and its
+    /// window's counts (an open breaker stays open, its current wait
+    /// unchanged). The window's shape, `max_keys`, `seed` and the name
+    /// are fixed once built. A per-key breaker's handle changes every
+    /// key's settings: they share one policy.
+    fn check(&self, config: &BreakerConfig) -> Result<(), ConfigError> {
+        config.settings()?;
+        let running = self.config();
+        check_name(self.id(), config.name.as_deref())?;
+        fixed("window", &running.window, &config.window)?;
+        fixed("max_keys", &running.max_keys, &config.max_keys)?;
+        fixed("seed", &running.seed, &config.seed)
+    }
+
+    fn reconfigure(&self, config: &BreakerConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        let new = config.settings()?;
+        let breaker = self.breaker();
+        let policy = &breaker.policy;
+        let mut running = policy.config.lock().unwrap_or_else(|e| e.into_inner());
+        policy.settings.update(&new);
+        if running.metrics_only != config.metrics_only {
+            breaker.machine.set_metrics_only(config.metrics_only);
+        }
+        *running = BreakerConfig {
+            name: running.name.clone(),
+            ..config.clone()
+        };
+        Ok(())
     }
 }
 

@@ -14,8 +14,8 @@
 //! be a contended counter on every call.
 
 use std::cell::Cell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use buttress_core::clock;
@@ -25,6 +25,7 @@ use buttress_core::telemetry::{Event, Replay, Telemetry};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::BreakerConfig;
 use crate::machine::settings::Settings;
 use crate::machine::state::Transition;
 use crate::machine::{Clock, Machine};
@@ -33,6 +34,9 @@ use crate::machine::{Clock, Machine};
 #[derive(Debug)]
 pub(crate) struct Policy {
     pub(crate) settings: Settings,
+    /// The config the settings came from, as last applied (for handles
+    /// that show it, and to tell what a new one changes).
+    pub(crate) config: Mutex<BreakerConfig>,
     pub(crate) telemetry: Telemetry,
     /// Draws each breaker's jitter seed, so that per-key breakers tripped
     /// together are not jittered alike, and a seeded layer jitters the
@@ -42,9 +46,15 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn new(settings: Settings, seed: Option<u64>, telemetry: Telemetry) -> Self {
+    pub(crate) fn new(
+        config: BreakerConfig,
+        settings: Settings,
+        seed: Option<u64>,
+        telemetry: Telemetry,
+    ) -> Self {
         Policy {
             settings,
+            config: Mutex::new(config),
             telemetry,
             seeds: SharedRng::seeded_or_random(seed),
             lanes: lane_count(),
@@ -55,7 +65,7 @@ impl Policy {
     /// calls).
     #[inline]
     pub(crate) fn times_calls(&self) -> bool {
-        self.settings.slow.is_some()
+        self.settings.slow().is_some()
     }
 }
 

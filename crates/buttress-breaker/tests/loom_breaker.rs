@@ -40,16 +40,16 @@ impl Clock for At {
 const WAIT: u64 = 1_000;
 
 fn settings(probes: u32) -> Settings {
-    Settings {
-        window: WindowShape::Count { size: 4 },
-        failure_rate: 50.0,
-        slow: None,
-        minimum_calls: 1,
-        backoff: Backoff::new(Duration::from_nanos(WAIT), Duration::from_nanos(WAIT))
+    Settings::new(
+        WindowShape::Count { size: 4 },
+        50.0,
+        None,
+        1,
+        Backoff::new(Duration::from_nanos(WAIT), Duration::from_nanos(WAIT))
             .multiplier(1.0)
             .jitter(Jitter::None),
-        permitted_probes: probes,
-    }
+        probes,
+    )
 }
 
 fn half_open(settings: &Settings) -> Machine {

@@ -539,7 +539,7 @@ fn the_name_is_the_configs_else_the_environments_else_the_kind() {
 
     let bare = BulkheadLayer::from_config(&BulkheadConfig::default()).unwrap();
     assert_eq!(bare.handle().id().name(), "bulkhead");
-    assert_eq!(bare.handle().config(), &BulkheadConfig::default());
+    assert_eq!(bare.handle().config(), BulkheadConfig::default());
 
     // An empty name is a mistake, not "no name".
     let err = BulkheadLayer::builder().name("").build().unwrap_err();

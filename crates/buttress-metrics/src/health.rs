@@ -278,7 +278,16 @@ impl Health {
     }
 }
 
-pub(crate) fn json_string(out: &mut String, text: &str) {
+/// Appends `text` to `out` as a JSON string, quoted and escaped: the
+/// writer behind the health report and the event feed, for anything
+/// that answers next to them (an admin route) without a JSON library.
+///
+/// ```
+/// let mut out = String::new();
+/// buttress_metrics::json_string(&mut out, "a \"quoted\"\nline");
+/// assert_eq!(out, r#""a \"quoted\"\u000aline""#);
+/// ```
+pub fn json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

@@ -63,6 +63,8 @@
 //! | `buttress.min_rtt` | `buttress_min_rtt_seconds` | gauge | `s` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.probability` | `buttress_probability` | gauge | `1` | `buttress.layer.kind`, `buttress.layer` |
 //! | `buttress.fallbacks` | `buttress_fallbacks_total` | counter | `{answer}` | `buttress.layer.kind`, `buttress.layer`, `buttress.cause` |
+//! | `buttress.config.reloads` | `buttress_config_reloads_total` | counter | `{reload}` | |
+//! | `buttress.config.reload.failures` | `buttress_config_reload_failures_total` | counter | `{reload}` | |
 //!
 //! Label values, each from a bounded set:
 //!
@@ -118,6 +120,7 @@ mod events;
 mod health;
 pub mod names;
 mod red;
+mod reload;
 mod reporter;
 mod sink;
 
@@ -125,11 +128,12 @@ pub use self::describe::{LATENCY_BUCKETS, describe};
 pub use self::events::{
     EVENT_BUFFER, EventFeed, FeedItem, LayerEvent, LayerEventKind, REJECTION_SUMMARY,
 };
-pub use self::health::{Health, HealthService};
+pub use self::health::{Health, HealthService, json_string};
 pub use self::red::{
     HeadFuture, OptionalRedLayer, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer,
     RedLayer, RedLayerBuilder, RedRecord, RedSide, ResponseFuture, RouteSource,
 };
+pub use self::reload::record_reload;
 pub use self::sink::{MetricsSink, install};
 
 #[cfg(test)]

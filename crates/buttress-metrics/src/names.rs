@@ -74,6 +74,11 @@ pub const MIN_RTT: &str = "buttress.min_rtt";
 pub const PROBABILITY: &str = "buttress.probability";
 /// Counter: fallback answers served, by cause.
 pub const FALLBACKS: &str = "buttress.fallbacks";
+/// Config reloads applied (a file or a handle's new settings taken).
+pub const CONFIG_RELOADS: &str = "buttress.config.reloads";
+/// Config reloads refused (an invalid file, or a change that needs a
+/// restart): the old config stays in force.
+pub const CONFIG_RELOAD_FAILURES: &str = "buttress.config.reload.failures";
 
 /// Label: the kind of layer (`breaker`, `bulkhead`, …).
 pub const LABEL_KIND: &str = "buttress.layer.kind";
@@ -438,6 +443,20 @@ pub const METRICS: &[MetricSpec] = &[
         "{answer}",
         "Fallback answers served, by cause.",
         &[LABEL_KIND, LABEL_LAYER, LABEL_CAUSE],
+    ),
+    spec(
+        CONFIG_RELOADS,
+        Counter,
+        "{reload}",
+        "Config reloads applied.",
+        &[],
+    ),
+    spec(
+        CONFIG_RELOAD_FAILURES,
+        Counter,
+        "{reload}",
+        "Config reloads refused; the config in force did not change.",
+        &[],
     ),
 ];
 

@@ -360,7 +360,12 @@ impl BreakerConfig {
     pub(crate) fn policy_in(&self, env: &BuildEnv) -> Result<Arc<Policy>, ConfigError> {
         let settings = self.settings()?;
         let telemetry = env.telemetry(LayerKind::Breaker, self.name.as_deref());
-        Ok(Arc::new(Policy::new(settings, self.seed, telemetry)))
+        Ok(Arc::new(Policy::new(
+            self.clone(),
+            settings,
+            self.seed,
+            telemetry,
+        )))
     }
 
     /// The core's settings, once validated.
@@ -436,16 +441,16 @@ impl BreakerConfig {
         if self.max_keys == 0 {
             return Err(fail("max_keys", "must be at least 1"));
         }
-        Ok(Settings {
+        Ok(Settings::new(
             window,
-            failure_rate: self.failure_rate,
+            self.failure_rate,
             slow,
-            minimum_calls: u64::from(self.minimum_calls),
-            backoff: Backoff::new(self.wait, backoff.max_wait)
+            u64::from(self.minimum_calls),
+            Backoff::new(self.wait, backoff.max_wait)
                 .multiplier(backoff.multiplier)
                 .jitter(Jitter::Proportional(backoff.jitter)),
-            permitted_probes: self.permitted_probes,
-        })
+            self.permitted_probes,
+        ))
     }
 }
 

@@ -267,7 +267,7 @@ impl Machine {
                 State::HalfOpen => {
                     self.saw_call(clock.now());
                     let tag = probes::tag(generation);
-                    match probes::try_admit(&self.probes, tag, settings.permitted_probes) {
+                    match probes::try_admit(&self.probes, tag, settings.permitted_probes()) {
                         Ok(()) => {
                             let ticket = Ticket {
                                 generation,
@@ -357,7 +357,7 @@ impl Machine {
                     probes::tag(ticket.generation),
                     failed,
                     slow,
-                    settings.permitted_probes,
+                    settings.permitted_probes(),
                     |f, s, of| settings.crossed(f, s, of),
                 );
                 let to = match decision {

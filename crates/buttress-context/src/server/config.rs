@@ -11,7 +11,7 @@ use buttress_core::{Criticality, TrustPolicy};
 use http::{HeaderName, HeaderValue};
 
 use super::ServerContextLayer;
-use super::read::Settings;
+use super::read::{Deadlines, Settings};
 use crate::headers::{
     X_BUTTRESS_FAULT, X_CORRELATION_ID, X_CRITICALITY, X_REQUEST_ID, X_REQUEST_TIMEOUT_MS,
     check_distinct, parse_name,
@@ -311,8 +311,7 @@ impl ServerContextConfig {
             id_rules: parsed.id_rules,
             make_id: extras.make_id.unwrap_or_else(|| Arc::new(self.id_format)),
             trust: parsed.trust,
-            max_deadline: self.max_deadline,
-            default_deadline: self.default_deadline,
+            deadlines: Deadlines::new(self.max_deadline, self.default_deadline),
             default_criticality: parsed.default_criticality,
             max_fault_len: self.max_fault_len,
             sample_new_traces: self.sample_new_traces,

@@ -160,12 +160,42 @@ impl ServerContextHandle {
 
     /// The longest deadline a caller may set, if capped.
     pub fn max_deadline(&self) -> Option<Duration> {
-        self.settings.max_deadline
+        self.settings.deadlines.max()
     }
 
     /// The deadline of requests that bring none, if any.
     pub fn default_deadline(&self) -> Option<Duration> {
-        self.settings.default_deadline
+        self.settings.deadlines.default()
+    }
+
+    /// Changes the longest deadline and the default one while the layer
+    /// runs (a stack whose timeout changes bounds its deadlines anew);
+    /// requests arriving from now on get them. Refused, changing nothing,
+    /// when the default exceeds the longest.
+    ///
+    /// ```
+    /// use buttress_context::{ServerContextConfig, ServerContextLayer};
+    /// use std::time::Duration;
+    ///
+    /// let layer = ServerContextLayer::from_config(&ServerContextConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// handle.set_deadlines(Some(Duration::from_secs(2)), Some(Duration::from_secs(1))).unwrap();
+    /// assert_eq!(handle.max_deadline(), Some(Duration::from_secs(2)));
+    /// assert!(handle.set_deadlines(Some(Duration::from_secs(1)), Some(Duration::from_secs(2))).is_err());
+    /// ```
+    pub fn set_deadlines(
+        &self,
+        max: Option<Duration>,
+        default: Option<Duration>,
+    ) -> Result<(), ConfigError> {
+        let check = ServerContextConfig {
+            max_deadline: max,
+            default_deadline: default,
+            ..ServerContextConfig::default()
+        };
+        check.validate()?;
+        self.settings.deadlines.set(max, default);
+        Ok(())
     }
 
     /// The criticality of requests that set none.
@@ -188,8 +218,8 @@ impl std::fmt::Debug for ServerContextHandle {
             .field("id_header", &s.id_header)
             .field("id_mode", &s.id_mode)
             .field("trust", &s.trust)
-            .field("max_deadline", &s.max_deadline)
-            .field("default_deadline", &s.default_deadline)
+            .field("max_deadline", &s.deadlines.max())
+            .field("default_deadline", &s.deadlines.default())
             .finish_non_exhaustive()
     }
 }

@@ -2,6 +2,7 @@
 //! decides what an inbound request may set.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use buttress_core::telemetry::Telemetry;
@@ -14,6 +15,51 @@ use crate::headers::{GRPC_TIMEOUT, TRACEPARENT, TRACESTATE};
 use crate::id::{IdMode, IdRules, MakeCorrelationId};
 use crate::trace::{new_trace, trace_of};
 
+/// `Option<Duration>`s in atomics (nanoseconds, `NONE` for none).
+#[derive(Debug)]
+pub(super) struct Deadlines {
+    max: AtomicU64,
+    default: AtomicU64,
+}
+
+const NO_DEADLINE: u64 = u64::MAX;
+
+fn to_nanos(duration: Option<Duration>) -> u64 {
+    duration.map_or(NO_DEADLINE, |d| {
+        buttress_core::clock::nanos(d).min(NO_DEADLINE - 1)
+    })
+}
+
+fn from_nanos(nanos: u64) -> Option<Duration> {
+    (nanos != NO_DEADLINE).then(|| Duration::from_nanos(nanos))
+}
+
+impl Deadlines {
+    pub(super) fn new(max: Option<Duration>, default: Option<Duration>) -> Self {
+        let deadlines = Deadlines {
+            max: AtomicU64::new(NO_DEADLINE),
+            default: AtomicU64::new(NO_DEADLINE),
+        };
+        deadlines.set(max, default);
+        deadlines
+    }
+
+    pub(super) fn set(&self, max: Option<Duration>, default: Option<Duration>) {
+        self.max.store(to_nanos(max), Ordering::Relaxed);
+        self.default.store(to_nanos(default), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(super) fn max(&self) -> Option<Duration> {
+        from_nanos(self.max.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    pub(super) fn default(&self) -> Option<Duration> {
+        from_nanos(self.default.load(Ordering::Relaxed))
+    }
+}
+
 /// Everything a [`ServerContextLayer`](super::ServerContextLayer) decided
 /// at build time, shared by every service it makes.
 pub(super) struct Settings {
@@ -23,8 +69,10 @@ pub(super) struct Settings {
     pub(super) id_rules: IdRules,
     pub(super) make_id: Arc<dyn MakeCorrelationId>,
     pub(super) trust: TrustPolicy,
-    pub(super) max_deadline: Option<Duration>,
-    pub(super) default_deadline: Option<Duration>,
+    /// The longest deadline and the deadline of a request that brings
+    /// none: live, so that a stack whose timeout changes while it runs
+    /// can bound its deadlines anew.
+    pub(super) deadlines: Deadlines,
     pub(super) default_criticality: Criticality,
     /// Longest fault directive carried; `None` turns directives off.
     pub(super) max_fault_len: Option<usize>,
@@ -285,7 +333,7 @@ impl Settings {
             .and_then(|parent| trace_of(parent, headers, found.has(Slot::Tracestate)))
             .unwrap_or_else(|| new_trace(self.sample_new_traces));
 
-        let mut timeout = self.default_deadline;
+        let mut timeout = self.deadlines.default();
         let mut criticality = self.default_criticality;
         let mut fault = None;
         if trusted {
@@ -303,7 +351,8 @@ impl Settings {
         }
         // A deadline beyond what `Instant` can hold is no deadline.
         let deadline = timeout.and_then(|timeout| {
-            start.checked_add(self.max_deadline.map_or(timeout, |max| timeout.min(max)))
+            let max = self.deadlines.max();
+            start.checked_add(max.map_or(timeout, |max| timeout.min(max)))
         });
 
         // Built in one go once every part is known, so the context is

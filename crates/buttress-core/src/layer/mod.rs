@@ -54,7 +54,7 @@ mod handle;
 
 pub use self::builder::{ConfigBuilder, LayerBuilder};
 pub use self::env::BuildEnv;
-pub use self::handle::LayerHandle;
+pub use self::handle::{LayerHandle, Reconfigure, check_name, fixed};
 pub use crate::classify::HttpOrGrpcClassifier as DefaultClassifier;
 use crate::config::ConfigError;
 

@@ -1,20 +1,44 @@
 //! [`TimeoutLayer`], its config and its builder.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tower_layer::Layer;
 
 use super::Timeout;
 use crate::config::{ConfigError, MAX_DURATION, check_duration};
-use crate::layer::{BuildEnv, ConfigBuilder, LayerConfig, LayerHandle};
+use crate::layer::{BuildEnv, ConfigBuilder, LayerConfig, LayerHandle, Reconfigure, check_name};
 use crate::telemetry::{LayerId, LayerKind, Telemetry};
 
 /// What every [`Timeout`] built by one layer shares.
 #[derive(Debug)]
 pub(super) struct Shared {
-    pub(super) limit: Option<Duration>,
+    /// The limit in nanoseconds, `NO_LIMIT` for none: an atomic so that a
+    /// handle can change it while requests run.
+    limit: AtomicU64,
     pub(super) telemetry: Telemetry,
+}
+
+/// `Shared::limit` when only deadlines end calls.
+const NO_LIMIT: u64 = u64::MAX;
+
+impl Shared {
+    /// The limit now.
+    #[inline]
+    pub(super) fn limit(&self) -> Option<Duration> {
+        match self.limit.load(Ordering::Relaxed) {
+            NO_LIMIT => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    fn set_limit(&self, limit: Option<Duration>) {
+        let nanos = limit.map_or(NO_LIMIT, |limit| {
+            crate::clock::nanos(limit).min(NO_LIMIT - 1)
+        });
+        self.limit.store(nanos, Ordering::Relaxed);
+    }
 }
 
 /// The timeout's configuration, as data.
@@ -81,10 +105,14 @@ impl LayerConfig for TimeoutConfig {
         self.validate()?;
         let telemetry = env.telemetry(LayerKind::Timeout, self.name.as_deref());
         Ok(TimeoutLayer {
-            shared: Arc::new(Shared {
-                limit: self.limit,
-                telemetry,
-            }),
+            shared: {
+                let shared = Shared {
+                    limit: AtomicU64::new(NO_LIMIT),
+                    telemetry,
+                };
+                shared.set_limit(self.limit);
+                Arc::new(shared)
+            },
         })
     }
 }
@@ -148,13 +176,37 @@ pub struct TimeoutHandle {
 impl TimeoutHandle {
     /// The layer's own limit, if it has one.
     pub fn limit(&self) -> Option<Duration> {
-        self.shared.limit
+        self.shared.limit()
     }
 }
 
 impl LayerHandle for TimeoutHandle {
     fn id(&self) -> &LayerId {
         self.shared.telemetry.layer()
+    }
+}
+
+impl Reconfigure for TimeoutHandle {
+    type Config = TimeoutConfig;
+
+    fn config(&self) -> TimeoutConfig {
+        TimeoutConfig {
+            name: Some(self.id().name().to_owned()),
+            limit: self.limit(),
+        }
+    }
+
+    /// A new limit applies to calls made from now on; calls running keep
+    /// the end they were given.
+    fn check(&self, config: &TimeoutConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())
+    }
+
+    fn reconfigure(&self, config: &TimeoutConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        self.shared.set_limit(config.limit);
+        Ok(())
     }
 }
 

@@ -62,14 +62,12 @@ where
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         let deadline = request_deadline(&request);
-        if self.shared.limit.is_none() && deadline.is_none() {
+        let limit = self.shared.limit();
+        if limit.is_none() && deadline.is_none() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = crate::clock::now();
-        let own_end = self
-            .shared
-            .limit
-            .map(|limit| crate::clock::after(now, limit));
+        let own_end = limit.map(|limit| crate::clock::after(now, limit));
         let (end, reason) = match (own_end, deadline) {
             // On a tie the layer's own limit is what ran out: a server stack sets
             // the context's deadline from this very timeout.

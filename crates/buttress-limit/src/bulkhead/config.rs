@@ -1,7 +1,10 @@
 //! The bulkhead's configuration, its validation and its builder.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use buttress_core::clock;
 
 use buttress_core::config::{MAX_DURATION, check_duration};
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
@@ -154,15 +157,52 @@ impl LayerConfig for BulkheadConfig {
 /// What every clone of a bulkhead shares besides its permits.
 #[derive(Debug)]
 pub(crate) struct Settings {
+    /// The config the layer was built with: what shapes its pools (queue
+    /// capacity and order, the key space) is fixed from it.
     pub(crate) config: BulkheadConfig,
     pub(crate) telemetry: Telemetry,
+    /// `max_wait` and `retry_after` now, in nanoseconds: a handle may
+    /// change them while requests run (see `BulkheadHandle::reconfigure`).
+    max_wait: AtomicU64,
+    retry_after: AtomicU64,
+    /// The config as last applied, for the handle to show.
+    pub(crate) current: Mutex<BulkheadConfig>,
+}
+
+impl Settings {
+    /// The longest wait for a slot now.
+    #[inline]
+    pub(crate) fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.max_wait.load(Ordering::Relaxed))
+    }
+
+    /// The retry hint of a refusal now.
+    pub(crate) fn retry_after(&self) -> Duration {
+        Duration::from_nanos(self.retry_after.load(Ordering::Relaxed))
+    }
+
+    /// Takes a validated config's wait and hint.
+    pub(crate) fn set_waits(&self, config: &BulkheadConfig) {
+        self.max_wait
+            .store(clock::nanos(config.max_wait), Ordering::Relaxed);
+        self.retry_after
+            .store(clock::nanos(config.retry_after), Ordering::Relaxed);
+    }
 }
 
 /// Validates `config` and registers the layer's telemetry in `env`.
 fn settings(config: BulkheadConfig, env: &BuildEnv) -> Result<Arc<Settings>, ConfigError> {
     config.validate()?;
     let telemetry = env.telemetry(LayerKind::Bulkhead, config.name.as_deref());
-    Ok(Arc::new(Settings { config, telemetry }))
+    let settings = Settings {
+        current: Mutex::new(config.clone()),
+        config,
+        telemetry,
+        max_wait: AtomicU64::new(0),
+        retry_after: AtomicU64::new(0),
+    };
+    settings.set_waits(&settings.config);
+    Ok(Arc::new(settings))
 }
 
 /// Builds a [`BulkheadLayer`], one bulkhead for every request or

@@ -128,7 +128,7 @@ where
                         settings
                             .telemetry
                             .report(Event::Rejected(Reason::QueueTimeout));
-                        rejected = rejected.with_retry_after(settings.config.retry_after);
+                        rejected = rejected.with_retry_after(settings.retry_after());
                     }
                     return Poll::Ready(Err(Box::new(rejected)));
                 }

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedMap;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -169,9 +169,66 @@ impl BulkheadHandle {
         self.pool.limit()
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &BulkheadConfig {
-        &self.settings.config
+    /// The settings the layer runs with now.
+    pub fn config(&self) -> BulkheadConfig {
+        self.settings
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Reconfigure for BulkheadHandle {
+    type Config = BulkheadConfig;
+
+    fn config(&self) -> BulkheadConfig {
+        BulkheadHandle::config(self)
+    }
+
+    /// A new `max_concurrent` applies at once: a larger one admits
+    /// waiters now, a smaller one admits no one until calls in flight
+    /// fall below it (none is cut short). New `max_wait` and
+    /// `retry_after` apply to callers arriving from now on. The queue's
+    /// capacity and order and the name are fixed once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_limit::{BulkheadConfig, BulkheadLayer};
+    ///
+    /// let layer = BulkheadLayer::from_config(&BulkheadConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// handle.reconfigure(&BulkheadConfig { max_concurrent: 2, ..BulkheadConfig::default() }).unwrap();
+    /// assert_eq!(handle.max_concurrent(), 2);
+    /// let queue = BulkheadConfig { queue_capacity: 7, ..BulkheadConfig::default() };
+    /// assert_eq!(handle.reconfigure(&queue).unwrap_err().field(), "queue_capacity");
+    /// ```
+    fn check(&self, config: &BulkheadConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let built = &self.settings.config;
+        check_name(self.id(), config.name.as_deref())?;
+        fixed(
+            "queue_capacity",
+            &built.queue_capacity,
+            &config.queue_capacity,
+        )?;
+        fixed("order", &built.order, &config.order)
+    }
+
+    fn reconfigure(&self, config: &BulkheadConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        let mut current = self
+            .settings
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.settings.set_waits(config);
+        self.pool.set_limit(config.max_concurrent);
+        *current = BulkheadConfig {
+            name: current.name.clone(),
+            ..config.clone()
+        };
+        Ok(())
     }
 }
 
@@ -270,7 +327,8 @@ where
         self.total.cap()
     }
 
-    /// The settings the layer was built with.
+    /// The settings the layer was built with (a keyed bulkhead's are
+    /// fixed once built).
     pub fn config(&self) -> &BulkheadConfig {
         &self.settings.config
     }

@@ -137,7 +137,7 @@ where
     S: Service<Req> + Clone,
     Req: RequestAccess,
 {
-    if settings.config.max_wait.is_zero() {
+    if settings.max_wait().is_zero() {
         // No wait, so no waiter to allocate: one more try, else refused
         // (the seat is given back as it drops).
         if key.pool().try_acquire() {
@@ -157,7 +157,7 @@ where
     S: Service<Req>,
 {
     settings.telemetry.report(Event::Rejected(reason));
-    ResponseFuture::refused(Rejected::new(reason).with_retry_after(settings.config.retry_after))
+    ResponseFuture::refused(Rejected::new(reason).with_retry_after(settings.retry_after()))
 }
 
 #[cold]
@@ -172,13 +172,12 @@ where
     S: Service<Req> + Clone,
     Req: RequestAccess,
 {
-    let config = &settings.config;
     let now = clock::now();
     let deadline = permit::deadline_of(&request);
     // A keyed layer's future reports how its calls end (its pools do
     // not); a global pool reports through its permits.
     let reporter = keyed.then(|| settings.clone());
-    match permit::queue_for(source, config.max_wait, deadline, now) {
+    match permit::queue_for(source, settings.max_wait(), deadline, now) {
         SlowPath::Acquired(permit) => {
             settings.telemetry.report(Event::Admitted);
             ResponseFuture::running(inner.call(request), permit, reporter)

@@ -1,0 +1,74 @@
+//! Changing a built stack's settings while it serves: what may change,
+//! checked for every layer before any layer changes.
+//!
+//! A layer whose handle implements `Reconfigure` takes new settings live
+//! (the breaker, the bulkhead, the timeout, and the context's deadlines
+//! with the server's timeout). Any other layer must keep its settings,
+//! and no layer may be turned on or off: the stack's type and its chain
+//! of services were fixed when it was built. A refused change names the
+//! section and field, and changes nothing.
+
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{LayerConfig, Reconfigure};
+
+use super::Toggle;
+
+/// What a layer that cannot change live requires of a new config.
+pub(super) fn unchanged<C: PartialEq>(
+    section: &'static str,
+    running: &Toggle<C>,
+    new: &Toggle<C>,
+) -> Result<(), ConfigError> {
+    if running == new {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            section,
+            "cannot change while the service runs; restart to apply",
+        ))
+    }
+}
+
+/// A live layer's new settings, resolved with the stack's `default`:
+/// `None` for a layer that is off and stays off.
+pub(super) fn resolved<C: LayerConfig + Clone>(
+    section: &'static str,
+    running: &Toggle<C>,
+    new: &Toggle<C>,
+    default: impl Fn() -> Option<C>,
+) -> Result<Option<C>, ConfigError> {
+    match (running.resolve(&default).is_some(), new.resolve(&default)) {
+        (true, Some(config)) => Ok(Some(config)),
+        (false, None) => Ok(None),
+        _ => Err(ConfigError::new(
+            section,
+            "turning a layer on or off needs a restart",
+        )),
+    }
+}
+
+/// Checks `config` against the running layer behind `handle`.
+pub(super) fn check<H: Reconfigure>(
+    section: &str,
+    handle: Option<&H>,
+    config: &Option<H::Config>,
+) -> Result<(), ConfigError> {
+    match (handle, config) {
+        (Some(handle), Some(config)) => handle.check(config).map_err(|e| e.in_section(section)),
+        _ => Ok(()),
+    }
+}
+
+/// Applies a config [`check`] accepted.
+pub(super) fn apply<H: Reconfigure>(
+    section: &str,
+    handle: Option<&H>,
+    config: &Option<H::Config>,
+) -> Result<(), ConfigError> {
+    match (handle, config) {
+        (Some(handle), Some(config)) => handle
+            .reconfigure(config)
+            .map_err(|e| e.in_section(section)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,289 @@
+//! A running service follows its TOML file: a real file, a real axum
+//! server under steady traffic on 127.0.0.1, and a client stack. A
+//! bulkhead cut from 10 to 2 holds at 2 once the calls already running
+//! end, with no request failing; an open breaker stays open across a
+//! reload that only changes its wait; a file with an invalid value
+//! changes nothing, and its error shows on the admin router and in the
+//! reload-failure counter.
+
+#![cfg(all(
+    feature = "admin",
+    feature = "stack",
+    feature = "serde",
+    feature = "serve"
+))]
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use buttress::breaker::State;
+use buttress::config::{Reloader, ServiceConfig};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use support::Connection;
+use tower::{Layer, ServiceExt};
+
+/// A config file of its own for each test.
+fn file(test: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("buttress-reload-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("service.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn service_toml(max_concurrent: &str, wait: &str) -> String {
+    format!(
+        r#"
+[server]
+name = "shop"
+
+[server.bulkhead]
+max_concurrent = {max_concurrent}
+max_wait = "5s"
+queue_capacity = 1000
+
+[clients.dep]
+retry = false
+[clients.dep.breaker]
+wait = "{wait}"
+minimum_calls = 2
+window = {{ kind = "count", size = 4 }}
+"#
+    )
+}
+
+/// In flight in the handler now, and the most seen since the last reset.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
+    let path = file("bulkhead", &service_toml("10", "10s"));
+    let config = ServiceConfig::from_path(&path).unwrap();
+    let server = config.build_server().unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let watch = reloader.watch(Duration::from_millis(20));
+
+    let gauge = Arc::new(Gauge::default());
+    let handler_gauge = gauge.clone();
+    let app = Router::new()
+        .route(
+            "/work",
+            get(move || {
+                let gauge = handler_gauge.clone();
+                async move {
+                    let now = gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    gauge.max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    gauge.now.fetch_sub(1, Ordering::SeqCst);
+                    "done"
+                }
+            }),
+        )
+        .layer(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // Steady traffic: 16 connections, each sending one request after another.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        clients.push(tokio::spawn(async move {
+            let mut conn = Connection::open(addr).await;
+            while !stop.load(Ordering::SeqCst) {
+                let answer = conn.get("/work", &[]).await;
+                sent.fetch_add(1, Ordering::SeqCst);
+                if answer.status != 200 {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = gauge.max.load(Ordering::SeqCst);
+    assert!(
+        before > 2,
+        "the traffic runs more than 2 at once at first: {before}"
+    );
+    assert!(before <= 10, "the bulkhead holds at 10: {before}");
+
+    std::fs::write(&path, service_toml("2", "10s")).unwrap();
+    let waited = tokio::time::Instant::now();
+    while server.bulkhead().unwrap().max_concurrent() != 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "the watch never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The calls admitted under the old limit end within a handler's time.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gauge
+        .max
+        .store(gauge.now.load(Ordering::SeqCst), Ordering::SeqCst);
+    let sent_at_cut = sent.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let after = gauge.max.load(Ordering::SeqCst);
+    assert!(after <= 2, "{after} calls at once after the cut to 2");
+    assert!(
+        sent.load(Ordering::SeqCst) > sent_at_cut + 20,
+        "traffic kept flowing"
+    );
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed");
+    assert_eq!(reloader.status().applied, 1);
+    assert_eq!(
+        server.config().bulkhead.settings().unwrap().max_concurrent,
+        2
+    );
+    watch.abort();
+}
+
+#[tokio::test]
+async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
+    let path = file("breaker", &service_toml("10", "10s"));
+    let config = ServiceConfig::from_path(&path).unwrap();
+    let client = config
+        .client_stack("dep")
+        .unwrap()
+        .clone_requests()
+        .build()
+        .unwrap();
+    let reloader = Reloader::new(&path).client("dep", &client);
+    let failing = tower::service_fn(|_req: http::Request<()>| async {
+        Ok::<_, std::io::Error>(http::Response::builder().status(500).body(()).unwrap())
+    });
+    let svc = client.layer(failing);
+    for _ in 0..2 {
+        let _ = svc.clone().oneshot(http::Request::new(())).await;
+    }
+    let breaker = client.breaker().unwrap().clone();
+    assert_eq!(breaker.state(), State::Open);
+
+    std::fs::write(&path, service_toml("10", "20s")).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "the reload kept the breaker open"
+    );
+    let refused = svc.clone().oneshot(http::Request::new(())).await;
+    assert!(refused.is_err(), "still refusing calls");
+    assert_eq!(
+        client.config().breaker.settings().unwrap().wait,
+        Duration::from_secs(20)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_file_changes_nothing_and_says_why() {
+    let path = file("invalid", &service_toml("10", "10s"));
+    let config = ServiceConfig::from_path(&path).unwrap();
+    let server = config.build_server().unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let admin = buttress::admin::with_reloader(
+        buttress::admin::router(buttress::metrics::MetricsSink::new().health().clone()),
+        reloader.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, admin).await.unwrap() });
+
+    std::fs::write(&path, service_toml("0", "10s")).unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let refused = metrics::with_local_recorder(&recorder, || reloader.reload());
+    let error = refused.unwrap_err();
+    assert_eq!(error.field(), "server.bulkhead.max_concurrent");
+    assert_eq!(
+        server.bulkhead().unwrap().max_concurrent(),
+        10,
+        "the old config stays"
+    );
+    let failures: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "buttress.config.reload.failures")
+        .map(|(.., value)| value)
+        .collect();
+    assert_eq!(failures, [DebugValue::Counter(1)]);
+
+    let mut conn = Connection::open(addr).await;
+    let status = conn.get("/config/status", &[]).await;
+    let body = String::from_utf8_lossy(&status.body).into_owned();
+    assert_eq!(status.status, 200);
+    assert!(body.contains(r#""failed":1"#), "{body}");
+    assert!(
+        body.contains(r#""field":"server.bulkhead.max_concurrent""#),
+        "{body}"
+    );
+    let running = conn.get("/config", &[]).await;
+    let text = String::from_utf8_lossy(&running.body).into_owned();
+    assert!(text.contains("max_concurrent = 10"), "{text}");
+
+    // A change a running stack cannot take refuses the whole file too.
+    std::fs::write(
+        &path,
+        service_toml("3", "10s") + "\n[server.shed]\nretry_after = \"7s\"\n",
+    )
+    .unwrap();
+    let error = reloader.reload().unwrap_err();
+    assert_eq!(error.field(), "server.shed", "{error}");
+    std::fs::write(
+        &path,
+        service_toml("3", "10s")
+            .replace("name = \"shop\"", "name = \"shop\"\nadaptive_limit = false"),
+    )
+    .unwrap();
+    let error = reloader.reload().unwrap_err();
+    assert_eq!(
+        error.field(),
+        "server.adaptive_limit",
+        "turning a layer off needs a restart: {error}"
+    );
+    assert_eq!(reloader.status().failed, 3);
+    assert_eq!(server.bulkhead().unwrap().max_concurrent(), 10);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads() {
+    let path = file("sighup", &service_toml("10", "10s"));
+    let server = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_server()
+        .unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let task = reloader.reload_on_sighup().unwrap();
+    std::fs::write(&path, service_toml("4", "10s")).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let waited = tokio::time::Instant::now();
+    while server.bulkhead().unwrap().max_concurrent() != 4 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+}
