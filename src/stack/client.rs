@@ -661,8 +661,9 @@ impl<P, C, F> ClientLayer<P, C, F> {
     }
 
     /// Takes `new` settings while calls run, from the next call on: the
-    /// breaker's thresholds and wait, the bulkhead's limits and the
-    /// per-attempt timeout change live, each layer keeping its state (an
+    /// retry's attempts, backoff and timeouts, the breaker's thresholds
+    /// and wait, the bulkhead's limits and the per-attempt timeout change
+    /// live, each layer keeping its state (an
     /// open breaker stays open). Any other layer must keep its settings,
     /// and none may be turned on or off. Every change is checked before
     /// any is made: a refused config changes nothing.
@@ -722,6 +723,7 @@ impl LiveClient {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let plan = self.handles.plan(&running, new)?;
+        live::apply("retry", Some(&self.handles.retry), &plan.retry)?;
         live::apply("breaker", self.handles.breaker.as_ref(), &plan.breaker)?;
         live::apply("bulkhead", self.handles.bulkhead.as_ref(), &plan.bulkhead)?;
         live::apply("timeout", self.handles.timeout.as_ref(), &plan.timeout)?;
@@ -742,6 +744,7 @@ impl LiveClient {
 
 /// The live layers' new settings, checked.
 struct ClientPlan {
+    retry: Option<RetryConfig>,
     breaker: Option<BreakerConfig>,
     bulkhead: Option<BulkheadConfig>,
     timeout: Option<TimeoutConfig>,
@@ -759,7 +762,6 @@ impl ClientHandles {
         fixed("hedge", &running.hedge, &new.hedge)?;
         live::unchanged("context", &running.context, &new.context)?;
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
-        live::unchanged("retry", &running.retry, &new.retry)?;
         live::unchanged("throttle", &running.throttle, &new.throttle)?;
         #[cfg(feature = "chaos")]
         live::unchanged("chaos", &running.chaos, &new.chaos)?;
@@ -775,10 +777,19 @@ impl ClientHandles {
         let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
             Some(DEFAULT_ATTEMPT_TIMEOUT.into())
         })?;
+        let retry = live::resolved("retry", &running.retry, &new.retry, || {
+            Some(RetryConfig::default())
+        })?
+        .map(|retry| RetryConfig {
+            hedge: new.hedge.clone().or(retry.hedge),
+            ..retry
+        });
+        live::check("retry", Some(&self.retry), &retry)?;
         live::check("breaker", self.breaker.as_ref(), &breaker)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
         Ok(ClientPlan {
+            retry,
             breaker,
             bulkhead,
             timeout,

@@ -27,6 +27,7 @@
 //! assert_eq!(err.field(), "retry_on.statuses");
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::GrpcCode;
@@ -43,6 +44,7 @@ use crate::hedge::{HedgeConfig, Hedging};
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
 use crate::policy::grpc::{Entry, GrpcMethods};
+use crate::policy::live::LiveLimits;
 use crate::policy::retry_on::RetryOn;
 use crate::replay::{BufferBody, ReplayMemory};
 use crate::shared::Shared;
@@ -630,13 +632,15 @@ impl RetryConfig {
             .to_retry_on()
             .map_err(|e| e.in_section("retry_on"))?;
         Ok(Policy {
-            max_attempts: self.max_attempts,
-            backoff,
-            max_retry_after: self.max_retry_after,
+            live: Arc::new(LiveLimits::new(
+                self.max_attempts,
+                backoff,
+                self.max_retry_after,
+                self.timeout,
+            )),
             retry_on,
             idempotency: self.idempotency,
             grpc_methods: grpc_methods(&self.grpc_methods)?,
-            timeout: self.timeout,
         })
     }
 }

@@ -1,14 +1,16 @@
 //! [`RetryHandle`]: reads a retry layer's settings and its budget.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use buttress_core::clock;
-use buttress_core::layer::LayerHandle;
+use buttress_core::config::ConfigError;
+use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::{LayerId, Telemetry};
 
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
+use crate::policy::live::LiveLimits;
 use crate::replay::ReplayMemory;
 
 /// Reads a [`RetryLayer`](crate::RetryLayer)'s settings and the state of
@@ -37,7 +39,10 @@ pub struct RetryHandle {
 }
 
 struct Inner {
-    config: RetryConfig,
+    /// The config as last applied.
+    config: Mutex<RetryConfig>,
+    /// The policy's part that may change while the layer runs.
+    live: Arc<LiveLimits>,
     telemetry: Telemetry,
     budget: Option<RetryBudget>,
     memory: ReplayMemory,
@@ -46,13 +51,15 @@ struct Inner {
 impl RetryHandle {
     pub(crate) fn new(
         config: RetryConfig,
+        live: Arc<LiveLimits>,
         telemetry: Telemetry,
         budget: Option<RetryBudget>,
         memory: ReplayMemory,
     ) -> Self {
         RetryHandle {
             inner: Arc::new(Inner {
-                config,
+                config: Mutex::new(config),
+                live,
                 telemetry,
                 budget,
                 memory,
@@ -60,10 +67,14 @@ impl RetryHandle {
         }
     }
 
-    /// The settings the layer was built with (its `budget` those of the
+    /// The settings the layer runs with now (its `budget` those of the
     /// budget it draws on, when it shares one).
-    pub fn config(&self) -> &RetryConfig {
-        &self.inner.config
+    pub fn config(&self) -> RetryConfig {
+        self.inner
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The budget the layer draws on, if it has one: to read it, or to
@@ -100,11 +111,71 @@ impl LayerHandle for RetryHandle {
     }
 }
 
+impl Reconfigure for RetryHandle {
+    type Config = RetryConfig;
+
+    fn config(&self) -> RetryConfig {
+        RetryHandle::config(self)
+    }
+
+    /// `max_attempts`, `backoff`, `max_retry_after` and `timeout` may
+    /// change while the layer runs: a request already retrying keeps
+    /// counting its attempts against the new maximum. What is retried
+    /// (`retry_on`, `idempotency`, `grpc_methods`), the budget, hedging,
+    /// replay limits, the seed and the name are fixed once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_retry::{RetryConfig, RetryLayer};
+    ///
+    /// let layer = RetryLayer::from_config(&RetryConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// handle.reconfigure(&RetryConfig { max_attempts: 5, ..RetryConfig::default() }).unwrap();
+    /// assert_eq!(handle.config().max_attempts, 5);
+    /// let idempotency = RetryConfig { idempotency: buttress_retry::Idempotency::Ignored, ..RetryConfig::default() };
+    /// assert_eq!(handle.reconfigure(&idempotency).unwrap_err().field(), "idempotency");
+    /// ```
+    fn check(&self, config: &RetryConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())?;
+        let running = self.config();
+        fixed("retry_on", &running.retry_on, &config.retry_on)?;
+        fixed("idempotency", &running.idempotency, &config.idempotency)?;
+        fixed("grpc_methods", &running.grpc_methods, &config.grpc_methods)?;
+        fixed("budget", &running.budget, &config.budget)?;
+        fixed("hedge", &running.hedge, &config.hedge)?;
+        fixed("body_limit", &running.body_limit, &config.body_limit)?;
+        fixed(
+            "replay_memory",
+            &running.replay_memory,
+            &config.replay_memory,
+        )?;
+        fixed("seed", &running.seed, &config.seed)
+    }
+
+    fn reconfigure(&self, config: &RetryConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        let new = config.policy()?.live;
+        let mut running = self.inner.config.lock().unwrap_or_else(|e| e.into_inner());
+        self.inner.live.set(
+            new.max_attempts(),
+            new.backoff(),
+            new.max_retry_after(),
+            new.timeout(),
+        );
+        *running = RetryConfig {
+            name: running.name.clone(),
+            ..config.clone()
+        };
+        Ok(())
+    }
+}
+
 impl fmt::Debug for RetryHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryHandle")
             .field("id", self.id())
-            .field("config", &self.inner.config)
+            .field("config", &self.config())
             .field("budget", &self.inner.budget)
             .field("replay", &self.inner.memory)
             .finish()

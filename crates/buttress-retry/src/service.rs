@@ -110,9 +110,10 @@ where
 
         // Read the clock only if the layer's own limit needs it; the budget
         // takes the context's start instant, or counts the request undated.
-        let now = policy.timeout.map(|_| clock::now());
+        let timeout = policy.live.timeout();
+        let now = timeout.map(|_| clock::now());
         let own_deadline = now
-            .zip(policy.timeout)
+            .zip(timeout)
             .map(|(now, limit)| clock::after(now, limit));
         if let Some(budget) = &shared.budget {
             match now.or(start) {

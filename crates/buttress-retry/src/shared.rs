@@ -41,7 +41,13 @@ impl<P, C> Shared<P, C> {
         replay: P,
         config: RetryConfig,
     ) -> Self {
-        let handle = RetryHandle::new(config, telemetry.clone(), budget.clone(), memory.clone());
+        let handle = RetryHandle::new(
+            config,
+            policy.live.clone(),
+            telemetry.clone(),
+            budget.clone(),
+            memory.clone(),
+        );
         Shared {
             policy,
             budget,

@@ -181,7 +181,7 @@ where
             }
 
             let in_flight = matches!(*this.first, First::Running { .. }) || !this.hedges.is_empty();
-            let max = shared.policy.max_attempts;
+            let max = shared.policy.live.max_attempts();
             if this.more.is_none() || *this.attempts >= max {
                 if !in_flight {
                     return Poll::Ready(this.last.take().expect("an attempt finished"));

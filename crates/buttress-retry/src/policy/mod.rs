@@ -3,13 +3,14 @@
 
 pub(crate) mod grpc;
 pub(crate) mod hints;
+pub(crate) mod live;
 pub(crate) mod retry_on;
 
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::access::{RequestAccess, ResponseAccess};
-use buttress_core::backoff::Backoff;
 use buttress_core::classify::{GrpcCodeSet, Outcome};
 use buttress_core::grpc::is_grpc;
 use buttress_core::rng::SharedRng;
@@ -17,6 +18,7 @@ use http::{HeaderName, Method};
 
 use self::grpc::GrpcMethods;
 use self::hints::Hint;
+use self::live::LiveLimits;
 use self::retry_on::{Cause, RetryOn};
 use crate::config::Idempotency;
 
@@ -28,13 +30,12 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// The validated policy of a layer.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Backoff,
-    pub(crate) max_retry_after: Duration,
+    /// Attempts, hint cap, timeout and backoff: what may change while the
+    /// layer runs, shared with its handle.
+    pub(crate) live: Arc<LiveLimits>,
     pub(crate) retry_on: RetryOn,
     pub(crate) idempotency: Idempotency,
     pub(crate) grpc_methods: GrpcMethods,
-    pub(crate) timeout: Option<Duration>,
 }
 
 /// Whether `method` may be repeated without changing the outcome (RFC 9110
@@ -53,7 +54,7 @@ impl Policy {
     /// and, if so, the gRPC codes it is retried on.
     #[inline]
     pub(crate) fn retryable<R: RequestAccess>(&self, request: &R) -> Option<GrpcCodeSet> {
-        if self.max_attempts <= 1 {
+        if self.live.max_attempts() <= 1 {
             return None;
         }
         let codes = self.retry_on.grpc_codes;
@@ -90,22 +91,23 @@ impl Policy {
         grpc_codes: GrpcCodeSet,
         rng: &SharedRng,
     ) -> Option<(Duration, Cause)> {
-        if attempts >= self.max_attempts {
+        if attempts >= self.live.max_attempts() {
             return None;
         }
         let cause = self.retry_on.judge(outcome, result, grpc_codes)?;
         let delay = match hints::read(result) {
             Hint::DoNotRetry => None,
-            Hint::After(delay) if delay > self.max_retry_after => None,
+            Hint::After(delay) if delay > self.live.max_retry_after() => None,
             // A little jitter on top (up to a tenth), so that clients told
             // the same instant do not all come back at it.
             Hint::After(delay) => Some(rng.between(delay, delay + delay / 10)),
             // Retry n (after n attempts) is the curve's step n - 1: the
             // first waits up to `base`.
-            Hint::None => Some(
-                self.backoff
-                    .delay(attempts.saturating_sub(1), previous, rng),
-            ),
+            Hint::None => Some(self.live.backoff().delay(
+                attempts.saturating_sub(1),
+                previous,
+                rng,
+            )),
         }?;
         Some((delay, cause))
     }
@@ -142,10 +144,8 @@ mod tests {
             ..policy()
         };
         assert!(any.may_retry(&http::Request::post("/").body(()).unwrap()));
-        let once = Policy {
-            max_attempts: 1,
-            ..policy()
-        };
+        let once = policy();
+        once.live.set(1, once.live.backoff(), Duration::ZERO, None);
         assert!(!once.may_retry(&http::Request::get("/").body(()).unwrap()));
     }
 
@@ -229,7 +229,7 @@ mod tests {
                 &rng
             )
             .unwrap()
-            .0 <= p.backoff.base()
+            .0 <= p.live.backoff().base()
         );
         assert_eq!(
             p.next_delay(
