@@ -7,7 +7,7 @@
 //! | `GET /layers` | every live layer: kind, name, state, last gauges |
 //! | `GET /layers/{name}` | the layers of that name (404 when none) |
 //! | `GET /config`, `GET /config/status` | with [`with_reloader`]: the running config as TOML, and how its reloads went |
-//! | `GET /events` | server-sent events: `transition` (a breaker opening, a shedder's level), `rejections` (summarised, see `buttress::metrics::REJECTION_SUMMARY`), `missed` (this reader fell behind) |
+//! | `GET /events` | server-sent events: `transition` (a breaker opening, a shedder's level), `rejections` (summarised, see `buttress::metrics::REJECTION_SUMMARY`), `reload` (with `Reloader::announce_to`), `missed` (this reader fell behind) |
 //!
 //! It reads the [`Health`] view that the metrics sink keeps
 //! (`buttress::metrics::install` returns it). The event stream never

@@ -287,3 +287,46 @@ async fn sighup_reloads() {
     }
     task.abort();
 }
+
+#[tokio::test]
+async fn reloads_are_announced_on_the_event_feed() {
+    use buttress::metrics::{FeedItem, LayerEventKind};
+    let path = file("announce", &service_toml("10", "10s"));
+    let server = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_server()
+        .unwrap();
+    let sink = buttress::metrics::MetricsSink::new();
+    let mut feed = sink.health().subscribe();
+    let reloader = Reloader::new(&path)
+        .server(&server)
+        .announce_to(sink.health());
+    std::fs::write(&path, service_toml("0", "10s")).unwrap();
+    assert!(reloader.reload().is_err());
+    std::fs::write(&path, service_toml("5", "10s")).unwrap();
+    reloader.reload().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let Some(FeedItem::Event(event)) = feed.next().await else {
+            panic!("an event")
+        };
+        assert!(event.layer.is_none());
+        seen.push(event.kind.clone());
+        assert!(
+            event.to_json().starts_with(r#"{"event":"reload""#),
+            "{}",
+            event.to_json()
+        );
+    }
+    assert!(matches!(
+        &seen[0],
+        LayerEventKind::Reload { applied: false, error: Some(e) } if e.contains("server.bulkhead.max_concurrent")
+    ));
+    assert_eq!(
+        seen[1],
+        LayerEventKind::Reload {
+            applied: true,
+            error: None
+        }
+    );
+}

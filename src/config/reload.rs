@@ -57,6 +57,8 @@ struct Inner {
     server: Mutex<Option<ServerLayer>>,
     clients: Mutex<BTreeMap<String, LiveClient>>,
     status: Mutex<ReloadStatus>,
+    /// Where reloads are announced, if anywhere.
+    health: Mutex<Option<buttress_metrics::Health>>,
     /// The text last read, so that a watch reloads only on a change.
     seen: Mutex<Option<String>>,
 }
@@ -113,6 +115,7 @@ impl Reloader {
                 server: Mutex::new(None),
                 clients: Mutex::new(BTreeMap::new()),
                 status: Mutex::new(ReloadStatus::default()),
+                health: Mutex::new(None),
                 seen: Mutex::new(seen),
             }),
         }
@@ -128,6 +131,13 @@ impl Reloader {
     /// in step.
     pub fn client<P, C, F>(self, name: impl Into<String>, client: &ClientLayer<P, C, F>) -> Self {
         lock(&self.inner.clients).insert(name.into(), client.live());
+        self
+    }
+
+    /// Announces every reload, applied or refused, on `health`'s event
+    /// feed (the admin router's `/events`).
+    pub fn announce_to(self, health: &buttress_metrics::Health) -> Self {
+        *lock(&self.inner.health) = Some(health.clone());
         self
     }
 
@@ -227,6 +237,9 @@ impl Reloader {
             }
         }
         buttress_metrics::record_reload(result.is_ok());
+        if let Some(health) = lock(&self.inner.health).as_ref() {
+            health.announce_reload(result.as_ref().err().map(ToString::to_string));
+        }
     }
 
     /// Whether the file's text differs from what was last read.

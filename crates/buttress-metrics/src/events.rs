@@ -44,13 +44,23 @@ pub enum LayerEventKind {
         /// Refusals since the last summary.
         count: u64,
     },
+    /// The service's config was reloaded, or a reload was refused (the
+    /// config in force did not change). Not a layer's event: its `layer`
+    /// is `None`.
+    Reload {
+        /// Whether the new config was applied.
+        applied: bool,
+        /// Why it was refused: the field path and the problem.
+        error: Option<String>,
+    },
 }
 
 /// One event of the feed: which layer, what, and when (wall clock).
 #[derive(Debug, Clone)]
 pub struct LayerEvent {
-    /// The layer's kind and name.
-    pub layer: LayerId,
+    /// The layer's kind and name; `None` for an event of the whole
+    /// service (a reload).
+    pub layer: Option<LayerId>,
     /// What happened.
     pub kind: LayerEventKind,
     /// When, as wall-clock time.
@@ -64,6 +74,7 @@ impl LayerEvent {
         match self.kind {
             LayerEventKind::Transition { .. } => "transition",
             LayerEventKind::Rejections { .. } => "rejections",
+            LayerEventKind::Reload { .. } => "reload",
         }
     }
 
@@ -86,11 +97,15 @@ impl LayerEvent {
     /// ```
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(128);
-        out.push_str("{\"kind\":");
-        json_string(&mut out, self.layer.kind().as_str());
-        out.push_str(",\"name\":");
-        json_string(&mut out, self.layer.name());
-        let _ = write!(out, ",\"event\":\"{}\"", self.name());
+        out.push('{');
+        if let Some(layer) = &self.layer {
+            out.push_str("\"kind\":");
+            json_string(&mut out, layer.kind().as_str());
+            out.push_str(",\"name\":");
+            json_string(&mut out, layer.name());
+            out.push(',');
+        }
+        let _ = write!(out, "\"event\":\"{}\"", self.name());
         match &self.kind {
             LayerEventKind::Transition { from, to } => {
                 out.push_str(",\"from\":");
@@ -102,6 +117,13 @@ impl LayerEvent {
                 out.push_str(",\"reason\":");
                 json_string(&mut out, reason.as_str());
                 let _ = write!(out, ",\"count\":{count}");
+            }
+            LayerEventKind::Reload { applied, error } => {
+                let _ = write!(out, ",\"applied\":{applied}");
+                if let Some(error) = error {
+                    out.push_str(",\"error\":");
+                    json_string(&mut out, error);
+                }
             }
         }
         let millis = self
@@ -166,12 +188,12 @@ impl Feed {
         self.sender.len()
     }
 
-    pub(crate) fn send(&self, layer: &LayerId, kind: LayerEventKind) {
+    pub(crate) fn send(&self, layer: Option<&LayerId>, kind: LayerEventKind) {
         if self.sender.receiver_count() == 0 {
             return;
         }
         let event = LayerEvent {
-            layer: layer.clone(),
+            layer: layer.cloned(),
             kind,
             at: SystemTime::now(),
         };

@@ -51,7 +51,7 @@ impl LayerStatus {
     pub(crate) fn changed(&self, from: &'static str, to: &'static str) {
         self.set_state(to);
         self.feed
-            .send(&self.id, LayerEventKind::Transition { from, to });
+            .send(Some(&self.id), LayerEventKind::Transition { from, to });
     }
 
     /// A refusal, summarised in the event feed.
@@ -59,7 +59,7 @@ impl LayerStatus {
     pub(crate) fn rejected(&self, reason: Reason) {
         if let Some(count) = self.rejections.record() {
             self.feed
-                .send(&self.id, LayerEventKind::Rejections { reason, count });
+                .send(Some(&self.id), LayerEventKind::Rejections { reason, count });
         }
     }
 
@@ -243,6 +243,15 @@ impl Health {
     /// [`EventFeed`]).
     pub fn subscribe(&self) -> EventFeed {
         self.registry.feed.subscribe()
+    }
+
+    /// Tells the event feed's readers that the service's config was
+    /// reloaded (`error`: `None`), or that a reload was refused and why.
+    pub fn announce_reload(&self, error: Option<String>) {
+        let applied = error.is_none();
+        self.registry
+            .feed
+            .send(None, LayerEventKind::Reload { applied, error });
     }
 
     /// Events the feed holds now for readers that have not read them: at
