@@ -330,3 +330,25 @@ async fn reloads_are_announced_on_the_event_feed() {
         }
     );
 }
+
+#[tokio::test]
+async fn the_adaptive_limit_takes_new_bounds_at_once() {
+    let path = file("adaptive", &service_toml("10", "10s"));
+    let server = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_server()
+        .unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    assert_eq!(server.adaptive_limit().unwrap().limit(), 20);
+    let bounded = service_toml("10", "10s").replace(
+        "[server.bulkhead]",
+        "[server.adaptive_limit]\nmax_limit = 6\n\n[server.bulkhead]",
+    );
+    std::fs::write(&path, bounded).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(server.adaptive_limit().unwrap().limit(), 6);
+    assert_eq!(
+        server.config().adaptive_limit.settings().unwrap().max_limit,
+        6
+    );
+}

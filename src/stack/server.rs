@@ -406,7 +406,8 @@ impl ServerLayer {
     }
 
     /// Takes `new` settings while serving, from the next request on:
-    /// the bulkhead's limits and the timeout (with the deadlines the
+    /// the adaptive limit's bounds and waits, the bulkhead's limits and
+    /// the timeout (with the deadlines the
     /// context derives from it) change live; every request in flight
     /// finishes under the settings it started with, and each layer keeps
     /// its state. Any other layer must keep its settings, and none may be
@@ -453,6 +454,7 @@ impl ServerLayer {
 
 /// The live layers' new settings, checked.
 struct ServerPlan {
+    adaptive_limit: Option<AdaptiveLimitConfig>,
     bulkhead: Option<BulkheadConfig>,
     timeout: Option<TimeoutConfig>,
     /// The context's new deadline bounds.
@@ -471,15 +473,21 @@ impl ServerHandles {
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
         live::unchanged("rate_limit", &running.rate_limit, &new.rate_limit)?;
         live::unchanged("shed", &running.shed, &new.shed)?;
-        live::unchanged(
-            "adaptive_limit",
-            &running.adaptive_limit,
-            &new.adaptive_limit,
-        )?;
         let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || None)?;
         let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
             Some(DEFAULT_SERVER_TIMEOUT.into())
         })?;
+        let adaptive_limit = live::resolved(
+            "adaptive_limit",
+            &running.adaptive_limit,
+            &new.adaptive_limit,
+            || Some(Default::default()),
+        )?;
+        live::check(
+            "adaptive_limit",
+            self.adaptive_limit.as_ref(),
+            &adaptive_limit,
+        )?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
         // The context may change only where it follows the timeout: its
@@ -502,6 +510,7 @@ impl ServerHandles {
         };
         live::unchanged("context", &strip(&running.context), &strip(&new.context))?;
         Ok(ServerPlan {
+            adaptive_limit,
             bulkhead,
             timeout,
             deadlines,
@@ -509,6 +518,11 @@ impl ServerHandles {
     }
 
     fn apply(&self, plan: &ServerPlan) -> Result<(), ConfigError> {
+        live::apply(
+            "adaptive_limit",
+            self.adaptive_limit.as_ref(),
+            &plan.adaptive_limit,
+        )?;
         live::apply("bulkhead", self.bulkhead.as_ref(), &plan.bulkhead)?;
         live::apply("timeout", self.timeout.as_ref(), &plan.timeout)?;
         if let (Some(context), Some((max, default))) = (&self.context, plan.deadlines) {

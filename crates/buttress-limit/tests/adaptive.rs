@@ -541,7 +541,7 @@ fn the_name_and_sink_follow_the_layer_contract() {
 
     let bare = AdaptiveLimitLayer::from_config(&AdaptiveLimitConfig::default()).unwrap();
     assert_eq!(bare.handle().id().name(), "adaptive_limit");
-    assert_eq!(bare.handle().config(), &AdaptiveLimitConfig::default());
+    assert_eq!(bare.handle().config(), AdaptiveLimitConfig::default());
     assert!(format!("{:?}", bare.handle()).contains("adaptive_limit"));
 }
 

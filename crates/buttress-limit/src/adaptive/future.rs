@@ -133,7 +133,7 @@ where
                         limiter.waiter_gave_up(Instant::now());
                         limiter.telemetry.report(Event::Waited(waited));
                         limiter.telemetry.report(Event::Rejected(reason));
-                        rejected = rejected.with_retry_after(limiter.config.retry_after);
+                        rejected = rejected.with_retry_after(limiter.retry_after());
                     }
                     return Poll::Ready(Err(Box::new(rejected)));
                 }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress_core::layer::{DefaultClassifier, LayerConfig, LayerHandle};
+use buttress_core::layer::{
+    DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
+};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -153,9 +155,77 @@ impl AdaptiveLimitHandle {
         self.limiter.no_load_rtt()
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &AdaptiveLimitConfig {
-        &self.limiter.config
+    /// The settings the layer runs with now.
+    pub fn config(&self) -> AdaptiveLimitConfig {
+        let current = self.limiter.current.lock();
+        current.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Reconfigure for AdaptiveLimitHandle {
+    type Config = AdaptiveLimitConfig;
+
+    fn config(&self) -> AdaptiveLimitConfig {
+        AdaptiveLimitHandle::config(self)
+    }
+
+    /// `min_limit` and `max_limit` (a limit outside them moves inside at
+    /// once; the controller goes on from there), `max_wait`,
+    /// `codel_target`, `codel_interval` and `retry_after` may change while
+    /// the layer runs. The algorithm, the window and its judging
+    /// (`window`, `window_min_calls`, `drop_above`, `baseline_windows`),
+    /// the probes, the queue's capacity and order, `initial_limit`, the
+    /// seed and the name are fixed once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_limit::{AdaptiveLimitConfig, AdaptiveLimitLayer};
+    ///
+    /// let layer = AdaptiveLimitLayer::from_config(&AdaptiveLimitConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// assert_eq!(handle.limit(), 20);
+    /// handle.reconfigure(&AdaptiveLimitConfig { max_limit: 10, ..Default::default() }).unwrap();
+    /// assert_eq!(handle.limit(), 10);
+    /// let window = AdaptiveLimitConfig { window: std::time::Duration::from_secs(3), ..Default::default() };
+    /// assert_eq!(handle.reconfigure(&window).unwrap_err().field(), "window");
+    /// ```
+    fn check(&self, config: &AdaptiveLimitConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())?;
+        let built = &self.limiter.config;
+        fixed("algorithm", &built.algorithm, &config.algorithm)?;
+        fixed("window", &built.window, &config.window)?;
+        fixed(
+            "window_min_calls",
+            &built.window_min_calls,
+            &config.window_min_calls,
+        )?;
+        fixed("drop_above", &built.drop_above, &config.drop_above)?;
+        fixed(
+            "baseline_windows",
+            &built.baseline_windows,
+            &config.baseline_windows,
+        )?;
+        fixed(
+            "probe_interval",
+            &built.probe_interval,
+            &config.probe_interval,
+        )?;
+        fixed("probe_jitter", &built.probe_jitter, &config.probe_jitter)?;
+        fixed(
+            "queue_capacity",
+            &built.queue_capacity,
+            &config.queue_capacity,
+        )?;
+        fixed("order", &built.order, &config.order)?;
+        fixed("initial_limit", &built.initial_limit, &config.initial_limit)?;
+        fixed("seed", &built.seed, &config.seed)
+    }
+
+    fn reconfigure(&self, config: &AdaptiveLimitConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        self.limiter.reconfigure(config);
+        Ok(())
     }
 }
 

@@ -31,13 +31,45 @@ struct Control {
     probing: Option<f64>,
     next_probe: Instant,
     rng: fastrand::Rng,
+    /// The bounds of the limit now (they may change while the layer runs).
+    min_limit: usize,
+    max_limit: usize,
+}
+
+/// How long a caller may wait for a permit, and the hint of a refusal, in
+/// nanoseconds: read only by callers that found no free permit, and
+/// changeable while the layer runs.
+#[derive(Debug)]
+struct Waits {
+    max_wait: AtomicU64,
+    codel_target: AtomicU64,
+    codel_interval: AtomicU64,
+    retry_after: AtomicU64,
+}
+
+impl Waits {
+    fn set(&self, config: &AdaptiveLimitConfig) {
+        let store = |cell: &AtomicU64, value: Duration| cell.store(nanos(value), Ordering::Relaxed);
+        store(&self.max_wait, config.max_wait);
+        store(&self.codel_target, config.effective_codel_target());
+        store(&self.codel_interval, config.codel_interval);
+        store(&self.retry_after, config.retry_after);
+    }
+
+    fn get(cell: &AtomicU64) -> Duration {
+        Duration::from_nanos(cell.load(Ordering::Relaxed))
+    }
 }
 
 /// An adaptive limit's state, created once when the layer is built.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     pub(crate) pool: PermitPool,
+    /// The config the layer was built with: what is fixed comes from it.
     pub(crate) config: AdaptiveLimitConfig,
+    /// The config as last applied, for the handle to show.
+    pub(crate) current: Mutex<AdaptiveLimitConfig>,
+    waits: Waits,
     pub(crate) telemetry: Telemetry,
     window: Window,
     /// When the open window may close, in [`clock::ticks`].
@@ -84,14 +116,54 @@ impl Limiter {
                 probing: None,
                 next_probe,
                 rng,
+                min_limit: config.min_limit,
+                max_limit: config.max_limit,
             }),
+            current: Mutex::new(config.clone()),
+            waits: Waits {
+                max_wait: AtomicU64::new(0),
+                codel_target: AtomicU64::new(0),
+                codel_interval: AtomicU64::new(0),
+                retry_after: AtomicU64::new(0),
+            },
             no_load_rtt_nanos: AtomicU64::new(0),
             last_gave_up: AtomicU64::new(0),
             telemetry,
             config,
         };
+        limiter.waits.set(&limiter.config);
         limiter.replay(&mut |event| limiter.telemetry.report(event));
         limiter
+    }
+
+    /// The hint of a refusal now.
+    pub(crate) fn retry_after(&self) -> Duration {
+        Waits::get(&self.waits.retry_after)
+    }
+
+    /// Takes a checked config's bounds and waits: a limit outside the new
+    /// bounds moves inside them at once; the controller goes on from there.
+    pub(crate) fn reconfigure(&self, config: &AdaptiveLimitConfig) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.waits.set(config);
+        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        control.min_limit = config.min_limit;
+        control.max_limit = config.max_limit;
+        let (min, max) = (config.min_limit as f64, config.max_limit as f64);
+        control.limit = control.limit.clamp(min, max);
+        match control.probing.as_mut() {
+            // A probe runs at the minimum; the limit it restores is bounded too.
+            Some(restore) => {
+                *restore = restore.clamp(min, max);
+                self.pool.set_limit(config.min_limit);
+            }
+            None => self.pool.set_limit(control.limit.round() as usize),
+        }
+        drop(control);
+        *current = AdaptiveLimitConfig {
+            name: current.name.clone(),
+            ..config.clone()
+        };
     }
 
     /// How long a caller arriving at `now` may wait: `max_wait` while the
@@ -101,14 +173,14 @@ impl Limiter {
     /// empties by waiters running out of time, and an emptied queue must
     /// not hand the next caller the full `max_wait` again.
     pub(crate) fn patience(&self, now: Instant) -> Duration {
-        let interval = self.config.codel_interval;
+        let interval = Waits::get(&self.waits.codel_interval);
         let gave_up = self.last_gave_up.load(Ordering::Relaxed);
         let recently_gave_up =
             gave_up != 0 && ticks(now).saturating_sub(gave_up - 1) < nanos(interval);
         if recently_gave_up || self.pool.busy_for(now) > interval {
-            self.config.effective_codel_target()
+            Waits::get(&self.waits.codel_target)
         } else {
-            self.config.max_wait
+            Waits::get(&self.waits.max_wait)
         }
     }
 
@@ -186,7 +258,7 @@ impl Limiter {
             control.baseline = Some(baseline + weight * (mean - baseline));
             if now >= control.next_probe {
                 control.probing = Some(control.limit);
-                self.pool.set_limit(self.config.min_limit);
+                self.pool.set_limit(control.min_limit);
             } else {
                 let sample = Sample {
                     rtt: Duration::from_nanos(mean as u64),
@@ -205,7 +277,7 @@ impl Limiter {
                 if next > current && (sample.max_in_flight as f64) * 2.0 < current {
                     next = current;
                 }
-                next = next.clamp(self.config.min_limit as f64, self.config.max_limit as f64);
+                next = next.clamp(control.min_limit as f64, control.max_limit as f64);
                 control.limit = next;
                 self.pool.set_limit(next.round() as usize);
             }

@@ -117,7 +117,7 @@ impl<S, C> AdaptiveLimit<S, C> {
         let refuse = |reason: Reason| {
             limiter.telemetry.report(Event::Rejected(reason));
             ResponseFuture::refused(
-                Rejected::new(reason).with_retry_after(limiter.config.retry_after),
+                Rejected::new(reason).with_retry_after(limiter.retry_after()),
                 now,
                 self.classifier.clone(),
             )
