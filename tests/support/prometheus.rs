@@ -257,3 +257,16 @@ pub fn promtool_check(text: &str) -> Option<String> {
     }
     Some(said)
 }
+
+/// Runs `promtool` with `args`: whether it succeeded and what it said
+/// (stdout, then stderr), or `None` when `promtool` is not installed.
+pub fn promtool(args: &[&str]) -> Option<(bool, String)> {
+    let output = match std::process::Command::new("promtool").args(args).output() {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => panic!("promtool did not start: {error}"),
+    };
+    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&output.stderr));
+    Some((output.status.success(), said))
+}
