@@ -240,11 +240,11 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
     // A change a running stack cannot take refuses the whole file too.
     std::fs::write(
         &path,
-        service_toml("3", "10s") + "\n[server.shed]\nretry_after = \"7s\"\n",
+        service_toml("3", "10s") + "\n[server.metrics]\nroute_cap = 7\n",
     )
     .unwrap();
     let error = reloader.reload().unwrap_err();
-    assert_eq!(error.field(), "server.shed", "{error}");
+    assert_eq!(error.field(), "server.metrics", "{error}");
     std::fs::write(
         &path,
         service_toml("3", "10s")

@@ -406,8 +406,8 @@ impl ServerLayer {
     }
 
     /// Takes `new` settings while serving, from the next request on:
-    /// the adaptive limit's bounds and waits, the bulkhead's limits and
-    /// the timeout (with the deadlines the
+    /// the shedder's dwell, cooldown and hint, the adaptive limit's bounds
+    /// and waits, the bulkhead's limits and the timeout (with the deadlines the
     /// context derives from it) change live; every request in flight
     /// finishes under the settings it started with, and each layer keeps
     /// its state. Any other layer must keep its settings, and none may be
@@ -454,6 +454,7 @@ impl ServerLayer {
 
 /// The live layers' new settings, checked.
 struct ServerPlan {
+    shed: Option<ShedConfig>,
     adaptive_limit: Option<AdaptiveLimitConfig>,
     bulkhead: Option<BulkheadConfig>,
     timeout: Option<TimeoutConfig>,
@@ -472,7 +473,6 @@ impl ServerHandles {
         }
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
         live::unchanged("rate_limit", &running.rate_limit, &new.rate_limit)?;
-        live::unchanged("shed", &running.shed, &new.shed)?;
         let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || None)?;
         let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
             Some(DEFAULT_SERVER_TIMEOUT.into())
@@ -488,6 +488,10 @@ impl ServerHandles {
             self.adaptive_limit.as_ref(),
             &adaptive_limit,
         )?;
+        let shed = live::resolved("shed", &running.shed, &new.shed, || {
+            Some(ShedConfig::default())
+        })?;
+        live::check("shed", self.shed.as_ref(), &shed)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
         // The context may change only where it follows the timeout: its
@@ -510,6 +514,7 @@ impl ServerHandles {
         };
         live::unchanged("context", &strip(&running.context), &strip(&new.context))?;
         Ok(ServerPlan {
+            shed,
             adaptive_limit,
             bulkhead,
             timeout,

@@ -510,7 +510,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let from_config = LoadShedLayer::from_config(&ShedConfig::default()).unwrap();
     assert_eq!(from_config.handle().id().name(), "shed");
     assert_eq!(from_config.handle().id().kind(), LayerKind::Shed);
-    assert_eq!(from_config.handle().config(), &ShedConfig::default());
+    assert_eq!(from_config.handle().config(), ShedConfig::default());
 
     let sink = RecordingSink::new();
     let env = BuildEnv::named("checkout").with_sink(sink.clone());

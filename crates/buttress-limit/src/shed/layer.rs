@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::Criticality;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -129,9 +129,54 @@ impl LoadShedHandle {
         self.shedder.shedding()
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &ShedConfig {
-        &self.shedder.config
+    /// The settings the layer runs with now.
+    pub fn config(&self) -> ShedConfig {
+        let current = self.shedder.current.lock();
+        current.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Reconfigure for LoadShedHandle {
+    type Config = ShedConfig;
+
+    fn config(&self) -> ShedConfig {
+        LoadShedHandle::config(self)
+    }
+
+    /// `escalate_after`, `cooldown`, `relax_ratio` and `retry_after` may
+    /// change while the layer runs (the level it is at stays). The
+    /// signal, the priority rules and the name are fixed once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_limit::{LoadShedLayer, ShedConfig};
+    /// use std::time::Duration;
+    ///
+    /// let layer = LoadShedLayer::from_config(&ShedConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// let slower = ShedConfig { cooldown: Duration::from_secs(5), ..ShedConfig::default() };
+    /// handle.reconfigure(&slower).unwrap();
+    /// assert_eq!(handle.config().cooldown, Duration::from_secs(5));
+    /// ```
+    fn check(&self, config: &ShedConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())?;
+        let built = &self.shedder.config;
+        fixed("signal", &built.signal, &config.signal)?;
+        fixed(
+            "default_criticality",
+            &built.default_criticality,
+            &config.default_criticality,
+        )?;
+        fixed("health_routes", &built.health_routes, &config.health_routes)?;
+        fixed("routes", &built.routes, &config.routes)?;
+        fixed("methods", &built.methods, &config.methods)
+    }
+
+    fn reconfigure(&self, config: &ShedConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        self.shedder.reconfigure(config);
+        Ok(())
     }
 }
 

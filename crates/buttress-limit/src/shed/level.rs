@@ -54,11 +54,17 @@ pub(crate) struct ShedLevel {
     gated: AtomicU64,
     /// ...and how many of them were shed.
     shed: AtomicU64,
-    escalate_after: u64,
-    cooldown: u64,
+    /// Dwell and cooldown in nanoseconds; changeable while running.
+    escalate_after: AtomicU64,
+    cooldown: AtomicU64,
     /// The level falls when at most this share of the highest gated
     /// class was shed over a period, in 1/65536ths.
-    relax_ratio: u64,
+    relax_ratio: AtomicU64,
+}
+
+/// `relax_ratio` in 1/65536ths.
+fn ratio(relax_ratio: f64) -> u64 {
+    (relax_ratio.clamp(0.0, 1.0) * 65_536.0) as u64
 }
 
 impl ShedLevel {
@@ -71,10 +77,19 @@ impl ShedLevel {
             period_start: AtomicU64::new(0),
             gated: AtomicU64::new(0),
             shed: AtomicU64::new(0),
-            escalate_after,
-            cooldown,
-            relax_ratio: (relax_ratio.clamp(0.0, 1.0) * 65_536.0) as u64,
+            escalate_after: AtomicU64::new(escalate_after),
+            cooldown: AtomicU64::new(cooldown),
+            relax_ratio: AtomicU64::new(ratio(relax_ratio)),
         }
+    }
+
+    /// Takes a new dwell, cooldown and exit ratio, from the next decision
+    /// on; the level and the current period stay.
+    pub(crate) fn set(&self, escalate_after: u64, cooldown: u64, relax_ratio: f64) {
+        self.escalate_after.store(escalate_after, Ordering::Relaxed);
+        self.cooldown.store(cooldown, Ordering::Relaxed);
+        self.relax_ratio
+            .store(ratio(relax_ratio), Ordering::Relaxed);
     }
 
     /// The level now.
@@ -110,7 +125,7 @@ impl ShedLevel {
         }
         if from > 0 {
             let since = now.saturating_sub(self.changed_at.load(Ordering::Acquire));
-            if since < self.escalate_after {
+            if since < self.escalate_after.load(Ordering::Relaxed) {
                 return None;
             }
         }
@@ -130,7 +145,7 @@ impl ShedLevel {
             return None;
         }
         let start = self.period_start.load(Ordering::Acquire);
-        if now.saturating_sub(start) < self.cooldown {
+        if now.saturating_sub(start) < self.cooldown.load(Ordering::Relaxed) {
             return None;
         }
         self.period_start
@@ -138,7 +153,9 @@ impl ShedLevel {
             .ok()?;
         let gated = self.gated.swap(0, Ordering::Relaxed);
         let shed = self.shed.swap(0, Ordering::Relaxed);
-        if u128::from(shed) * 65_536 > u128::from(gated) * u128::from(self.relax_ratio) {
+        if u128::from(shed) * 65_536
+            > u128::from(gated) * u128::from(self.relax_ratio.load(Ordering::Relaxed))
+        {
             return None;
         }
         self.level

@@ -83,7 +83,7 @@ where
                 ResponseFuture::admitted(self.inner.call(request), AnyErrorFails, admitted)
             }
             Admission::Shed => ResponseFuture::rejected(
-                Rejected::new(Reason::Shed).with_retry_after(self.shedder.config.retry_after),
+                Rejected::new(Reason::Shed).with_retry_after(self.shedder.retry_after()),
             ),
         }
     }

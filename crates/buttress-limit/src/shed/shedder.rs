@@ -1,6 +1,8 @@
 //! The shared state of a load shedder and its admission decision.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use buttress_core::access::RequestAccess;
 use buttress_core::clock::{self, nanos, ticks};
@@ -28,7 +30,12 @@ pub(crate) struct Shedder {
     pub(crate) needs_clock: bool,
     needs_start: bool,
     rules: PriorityRules,
+    /// The config the layer was built with: what is fixed comes from it.
     pub(crate) config: ShedConfig,
+    /// The config as last applied, for the handle to show.
+    pub(crate) current: Mutex<ShedConfig>,
+    /// The retry hint of a shed request, in nanoseconds (changeable).
+    retry_after: AtomicU64,
     pub(crate) telemetry: Telemetry,
 }
 
@@ -58,9 +65,32 @@ impl Shedder {
             needs_start: signal.needs_request_start(),
             signal,
             rules,
+            current: Mutex::new(config.clone()),
+            retry_after: AtomicU64::new(nanos(config.retry_after)),
             config,
             telemetry,
         }
+    }
+
+    /// The retry hint of a shed request now.
+    pub(crate) fn retry_after(&self) -> Duration {
+        Duration::from_nanos(self.retry_after.load(Ordering::Relaxed))
+    }
+
+    /// Takes a checked config's dwell, cooldown, exit ratio and hint.
+    pub(crate) fn reconfigure(&self, config: &ShedConfig) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.level.set(
+            nanos(config.escalate_after),
+            nanos(config.cooldown),
+            config.relax_ratio,
+        );
+        self.retry_after
+            .store(nanos(config.retry_after), Ordering::Relaxed);
+        *current = ShedConfig {
+            name: current.name.clone(),
+            ..config.clone()
+        };
     }
 
     /// Counts `request` in and decides. A shed request is counted out
