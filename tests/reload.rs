@@ -352,3 +352,20 @@ async fn the_adaptive_limit_takes_new_bounds_at_once() {
         6
     );
 }
+
+#[tokio::test]
+async fn the_shedder_takes_a_new_hint() {
+    let path = file("shed", &service_toml("10", "10s"));
+    let server = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_server()
+        .unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let hinted = service_toml("10", "10s") + "\n[server.shed]\nretry_after = \"7s\"\n";
+    std::fs::write(&path, hinted).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(
+        server.shed().unwrap().config().retry_after,
+        Duration::from_secs(7)
+    );
+}

@@ -523,6 +523,7 @@ impl ServerHandles {
     }
 
     fn apply(&self, plan: &ServerPlan) -> Result<(), ConfigError> {
+        live::apply("shed", self.shed.as_ref(), &plan.shed)?;
         live::apply(
             "adaptive_limit",
             self.adaptive_limit.as_ref(),
