@@ -1,7 +1,7 @@
 //! [`ClientStack`]: one dependency's client side, every layer behind one
 //! [`Toggle`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_breaker::{BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer};
@@ -20,7 +20,8 @@ use buttress_retry::{
 };
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle, live};
+use super::live::{self, LiveLayers, Running};
+use super::{OptionalLayer, Toggle};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -540,7 +541,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         #[cfg(not(feature = "chaos"))]
         let chaos = Identity::new();
         let handles = ClientHandles {
-            running: Mutex::new(self.config.clone()),
+            running: Running::new(self.config.clone()),
             timeout: timeout.as_ref().map(TimeoutLayer::handle),
             fallback: F::handle(&fallback),
             retry: retry.handle(),
@@ -574,7 +575,7 @@ impl<P, C, F> ClientStack<P, C, F> {
 /// settings it runs with.
 #[derive(Debug)]
 struct ClientHandles {
-    running: Mutex<ClientStackConfig>,
+    running: Running<ClientStackConfig>,
     timeout: Option<TimeoutHandle>,
     fallback: Option<FallbackHandle>,
     retry: RetryHandle,
@@ -708,37 +709,18 @@ pub struct LiveClient {
 impl LiveClient {
     /// The settings the stack runs with now.
     pub fn config(&self) -> ClientStackConfig {
-        self.handles
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.handles.running.get()
     }
 
     /// See [`ClientLayer::reload`].
     pub fn reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
-        let mut running = self
-            .handles
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let plan = self.handles.plan(&running, new)?;
-        live::apply("retry", Some(&self.handles.retry), &plan.retry)?;
-        live::apply("breaker", self.handles.breaker.as_ref(), &plan.breaker)?;
-        live::apply("bulkhead", self.handles.bulkhead.as_ref(), &plan.bulkhead)?;
-        live::apply("timeout", self.handles.timeout.as_ref(), &plan.timeout)?;
-        *running = new.clone();
-        Ok(())
+        let handles = &*self.handles;
+        handles.running.reload(handles, new, |_, new| new.clone())
     }
 
     /// See [`ClientLayer::check_reload`].
     pub fn check_reload(&self, new: &ClientStackConfig) -> Result<(), ConfigError> {
-        let running = self
-            .handles
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.handles.plan(&running, new).map(drop)
+        self.handles.running.check(&*self.handles, new)
     }
 }
 
@@ -750,7 +732,10 @@ struct ClientPlan {
     timeout: Option<TimeoutConfig>,
 }
 
-impl ClientHandles {
+impl LiveLayers for ClientHandles {
+    type Config = ClientStackConfig;
+    type Plan = ClientPlan;
+
     fn plan(
         &self,
         running: &ClientStackConfig,
@@ -794,6 +779,13 @@ impl ClientHandles {
             bulkhead,
             timeout,
         })
+    }
+
+    fn apply(&self, plan: &ClientPlan) -> Result<(), ConfigError> {
+        live::apply("retry", Some(&self.retry), &plan.retry)?;
+        live::apply("breaker", self.breaker.as_ref(), &plan.breaker)?;
+        live::apply("bulkhead", self.bulkhead.as_ref(), &plan.bulkhead)?;
+        live::apply("timeout", self.timeout.as_ref(), &plan.timeout)
     }
 }
 

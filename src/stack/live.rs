@@ -9,6 +9,8 @@
 //! of services were fixed when it was built. A refused change names the
 //! section and field, and changes nothing.
 
+use std::sync::{Mutex, MutexGuard};
+
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{LayerConfig, Reconfigure};
 
@@ -71,5 +73,64 @@ pub(super) fn apply<H: Reconfigure>(
             .reconfigure(config)
             .map_err(|e| e.in_section(section)),
         _ => Ok(()),
+    }
+}
+
+/// A built stack's live layers: what a new config changes, and changing it.
+pub(super) trait LiveLayers {
+    /// The stack's config.
+    type Config: Clone;
+    /// The checked changes.
+    type Plan;
+
+    /// Checks `new` against the `running` config and every live layer,
+    /// changing nothing.
+    fn plan(&self, running: &Self::Config, new: &Self::Config) -> Result<Self::Plan, ConfigError>;
+
+    /// Applies a plan `plan` made.
+    fn apply(&self, plan: &Self::Plan) -> Result<(), ConfigError>;
+}
+
+/// The config a built stack runs with, changed only through its
+/// [`LiveLayers`], one reload at a time.
+#[derive(Debug)]
+pub(super) struct Running<C>(Mutex<C>);
+
+impl<C: Clone> Running<C> {
+    pub(super) fn new(config: C) -> Self {
+        Running(Mutex::new(config))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, C> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The config now.
+    pub(super) fn get(&self) -> C {
+        self.lock().clone()
+    }
+
+    /// Checks `new` against every live layer, then applies it; `keep`
+    /// makes the config recorded from the running one and `new`.
+    pub(super) fn reload<L: LiveLayers<Config = C>>(
+        &self,
+        layers: &L,
+        new: &C,
+        keep: impl FnOnce(&C, &C) -> C,
+    ) -> Result<(), ConfigError> {
+        let mut running = self.lock();
+        let plan = layers.plan(&running, new)?;
+        layers.apply(&plan)?;
+        *running = keep(&running, new);
+        Ok(())
+    }
+
+    /// Whether [`reload`](Self::reload) would take `new`.
+    pub(super) fn check<L: LiveLayers<Config = C>>(
+        &self,
+        layers: &L,
+        new: &C,
+    ) -> Result<(), ConfigError> {
+        layers.plan(&self.lock(), new).map(drop)
     }
 }

@@ -1,6 +1,6 @@
 //! [`ServerStack`]: the server side, every layer behind one [`Toggle`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_context::server::TrustConfig;
@@ -18,7 +18,8 @@ use buttress_limit::{
 use buttress_metrics::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
-use super::{OptionalLayer, Toggle, live};
+use super::live::{self, LiveLayers, Running};
+use super::{OptionalLayer, Toggle};
 use crate::edge::EdgeLayer;
 
 /// The default limit of the server's own timeout (the request's deadline
@@ -282,7 +283,7 @@ impl ServerStack {
             .timeout
             .build_in(&env, "timeout", || Some(DEFAULT_SERVER_TIMEOUT.into()))?;
         let handles = ServerHandles {
-            running: Mutex::new(self.clone()),
+            running: Running::new(self.clone()),
             context: context.as_ref().map(ServerContextLayer::handle),
             timeout: timeout.as_ref().map(TimeoutLayer::handle),
             metrics: metrics.as_ref().map(RedLayer::handle),
@@ -342,7 +343,7 @@ pub(super) fn validate_timeout(timeout: &Toggle<TimeoutConfig>) -> Result<(), Co
 /// settings it runs with.
 #[derive(Debug)]
 struct ServerHandles {
-    running: Mutex<ServerStack>,
+    running: Running<ServerStack>,
     context: Option<ServerContextHandle>,
     timeout: Option<TimeoutHandle>,
     metrics: Option<RedHandle>,
@@ -398,11 +399,7 @@ impl ServerLayer {
 
     /// The settings the stack runs with now.
     pub fn config(&self) -> ServerStack {
-        self.handles
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.handles.running.get()
     }
 
     /// Takes `new` settings while serving, from the next request on:
@@ -427,28 +424,18 @@ impl ServerLayer {
     /// assert_eq!(err.field(), "shed");
     /// ```
     pub fn reload(&self, new: &ServerStack) -> Result<(), ConfigError> {
-        let mut running = self
-            .handles
+        let handles = &*self.handles;
+        handles
             .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let plan = self.handles.plan(&running, new)?;
-        self.handles.apply(&plan)?;
-        *running = ServerStack {
-            env: running.env.clone(),
-            ..new.clone()
-        };
-        Ok(())
+            .reload(handles, new, |running, new| ServerStack {
+                env: running.env.clone(),
+                ..new.clone()
+            })
     }
 
     /// Whether [`reload`](Self::reload) would take `new`; changes nothing.
     pub fn check_reload(&self, new: &ServerStack) -> Result<(), ConfigError> {
-        let running = self
-            .handles
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.handles.plan(&running, new).map(drop)
+        self.handles.running.check(&*self.handles, new)
     }
 }
 
@@ -462,7 +449,10 @@ struct ServerPlan {
     deadlines: Option<(Option<Duration>, Option<Duration>)>,
 }
 
-impl ServerHandles {
+impl LiveLayers for ServerHandles {
+    type Config = ServerStack;
+    type Plan = ServerPlan;
+
     fn plan(&self, running: &ServerStack, new: &ServerStack) -> Result<ServerPlan, ConfigError> {
         new.validate()?;
         if new.name != running.name {
