@@ -13,8 +13,11 @@ mod keyed_breaker;
 mod keyed_limits;
 mod laundering;
 mod metrics_memory;
+mod operations;
 mod replay_memory;
 mod slow_connections;
 mod stale_cache;
 mod straggler;
+#[path = "../support/mod.rs"]
+mod support;
 mod trace_context;
