@@ -662,7 +662,8 @@ impl<P, C, F> ClientLayer<P, C, F> {
     }
 
     /// Takes `new` settings while calls run, from the next call on: the
-    /// retry's attempts, backoff and timeouts, the breaker's thresholds
+    /// retry's attempts, backoff and timeouts, the throttle's odds, the
+    /// breaker's thresholds
     /// and wait, the bulkhead's limits and the per-attempt timeout change
     /// live, each layer keeping its state (an
     /// open breaker stays open). Any other layer must keep its settings,
@@ -727,6 +728,7 @@ impl LiveClient {
 /// The live layers' new settings, checked.
 struct ClientPlan {
     retry: Option<RetryConfig>,
+    throttle: Option<ThrottleConfig>,
     breaker: Option<BreakerConfig>,
     bulkhead: Option<BulkheadConfig>,
     timeout: Option<TimeoutConfig>,
@@ -747,7 +749,6 @@ impl LiveLayers for ClientHandles {
         fixed("hedge", &running.hedge, &new.hedge)?;
         live::unchanged("context", &running.context, &new.context)?;
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
-        live::unchanged("throttle", &running.throttle, &new.throttle)?;
         #[cfg(feature = "chaos")]
         live::unchanged("chaos", &running.chaos, &new.chaos)?;
         let breaker = live::resolved("breaker", &running.breaker, &new.breaker, || {
@@ -770,11 +771,14 @@ impl LiveLayers for ClientHandles {
             ..retry
         });
         live::check("retry", Some(&self.retry), &retry)?;
+        let throttle = live::resolved("throttle", &running.throttle, &new.throttle, || None)?;
+        live::check("throttle", self.throttle.as_ref(), &throttle)?;
         live::check("breaker", self.breaker.as_ref(), &breaker)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
         Ok(ClientPlan {
             retry,
+            throttle,
             breaker,
             bulkhead,
             timeout,
@@ -783,6 +787,7 @@ impl LiveLayers for ClientHandles {
 
     fn apply(&self, plan: &ClientPlan) -> Result<(), ConfigError> {
         live::apply("retry", Some(&self.retry), &plan.retry)?;
+        live::apply("throttle", self.throttle.as_ref(), &plan.throttle)?;
         live::apply("breaker", self.breaker.as_ref(), &plan.breaker)?;
         live::apply("bulkhead", self.bulkhead.as_ref(), &plan.bulkhead)?;
         live::apply("timeout", self.timeout.as_ref(), &plan.timeout)

@@ -2,7 +2,7 @@
 //! checked for every layer before any layer changes.
 //!
 //! A layer whose handle implements `Reconfigure` takes new settings live
-//! (the retry, the breaker, the bulkhead, the adaptive limit, the shedder, the
+//! (the retry, the throttle, the breaker, the bulkhead, the adaptive limit, the shedder, the
 //! timeout, and the context's
 //! deadlines with the server's timeout). Any other layer must keep its settings,
 //! and no layer may be turned on or off: the stack's type and its chain

@@ -318,7 +318,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let from_config = ThrottleLayer::from_config(&ThrottleConfig::default()).unwrap();
     assert_eq!(from_config.handle().id().name(), "throttle");
     assert_eq!(from_config.handle().id().kind(), LayerKind::Throttle);
-    assert_eq!(from_config.handle().config(), &ThrottleConfig::default());
+    assert_eq!(from_config.handle().config(), ThrottleConfig::default());
 
     let sink = RecordingSink::new();
     let env = BuildEnv::named("payments").with_sink(sink.clone());

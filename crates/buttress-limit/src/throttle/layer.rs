@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use buttress_core::layer::{DefaultClassifier, LayerConfig, LayerHandle};
+use buttress_core::layer::{
+    DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
+};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -140,9 +142,48 @@ impl ThrottleHandle {
         self.throttler.counts()
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &ThrottleConfig {
-        &self.throttler.config
+    /// The settings the layer runs with now.
+    pub fn config(&self) -> ThrottleConfig {
+        let current = self.throttler.current.lock();
+        current.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Reconfigure for ThrottleHandle {
+    type Config = ThrottleConfig;
+
+    fn config(&self) -> ThrottleConfig {
+        ThrottleHandle::config(self)
+    }
+
+    /// `k`, `max_probability` and `retry_after` may change while the
+    /// layer runs (the window's counts stay); the window's span and
+    /// buckets, the seed and the name are fixed once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_limit::{ThrottleConfig, ThrottleLayer};
+    ///
+    /// let layer = ThrottleLayer::from_config(&ThrottleConfig::default()).unwrap();
+    /// let handle = layer.handle();
+    /// handle.reconfigure(&ThrottleConfig { k: 1.5, ..ThrottleConfig::default() }).unwrap();
+    /// assert_eq!(handle.config().k, 1.5);
+    /// let buckets = ThrottleConfig { buckets: 7, ..ThrottleConfig::default() };
+    /// assert_eq!(handle.reconfigure(&buckets).unwrap_err().field(), "buckets");
+    /// ```
+    fn check(&self, config: &ThrottleConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())?;
+        let built = &self.throttler.config;
+        fixed("window", &built.window, &config.window)?;
+        fixed("buckets", &built.buckets, &config.buckets)?;
+        fixed("seed", &built.seed, &config.seed)
+    }
+
+    fn reconfigure(&self, config: &ThrottleConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        self.throttler.reconfigure(config);
+        Ok(())
     }
 }
 

@@ -90,7 +90,7 @@ where
             return ResponseFuture::admitted(future, self.classifier.clone(), sent);
         }
         let rejected =
-            Rejected::new(Reason::Throttled).with_retry_after(self.throttler.config.retry_after);
+            Rejected::new(Reason::Throttled).with_retry_after(self.throttler.retry_after());
         ResponseFuture::rejected(rejected)
     }
 }

@@ -1,5 +1,9 @@
 //! The shared state of a throttle: its window, its random stream.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use buttress_core::Outcome;
 use buttress_core::clock::{self, nanos, ticks};
 use buttress_core::rng::SharedRng;
@@ -14,7 +18,15 @@ use super::window::SlidingWindow;
 pub(crate) struct Throttler {
     window: SlidingWindow,
     rng: SharedRng,
+    /// `k` and `max_probability` as `f64` bits, the hint in nanoseconds:
+    /// changeable while the layer runs, read with relaxed loads.
+    k: AtomicU64,
+    max_probability: AtomicU64,
+    retry_after: AtomicU64,
+    /// The config the layer was built with: what is fixed comes from it.
     pub(crate) config: ThrottleConfig,
+    /// The config as last applied, for the handle to show.
+    pub(crate) current: Mutex<ThrottleConfig>,
     pub(crate) telemetry: Telemetry,
 }
 
@@ -24,6 +36,10 @@ impl Throttler {
         let throttler = Throttler {
             window: SlidingWindow::new(config.buckets as usize, bucket),
             rng: SharedRng::seeded_or_random(config.seed),
+            k: AtomicU64::new(config.k.to_bits()),
+            max_probability: AtomicU64::new(config.max_probability.to_bits()),
+            retry_after: AtomicU64::new(nanos(config.retry_after)),
+            current: Mutex::new(config.clone()),
             config,
             telemetry,
         };
@@ -31,12 +47,39 @@ impl Throttler {
         throttler
     }
 
+    #[inline]
+    fn k(&self) -> f64 {
+        f64::from_bits(self.k.load(Ordering::Relaxed))
+    }
+
+    /// The hint of a throttled call now.
+    pub(crate) fn retry_after(&self) -> Duration {
+        Duration::from_nanos(self.retry_after.load(Ordering::Relaxed))
+    }
+
+    /// Takes a checked config's `k`, cap and hint; the window's counts
+    /// stay.
+    pub(crate) fn reconfigure(&self, config: &ThrottleConfig) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.k.store(config.k.to_bits(), Ordering::Relaxed);
+        self.max_probability
+            .store(config.max_probability.to_bits(), Ordering::Relaxed);
+        self.retry_after
+            .store(nanos(config.retry_after), Ordering::Relaxed);
+        *current = ThrottleConfig {
+            name: current.name.clone(),
+            ..config.clone()
+        };
+        drop(current);
+        self.report_probability();
+    }
+
     /// Whether to send a request. While the dependency accepts at least
     /// `1/k` of what is sent this is one atomic load and a comparison.
     #[inline]
     pub(crate) fn admit(&self) -> bool {
         let counts = self.window.counts();
-        if counts.requests as f64 <= self.config.k * counts.accepts as f64 {
+        if counts.requests as f64 <= self.k() * counts.accepts as f64 {
             self.telemetry.report(Event::Admitted);
             return true;
         }
@@ -85,8 +128,8 @@ impl Throttler {
     pub(crate) fn probability(&self) -> f64 {
         reject_probability(
             self.window.counts(),
-            self.config.k,
-            self.config.max_probability,
+            self.k(),
+            f64::from_bits(self.max_probability.load(Ordering::Relaxed)),
         )
     }
 
