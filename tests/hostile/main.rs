@@ -14,6 +14,8 @@ mod keyed_limits;
 mod laundering;
 mod metrics_memory;
 mod operations;
+#[cfg(feature = "redis")]
+mod redis_outage;
 mod replay_memory;
 mod slow_connections;
 mod stale_cache;

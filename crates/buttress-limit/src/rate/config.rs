@@ -12,6 +12,7 @@ use buttress_core::context::TrustRequest;
 use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig};
 use http::HeaderName;
 
+use super::distributed::RedisRateConfig;
 use super::forwarded::ForwardedHeader;
 use super::key::{Extractor, Key, KeySource, MAX_KEY_LEN};
 use super::layer::RateLimitLayer;
@@ -50,6 +51,7 @@ pub enum RateLimitMode {
 /// | `forwarded_header` | `x-forwarded-for` | which forwarded header they maintain |
 /// | `ipv6_prefix` | 64 | leading bits of an IPv6 address that make its key |
 /// | `mode` | enforce | enforce, or only count (shadow) |
+/// | `distributed` | none (local) | share each key's quota across replicas through Redis ([`RedisRateConfig`], feature `redis`) |
 ///
 /// A key taken from a route or a function, a request's cost and a
 /// [`TrustPolicy`] of your own are not data: set them on the
@@ -117,6 +119,12 @@ pub struct RateLimitConfig {
     pub ipv6_prefix: u8,
     /// Enforce, or only count.
     pub mode: RateLimitMode,
+    /// A fleet-wide limit: every key's quota shared by all replicas,
+    /// its state in Redis (`[server.rate_limit.distributed]` in TOML).
+    /// `None`: each replica enforces the whole quota on its own. Building
+    /// with `Some` needs the `redis` feature; see the
+    /// [module documentation](super#fleet-wide-limits-on-redis).
+    pub distributed: Option<RedisRateConfig>,
 }
 
 impl Default for RateLimitConfig {
@@ -133,6 +141,7 @@ impl Default for RateLimitConfig {
             forwarded_header: ForwardedHeader::XForwardedFor,
             ipv6_prefix: 64,
             mode: RateLimitMode::Enforce,
+            distributed: None,
         }
     }
 }
@@ -222,6 +231,9 @@ impl RateLimitConfig {
                 "overrides",
                 "need a per-key source: a global limit has one key",
             ));
+        }
+        if let Some(redis) = &self.distributed {
+            redis.validate().map_err(|e| e.in_section("distributed"))?;
         }
         let mut classes = HashSet::new();
         let mut keys = HashSet::new();
@@ -452,7 +464,7 @@ impl RateLimitConfig {
                 pinned.push((bytes, i + 1));
             }
         }
-        let limiter = Limiter::new(config.clone(), env, extractor, pinned, extras.cost);
+        let limiter = Limiter::new(config.clone(), env, extractor, pinned, extras.cost)?;
         Ok(RateLimitLayer::new(Arc::new(limiter)))
     }
 }

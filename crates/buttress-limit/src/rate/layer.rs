@@ -9,6 +9,7 @@ use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
 use super::config::{RateLimitConfig, RateLimitLayerBuilder};
+use super::distributed::DistributedStats;
 use super::limiter::Limiter;
 use super::service::RateLimit;
 use crate::ConfigError;
@@ -145,6 +146,13 @@ impl RateLimitHandle {
     /// small for the callers it serves.
     pub fn new_keys_limited(&self) -> u64 {
         self.limiter.new_keys_limited()
+    }
+
+    /// A distributed limit's counters: requests decided on the local
+    /// share, Redis calls, errors, refills, and whether Redis is up
+    /// (`None` for a local limit).
+    pub fn distributed(&self) -> Option<DistributedStats> {
+        self.limiter.distributed()
     }
 
     /// The settings the layer was built with.

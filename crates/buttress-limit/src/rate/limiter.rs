@@ -13,9 +13,16 @@ use buttress_core::telemetry::{Event, LayerId, LayerKind, Telemetry};
 use buttress_core::{Reason, Rejected, RequestContext};
 
 use super::config::{RateLimitConfig, RateLimitMode};
+use super::distributed::DistributedStats;
+#[cfg(not(feature = "redis"))]
+use super::distributed::needs_redis_feature;
+#[cfg(feature = "redis")]
+use super::distributed::{Distributed, Engine};
 use super::gcra::{Cell, Decision};
 use super::key::Extractor;
 use super::quota::Class;
+use super::quota::QuotaConfig;
+use crate::ConfigError;
 
 pub(crate) type CostFn = dyn Fn(&TrustRequest<'_>) -> u32 + Send + Sync;
 
@@ -25,9 +32,9 @@ pub(crate) type CostFn = dyn Fn(&TrustRequest<'_>) -> u32 + Send + Sync;
 const NEW_KEYS_POLICY: &str = "new_keys";
 
 /// A key class: its quota and its telemetry handle.
-struct ClassState {
-    class: Class,
-    telemetry: Telemetry,
+pub(crate) struct ClassState {
+    pub(crate) class: Class,
+    pub(crate) telemetry: Telemetry,
 }
 
 /// Where the cells live.
@@ -43,17 +50,31 @@ enum Cells {
         map: KeyedMap<Vec<u8>, Cell>,
         newcomers: Box<Newcomers>,
     },
+    /// Fleet-wide: leases of the quota in Redis.
+    #[cfg(feature = "redis")]
+    Distributed(Box<Distributed>),
 }
 
 /// The `new_keys` quota: one cell for every request whose key has no slot
 /// of its own, the policy its refusals advertise, and how long a
 /// returning key keeps its slot.
-struct Newcomers {
+pub(crate) struct Newcomers {
     cell: Cell,
     class: Class,
     /// `keep_idle` in nanoseconds.
-    keep: u64,
+    pub(crate) keep: u64,
     limited: AtomicU64,
+}
+
+impl Newcomers {
+    fn new(config: &RateLimitConfig) -> Box<Self> {
+        Box::new(Newcomers {
+            cell: Cell::new(),
+            class: Class::new(NEW_KEYS_POLICY, &config.new_keys),
+            keep: clock::nanos(config.keep_idle),
+            limited: AtomicU64::new(0),
+        })
+    }
 }
 
 /// A rate limit's shared state, built once with the layer.
@@ -61,11 +82,11 @@ pub(crate) struct Limiter {
     pub(crate) config: RateLimitConfig,
     /// The layer's own identity; each class reports as `<name>/<class>`.
     pub(crate) id: LayerId,
-    extractor: Extractor,
+    pub(crate) extractor: Extractor,
     /// Class 0 is `default`; then the overrides in order.
-    classes: Box<[ClassState]>,
+    pub(crate) classes: Box<[ClassState]>,
     cells: Cells,
-    cost: Option<Arc<CostFn>>,
+    pub(crate) cost: Option<Arc<CostFn>>,
     shadow: bool,
     limited: AtomicU64,
 }
@@ -77,7 +98,7 @@ impl Limiter {
         extractor: Extractor,
         pinned: Vec<(Vec<u8>, usize)>,
         cost: Option<Arc<CostFn>>,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let shadow = config.mode == RateLimitMode::Shadow;
         let id = env.id_for(LayerKind::RateLimit, config.name.as_deref());
         // Telemetry per class, never per raw key: a bounded label set.
@@ -89,19 +110,67 @@ impl Limiter {
             };
             env.telemetry(LayerKind::RateLimit, Some(&name))
         };
-        let classes = std::iter::once(("default", &config.quota))
+        let quotas: Vec<(&str, &QuotaConfig)> = std::iter::once(("default", &config.quota))
             .chain(
                 config
                     .overrides
                     .iter()
                     .map(|o| (o.class.as_str(), &o.quota)),
             )
+            .collect();
+        let classes = quotas
+            .iter()
             .map(|(name, quota)| ClassState {
                 class: Class::new(name, quota),
                 telemetry: register(name),
             })
             .collect();
-        let cells = match extractor {
+        let cells = match &config.distributed {
+            #[cfg(feature = "redis")]
+            Some(redis) => {
+                let engine = Engine::new(
+                    redis,
+                    id.name(),
+                    &quotas.iter().map(|(_, quota)| *quota).collect::<Vec<_>>(),
+                    env,
+                )
+                .map_err(|e| e.in_section("distributed"))?;
+                Cells::Distributed(Box::new(match extractor {
+                    Extractor::Global => Distributed::global(engine),
+                    _ => Distributed::keyed(
+                        engine,
+                        pinned
+                            .iter()
+                            .map(|(key, class)| (key.clone(), *class, quotas[*class].0))
+                            .collect(),
+                        config.max_keys,
+                        Newcomers::new(&config),
+                    ),
+                }))
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(_) => return Err(needs_redis_feature()),
+            None => Self::local_cells(&config, &extractor, pinned),
+        };
+        Ok(Limiter {
+            config,
+            id,
+            extractor,
+            classes,
+            cells,
+            cost,
+            shadow,
+            limited: AtomicU64::new(0),
+        })
+    }
+
+    /// Cells on this replica alone.
+    fn local_cells(
+        config: &RateLimitConfig,
+        extractor: &Extractor,
+        pinned: Vec<(Vec<u8>, usize)>,
+    ) -> Cells {
+        match extractor {
             Extractor::Global => Cells::Global(Cell::new()),
             _ => Cells::Keyed {
                 pinned: pinned
@@ -112,23 +181,8 @@ impl Limiter {
                 // that finds the map full has already passed `new_keys`,
                 // which is all it is checked against (see `decide_new`).
                 map: KeyedMap::new(config.max_keys, Cell::new()),
-                newcomers: Box::new(Newcomers {
-                    cell: Cell::new(),
-                    class: Class::new(NEW_KEYS_POLICY, &config.new_keys),
-                    keep: clock::nanos(config.keep_idle),
-                    limited: AtomicU64::new(0),
-                }),
+                newcomers: Newcomers::new(config),
             },
-        };
-        Limiter {
-            config,
-            id,
-            extractor,
-            classes,
-            cells,
-            cost,
-            shadow,
-            limited: AtomicU64::new(0),
         }
     }
 
@@ -167,7 +221,30 @@ impl Limiter {
                 }
                 self.decide_new(map, newcomers, &key, now, cost)
             }
+            #[cfg(feature = "redis")]
+            Cells::Distributed(distributed) => self.check_distributed(distributed, request, now),
         }
+    }
+
+    /// Charges a request whose key has no slot to `new_keys`; refused
+    /// there, it takes no slot.
+    #[inline]
+    pub(crate) fn check_newcomer(
+        &self,
+        newcomers: &Newcomers,
+        now: u64,
+        cost: u32,
+    ) -> Result<(), Box<Rejected>> {
+        if let Decision::Limited {
+            wait,
+            remaining,
+            reset,
+        } = newcomers.cell.check(newcomers.class.rate, now, cost)
+        {
+            newcomers.limited.fetch_add(1, Ordering::Relaxed);
+            return self.limit(&self.classes[0], &newcomers.class, wait, remaining, reset);
+        }
+        Ok(())
     }
 
     /// Decides a request whose key has no slot: against `new_keys` first,
@@ -189,16 +266,8 @@ impl Limiter {
         cost: u32,
     ) -> Result<(), Box<Rejected>> {
         let state = &self.classes[0];
-        if let Decision::Limited {
-            wait,
-            remaining,
-            reset,
-        } = newcomers.cell.check(newcomers.class.rate, now, cost)
-        {
-            newcomers.limited.fetch_add(1, Ordering::Relaxed);
-            // Refused without a slot: a refused caller takes no room.
-            return self.limit(state, &newcomers.class, wait, remaining, reset);
-        }
+        // Refused without a slot: a refused caller takes no room.
+        self.check_newcomer(newcomers, now, cost)?;
         let entry = map.get_or_insert_with(key, Cell::new);
         if entry.is_overflow() {
             // Every slot holds a key worth keeping (spent quota, or a
@@ -211,7 +280,7 @@ impl Limiter {
     }
 
     #[inline]
-    fn cost_of<B>(&self, request: &http::Request<B>) -> u32 {
+    pub(crate) fn cost_of<B>(&self, request: &http::Request<B>) -> u32 {
         self.cost
             .as_ref()
             .map_or(1, |cost| cost(&TrustRequest::of(request)))
@@ -236,7 +305,7 @@ impl Limiter {
     /// Refuses (or in shadow mode counts) a request of `state`'s class
     /// over `policy`: the class's own quota, or `new_keys`.
     #[cold]
-    fn limit(
+    pub(crate) fn limit(
         &self,
         state: &ClassState,
         policy: &Class,
@@ -267,6 +336,17 @@ impl Limiter {
         match &self.cells {
             Cells::Global(_) => None,
             Cells::Keyed { map, .. } => Some(map.stats()),
+            #[cfg(feature = "redis")]
+            Cells::Distributed(distributed) => distributed.keyed_stats(),
+        }
+    }
+
+    /// The distributed mode's counters (`None` for a local limit).
+    pub(crate) fn distributed(&self) -> Option<DistributedStats> {
+        match &self.cells {
+            #[cfg(feature = "redis")]
+            Cells::Distributed(distributed) => Some(distributed.stats()),
+            _ => None,
         }
     }
 
@@ -276,6 +356,10 @@ impl Limiter {
         match &self.cells {
             Cells::Global(_) => 0,
             Cells::Keyed { newcomers, .. } => newcomers.limited.load(Ordering::Relaxed),
+            #[cfg(feature = "redis")]
+            Cells::Distributed(distributed) => distributed
+                .newcomers()
+                .map_or(0, |newcomers| newcomers.limited.load(Ordering::Relaxed)),
         }
     }
 }

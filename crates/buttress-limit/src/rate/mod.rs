@@ -77,6 +77,74 @@
 //! peer (`TrustPolicy::always()`, a `/0` network) is refused when the
 //! layer is built, since it would let any caller choose its own key.
 //!
+//! # Fleet-wide limits on Redis
+//!
+//! Every limit above is per replica: ten replicas give a tenant ten
+//! quotas. With `distributed` set ([`RedisRateConfig`], feature `redis`)
+//! the same keys, quotas, overrides, `new_keys` and `RateLimit` figures
+//! hold across the fleet: each key's state lives in Redis, as GCRA's one
+//! number (the instant its bucket is full again), changed only by one Lua
+//! script that runs atomically on Redis' own clock — GCRA because the
+//! local limiter is GCRA (a quota means the same in both modes) and it is
+//! one key per caller with an expiry equal to its refill time, so Redis
+//! memory is bounded by the keys that spent quota recently.
+//!
+//! **No request waits on Redis.** Each replica *leases* permits per key:
+//! a call takes up to `lease` units at once (at most a burst) and spends
+//! them locally with one compare-and-swap; when a key's lease falls to
+//! half, a background task leases more, so a hot key's permits arrive
+//! before they are needed. When Redis refuses, the replica remembers until
+//! when and refuses locally meanwhile (asking again a little before the
+//! refusal ends, and leasing the next permits slightly ahead, held until
+//! they conform). A cold key — or one whose lease ran dry before its
+//! refill came back — is decided on its *local share* of the quota
+//! (`1 / replicas`) while its call is out, and what that admits is charged
+//! to Redis with the call. Over any window the fleet admits at most the
+//! quota plus what the replicas hold leased and unspent, `lease ×
+//! replicas`; admissions on a local share are counted late (one round
+//! trip), not lost, unless the call carrying them fails.
+//!
+//! **Redis is a dependency like any other.** Each layer keeps one
+//! multiplexed connection (the `redis` crate's tokio `ConnectionManager`,
+//! credentials from the URL), at most `max_in_flight` calls out, each
+//! bounded by `timeout`; `failures` consecutive failures mark Redis down,
+//! and one probe tries it again after a backoff (core's `Backoff`,
+//! doubling to `max_backoff`). While it is down each replica enforces its
+//! local share (`fallback = "local"`) or refuses what its leases do not
+//! cover (`"refuse"`); permits already leased are still spent. TLS
+//! (`rediss://`) is not supported yet. The `<name>/redis` telemetry
+//! reports every call's latency and outcome (`buttress.call.duration`,
+//! `buttress.calls`) and the state (`shared`, `local` or `refusing`:
+//! `buttress.state`, `buttress.transitions`); the handle's
+//! [`distributed`](RateLimitHandle::distributed) counts requests decided
+//! on the local share, calls, errors and refills.
+//!
+//! The key-flood bounds hold as before, per replica: a key without a slot
+//! passes `new_keys` before it gets a lease (so a flood of invented keys
+//! costs Redis at most `new_keys` calls a second per replica), and leases
+//! live in the same bounded keyed map.
+//!
+//! ```
+//! use buttress_limit::rate::{KeySource, QuotaConfig, RateLimitConfig, RedisRateConfig};
+//!
+//! let config = RateLimitConfig {
+//!     key: KeySource::Header("x-tenant".into()),
+//!     quota: QuotaConfig::per_second(100),
+//!     distributed: Some(RedisRateConfig {
+//!         url: "redis://10.0.0.5:6379".into(),
+//!         replicas: 10,
+//!         ..RedisRateConfig::default()
+//!     }),
+//!     ..RateLimitConfig::default()
+//! };
+//! # #[cfg(feature = "redis")]
+//! # {
+//! // Building connects nothing: the first refill does, in the background.
+//! let layer = buttress_limit::rate::RateLimitLayer::from_config(&config).unwrap();
+//! assert!(layer.handle().distributed().is_some());
+//! # }
+//! ```
+//!
 //! ```
 //! use buttress_core::layer::LayerBuilder;
 //! use buttress_limit::rate::{KeySource, QuotaConfig, QuotaOverride, RateLimitLayer};
@@ -99,6 +167,7 @@
 //! ```
 
 mod config;
+mod distributed;
 mod forwarded;
 mod gcra;
 mod key;
@@ -108,6 +177,7 @@ mod quota;
 mod service;
 
 pub use self::config::{RateLimitConfig, RateLimitLayerBuilder, RateLimitMode};
+pub use self::distributed::{DistributedStats, RedisFallback, RedisRateConfig};
 pub use self::forwarded::ForwardedHeader;
 pub use self::key::KeySource;
 pub use self::layer::{RateLimitHandle, RateLimitLayer};
