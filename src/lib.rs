@@ -44,6 +44,8 @@ pub use self::ext::ButtressExt;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "balance")]
+pub use buttress_balance as balance;
 #[cfg(feature = "breaker")]
 pub use buttress_breaker as breaker;
 #[cfg(feature = "chaos")]

@@ -44,7 +44,7 @@ type StatusSlot = Identity;
 
 /// The layers as `tower::ServiceBuilder` stacks them: the last one added
 /// (chaos) is innermost, just above the transport.
-type Layers<P, C, F> = Stack<
+pub(super) type Layers<P, C, F> = Stack<
     ChaosSlot,
     Stack<
         OptionalLayer<TimeoutLayer>,
@@ -70,6 +70,17 @@ type Layers<P, C, F> = Stack<
                 >,
             >,
         >,
+    >,
+>;
+
+/// The layers a balanced stack builds once per endpoint, below the
+/// balancer: breaker → bulkhead → per-attempt timeout → chaos.
+#[cfg_attr(not(feature = "balance"), allow(dead_code))]
+pub(super) type EndpointLayers<C> = Stack<
+    ChaosSlot,
+    Stack<
+        OptionalLayer<TimeoutLayer>,
+        Stack<OptionalLayer<BulkheadLayer>, Stack<OptionalLayer<CircuitBreakerLayer<C>>, Identity>>,
     >,
 >;
 
@@ -111,6 +122,12 @@ pub struct ClientStackConfig {
     /// Fault injection (feature `chaos`; off unless given).
     #[cfg(feature = "chaos")]
     pub chaos: Toggle<buttress_chaos::ChaosConfig>,
+    /// Balancing over the dependency's replicas (feature `balance`; off
+    /// unless given): with it, the breaker, bulkhead, per-attempt timeout
+    /// and chaos are built once per endpoint, below the balancer, and the
+    /// stack is applied with [`ClientLayer::balanced`].
+    #[cfg(feature = "balance")]
+    pub balance: Option<buttress_balance::BalanceConfig>,
 }
 
 impl ClientStackConfig {
@@ -153,6 +170,10 @@ impl ClientStackConfig {
         super::server::validate_timeout(&self.timeout)?;
         #[cfg(feature = "chaos")]
         self.chaos.validate("chaos")?;
+        #[cfg(feature = "balance")]
+        if let Some(balance) = &self.balance {
+            balance.validate().map_err(|e| e.in_section("balance"))?;
+        }
         Ok(())
     }
 }
@@ -162,7 +183,7 @@ impl ClientStackConfig {
 /// or a [`FallbackLayer`] built by hand (a function fallback, say).
 pub trait FallbackSlot<C> {
     /// The layer in the stack: `Identity` or a `FallbackLayer`.
-    type Layer;
+    type Layer: Clone;
 
     /// Whether this slot holds a fallback.
     const GIVEN: bool;
@@ -517,29 +538,39 @@ impl<P, C, F> ClientStack<P, C, F> {
             builder.classifier(classifier.clone()).build()
         });
         let throttle = throttle.transpose().map_err(|e| e.in_section("throttle"))?;
-        let breaker = config
-            .breaker
-            .resolve(|| Some(BreakerConfig::default()))
-            .map(|config| {
-                let builder = CircuitBreakerLayer::builder()
-                    .with_config(config)
-                    .env(env.clone());
-                builder.classifier(classifier.clone()).build()
-            });
-        let breaker = breaker.transpose().map_err(|e| e.in_section("breaker"))?;
-        let bulkhead = config.bulkhead.build_in(&env, "bulkhead", || {
-            Some(BulkheadConfig {
-                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
-                ..Default::default()
-            })
-        })?;
-        let timeout = config
-            .timeout
-            .build_in(&env, "timeout", || Some(DEFAULT_ATTEMPT_TIMEOUT.into()))?;
-        #[cfg(feature = "chaos")]
-        let chaos = OptionalLayer::new(config.chaos.build_in(&env, "chaos", || None)?);
-        #[cfg(not(feature = "chaos"))]
-        let chaos = Identity::new();
+        let endpoint = EndpointParts::build(config, &env, classifier)?;
+        #[cfg(feature = "balance")]
+        let balancer = config
+            .balance
+            .as_ref()
+            .map(|balance| super::balanced::balancer(balance, config, &env, classifier))
+            .transpose()?;
+        // The layers above the endpoint, over given endpoint layers: the
+        // stack's own (applied with `layer`), or none when `balanced`
+        // puts a set below the balancer per endpoint. Clones share state,
+        // so both chains have one retry budget, one throttle.
+        let chain = |endpoint: EndpointParts<C>| -> Layers<P, C, F::Layer> {
+            tower::ServiceBuilder::new()
+                .layer(StatusSlot::default())
+                .layer(OptionalLayer::new(context.clone()))
+                .layer(OptionalLayer::new(metrics.clone().map(RedLayer::at_head)))
+                .layer(fallback.clone())
+                .layer(retry.clone())
+                .layer(OptionalLayer::new(throttle.clone()))
+                .layer(OptionalLayer::new(endpoint.breaker))
+                .layer(OptionalLayer::new(endpoint.bulkhead))
+                .layer(OptionalLayer::new(endpoint.timeout))
+                .layer(endpoint.chaos)
+                .into_inner()
+        };
+        #[cfg(feature = "balance")]
+        let balancer = balancer.map(|balancer| (chain(EndpointParts::default()), balancer));
+        let EndpointParts {
+            breaker,
+            bulkhead,
+            timeout,
+            chaos,
+        } = endpoint;
         let handles = ClientHandles {
             running: Running::new(self.config.clone()),
             timeout: timeout.as_ref().map(TimeoutLayer::handle),
@@ -550,24 +581,94 @@ impl<P, C, F> ClientStack<P, C, F> {
             bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
             #[cfg(feature = "chaos")]
             chaos: chaos.get().map(buttress_chaos::ChaosLayer::handle),
+            #[cfg(feature = "balance")]
+            balance: balancer.as_ref().map(|(_, layer)| layer.handle()),
         };
-        let layers = tower::ServiceBuilder::new()
-            .layer(StatusSlot::default())
-            .layer(OptionalLayer::new(context))
-            .layer(OptionalLayer::new(metrics.map(RedLayer::at_head)))
-            .layer(fallback)
-            .layer(retry)
-            .layer(OptionalLayer::new(throttle))
-            .layer(OptionalLayer::new(breaker))
-            .layer(OptionalLayer::new(bulkhead))
-            .layer(OptionalLayer::new(timeout))
-            .layer(chaos)
-            .into_inner();
+        let layers = chain(EndpointParts {
+            breaker,
+            bulkhead,
+            timeout,
+            chaos,
+        });
         Ok(ClientLayer {
             layers,
             name: self.name.as_str().into(),
             handles: Arc::new(handles),
+            #[cfg(feature = "balance")]
+            balancer,
         })
+    }
+}
+
+/// The layers between the throttle and the transport — breaker, bulkhead,
+/// per-attempt timeout, chaos: the stack's own, or (balanced) one set per
+/// endpoint.
+pub(super) struct EndpointParts<C> {
+    pub(super) breaker: Option<CircuitBreakerLayer<C>>,
+    pub(super) bulkhead: Option<BulkheadLayer>,
+    pub(super) timeout: Option<TimeoutLayer>,
+    pub(super) chaos: ChaosSlot,
+}
+
+impl<C> Default for EndpointParts<C> {
+    fn default() -> Self {
+        EndpointParts {
+            breaker: None,
+            bulkhead: None,
+            timeout: None,
+            chaos: ChaosSlot::default(),
+        }
+    }
+}
+
+impl<C: Clone> EndpointParts<C> {
+    /// Builds them from the stack's sections, named by `env`.
+    pub(super) fn build(
+        config: &ClientStackConfig,
+        env: &BuildEnv,
+        classifier: &C,
+    ) -> Result<Self, ConfigError> {
+        let breaker = config
+            .breaker
+            .resolve(|| Some(BreakerConfig::default()))
+            .map(|config| {
+                let builder = CircuitBreakerLayer::builder()
+                    .with_config(config)
+                    .env(env.clone());
+                builder.classifier(classifier.clone()).build()
+            });
+        let breaker = breaker.transpose().map_err(|e| e.in_section("breaker"))?;
+        let bulkhead = config.bulkhead.build_in(env, "bulkhead", || {
+            Some(BulkheadConfig {
+                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
+                ..Default::default()
+            })
+        })?;
+        let timeout = config
+            .timeout
+            .build_in(env, "timeout", || Some(DEFAULT_ATTEMPT_TIMEOUT.into()))?;
+        #[cfg(feature = "chaos")]
+        let chaos = OptionalLayer::new(config.chaos.build_in(env, "chaos", || None)?);
+        #[cfg(not(feature = "chaos"))]
+        let chaos = Identity::new();
+        Ok(EndpointParts {
+            breaker,
+            bulkhead,
+            timeout,
+            chaos,
+        })
+    }
+
+    /// The layers, innermost (chaos) first, as `tower::ServiceBuilder`
+    /// stacks them.
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
+    pub(super) fn into_layers(self) -> EndpointLayers<C> {
+        tower::ServiceBuilder::new()
+            .layer(OptionalLayer::new(self.breaker))
+            .layer(OptionalLayer::new(self.bulkhead))
+            .layer(OptionalLayer::new(self.timeout))
+            .layer(self.chaos)
+            .into_inner()
     }
 }
 
@@ -584,6 +685,8 @@ struct ClientHandles {
     bulkhead: Option<BulkheadHandle>,
     #[cfg(feature = "chaos")]
     chaos: Option<buttress_chaos::ChaosHandle>,
+    #[cfg(feature = "balance")]
+    balance: Option<buttress_balance::BalanceHandle>,
 }
 
 /// The client a built stack makes of transport `T`: a type to name where
@@ -612,6 +715,10 @@ pub struct ClientLayer<P = BufferBody, C = DefaultClassifier, F = Identity> {
     layers: Layers<P, C, F>,
     name: Arc<str>,
     handles: Arc<ClientHandles>,
+    /// With a `balance` section: the chain above the balancer (the
+    /// endpoint slots empty) and the balancer.
+    #[cfg(feature = "balance")]
+    pub(super) balancer: Option<(Layers<P, C, F>, super::balanced::StackBalancer<C>)>,
 }
 
 impl<P, C, F> ClientLayer<P, C, F> {
@@ -654,6 +761,13 @@ impl<P, C, F> ClientLayer<P, C, F> {
     #[cfg(feature = "chaos")]
     pub fn chaos(&self) -> Option<&buttress_chaos::ChaosHandle> {
         self.handles.chaos.as_ref()
+    }
+
+    /// The balancer's handle (every endpoint's standing), if the stack
+    /// balances over replicas.
+    #[cfg(feature = "balance")]
+    pub fn balance(&self) -> Option<&buttress_balance::BalanceHandle> {
+        self.handles.balance.as_ref()
     }
 
     /// The settings the stack runs with now.
@@ -751,6 +865,15 @@ impl LiveLayers for ClientHandles {
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
         #[cfg(feature = "chaos")]
         live::unchanged("chaos", &running.chaos, &new.chaos)?;
+        #[cfg(feature = "balance")]
+        if running.balance.is_some() || new.balance.is_some() {
+            // Balanced, the endpoint layers are one set per endpoint, built
+            // as endpoints arrive: they keep the settings they started with.
+            fixed("balance", &running.balance, &new.balance)?;
+            live::unchanged("breaker", &running.breaker, &new.breaker)?;
+            live::unchanged("bulkhead", &running.bulkhead, &new.bulkhead)?;
+            live::unchanged("timeout", &running.timeout, &new.timeout)?;
+        }
         let breaker = live::resolved("breaker", &running.breaker, &new.breaker, || {
             Some(BreakerConfig::default())
         })?;
@@ -800,6 +923,8 @@ impl<P: Clone, C: Clone, F: Clone> Clone for ClientLayer<P, C, F> {
             layers: self.layers.clone(),
             name: self.name.clone(),
             handles: self.handles.clone(),
+            #[cfg(feature = "balance")]
+            balancer: self.balancer.clone(),
         }
     }
 }

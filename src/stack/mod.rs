@@ -19,6 +19,8 @@ mod live;
 mod optional;
 mod toggle;
 
+#[cfg(all(feature = "stack", feature = "balance"))]
+mod balanced;
 #[cfg(feature = "stack")]
 mod client;
 #[cfg(feature = "stack")]
@@ -27,6 +29,8 @@ mod server;
 pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
 pub use self::toggle::Toggle;
 
+#[cfg(all(feature = "stack", feature = "balance"))]
+pub use self::balanced::{Balanced, StackEndpoints};
 #[cfg(feature = "stack")]
 pub use self::client::{
     Client, ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,

@@ -138,6 +138,7 @@ mod policy;
 mod service;
 mod shared;
 mod telemetry;
+pub mod to_endpoint;
 
 pub use self::config::{
     BalanceConfig, EjectionConfig, EndpointAddress, FailureRateConfig, HealthCheckConfig,

@@ -1,0 +1,239 @@
+//! A client stack balanced over three replicas, the way the README tells
+//! users to: `[clients.<name>.balance]` in a TOML `ServiceConfig`, the
+//! stack built with `build_client`, applied with `balanced` over
+//! hyper-util's client (one pool, each endpoint's requests pointed at its
+//! address by `to_endpoint::per_endpoint`), against three axum servers on
+//! 127.0.0.1. Real sockets, so the bounds are generous; the balancer's
+//! own tests hold the properties on paused time.
+
+#![cfg(all(
+    feature = "balance",
+    feature = "serde",
+    feature = "stack",
+    feature = "axum"
+))]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use buttress::balance::to_endpoint;
+use buttress::config::ServiceConfig;
+use buttress::retry::ReplayBody;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceExt;
+
+/// A replica that counts what it receives and answers 200, or 500 while
+/// `failing` is set.
+struct Replica {
+    addr: SocketAddr,
+    received: Arc<AtomicU64>,
+    failing: Arc<AtomicBool>,
+}
+
+async fn replica() -> Replica {
+    let received = Arc::new(AtomicU64::new(0));
+    let failing = Arc::new(AtomicBool::new(false));
+    let (seen, broken) = (received.clone(), failing.clone());
+    let app = Router::new().route(
+        "/items",
+        get(move || {
+            let (seen, broken) = (seen.clone(), broken.clone());
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if broken.load(Ordering::SeqCst) {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Replica {
+        addr,
+        received,
+        failing,
+    }
+}
+
+fn service_toml(replicas: &[Replica]) -> String {
+    let endpoints: Vec<String> = replicas.iter().map(|r| format!("\"{}\"", r.addr)).collect();
+    format!(
+        r#"
+[clients.inventory]
+
+[clients.inventory.retry]
+max_attempts = 3
+backoff = {{ base = "1ms", max = "5ms", jitter = "none" }}
+
+[clients.inventory.balance]
+endpoints = [{}]
+slow_start = "1s"
+seed = 7
+
+[clients.inventory.balance.ejection]
+consecutive_failures = 5
+base_time = "30s"
+"#,
+        endpoints.join(", ")
+    )
+}
+
+fn request() -> http::Request<Empty<Bytes>> {
+    http::Request::get("/items").body(Empty::new()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_answering_500s_is_ejected_and_the_client_keeps_succeeding() {
+    let replicas = [replica().await, replica().await, replica().await];
+    replicas[0].failing.store(true, Ordering::SeqCst);
+    let config = ServiceConfig::from_toml(&service_toml(&replicas)).unwrap();
+    let stack = config.build_client("inventory").unwrap();
+    let transport = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Empty<Bytes>>>();
+    let client = stack
+        .balanced(to_endpoint::per_endpoint(transport))
+        .unwrap();
+
+    // Until the broken replica is ejected.
+    let started = Instant::now();
+    let (mut sent, mut succeeded) = (0u64, 0u64);
+    while stack.balance().unwrap().ejected() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the replica answering 500s was never ejected: {:?}",
+            stack.balance().unwrap().endpoints()
+        );
+        let answer = client.clone().oneshot(request()).await;
+        sent += 1;
+        succeeded += u64::from(answer.is_ok_and(|a| a.status() == 200));
+    }
+    let ejected_after = started.elapsed();
+    let before = replicas[0].received.load(Ordering::SeqCst);
+
+    // Then 600 requests.
+    let total_before: u64 = replicas
+        .iter()
+        .map(|r| r.received.load(Ordering::SeqCst))
+        .sum();
+    // Eight callers at once, 75 requests each, as a service's handlers
+    // would call it.
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut ok = 0u64;
+                for _ in 0..75 {
+                    let answer = client.clone().oneshot(request()).await;
+                    ok += u64::from(answer.is_ok_and(|a| a.status() == 200));
+                }
+                ok
+            })
+        })
+        .collect();
+    let (after_sent, mut after_ok) = (600u64, 0u64);
+    for caller in callers {
+        after_ok += caller.await.unwrap();
+    }
+    let total_after: u64 = replicas
+        .iter()
+        .map(|r| r.received.load(Ordering::SeqCst))
+        .sum();
+    let broken_share = (replicas[0].received.load(Ordering::SeqCst) - before) as f64
+        / (total_after - total_before) as f64;
+    eprintln!(
+        "ejected after {ejected_after:?} ({sent} requests, {succeeded} succeeded); then \
+         {after_ok}/{after_sent} succeeded, broken replica's share {:.2} %; {:?}",
+        100.0 * broken_share,
+        stack.balance().unwrap().endpoints()
+    );
+    assert!(
+        ejected_after < Duration::from_secs(1),
+        "ejected within 1 s: {ejected_after:?}"
+    );
+    assert_eq!(
+        succeeded, sent,
+        "with retries on, none failed while it was judged"
+    );
+    assert!(broken_share <= 0.01, "≤ 1 % after ejection: {broken_share}");
+    assert!(
+        after_ok as f64 >= 0.995 * after_sent as f64,
+        "≥ 99.5 % succeeded: {after_ok}/{after_sent}"
+    );
+    let healthy: Vec<u64> = replicas[1..]
+        .iter()
+        .map(|r| r.received.load(Ordering::SeqCst))
+        .collect();
+    assert!(
+        healthy.iter().all(|&n| n > 100),
+        "both healthy replicas share the load: {healthy:?}"
+    );
+}
+
+#[test]
+fn a_stack_without_a_balance_section_says_so() {
+    let config = ServiceConfig::from_toml("[clients.inventory]\n").unwrap();
+    let stack = config.build_client("inventory").unwrap();
+    let transport = tower::service_fn(|_req: http::Request<Empty<Bytes>>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Empty::<Bytes>::new()))
+    });
+    let Err(err) = stack.balanced(move |_: &SocketAddr| transport) else {
+        panic!("a stack without a balance section cannot balance");
+    };
+    assert_eq!(err.field(), "balance");
+}
+
+#[test]
+fn a_mistake_in_the_balance_section_names_its_path() {
+    let err = ServiceConfig::from_toml(
+        "[clients.inventory.balance]\nendpoints = [\"127.0.0.1:1\"]\n\
+         [clients.inventory.balance.ejection]\nmax_ejection_percent = 120\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.field(),
+        "clients.inventory.balance.ejection.max_ejection_percent"
+    );
+    let err =
+        ServiceConfig::from_toml("[clients.inventory.balance]\nendpionts = []\n").unwrap_err();
+    assert!(
+        err.to_string().contains("clients.inventory.balance"),
+        "an unknown field names its section: {err}"
+    );
+}
+
+#[test]
+fn the_example_services_balance_section_loads_when_uncommented() {
+    let example = std::fs::read_to_string("examples/service.toml").unwrap();
+    let mut uncommented = String::new();
+    let mut in_balance = false;
+    for line in example.lines() {
+        if line.starts_with("# [clients.inventory.balance") {
+            in_balance = true;
+        } else if !line.starts_with("# ") {
+            in_balance = false;
+        }
+        match (in_balance, line.strip_prefix("# ")) {
+            (true, Some(setting)) => uncommented.push_str(setting),
+            _ => uncommented.push_str(line),
+        }
+        uncommented.push('\n');
+    }
+    let config = ServiceConfig::from_toml(&uncommented).unwrap();
+    let balance = config.clients["inventory"]
+        .balance
+        .clone()
+        .expect("the balance section, uncommented");
+    assert_eq!(balance.endpoints.len(), 3);
+    assert_eq!(balance.ejection.max_ejection_percent, 50.0);
+    assert!(balance.health_check.is_some());
+}
