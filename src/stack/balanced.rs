@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use buttress_balance::{
     Balance, BalanceConfig, BalanceLayer, EndpointKey, EndpointLayer, MakeEndpoint, StatusOverload,
 };
+use buttress_core::BoxError;
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
 use buttress_retry::BufferBody;
+use tower::discover::Discover;
 use tower_layer::{Identity, Layer};
 
 use super::client::{
@@ -187,5 +189,68 @@ impl<P, C, F> ClientLayer<P, C, F> {
             )
         })?;
         Ok(above.layer(balancer.layer(make)))
+    }
+
+    /// The stack over the endpoints a tower [`Discover`] stream yields —
+    /// a channel the application feeds (`buttress::balance::discover::channel`),
+    /// a static list, or a discovery client of its own — instead of the
+    /// `balance` section's `endpoints` (its other settings apply). Each
+    /// endpoint arriving gets its own breaker, bulkhead, per-attempt
+    /// timeout and chaos; one leaving finishes the calls it has.
+    ///
+    /// ```
+    /// use buttress::balance::{BalanceConfig, discover};
+    /// use buttress::stack::ClientStack;
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = ClientStack::new("search")
+    ///     .clone_requests()
+    ///     .configure(|c| c.balance = Some(BalanceConfig::default()))
+    ///     .build()
+    ///     .unwrap();
+    /// let (endpoints, changes) = discover::channel(16);
+    /// let client = layer.balanced_discover(changes).unwrap();
+    /// let replica = |n: u16| {
+    ///     tower::service_fn(move |_req: http::Request<()>| async move {
+    ///         Ok::<_, std::io::Error>(http::Response::new(n))
+    ///     })
+    /// };
+    /// endpoints.insert("replica-1".to_owned(), replica(1)).await.unwrap();
+    /// let answer = client.oneshot(http::Request::new(())).await.unwrap();
+    /// assert_eq!(*answer.body(), 1);
+    /// # }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn balanced_discover<D>(
+        &self,
+        discover: D,
+    ) -> Result<
+        Client<
+            Balance<D::Key, <EndpointLayers<C> as Layer<D::Service>>::Service, C, StatusOverload>,
+            P,
+            C,
+            F,
+        >,
+        ConfigError,
+    >
+    where
+        D: Discover + Send + 'static,
+        D::Key: EndpointKey,
+        D::Error: Into<BoxError>,
+        C: Clone + Send + Sync + 'static,
+        EndpointLayers<C>: Layer<D::Service>,
+        <EndpointLayers<C> as Layer<D::Service>>::Service: Send + Sync + 'static,
+        Layers<P, C, F>: Layer<
+            Balance<D::Key, <EndpointLayers<C> as Layer<D::Service>>::Service, C, StatusOverload>,
+        >,
+    {
+        let (above, balancer) = self.balancer.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "balance",
+                "the stack has no balance section: give it one (its endpoints may be empty)",
+            )
+        })?;
+        Ok(above.layer(balancer.discover(discover)))
     }
 }

@@ -5,7 +5,9 @@
 //!   limit → shedding → adaptive limit → bulkhead → timeout → handler`.
 //! - [`ClientStack`] (feature `stack`), one per dependency: `context →
 //!   metrics → fallback → retry → throttle → breaker → bulkhead → timeout
-//!   (per attempt) → chaos → transport`.
+//!   (per attempt) → chaos → transport`; with a `balance` section
+//!   (feature `balance`), a balancer after the throttle and the rest once
+//!   per replica ([`ClientLayer::balanced`]).
 //! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
 //! - [`OptionalLayer`]: how a stack leaves a layer out with one type.
