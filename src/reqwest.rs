@@ -40,12 +40,15 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 /// built by [`ClientStack::over_reqwest`]. Cheap to clone (clones share
 /// the stack's state and reqwest's connection pool); keep it in your
 /// application state.
+///
+/// `S` is the stack over reqwest: one dependency address by default, or
+/// balanced over replicas ([`ClientStack::over_reqwest_balanced`]).
 #[derive(Clone)]
-pub struct ReqwestClient {
-    stack: Client<Transport, BufferInto<reqwest::Body>>,
+pub struct ReqwestClient<S = Client<Transport, BufferInto<reqwest::Body>>> {
+    stack: S,
 }
 
-impl std::fmt::Debug for ReqwestClient {
+impl<S> std::fmt::Debug for ReqwestClient<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReqwestClient").finish_non_exhaustive()
     }
@@ -59,9 +62,61 @@ impl ClientStack<BufferBody, DefaultClassifier, NoFallback> {
             stack: layer.layer(Transport { client }),
         })
     }
+
+    /// Builds the stack over `client`, balanced over the replicas of the
+    /// stack's `balance` section: each request goes to one replica's
+    /// address (the URL's scheme and host are replaced, its path and
+    /// query kept), through that replica's own breaker, bulkhead and
+    /// per-attempt timeout. Fails, naming `balance`, without that section.
+    ///
+    /// ```
+    /// use buttress::balance::BalanceConfig;
+    /// use buttress::stack::ClientStack;
+    ///
+    /// # async fn run() -> Result<(), buttress::BoxError> {
+    /// let http = reqwest::Client::new();
+    /// let catalog = ClientStack::new("catalog")
+    ///     .configure(|c| {
+    ///         c.balance = Some(BalanceConfig {
+    ///             endpoints: vec!["10.0.0.11:8081".into(), "10.0.0.12:8081".into()],
+    ///             ..BalanceConfig::default()
+    ///         })
+    ///     })
+    ///     .over_reqwest_balanced(http.clone())?;
+    /// // The host in the URL is replaced by the chosen replica's address.
+    /// let response = catalog.send(http.get("http://catalog/products")).await?;
+    /// # drop(response); Ok(()) }
+    /// ```
+    #[cfg(feature = "balance")]
+    pub fn over_reqwest_balanced(
+        self,
+        client: reqwest::Client,
+    ) -> Result<ReqwestClient<BalancedTransport>, ConfigError> {
+        let layer = self.replay_into::<reqwest::Body>().build()?;
+        let make = buttress_balance::to_endpoint::per_endpoint(Transport { client });
+        Ok(ReqwestClient {
+            stack: layer.balanced(make)?,
+        })
+    }
 }
 
-impl ReqwestClient {
+/// The stack over reqwest balanced over replicas, as
+/// [`ClientStack::over_reqwest_balanced`] builds it.
+#[cfg(feature = "balance")]
+pub type BalancedTransport = crate::stack::Balanced<
+    buttress_balance::to_endpoint::ToEndpoint<Transport>,
+    BufferInto<reqwest::Body>,
+>;
+
+impl<S> ReqwestClient<S>
+where
+    S: Service<http::Request<reqwest::Body>, Response = http::Response<reqwest::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
     /// Sends `request` through the stack.
     pub fn execute(
         &self,
@@ -73,8 +128,9 @@ impl ReqwestClient {
             std::future::poll_fn(|cx| {
                 Service::<http::Request<reqwest::Body>>::poll_ready(&mut stack, cx)
             })
-            .await?;
-            let response = stack.call(request).await?;
+            .await
+            .map_err(Into::into)?;
+            let response = stack.call(request).await.map_err(Into::into)?;
             Ok(reqwest::Response::from(response))
         }
     }
@@ -92,7 +148,15 @@ impl ReqwestClient {
     }
 }
 
-impl Service<reqwest::Request> for ReqwestClient {
+impl<S> Service<reqwest::Request> for ReqwestClient<S>
+where
+    S: Service<http::Request<reqwest::Body>, Response = http::Response<reqwest::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
     type Response = reqwest::Response;
     type Error = BoxError;
     type Future = BoxFuture<reqwest::Response>;

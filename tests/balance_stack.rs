@@ -340,3 +340,35 @@ health_check = {{ probe = {{ kind = "grpc" }}, interval = "100ms", timeout = "10
         assert_eq!(answer.into_inner().status, ServingStatus::Serving as i32);
     }
 }
+
+#[cfg(feature = "reqwest")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reqwest_over_three_replicas_skips_the_broken_one() {
+    let replicas = [replica().await, replica().await, replica().await];
+    replicas[1].failing.store(true, Ordering::SeqCst);
+    let config = ServiceConfig::from_toml(&service_toml(&replicas)).unwrap();
+    let http = reqwest::Client::new();
+    let client = config
+        .client_stack("inventory")
+        .unwrap()
+        .over_reqwest_balanced(http.clone())
+        .unwrap();
+    let mut ok = 0;
+    for _ in 0..300 {
+        // The host is a name no resolver knows: the balancer's choice of
+        // replica replaces it.
+        let answer = client.send(http.get("http://inventory/items")).await;
+        ok += u32::from(answer.is_ok_and(|a| a.status() == 200));
+    }
+    let received: Vec<u64> = replicas
+        .iter()
+        .map(|r| r.received.load(Ordering::SeqCst))
+        .collect();
+    eprintln!("reqwest: {ok}/300 succeeded; replicas received {received:?}");
+    assert!(ok >= 299, "≥ 99.5 % succeeded: {ok}/300");
+    assert!(
+        received[1] <= 10,
+        "the broken replica was ejected: {received:?}"
+    );
+    assert!(received[0] > 0 && received[2] > 0, "{received:?}");
+}
