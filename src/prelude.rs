@@ -39,6 +39,8 @@ pub use buttress_breaker::{
     BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer, CircuitBreakerLayerBuilder,
     KeyedCircuitBreakerHandle, KeyedCircuitBreakerLayer,
 };
+#[cfg(feature = "balance")]
+pub use buttress_balance::{BalanceConfig, BalanceHandle, BalanceLayer, BalanceLayerBuilder};
 #[cfg(feature = "chaos")]
 pub use buttress_chaos::{ChaosConfig, ChaosHandle, ChaosLayer, ChaosLayerBuilder};
 #[cfg(feature = "context")]

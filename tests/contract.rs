@@ -93,6 +93,8 @@ fn every_layer_builds_from_its_default_config() {
     check::<ChaosConfig, _>(LayerKind::Chaos, ChaosLayer::handle);
     check::<ServerContextConfig, _>(LayerKind::Context, ServerContextLayer::handle);
     check::<ClientContextConfig, _>(LayerKind::Context, ClientContextLayer::handle);
+    #[cfg(feature = "balance")]
+    check::<BalanceConfig, _>(LayerKind::Balance, BalanceLayer::handle);
     check::<RedConfig, _>(LayerKind::Red, RedLayer::handle);
 }
 
@@ -175,6 +177,13 @@ fn every_layer_builds_from_its_builder() {
         RedLayer::builder(),
         |b| b.build().unwrap(),
         RedLayer::handle,
+    );
+    #[cfg(feature = "balance")]
+    check_builder(
+        LayerKind::Balance,
+        BalanceLayer::builder(),
+        |b| b.build().unwrap(),
+        BalanceLayer::handle,
     );
 }
 

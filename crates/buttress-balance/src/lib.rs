@@ -28,8 +28,8 @@
 //! - **No lost calls, no hangs**: an endpoint leaving the table finishes
 //!   the calls it has; with no endpoint available a call fails at once
 //!   with a [`Rejected`](buttress_core::Rejected) of
-//!   [`Reason::CircuitOpen`](buttress_core::Reason::CircuitOpen), never
-//!   sent, its retry hint the time until an ejection ends.
+//!   [`Reason::NoEndpoint`](buttress_core::Reason::NoEndpoint) (a 503,
+//!   gRPC `UNAVAILABLE`), never sent, its retry hint the time until an ejection ends.
 //!
 //! # In a client stack
 //!
@@ -88,11 +88,9 @@
 //! The balancer registers once, under its name, and reports a refusal
 //! when no endpoint is available. Each of the first
 //! `max_endpoint_labels` endpoints reports under `<name>/<endpoint>`:
-//! calls admitted and completed (with their duration), and its ejection
-//! as breaker states (`closed` in rotation, `open` ejected or unhealthy,
-//! `half_open` readmitting). Both report as
-//! [`LayerKind::Breaker`](buttress_core::telemetry::LayerKind::Breaker)
-//! until core has a balancer kind.
+//! calls admitted and completed (with their duration), and its standing
+//! as the states `active`, `ejected` and `readmitting`. Both report as
+//! [`LayerKind::Balance`](buttress_core::telemetry::LayerKind::Balance).
 //!
 //! # Example
 //!

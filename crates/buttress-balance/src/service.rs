@@ -31,7 +31,7 @@ use crate::shared::{Shared, Table};
 /// `poll_ready` is always ready (it only takes discovery's changes, when
 /// there are some); the chosen endpoint's own readiness is awaited in
 /// the response future. With no endpoint available a call fails at once
-/// with a [`Rejected`] of [`Reason::CircuitOpen`], never sent, its retry
+/// with a [`Rejected`] of [`Reason::NoEndpoint`], never sent, its retry
 /// hint the time until the first ejection ends.
 pub struct Balance<K, S, C, O> {
     shared: Arc<Shared<K, S, Judge<C, O>>>,
@@ -131,8 +131,8 @@ where
             None => {
                 self.shared
                     .telemetry
-                    .report(Event::Rejected(Reason::CircuitOpen));
-                let mut rejected = Rejected::new(Reason::CircuitOpen);
+                    .report(Event::Rejected(Reason::NoEndpoint));
+                let mut rejected = Rejected::new(Reason::NoEndpoint);
                 if let Some(wait) = pick::soonest_back(&self.table, now) {
                     rejected = rejected.with_retry_after(Duration::from_nanos(wait));
                 }

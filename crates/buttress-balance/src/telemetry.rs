@@ -1,16 +1,16 @@
 //! Per-endpoint telemetry with bounded labels.
 //!
 //! Each endpoint reports under `<balancer>/<endpoint>` — calls admitted
-//! and completed, and its ejection as breaker states — but only the
+//! and completed, and its standing — but only the
 //! first `max_endpoint_labels` endpoints in the table get a name of their
 //! own: discovery can find any number of endpoints, and a metrics
 //! backend must not grow a series per address it ever saw. A label is
 //! given back when its endpoint leaves the table.
 //!
-//! Until core has a balancer kind of its own, endpoints and the balancer
-//! report as [`LayerKind::Breaker`]: an endpoint's ejection *is* a
-//! breaker's state machine, and the balancer's one refusal — no endpoint
-//! left — is a dependency-wide open circuit.
+//! The balancer and its endpoints report as [`LayerKind::Balance`]: an
+//! endpoint's standing as the states `active`, `ejected` and
+//! `readmitting`, the balancer's one refusal — no endpoint left — as
+//! [`Reason::NoEndpoint`](buttress_core::Reason::NoEndpoint).
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use buttress_core::layer::BuildEnv;
 use buttress_core::telemetry::{LayerKind, Telemetry};
 
-/// The kind balancers report as (see the module documentation).
-pub(crate) const KIND: LayerKind = LayerKind::Breaker;
+/// The kind balancers report as.
+pub(crate) const KIND: LayerKind = LayerKind::Balance;
 
 /// Hands out per-endpoint labels, at most `max` at once.
 #[derive(Debug)]

@@ -170,7 +170,7 @@ async fn with_no_endpoint_left_a_call_is_refused_at_once() {
         "refused at once, not a hang"
     );
     let rejected = buttress_core::Rejected::find(&*err).expect("a typed refusal");
-    assert_eq!(rejected.reason(), buttress_core::Reason::CircuitOpen);
+    assert_eq!(rejected.reason(), buttress_core::Reason::NoEndpoint);
     assert!(!rejected.was_sent());
     let hint = rejected.retry_after().expect("a retry hint");
     assert!(

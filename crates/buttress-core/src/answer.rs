@@ -51,7 +51,8 @@ impl Reason {
             | Reason::Overloaded
             | Reason::Shed
             | Reason::Throttled
-            | Reason::FaultInjected => StatusCode::SERVICE_UNAVAILABLE,
+            | Reason::FaultInjected
+            | Reason::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -72,9 +73,10 @@ impl Reason {
             | Reason::BulkheadFull
             | Reason::QueueTimeout
             | Reason::Overloaded => GrpcCode::ResourceExhausted,
-            Reason::CircuitOpen | Reason::Throttled | Reason::FaultInjected => {
-                GrpcCode::Unavailable
-            }
+            Reason::CircuitOpen
+            | Reason::Throttled
+            | Reason::FaultInjected
+            | Reason::NoEndpoint => GrpcCode::Unavailable,
             Reason::Timeout | Reason::DeadlineExceeded => GrpcCode::DeadlineExceeded,
         }
     }
@@ -94,6 +96,7 @@ impl Reason {
                 r#"{"error":"deadline_exceeded","message":"deadline exceeded"}"#
             }
             Reason::FaultInjected => r#"{"error":"fault_injected","message":"fault injected"}"#,
+            Reason::NoEndpoint => r#"{"error":"no_endpoint","message":"no endpoint available"}"#,
         }
     }
 
@@ -110,6 +113,7 @@ impl Reason {
             Reason::Timeout => "timed out\n",
             Reason::DeadlineExceeded => "deadline exceeded\n",
             Reason::FaultInjected => "fault injected\n",
+            Reason::NoEndpoint => "no endpoint available\n",
         }
     }
 }

@@ -36,12 +36,15 @@ pub enum Reason {
     DeadlineExceeded,
     /// Fault injection failed the request on purpose.
     FaultInjected,
+    /// A balancer had no endpoint to send to: every replica ejected,
+    /// unhealthy or gone.
+    NoEndpoint,
 }
 
 impl Reason {
     /// Every reason, in declaration order; handy for pre-resolving one
     /// metric handle per reason.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::CircuitOpen,
         Reason::BulkheadFull,
         Reason::QueueTimeout,
@@ -52,6 +55,7 @@ impl Reason {
         Reason::Timeout,
         Reason::DeadlineExceeded,
         Reason::FaultInjected,
+        Reason::NoEndpoint,
     ];
 
     /// A stable `snake_case` label for metrics and logs.
@@ -71,6 +75,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::DeadlineExceeded => "deadline_exceeded",
             Reason::FaultInjected => "fault_injected",
+            Reason::NoEndpoint => "no_endpoint",
         }
     }
 
@@ -92,6 +97,7 @@ impl Reason {
             Reason::Timeout => "timed out",
             Reason::DeadlineExceeded => "deadline exceeded",
             Reason::FaultInjected => "fault injected",
+            Reason::NoEndpoint => "no endpoint available",
         }
     }
 }

@@ -18,9 +18,9 @@ pub(crate) enum Phase {
 impl Phase {
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
-            Phase::Closed => "closed",
-            Phase::Open => "open",
-            Phase::HalfOpen => "half_open",
+            Phase::Closed => "active",
+            Phase::Open => "ejected",
+            Phase::HalfOpen => "readmitting",
         }
     }
 

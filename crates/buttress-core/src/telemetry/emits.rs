@@ -146,6 +146,16 @@ const CHAOS: Emits = Emits {
     waited: true,
     ..Emits::NOTHING
 };
+/// A balanced endpoint's standing: in rotation, ejected, or being
+/// readmitted by its probes.
+const BALANCE_STATES: &[&str] = &["active", "ejected", "readmitting"];
+const BALANCE: Emits = Emits {
+    admitted: true,
+    completed: true,
+    reasons: &[Reason::NoEndpoint],
+    states: BALANCE_STATES,
+    ..Emits::NOTHING
+};
 const CONTEXT: Emits = Emits {
     reasons: &[Reason::DeadlineExceeded],
     ..Emits::NOTHING
@@ -153,7 +163,7 @@ const CONTEXT: Emits = Emits {
 
 impl LayerKind {
     /// Every kind.
-    pub const ALL: [LayerKind; 13] = [
+    pub const ALL: [LayerKind; 14] = [
         LayerKind::Breaker,
         LayerKind::Bulkhead,
         LayerKind::AdaptiveLimit,
@@ -167,6 +177,7 @@ impl LayerKind {
         LayerKind::Context,
         LayerKind::Edge,
         LayerKind::Red,
+        LayerKind::Balance,
     ];
 
     /// What layers of this kind report through telemetry. The edge and
@@ -185,6 +196,7 @@ impl LayerKind {
             LayerKind::Fallback => &FALLBACK,
             LayerKind::Chaos => &CHAOS,
             LayerKind::Context => &CONTEXT,
+            LayerKind::Balance => &BALANCE,
             LayerKind::Edge | LayerKind::Red => &Emits::NOTHING,
         }
     }

@@ -36,6 +36,9 @@ pub enum LayerKind {
     Edge,
     /// RED metrics (rate, errors, duration) for a server or a client.
     Red,
+    /// A client balancer over a dependency's replicas, and each replica
+    /// it tracks (`<balancer>/<endpoint>`).
+    Balance,
 }
 
 impl LayerKind {
@@ -55,6 +58,7 @@ impl LayerKind {
             LayerKind::Context => "context",
             LayerKind::Edge => "edge",
             LayerKind::Red => "red",
+            LayerKind::Balance => "balance",
         }
     }
 }
