@@ -369,3 +369,62 @@ async fn the_shedder_takes_a_new_hint() {
         Duration::from_secs(7)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_takes_new_quotas_and_every_caller_keeps_its_state() {
+    let with_quota = |limit: u32| {
+        service_toml("10", "10s")
+            + &format!(
+                "\n[server.rate_limit]\nkey = {{ header = \"x-tenant\" }}\n\
+                 quota = {{ limit = {limit}, period = \"1m\", burst = {limit} }}\n"
+            )
+    };
+    let path = file("rate", &with_quota(3));
+    let server = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_server()
+        .unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let service = server.layer(tower::service_fn(|_: http::Request<String>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    }));
+    let call = |tenant: &'static str| {
+        let request = http::Request::get("/")
+            .header("x-tenant", tenant)
+            .body(String::new())
+            .unwrap();
+        service.clone().oneshot(request)
+    };
+    for _ in 0..3 {
+        assert_eq!(call("spent").await.unwrap().status(), 200);
+    }
+    assert_eq!(call("spent").await.unwrap().status(), 429);
+
+    // Six a minute now: a new caller gets the new burst; the one that
+    // spent its quota keeps its state (the time its bucket is full
+    // again), so it is still refused.
+    std::fs::write(&path, with_quota(6)).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(
+        server.rate_limit().unwrap().config().quota.limit,
+        6,
+        "the running quota"
+    );
+    assert_eq!(call("spent").await.unwrap().status(), 429);
+    for _ in 0..6 {
+        assert_eq!(call("fresh").await.unwrap().status(), 200);
+    }
+    let refused = call("fresh").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let policy = refused.headers()["ratelimit-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("q=6") && policy.contains("w=60"),
+        "{policy}"
+    );
+
+    // A change to what a key is needs a restart, and changes nothing.
+    std::fs::write(&path, with_quota(6).replace("x-tenant", "x-api-key")).unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(err.field(), "server.rate_limit.key");
+    assert_eq!(call("fresh").await.unwrap().status(), 429);
+}

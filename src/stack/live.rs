@@ -2,9 +2,9 @@
 //! checked for every layer before any layer changes.
 //!
 //! A layer whose handle implements `Reconfigure` takes new settings live
-//! (the retry, the throttle, the breaker, the bulkhead, the adaptive limit, the shedder, the
-//! timeout, and the context's
-//! deadlines with the server's timeout). Any other layer must keep its settings,
+//! (the retry, the throttle, the breaker, the bulkhead, the adaptive
+//! limit, the shedder, the rate limit's quotas, the timeout, and the
+//! context's deadlines with the server's timeout). Any other layer must keep its settings,
 //! and no layer may be turned on or off: the stack's type and its chain
 //! of services were fixed when it was built. A refused change names the
 //! section and field, and changes nothing.

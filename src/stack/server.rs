@@ -403,6 +403,7 @@ impl ServerLayer {
     }
 
     /// Takes `new` settings while serving, from the next request on:
+    /// the rate limit's quotas (every caller keeping what it has spent),
     /// the shedder's dwell, cooldown and hint, the adaptive limit's bounds
     /// and waits, the bulkhead's limits and the timeout (with the deadlines the
     /// context derives from it) change live; every request in flight
@@ -441,6 +442,7 @@ impl ServerLayer {
 
 /// The live layers' new settings, checked.
 struct ServerPlan {
+    rate_limit: Option<RateLimitConfig>,
     shed: Option<ShedConfig>,
     adaptive_limit: Option<AdaptiveLimitConfig>,
     bulkhead: Option<BulkheadConfig>,
@@ -462,7 +464,9 @@ impl LiveLayers for ServerHandles {
             ));
         }
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
-        live::unchanged("rate_limit", &running.rate_limit, &new.rate_limit)?;
+        let rate_limit =
+            live::resolved("rate_limit", &running.rate_limit, &new.rate_limit, || None)?;
+        live::check("rate_limit", self.rate_limit.as_ref(), &rate_limit)?;
         let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || None)?;
         let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
             Some(DEFAULT_SERVER_TIMEOUT.into())
@@ -504,6 +508,7 @@ impl LiveLayers for ServerHandles {
         };
         live::unchanged("context", &strip(&running.context), &strip(&new.context))?;
         Ok(ServerPlan {
+            rate_limit,
             shed,
             adaptive_limit,
             bulkhead,
@@ -513,6 +518,7 @@ impl LiveLayers for ServerHandles {
     }
 
     fn apply(&self, plan: &ServerPlan) -> Result<(), ConfigError> {
+        live::apply("rate_limit", self.rate_limit.as_ref(), &plan.rate_limit)?;
         live::apply("shed", self.shed.as_ref(), &plan.shed)?;
         live::apply(
             "adaptive_limit",

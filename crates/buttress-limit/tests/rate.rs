@@ -511,7 +511,7 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     let from_config = RateLimitLayer::from_config(&RateLimitConfig::default()).unwrap();
     assert_eq!(from_config.handle().id().name(), "rate_limit");
     assert_eq!(from_config.handle().id().kind(), LayerKind::RateLimit);
-    assert_eq!(from_config.handle().config(), &RateLimitConfig::default());
+    assert_eq!(from_config.handle().config(), RateLimitConfig::default());
 
     let sink = RecordingSink::new();
     let env = BuildEnv::named("gateway").with_sink(sink.clone());

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedStats;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -155,9 +155,80 @@ impl RateLimitHandle {
         self.limiter.distributed()
     }
 
-    /// The settings the layer was built with.
-    pub fn config(&self) -> &RateLimitConfig {
-        &self.limiter.config
+    /// The settings the layer runs with now.
+    pub fn config(&self) -> RateLimitConfig {
+        let current = self.limiter.current.lock();
+        current.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Reconfigure for RateLimitHandle {
+    type Config = RateLimitConfig;
+
+    fn config(&self) -> RateLimitConfig {
+        RateLimitHandle::config(self)
+    }
+
+    /// The quotas — `quota`, each override's `quota` and `new_keys` —
+    /// may change while the layer runs; every key keeps what it has
+    /// spent. What a key is and which class it falls in (the key source,
+    /// the overrides' classes and keys, `max_keys`, `keep_idle`, the
+    /// trusted proxies, the IPv6 prefix), the mode and the distributed
+    /// section (whose quotas live in Redis' script calls too) are fixed
+    /// once built.
+    ///
+    /// ```
+    /// use buttress_core::layer::Reconfigure;
+    /// use buttress_limit::rate::{KeySource, QuotaConfig, RateLimitConfig, RateLimitLayer};
+    ///
+    /// let config = RateLimitConfig { key: KeySource::PeerIp, ..RateLimitConfig::default() };
+    /// let handle = RateLimitLayer::from_config(&config).unwrap().handle();
+    /// let tighter = RateLimitConfig { quota: QuotaConfig::per_second(10), ..config.clone() };
+    /// handle.reconfigure(&tighter).unwrap();
+    /// assert_eq!(handle.config().quota, QuotaConfig::per_second(10));
+    /// let rekeyed = RateLimitConfig { key: KeySource::Global, ..config };
+    /// assert_eq!(handle.reconfigure(&rekeyed).unwrap_err().field(), "key");
+    /// ```
+    fn check(&self, config: &RateLimitConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        check_name(self.id(), config.name.as_deref())?;
+        let built = &self.limiter.config;
+        fixed("key", &built.key, &config.key)?;
+        let classes = |c: &RateLimitConfig| -> Vec<(String, Vec<String>)> {
+            c.overrides
+                .iter()
+                .map(|o| (o.class.clone(), o.keys.clone()))
+                .collect()
+        };
+        fixed("overrides", &classes(built), &classes(config))?;
+        fixed("max_keys", &built.max_keys, &config.max_keys)?;
+        fixed("keep_idle", &built.keep_idle, &config.keep_idle)?;
+        fixed(
+            "trusted_proxies",
+            &built.trusted_proxies,
+            &config.trusted_proxies,
+        )?;
+        fixed(
+            "forwarded_header",
+            &built.forwarded_header,
+            &config.forwarded_header,
+        )?;
+        fixed("ipv6_prefix", &built.ipv6_prefix, &config.ipv6_prefix)?;
+        fixed("mode", &built.mode, &config.mode)?;
+        fixed("distributed", &built.distributed, &config.distributed)?;
+        if built.distributed.is_some() {
+            let running = self.config();
+            fixed("quota", &running.quota, &config.quota)?;
+            fixed("overrides", &running.overrides, &config.overrides)?;
+            fixed("new_keys", &running.new_keys, &config.new_keys)?;
+        }
+        Ok(())
+    }
+
+    fn reconfigure(&self, config: &RateLimitConfig) -> Result<(), ConfigError> {
+        self.check(config)?;
+        self.limiter.reconfigure(config);
+        Ok(())
     }
 }
 

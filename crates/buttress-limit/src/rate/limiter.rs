@@ -79,7 +79,10 @@ impl Newcomers {
 
 /// A rate limit's shared state, built once with the layer.
 pub(crate) struct Limiter {
+    /// The settings it was built with: what may not change live.
     pub(crate) config: RateLimitConfig,
+    /// The settings it runs with now (quotas change live).
+    pub(crate) current: std::sync::Mutex<RateLimitConfig>,
     /// The layer's own identity; each class reports as `<name>/<class>`.
     pub(crate) id: LayerId,
     pub(crate) extractor: Extractor,
@@ -153,6 +156,7 @@ impl Limiter {
             None => Self::local_cells(&config, &extractor, pinned),
         };
         Ok(Limiter {
+            current: std::sync::Mutex::new(config.clone()),
             config,
             id,
             extractor,
@@ -239,7 +243,7 @@ impl Limiter {
             wait,
             remaining,
             reset,
-        } = newcomers.cell.check(newcomers.class.rate, now, cost)
+        } = newcomers.cell.check(newcomers.class.rate(), now, cost)
         {
             newcomers.limited.fetch_add(1, Ordering::Relaxed);
             return self.limit(&self.classes[0], &newcomers.class, wait, remaining, reset);
@@ -289,7 +293,7 @@ impl Limiter {
     #[inline]
     fn decide(&self, cell: &Cell, class: usize, now: u64, cost: u32) -> Result<(), Box<Rejected>> {
         let state = &self.classes[class];
-        match cell.check(state.class.rate, now, cost) {
+        match cell.check(state.class.rate(), now, cost) {
             Decision::Admitted => {
                 state.telemetry.report(Event::Admitted);
                 Ok(())
@@ -324,6 +328,21 @@ impl Limiter {
             rejected = rejected.with_retry_after(wait);
         }
         Err(Box::new(rejected))
+    }
+
+    /// Takes `config`'s quotas from the next request on; the caller has
+    /// checked that nothing else changed. Every key keeps its cell: a
+    /// caller's spent quota stays spent, read against the new rate.
+    pub(crate) fn reconfigure(&self, config: &RateLimitConfig) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.classes[0].class.set(&config.quota);
+        for (state, over) in self.classes[1..].iter().zip(&config.overrides) {
+            state.class.set(&over.quota);
+        }
+        if let Cells::Keyed { newcomers, .. } = &self.cells {
+            newcomers.class.set(&config.new_keys);
+        }
+        *current = config.clone();
     }
 
     /// Requests refused so far (in shadow mode, that would have been).

@@ -1,6 +1,8 @@
 //! Quotas: how many requests a key may make, per key class.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use buttress_core::Quota;
@@ -150,37 +152,68 @@ pub(crate) fn is_token(name: &str) -> bool {
 }
 
 /// A quota as the limiter uses it: its rate in nanoseconds and the
-/// figures a rejection carries.
-#[derive(Debug, Clone)]
+/// figures a rejection carries. Live: [`set`](Self::set) changes it
+/// while requests run (the cells' state stays, read against the new
+/// rate), so each field is an atomic, read with relaxed loads — a request
+/// racing a change may see the old interval with the new capacity, which
+/// only ever decides that one request by a mix of two valid quotas.
+#[derive(Debug)]
 pub(crate) struct Class {
-    pub(crate) rate: Rate,
+    interval: AtomicU64,
+    capacity: AtomicU64,
     /// The figures of `RateLimit-Policy`: units per whole-second window.
-    policy: Quota,
+    name: Arc<str>,
+    units: AtomicU64,
+    window_secs: AtomicU64,
 }
 
 impl Class {
     pub(crate) fn new(name: &str, quota: &QuotaConfig) -> Self {
+        let class = Class {
+            interval: AtomicU64::new(0),
+            capacity: AtomicU64::new(0),
+            name: Arc::from(name),
+            units: AtomicU64::new(0),
+            window_secs: AtomicU64::new(1),
+        };
+        class.set(quota);
+        class
+    }
+
+    /// The rate requests are decided by now.
+    #[inline]
+    pub(crate) fn rate(&self) -> Rate {
+        Rate {
+            interval: self.interval.load(Relaxed),
+            capacity: self.capacity.load(Relaxed),
+        }
+    }
+
+    /// Takes `quota` from the next request on.
+    pub(crate) fn set(&self, quota: &QuotaConfig) {
         // The policy field counts in whole seconds: a sub-second or
         // fractional period is advertised as the units that fit its
         // rounded-up window, so the rate it states is the rate enforced.
-        let window = Duration::from_secs(quota.period.as_secs_f64().ceil().max(1.0) as u64);
-        let units = u128::from(quota.limit) * window.as_nanos() / quota.period.as_nanos();
-        Class {
-            rate: Rate::new(quota.limit, quota.period, quota.burst),
-            policy: Quota::new(
-                Arc::<str>::from(name),
-                u64::try_from(units).unwrap_or(u64::MAX),
-                window,
-            ),
-        }
+        let window = quota.period.as_secs_f64().ceil().max(1.0) as u64;
+        let units =
+            u128::from(quota.limit) * u128::from(window) * 1_000_000_000 / quota.period.as_nanos();
+        let rate = Rate::new(quota.limit, quota.period, quota.burst);
+        self.interval.store(rate.interval, Relaxed);
+        self.capacity.store(rate.capacity, Relaxed);
+        self.units
+            .store(u64::try_from(units).unwrap_or(u64::MAX), Relaxed);
+        self.window_secs.store(window, Relaxed);
     }
 
     /// The quota figures for a rejection.
     pub(crate) fn figures(&self, remaining: u64, reset: Duration) -> Quota {
-        self.policy
-            .clone()
-            .with_remaining(remaining)
-            .with_reset(reset)
+        Quota::new(
+            self.name.clone(),
+            self.units.load(Relaxed),
+            Duration::from_secs(self.window_secs.load(Relaxed)),
+        )
+        .with_remaining(remaining)
+        .with_reset(reset)
     }
 }
 
