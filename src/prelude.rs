@@ -34,13 +34,13 @@ pub use buttress_core::{BoxError, Criticality, Reason, Rejected, RequestContext,
 
 #[cfg(all(feature = "serde", feature = "stack"))]
 pub use crate::config::ServiceConfig;
+#[cfg(feature = "balance")]
+pub use buttress_balance::{BalanceConfig, BalanceHandle, BalanceLayer, BalanceLayerBuilder};
 #[cfg(feature = "breaker")]
 pub use buttress_breaker::{
     BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer, CircuitBreakerLayerBuilder,
     KeyedCircuitBreakerHandle, KeyedCircuitBreakerLayer,
 };
-#[cfg(feature = "balance")]
-pub use buttress_balance::{BalanceConfig, BalanceHandle, BalanceLayer, BalanceLayerBuilder};
 #[cfg(feature = "chaos")]
 pub use buttress_chaos::{ChaosConfig, ChaosHandle, ChaosLayer, ChaosLayerBuilder};
 #[cfg(feature = "context")]
