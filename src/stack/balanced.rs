@@ -12,7 +12,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::task::{Context, Poll};
 
 use buttress_balance::{
     Balance, BalanceConfig, BalanceLayer, EndpointKey, EndpointLayer, MakeEndpoint, StatusOverload,
@@ -20,9 +22,11 @@ use buttress_balance::{
 use buttress_core::BoxError;
 use buttress_core::config::ConfigError;
 use buttress_core::layer::{BuildEnv, DefaultClassifier, LayerBuilder};
+use buttress_core::telemetry::QuietSink;
 use buttress_retry::BufferBody;
 use tower::discover::Discover;
 use tower_layer::{Identity, Layer};
+use tower_service::Service;
 
 use super::client::{
     Client, ClientLayer, ClientStackConfig, EndpointLayers, EndpointParts, Layers,
@@ -34,16 +38,19 @@ pub(super) type StackBalancer<C> = BalanceLayer<StackEndpoints<C>, C, StatusOver
 /// The service [`ClientLayer::balanced`] makes over endpoints of type `T`
 /// (what its `make` returns for an address).
 pub type Balanced<T, P = BufferBody, C = DefaultClassifier, F = Identity> = Client<
-    Balance<SocketAddr, <EndpointLayers<C> as Layer<T>>::Service, C, StatusOverload>,
+    Balance<SocketAddr, <EndpointLayers<C> as Layer<Labelled<T>>>::Service, C, StatusOverload>,
     P,
     C,
     F,
 >;
 
 /// Builds each endpoint's breaker, bulkhead, per-attempt timeout and chaos
-/// from the stack's sections, named `<stack>/<endpoint>` for the first
-/// `max_endpoint_labels` endpoints and `<stack>/other` after them, so the
-/// telemetry's label set stays bounded however many endpoints come and go.
+/// from the stack's sections, reporting as `<stack>/<endpoint>` while
+/// fewer than `max_endpoint_labels` endpoints hold a name, and not at all
+/// beyond (their calls still count in the balancer's and the stack's own
+/// telemetry), so the telemetry's label set stays bounded however many
+/// endpoints are in the table; a name's slot comes back when its
+/// endpoint is gone.
 pub struct StackEndpoints<C> {
     recipe: Arc<Recipe<C>>,
 }
@@ -52,7 +59,7 @@ struct Recipe<C> {
     config: ClientStackConfig,
     env: BuildEnv,
     classifier: C,
-    named: AtomicUsize,
+    named: Arc<AtomicUsize>,
     max_named: usize,
 }
 
@@ -67,7 +74,7 @@ impl<C> Clone for StackEndpoints<C> {
 impl<C> std::fmt::Debug for StackEndpoints<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StackEndpoints")
-            .field("named", &self.recipe.named.load(Ordering::Relaxed))
+            .field("named", &self.recipe.named.load(Relaxed))
             .finish()
     }
 }
@@ -76,25 +83,73 @@ impl<K, T, C> EndpointLayer<K, T> for StackEndpoints<C>
 where
     K: EndpointKey,
     C: Clone,
-    EndpointLayers<C>: Layer<T>,
+    EndpointLayers<C>: Layer<Labelled<T>>,
 {
-    type Service = <EndpointLayers<C> as Layer<T>>::Service;
+    type Service = <EndpointLayers<C> as Layer<Labelled<T>>>::Service;
 
     fn layer_for(&self, key: &K, inner: T) -> Self::Service {
         let recipe = &*self.recipe;
         let stack = recipe.env.name().unwrap_or("client");
-        let name = if recipe.named.fetch_add(1, Ordering::Relaxed) < recipe.max_named {
-            format!("{stack}/{key}")
-        } else {
-            format!("{stack}/other")
+        // A name of its own while fewer than `max_named` endpoints hold
+        // one; the slot comes back when the endpoint's service is gone.
+        let slot = recipe
+            .named
+            .fetch_update(AcqRel, Relaxed, |n| (n < recipe.max_named).then_some(n + 1))
+            .ok()
+            .map(|_| {
+                Arc::new(Slot {
+                    named: recipe.named.clone(),
+                })
+            });
+        let env = match slot {
+            Some(_) => recipe.env.clone().with_name(format!("{stack}/{key}")),
+            // Past the cap the endpoint's layers report nothing of their
+            // own (the balancer's and the stack's telemetry still count
+            // its calls): no name, no series, however many endpoints.
+            None => BuildEnv::named(format!("{stack}/unlabelled")).with_sink(QuietSink),
         };
-        let env = recipe.env.clone().with_name(name);
         EndpointParts::build(&recipe.config, &env, &recipe.classifier)
             // The same sections built once when the stack was (`build`
             // checks them before it gets here); only the name differs.
             .expect("the endpoint layers built once already")
             .into_layers()
-            .layer(inner)
+            .layer(Labelled { inner, _slot: slot })
+    }
+}
+
+/// An endpoint's connection, holding its telemetry name's slot until the
+/// endpoint's last clone is gone (it left the table and its calls ended).
+#[derive(Clone, Debug)]
+pub struct Labelled<T> {
+    inner: T,
+    /// Held, never read: dropping the last clone gives the slot back.
+    _slot: Option<Arc<Slot>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    named: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.named.fetch_sub(1, AcqRel);
+    }
+}
+
+impl<T: Service<R>, R> Service<R> for Labelled<T> {
+    type Response = T::Response;
+    type Error = T::Error;
+    type Future = T::Future;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), T::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, request: R) -> T::Future {
+        self.inner.call(request)
     }
 }
 
@@ -110,7 +165,7 @@ pub(super) fn balancer<C: Clone>(
         config: config.clone(),
         env: env.clone(),
         classifier: classifier.clone(),
-        named: AtomicUsize::new(0),
+        named: Arc::new(AtomicUsize::new(0)),
         max_named: balance.max_endpoint_labels,
     };
     let mut balance = balance.clone();
@@ -171,12 +226,12 @@ impl<P, C, F> ClientLayer<P, C, F> {
     where
         M: MakeEndpoint<SocketAddr> + Send + 'static,
         C: Clone + Send + Sync + 'static,
-        EndpointLayers<C>: Layer<M::Service>,
-        <EndpointLayers<C> as Layer<M::Service>>::Service: Send + Sync + 'static,
+        EndpointLayers<C>: Layer<Labelled<M::Service>>,
+        <EndpointLayers<C> as Layer<Labelled<M::Service>>>::Service: Send + Sync + 'static,
         Layers<P, C, F>: Layer<
             Balance<
                 SocketAddr,
-                <EndpointLayers<C> as Layer<M::Service>>::Service,
+                <EndpointLayers<C> as Layer<Labelled<M::Service>>>::Service,
                 C,
                 StatusOverload,
             >,
@@ -227,7 +282,12 @@ impl<P, C, F> ClientLayer<P, C, F> {
         discover: D,
     ) -> Result<
         Client<
-            Balance<D::Key, <EndpointLayers<C> as Layer<D::Service>>::Service, C, StatusOverload>,
+            Balance<
+                D::Key,
+                <EndpointLayers<C> as Layer<Labelled<D::Service>>>::Service,
+                C,
+                StatusOverload,
+            >,
             P,
             C,
             F,
@@ -239,10 +299,15 @@ impl<P, C, F> ClientLayer<P, C, F> {
         D::Key: EndpointKey,
         D::Error: Into<BoxError>,
         C: Clone + Send + Sync + 'static,
-        EndpointLayers<C>: Layer<D::Service>,
-        <EndpointLayers<C> as Layer<D::Service>>::Service: Send + Sync + 'static,
+        EndpointLayers<C>: Layer<Labelled<D::Service>>,
+        <EndpointLayers<C> as Layer<Labelled<D::Service>>>::Service: Send + Sync + 'static,
         Layers<P, C, F>: Layer<
-            Balance<D::Key, <EndpointLayers<C> as Layer<D::Service>>::Service, C, StatusOverload>,
+            Balance<
+                D::Key,
+                <EndpointLayers<C> as Layer<Labelled<D::Service>>>::Service,
+                C,
+                StatusOverload,
+            >,
         >,
     {
         let (above, balancer) = self.balancer.as_ref().ok_or_else(|| {

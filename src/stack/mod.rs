@@ -32,7 +32,7 @@ pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
 pub use self::toggle::Toggle;
 
 #[cfg(all(feature = "stack", feature = "balance"))]
-pub use self::balanced::{Balanced, StackEndpoints};
+pub use self::balanced::{Balanced, Labelled, StackEndpoints};
 #[cfg(feature = "stack")]
 pub use self::client::{
     Client, ClientLayer, ClientStack, ClientStackConfig, DEFAULT_ATTEMPT_TIMEOUT,

@@ -7,6 +7,8 @@
 mod adaptive_poisoning;
 mod body_panic;
 mod durations;
+#[cfg(feature = "balance")]
+mod endpoint_flood;
 mod forwarded;
 mod gauges;
 mod keyed_breaker;

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use buttress_breaker::{BreakerConfig, CircuitBreakerHandle, CircuitBreakerLayer, State};
 use buttress_core::config::ConfigError;
 use buttress_core::layer::LayerBuilder;
-use buttress_core::telemetry::{LayerId, LayerReporter, NoopReporter, TelemetrySink};
+use buttress_core::telemetry::QuietSink;
 
 use super::Endpoint;
 use super::phase::Phase;
@@ -60,22 +60,13 @@ fn detector<J: Clone>(
         // The balancer reports each endpoint's ejection itself, capped
         // in labels; the breakers' own reports would be one series per
         // endpoint, uncapped, and say `open` where the cap kept it in.
-        .sink(Quiet)
+        .sink(QuietSink)
         .classifier(judge.clone())
         .build()?;
     if !on {
         layer.handle().disable();
     }
     Ok(layer)
-}
-
-/// A sink that drops everything.
-struct Quiet;
-
-impl TelemetrySink for Quiet {
-    fn register(&self, _layer: &LayerId) -> std::sync::Arc<dyn LayerReporter> {
-        std::sync::Arc::new(NoopReporter)
-    }
 }
 
 impl<K, D> Endpoint<K, D> {

@@ -39,5 +39,5 @@ pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, Retry
 pub use self::handle::{Replay, Telemetry};
 pub use self::recording::RecordingSink;
 pub use self::sink::{
-    AlreadyInstalled, LayerReporter, NoopReporter, TelemetrySink, global, install_global,
+    AlreadyInstalled, LayerReporter, NoopReporter, QuietSink, TelemetrySink, global, install_global,
 };

@@ -32,6 +32,26 @@ impl LayerReporter for NoopReporter {
     fn report(&self, _event: Event) {}
 }
 
+/// A sink that drops everything: for layers that must not report on their
+/// own — a balancer's per-endpoint layers past its label cap, its
+/// ejection breakers — without touching the global sink or claiming a
+/// name.
+///
+/// ```
+/// use buttress_core::telemetry::{Event, LayerKind, QuietSink, Telemetry};
+///
+/// let quiet = Telemetry::with_sink(&QuietSink, LayerKind::Breaker, "unlabelled");
+/// quiet.report(Event::Admitted); // goes nowhere
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuietSink;
+
+impl TelemetrySink for QuietSink {
+    fn register(&self, _layer: &LayerId) -> Arc<dyn LayerReporter> {
+        Arc::new(NoopReporter)
+    }
+}
+
 /// The global sink was already installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlreadyInstalled;
