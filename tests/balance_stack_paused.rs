@@ -16,10 +16,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buttress::balance::{BalanceConfig, BalanceHandle, EndpointState, discover};
+use buttress::balance::{BalanceConfig, EndpointState, discover};
 use buttress::retry::RetryConfig;
 use buttress::stack::ClientStack;
-use support::{Backend, Mode, load, percent};
+use support::{Backend, Mode, load, percent, state, three};
 
 const WORKERS: usize = 8;
 
@@ -32,13 +32,6 @@ fn balance() -> BalanceConfig {
     };
     config.ejection.consecutive_failures = Some(5);
     config
-}
-
-fn three(latency_ms: [u64; 3]) -> Vec<Arc<Backend>> {
-    latency_ms
-        .iter()
-        .map(|ms| Backend::new(Duration::from_millis(*ms)))
-        .collect()
 }
 
 /// One client stack over `backends` (keys `"0"`, `"1"`, `"2"`): retries
@@ -70,15 +63,6 @@ macro_rules! stack_over {
         let handle = layer.balance().unwrap().clone();
         (client, handle)
     }};
-}
-
-fn state(handle: &BalanceHandle, endpoint: &str) -> EndpointState {
-    handle
-        .endpoints()
-        .into_iter()
-        .find(|ep| ep.endpoint == endpoint)
-        .expect("the endpoint is in the table")
-        .state
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,25 +6,9 @@ mod support;
 use std::time::Duration;
 
 use buttress_balance::EndpointState;
-use support::{Backend, Mode, balancer, config, load, percent};
+use support::{Mode, balancer, config, load, percent, state, three};
 
 const WORKERS: usize = 8;
-
-fn three(latency_ms: [u64; 3]) -> Vec<std::sync::Arc<Backend>> {
-    latency_ms
-        .iter()
-        .map(|ms| Backend::new(Duration::from_millis(*ms)))
-        .collect()
-}
-
-fn state(handle: &buttress_balance::BalanceHandle, endpoint: &str) -> EndpointState {
-    handle
-        .endpoints()
-        .into_iter()
-        .find(|ep| ep.endpoint == endpoint)
-        .expect("the endpoint is in the table")
-        .state
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_backend_answering_500s_is_ejected_within_a_second_and_then_barely_called() {

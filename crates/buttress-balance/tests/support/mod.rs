@@ -190,3 +190,24 @@ pub fn percent(part: u64, whole: u64) -> f64 {
         part as f64 * 100.0 / whole as f64
     }
 }
+
+/// Three backends answering after `latency_ms` each.
+pub fn three(latency_ms: [u64; 3]) -> Vec<Arc<Backend>> {
+    latency_ms
+        .iter()
+        .map(|ms| Backend::new(Duration::from_millis(*ms)))
+        .collect()
+}
+
+/// Where `endpoint` stands in the balancer behind `handle`.
+pub fn state(
+    handle: &buttress_balance::BalanceHandle,
+    endpoint: &str,
+) -> buttress_balance::EndpointState {
+    handle
+        .endpoints()
+        .into_iter()
+        .find(|ep| ep.endpoint == endpoint)
+        .expect("the endpoint is in the table")
+        .state
+}

@@ -19,7 +19,7 @@ use super::distributed::needs_redis_feature;
 #[cfg(feature = "redis")]
 use super::distributed::{Distributed, Engine};
 use super::gcra::{Cell, Decision};
-use super::key::Extractor;
+use super::key::{Extractor, Key};
 use super::quota::Class;
 use super::quota::QuotaConfig;
 use crate::ConfigError;
@@ -211,9 +211,7 @@ impl Limiter {
                 map,
                 newcomers,
             } => {
-                let view = TrustRequest::of(request);
-                let cost = self.cost.as_ref().map_or(1, |cost| cost(&view));
-                let key = self.extractor.key(&view, self.config.ipv6_prefix);
+                let (key, cost) = self.key_and_cost(request);
                 if !pinned.is_empty()
                     && let Some((class, cell)) = pinned.get(&*key)
                 {
@@ -281,6 +279,14 @@ impl Limiter {
             return Ok(());
         }
         self.decide(&entry, 0, now, cost)
+    }
+
+    /// The request's key and cost, from one view of it.
+    #[inline]
+    pub(crate) fn key_and_cost<'a, B>(&self, request: &'a http::Request<B>) -> (Key<'a>, u32) {
+        let view = TrustRequest::of(request);
+        let cost = self.cost.as_ref().map_or(1, |cost| cost(&view));
+        (self.extractor.key(&view, self.config.ipv6_prefix), cost)
     }
 
     #[inline]

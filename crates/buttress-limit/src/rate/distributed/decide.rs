@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::Rejected;
-use buttress_core::context::TrustRequest;
 use buttress_core::keyed::{KeyedMap, KeyedStats};
 use buttress_core::telemetry::Event;
 
@@ -114,9 +113,7 @@ impl Limiter {
                 map,
                 newcomers,
             } => {
-                let view = TrustRequest::of(request);
-                let cost = self.cost.as_ref().map_or(1, |cost| cost(&view));
-                let key = self.extractor.key(&view, self.config.ipv6_prefix);
+                let (key, cost) = self.key_and_cost(request);
                 if !pinned.is_empty()
                     && let Some(lease) = pinned.get(&*key)
                 {
