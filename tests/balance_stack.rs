@@ -13,6 +13,8 @@
     feature = "axum"
 ))]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -216,21 +218,7 @@ fn a_mistake_in_the_balance_section_names_its_path() {
 
 #[test]
 fn the_example_services_balance_section_loads_when_uncommented() {
-    let example = std::fs::read_to_string("examples/service.toml").unwrap();
-    let mut uncommented = String::new();
-    let mut in_balance = false;
-    for line in example.lines() {
-        if line.starts_with("# [clients.inventory.balance") {
-            in_balance = true;
-        } else if !line.starts_with("# ") {
-            in_balance = false;
-        }
-        match (in_balance, line.strip_prefix("# ")) {
-            (true, Some(setting)) => uncommented.push_str(setting),
-            _ => uncommented.push_str(line),
-        }
-        uncommented.push('\n');
-    }
+    let uncommented = support::example::with_section_uncommented("clients.inventory.balance");
     let config = ServiceConfig::from_toml(&uncommented).unwrap();
     let balance = config.clients["inventory"]
         .balance

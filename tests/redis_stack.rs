@@ -22,6 +22,7 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../crates/buttress-limit/tests/support/redis_server.rs"]
 mod redis_server;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -149,4 +150,35 @@ async fn two_replicas_from_one_toml_share_a_tenants_quota() {
         assert_eq!(stats.redis_errors, 0, "no Redis call failed: {stats:?}");
         assert_eq!(stats.fallback, 0, "Redis never went down: {stats:?}");
     }
+}
+
+#[test]
+fn the_example_services_distributed_section_loads_when_uncommented() {
+    let uncommented = support::example::with_section_uncommented("server.rate_limit.distributed");
+    let config = ServiceConfig::from_toml(&uncommented).unwrap();
+    let redis = config
+        .server
+        .rate_limit
+        .settings()
+        .and_then(|limit| limit.distributed.clone())
+        .expect("the distributed section, uncommented");
+    assert_eq!((redis.replicas, redis.lease), (3, 20));
+
+    // Its TLS block, as its comment says: with a rediss:// URL.
+    let tls = support::example::uncomment(&uncommented, "server.rate_limit.distributed.tls")
+        .replace("redis://127.0.0.1:6379", "rediss://127.0.0.1:6380");
+    let config = ServiceConfig::from_toml(&tls).unwrap();
+    let redis = config
+        .server
+        .rate_limit
+        .settings()
+        .and_then(|limit| limit.distributed.clone())
+        .unwrap();
+    assert!(redis.url.starts_with("rediss://") && redis.tls.ca_file.is_some());
+    // Without the URL change, the TLS block is refused, naming it.
+    let refused = support::example::uncomment(&uncommented, "server.rate_limit.distributed.tls");
+    assert_eq!(
+        ServiceConfig::from_toml(&refused).unwrap_err().field(),
+        "server.rate_limit.distributed.tls"
+    );
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own subset
 
 pub mod dependency;
+pub mod example;
 pub mod prometheus;
 
 use std::future::Future;

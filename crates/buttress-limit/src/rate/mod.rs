@@ -111,8 +111,10 @@
 //! and one probe tries it again after a backoff (core's `Backoff`,
 //! doubling to `max_backoff`). While it is down each replica enforces its
 //! local share (`fallback = "local"`) or refuses what its leases do not
-//! cover (`"refuse"`); permits already leased are still spent. TLS
-//! (`rediss://`) is not supported yet. The `<name>/redis` telemetry
+//! cover (`"refuse"`); permits already leased are still spent. A
+//! `rediss://` URL speaks TLS (feature `redis-tls`: rustls, the system's
+//! roots plus any in [`RedisTlsConfig`], a client certificate if given).
+//! The `<name>/redis` telemetry
 //! reports every call's latency and outcome (`buttress.call.duration`,
 //! `buttress.calls`) and the state (`shared`, `local` or `refusing`:
 //! `buttress.state`, `buttress.transitions`); the handle's
@@ -177,7 +179,7 @@ mod quota;
 mod service;
 
 pub use self::config::{RateLimitConfig, RateLimitLayerBuilder, RateLimitMode};
-pub use self::distributed::{DistributedStats, RedisFallback, RedisRateConfig};
+pub use self::distributed::{DistributedStats, RedisFallback, RedisRateConfig, RedisTlsConfig};
 pub use self::forwarded::ForwardedHeader;
 pub use self::key::KeySource;
 pub use self::layer::{RateLimitHandle, RateLimitLayer};

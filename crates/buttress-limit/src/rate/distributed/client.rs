@@ -27,6 +27,58 @@ pub(crate) enum CallError {
     Protocol,
 }
 
+fn unusable_url(e: redis::RedisError) -> ConfigError {
+    ConfigError::new("url", format!("not a usable Redis URL: {e}"))
+}
+
+/// A client for a `rediss://` URL: the system's roots plus `tls.ca_file`,
+/// and `tls`' client certificate if given.
+#[cfg(feature = "redis-tls")]
+fn tls_client(config: &RedisRateConfig) -> Result<redis::Client, ConfigError> {
+    // rustls needs a process-wide crypto provider; install ring's unless
+    // the application already chose one (then this fails, harmlessly and
+    // theirs is used). ring, not aws-lc-rs: a small pure-`cc` build for a
+    // link inside the service's own network; rustls deprecates it only
+    // for lacking post-quantum key exchange, which an application that
+    // needs it gets by installing aws-lc-rs' provider first.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |field: &'static str, path: &Option<std::path::PathBuf>| {
+        path.as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| {
+                    ConfigError::new(field, format!("cannot read {}: {e}", path.display()))
+                })
+            })
+            .transpose()
+    };
+    let tls = &config.tls;
+    let root_cert = read("tls.ca_file", &tls.ca_file)?;
+    let client_tls = match (
+        read("tls.client_cert_file", &tls.client_cert_file)?,
+        read("tls.client_key_file", &tls.client_key_file)?,
+    ) {
+        (Some(client_cert), Some(client_key)) => Some(redis::ClientTlsConfig {
+            client_cert,
+            client_key,
+        }),
+        _ => None,
+    };
+    let certificates = redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    };
+    redis::Client::build_with_tls(config.url.as_str(), certificates).map_err(unusable_url)
+}
+
+#[cfg(not(feature = "redis-tls"))]
+fn tls_client(_: &RedisRateConfig) -> Result<redis::Client, ConfigError> {
+    Err(ConfigError::new(
+        "url",
+        "rediss:// (TLS) needs the `redis-tls` feature",
+    ))
+}
+
 /// One layer's link to Redis.
 pub(crate) struct RedisClient {
     client: redis::Client,
@@ -51,8 +103,11 @@ impl RedisClient {
         config: &RedisRateConfig,
         telemetry: Telemetry,
     ) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| ConfigError::new("url", format!("not a usable Redis URL: {e}")))?;
+        let client = if config.url.starts_with("rediss://") {
+            tls_client(config)?
+        } else {
+            redis::Client::open(config.url.as_str()).map_err(unusable_url)?
+        };
         Ok(RedisClient {
             client,
             manager: OnceLock::new(),

@@ -32,7 +32,7 @@ pub enum RedisFallback {
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `url` | `redis://127.0.0.1:6379` | the server; a password or user from the URL (`redis://:secret@host/0`); `rediss://` (TLS) is not supported yet |
+/// | `url` | `redis://127.0.0.1:6379` | the server; a password or user from the URL (`redis://:secret@host/0`); `rediss://` for TLS (feature `redis-tls`) |
 /// | `key_prefix` | `buttress:rate:` | what every Redis key starts with, before `<name>:<class>:<key>` |
 /// | `timeout` | 50 ms | the longest any Redis call (connecting included) may take, 1 ms to 10 s |
 /// | `lease` | 10 | permits a replica takes from Redis at once per hot key (at most the class's burst); the fleet's worst-case over-admission is `lease × replicas` |
@@ -42,6 +42,7 @@ pub enum RedisFallback {
 /// | `failures` | 2 | consecutive failed calls that mark Redis down |
 /// | `backoff` | 250 ms | how long Redis stays marked down before one call tries it again, doubling (with jitter) while it keeps failing |
 /// | `max_backoff` | 5 s | the longest such wait |
+/// | `tls` | system roots, no client certificate | for a `rediss://` URL: extra trusted roots (`ca_file`) and a client certificate (`client_cert_file`, `client_key_file`), PEM files ([`RedisTlsConfig`]) |
 ///
 /// ```
 /// use buttress_limit::rate::{RedisFallback, RedisRateConfig};
@@ -94,6 +95,47 @@ pub struct RedisRateConfig {
     /// The longest such wait, `backoff` to 1 h.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_backoff: Duration,
+    /// TLS for a `rediss://` URL (`[server.rate_limit.distributed.tls]`).
+    pub tls: RedisTlsConfig,
+}
+
+/// TLS to Redis, for a `rediss://` URL (feature `redis-tls`): the
+/// server's certificate is checked against the system's roots, plus
+/// `ca_file`'s; with `client_cert_file` and `client_key_file` the replica
+/// presents its own (Redis' `tls-auth-clients`). Files are PEM, read when
+/// the layer is built; an unreadable one fails the build naming its field.
+///
+/// ```
+/// use buttress_limit::rate::{RedisRateConfig, RedisTlsConfig};
+///
+/// let redis = RedisRateConfig {
+///     url: "rediss://:secret@redis.internal:6380/0".into(),
+///     tls: RedisTlsConfig { ca_file: Some("/etc/redis/ca.crt".into()), ..Default::default() },
+///     ..RedisRateConfig::default()
+/// };
+/// assert!(redis.validate().is_ok());
+/// let half = RedisTlsConfig { client_cert_file: Some("client.crt".into()), ..Default::default() };
+/// let err = RedisRateConfig { url: "rediss://redis:6380".into(), tls: half, ..Default::default() }
+///     .validate()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "tls.client_key_file");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct RedisTlsConfig {
+    /// Roots to trust besides the system's (a private CA), PEM.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// This replica's certificate, PEM, for servers that ask for one.
+    pub client_cert_file: Option<std::path::PathBuf>,
+    /// Its private key, PEM.
+    pub client_key_file: Option<std::path::PathBuf>,
+}
+
+impl RedisTlsConfig {
+    fn is_set(&self) -> bool {
+        self != &RedisTlsConfig::default()
+    }
 }
 
 impl Default for RedisRateConfig {
@@ -109,26 +151,40 @@ impl Default for RedisRateConfig {
             failures: 2,
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
+            tls: RedisTlsConfig::default(),
         }
     }
 }
 
-/// The URL schemes the `redis` crate reads without TLS.
-const SCHEMES: [&str; 3] = ["redis://", "unix://", "redis+unix://"];
+/// The URL schemes the `redis` crate reads.
+const SCHEMES: [&str; 4] = ["redis://", "rediss://", "unix://", "redis+unix://"];
 
 impl RedisRateConfig {
     /// Checks every field; errors name it (`timeout`, `lease`, …). The
     /// URL is parsed fully only when the layer is built (with the `redis`
     /// feature); here its scheme is checked.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.url.starts_with("rediss://") {
+        if !SCHEMES.iter().any(|scheme| self.url.starts_with(scheme)) {
             return Err(ConfigError::new(
                 "url",
-                "TLS (rediss://) is not supported yet: reach Redis over a trusted network or a local TLS tunnel",
+                "must be a redis://, rediss:// or unix:// URL",
             ));
         }
-        if !SCHEMES.iter().any(|scheme| self.url.starts_with(scheme)) {
-            return Err(ConfigError::new("url", "must be a redis:// or unix:// URL"));
+        if self.tls.is_set() && !self.url.starts_with("rediss://") {
+            return Err(ConfigError::new(
+                "tls",
+                "applies to a rediss:// URL only: use rediss:// or drop the section",
+            ));
+        }
+        if self.tls.client_cert_file.is_some() != self.tls.client_key_file.is_some() {
+            let missing = match self.tls.client_cert_file {
+                Some(_) => "tls.client_key_file",
+                None => "tls.client_cert_file",
+            };
+            return Err(ConfigError::new(
+                missing,
+                "a client certificate needs both its certificate and its key",
+            ));
         }
         if self.key_prefix.len() > 128 {
             return Err(ConfigError::new("key_prefix", "must be at most 128 bytes"));
@@ -181,7 +237,7 @@ mod tests {
     fn errors_name_the_field() {
         RedisRateConfig::default().validate().unwrap();
         assert_eq!(field(|c| c.url = "http://x".into()), "url");
-        assert_eq!(field(|c| c.url = "rediss://x".into()), "url");
+        assert_eq!(field(|c| c.url = "http://x".into()), "url");
         assert_eq!(field(|c| c.key_prefix = "x".repeat(200)), "key_prefix");
         assert_eq!(field(|c| c.timeout = Duration::ZERO), "timeout");
         assert_eq!(field(|c| c.timeout = Duration::from_secs(11)), "timeout");

@@ -24,7 +24,7 @@ mod lease;
 #[cfg(feature = "redis")]
 mod script;
 
-pub use self::config::{RedisFallback, RedisRateConfig};
+pub use self::config::{RedisFallback, RedisRateConfig, RedisTlsConfig};
 pub use self::stats::DistributedStats;
 
 #[cfg(feature = "redis")]
