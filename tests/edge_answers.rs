@@ -43,6 +43,7 @@ async fn every_reason_maps_to_its_http_status_and_grpc_code() {
         (Reason::Timeout, 504, "4"),
         (Reason::DeadlineExceeded, 504, "4"),
         (Reason::FaultInjected, 503, "14"),
+        (Reason::NoEndpoint, 503, "14"),
     ];
     assert_eq!(expected.len(), Reason::ALL.len());
     for (reason, status, code) in expected {
