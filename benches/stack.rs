@@ -23,7 +23,10 @@
 //!   with budget, breaker, bulkhead, per-attempt timeout) over the same
 //!   service as a transport, cloning requests rather than buffering bodies;
 //! - `tower_client`: tower's `Retry` with a `TpsBudget`, `ConcurrencyLimit`
-//!   and `Timeout`.
+//!   and `Timeout`;
+//! - `resilience_*`: tower-resilience 0.13's breaker, bulkhead, retry,
+//!   time limiter and adaptive limiter alone, and its client and server
+//!   stacks in the order its docs recommend (`stack/resilience.rs`).
 //!
 //! Futures are polled with a no-op waker inside a current-thread runtime's
 //! context (the timeouts need its timer; nothing is ever pending, so no
@@ -56,10 +59,13 @@ const PREFIX: &str = "stack";
 
 #[path = "stack/probes.rs"]
 mod probes;
+#[path = "stack/resilience.rs"]
+mod resilience;
 #[path = "stack/variants.rs"]
 mod variants;
 
 use probes::{Instructions, sizes};
+use resilience::each_resilience;
 use variants::{Visit, each_ablation, each_layer, each_stack};
 
 struct Bench<'a>(&'a mut Criterion);
@@ -136,6 +142,7 @@ fn main() {
         each_stack(&mut run);
         each_ablation(&mut run);
         each_layer(&mut run);
+        each_resilience(&mut run);
         return;
     }
     if args.iter().any(|arg| arg == "allocations-only") {
@@ -145,6 +152,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     each_stack(&mut Bench(&mut criterion));
     each_ablation(&mut Bench(&mut criterion));
+    each_resilience(&mut Bench(&mut criterion));
     if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
         each_stack(&mut Scaling::default());
     }
