@@ -98,11 +98,31 @@ impl LayerStatus {
 struct Registry {
     /// Held weakly: a layer dropped (its reporter with it) leaves the
     /// report, and a layer built again under its name is not listed twice.
-    layers: Mutex<Vec<Weak<LayerStatus>>>,
+    layers: Mutex<Tracked>,
     critical: Mutex<Vec<String>>,
     draining: AtomicBool,
     /// Transitions and refusal summaries, for live readers.
     feed: Feed,
+}
+
+/// The registered layers, dead ones pruned in batches: a registration
+/// prunes only once the list has doubled since the last prune, so
+/// registering `n` layers costs O(n) in all (not O(n²)), and the list
+/// holds at most twice the live layers (and 64).
+#[derive(Debug, Default)]
+struct Tracked {
+    layers: Vec<Weak<LayerStatus>>,
+    prune_at: usize,
+}
+
+impl Tracked {
+    fn push(&mut self, status: &Arc<LayerStatus>) {
+        if self.layers.len() >= self.prune_at {
+            self.layers.retain(|layer| layer.strong_count() > 0);
+            self.prune_at = (2 * self.layers.len()).max(64);
+        }
+        self.layers.push(Arc::downgrade(status));
+    }
 }
 
 /// The health of this process as Buttress sees it. Clones share one view.
@@ -135,18 +155,20 @@ impl Health {
             feed: self.registry.feed.clone(),
             rejections: RejectionTally::default(),
         });
-        let mut layers = self.layers();
-        layers.retain(|layer| layer.strong_count() > 0);
-        layers.push(Arc::downgrade(&status));
+        self.layers().push(&status);
         status
     }
 
     /// The layers alive now, in the order they registered.
     fn live_layers(&self) -> Vec<Arc<LayerStatus>> {
-        self.layers().iter().filter_map(Weak::upgrade).collect()
+        self.layers()
+            .layers
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
-    fn layers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<LayerStatus>>> {
+    fn layers(&self) -> std::sync::MutexGuard<'_, Tracked> {
         self.registry
             .layers
             .lock()
@@ -358,5 +380,26 @@ impl<B> Service<Request<B>> for HealthService {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use buttress_core::telemetry::LayerKind;
+
+    #[test]
+    fn registrations_prune_dead_layers_in_batches_and_keep_every_live_one() {
+        let health = Health::new();
+        let kept: Vec<_> = (0..100)
+            .map(|n| health.track(&LayerId::new(LayerKind::Breaker, format!("kept-{n}"))))
+            .collect();
+        for n in 0..100_000 {
+            // Built and dropped at once, as an endpoint that never stayed.
+            drop(health.track(&LayerId::new(LayerKind::Bulkhead, format!("gone-{n}"))));
+        }
+        let held = health.layers().layers.len();
+        assert!(held <= 2 * kept.len() + 64, "{held} entries held");
+        assert_eq!(health.live_layers().len(), kept.len());
     }
 }
