@@ -428,3 +428,42 @@ async fn the_rate_limit_takes_new_quotas_and_every_caller_keeps_its_state() {
     assert_eq!(err.field(), "server.rate_limit.key");
     assert_eq!(call("fresh").await.unwrap().status(), 429);
 }
+
+/// A balanced client: the layers above the balancer change live; the
+/// balancer and the per-endpoint layers (one set per replica, built as
+/// replicas arrive) keep their settings, and a file that changes them is
+/// refused with the field, changing nothing.
+#[cfg(feature = "balance")]
+#[tokio::test]
+async fn a_balanced_client_reloads_above_the_balancer_only() {
+    let toml = |attempts: u32, wait: &str| {
+        format!(
+            "[clients.dep]\n[clients.dep.retry]\nmax_attempts = {attempts}\n\
+             [clients.dep.breaker]\nwait = \"{wait}\"\n\
+             [clients.dep.balance]\nendpoints = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n"
+        )
+    };
+    let path = file("balanced", &toml(3, "10s"));
+    let client = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_client("dep")
+        .unwrap();
+    let reloader = Reloader::new(&path).client("dep", &client);
+
+    std::fs::write(&path, toml(5, "10s")).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(
+        client.config().retry.settings().unwrap().max_attempts,
+        5,
+        "the retry above the balancer takes the new attempts"
+    );
+
+    std::fs::write(&path, toml(5, "20s")).unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(err.field(), "clients.dep.breaker");
+    assert_eq!(
+        client.config().breaker,
+        ServiceConfig::from_toml(&toml(5, "10s")).unwrap().clients["dep"].breaker,
+        "the per-endpoint breakers keep their settings"
+    );
+}
