@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress::balance::{BalanceConfig, EndpointState, discover};
+use buttress::core::layer::LayerHandle;
 use buttress::retry::RetryConfig;
 use buttress::stack::ClientStack;
 use support::{Backend, Mode, load, percent, state, three};
@@ -249,4 +250,48 @@ async fn endpoints_added_and_removed_mid_traffic_fail_no_request() {
         "a removed endpoint takes no new call"
     );
     assert_eq!(layer.balance().unwrap().endpoints().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_injection_in_a_balanced_stack_is_one_layer_for_the_dependency() {
+    // Every call delayed 10 ms by the stack's chaos section, applied below
+    // the balancer to each replica's connection; the chaos layer keeps
+    // the dependency's name, which directives use.
+    let backends = three([5, 5, 5]);
+    let layer = ClientStack::new("inventory")
+        .clone_requests()
+        .configure(|c| {
+            c.balance = Some(balance());
+            c.chaos = buttress::chaos::ChaosConfig {
+                delay: Some(buttress::chaos::DelayConfig {
+                    percent: 100.0,
+                    latency: buttress::chaos::Latency::Fixed {
+                        delay: Duration::from_millis(10),
+                    },
+                }),
+                ..buttress::chaos::ChaosConfig::default()
+            }
+            .into();
+        })
+        .build()
+        .unwrap();
+    let client = layer
+        .balanced_discover(discover::static_list(
+            backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i.to_string(), b.service())),
+        ))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let answer = tower::ServiceExt::oneshot(client, http::Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(15),
+        "5 ms backend + 10 ms injected"
+    );
+    assert_eq!(layer.chaos().unwrap().id().name(), "inventory");
 }

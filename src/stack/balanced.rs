@@ -29,7 +29,7 @@ use tower_layer::{Identity, Layer};
 use tower_service::Service;
 
 use super::client::{
-    Client, ClientLayer, ClientStackConfig, EndpointLayers, EndpointParts, Layers,
+    ChaosSlot, Client, ClientLayer, ClientStackConfig, EndpointLayers, EndpointParts, Layers,
 };
 
 /// The balancer a balanced client stack holds.
@@ -44,8 +44,10 @@ pub type Balanced<T, P = BufferBody, C = DefaultClassifier, F = Identity> = Clie
     F,
 >;
 
-/// Builds each endpoint's breaker, bulkhead, per-attempt timeout and chaos
-/// from the stack's sections, reporting as `<stack>/<endpoint>` while
+/// Builds each endpoint's breaker, bulkhead and per-attempt timeout from
+/// the stack's sections, above the stack's one fault-injection layer
+/// (shared by every endpoint, under the dependency's name, which
+/// directives spell), reporting as `<stack>/<endpoint>` while
 /// fewer than `max_endpoint_labels` endpoints hold a name, and not at all
 /// beyond (their calls still count in the balancer's and the stack's own
 /// telemetry), so the telemetry's label set stays bounded however many
@@ -57,6 +59,8 @@ pub struct StackEndpoints<C> {
 
 struct Recipe<C> {
     config: ClientStackConfig,
+    /// The stack's fault injection: one layer for every endpoint.
+    chaos: ChaosSlot,
     env: BuildEnv,
     classifier: C,
     named: Arc<AtomicUsize>,
@@ -108,12 +112,17 @@ where
             // its calls): no name, no series, however many endpoints.
             None => BuildEnv::named(format!("{stack}/unlabelled")).with_sink(QuietSink),
         };
-        EndpointParts::build(&recipe.config, &env, &recipe.classifier)
+        let guards = EndpointParts::guards(&recipe.config, &env, &recipe.classifier)
             // The same sections built once when the stack was (`build`
-            // checks them before it gets here); only the name differs.
-            .expect("the endpoint layers built once already")
-            .into_layers()
-            .layer(Labelled { inner, _slot: slot })
+            // checks them before it gets here); only the name differs,
+            // and these layers ask nothing of it.
+            .expect("the endpoint layers built once already");
+        EndpointParts {
+            chaos: recipe.chaos.clone(),
+            ..guards
+        }
+        .into_layers()
+        .layer(Labelled { inner, _slot: slot })
     }
 }
 
@@ -160,9 +169,11 @@ pub(super) fn balancer<C: Clone>(
     config: &ClientStackConfig,
     env: &BuildEnv,
     classifier: &C,
+    chaos: ChaosSlot,
 ) -> Result<StackBalancer<C>, ConfigError> {
     let recipe = Recipe {
         config: config.clone(),
+        chaos,
         env: env.clone(),
         classifier: classifier.clone(),
         named: Arc::new(AtomicUsize::new(0)),
@@ -188,8 +199,8 @@ impl<P, C, F> ClientLayer<P, C, F> {
     /// endpoint's connection made by `make` from its address (a
     /// hyper-util client, a reqwest client or a tonic `Channel` bound to
     /// that address — see `buttress::balance` for ready-made makers),
-    /// wrapped in a breaker, bulkhead, per-attempt timeout and chaos of
-    /// its own, below one balancer. Fails, naming `balance`, if the stack
+    /// wrapped in a breaker, bulkhead and per-attempt timeout of its own
+    /// (and the stack's one fault-injection layer), below one balancer. Fails, naming `balance`, if the stack
     /// has no such section.
     ///
     /// ```
@@ -250,8 +261,8 @@ impl<P, C, F> ClientLayer<P, C, F> {
     /// a channel the application feeds (`buttress::balance::discover::channel`),
     /// a static list, or a discovery client of its own — instead of the
     /// `balance` section's `endpoints` (its other settings apply). Each
-    /// endpoint arriving gets its own breaker, bulkhead, per-attempt
-    /// timeout and chaos; one leaving finishes the calls it has.
+    /// endpoint arriving gets its own breaker, bulkhead and per-attempt
+    /// timeout; one leaving finishes the calls it has.
     ///
     /// ```
     /// use buttress::balance::{BalanceConfig, discover};

@@ -31,9 +31,9 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 
 /// Fault injection with the `chaos` feature, nothing without it.
 #[cfg(feature = "chaos")]
-type ChaosSlot = OptionalLayer<buttress_chaos::ChaosLayer>;
+pub(super) type ChaosSlot = OptionalLayer<buttress_chaos::ChaosLayer>;
 #[cfg(not(feature = "chaos"))]
-type ChaosSlot = Identity;
+pub(super) type ChaosSlot = Identity;
 
 /// gRPC refusals as `tonic::Status` with the `tonic` feature, nothing
 /// without it.
@@ -123,9 +123,10 @@ pub struct ClientStackConfig {
     #[cfg(feature = "chaos")]
     pub chaos: Toggle<buttress_chaos::ChaosConfig>,
     /// Balancing over the dependency's replicas (feature `balance`; off
-    /// unless given): with it, the breaker, bulkhead, per-attempt timeout
-    /// and chaos are built once per endpoint, below the balancer, and the
-    /// stack is applied with [`ClientLayer::balanced`].
+    /// unless given): with it, the breaker, bulkhead and per-attempt
+    /// timeout are built once per endpoint, below the balancer (fault
+    /// injection stays one layer), and the stack is applied with
+    /// [`ClientLayer::balanced`].
     #[cfg(feature = "balance")]
     pub balance: Option<buttress_balance::BalanceConfig>,
 }
@@ -543,7 +544,10 @@ impl<P, C, F> ClientStack<P, C, F> {
         let balancer = config
             .balance
             .as_ref()
-            .map(|balance| super::balanced::balancer(balance, config, &env, classifier))
+            .map(|balance| {
+                let chaos = endpoint.chaos.clone();
+                super::balanced::balancer(balance, config, &env, classifier, chaos)
+            })
             .transpose()?;
         // The layers above the endpoint, over given endpoint layers: the
         // stack's own (applied with `layer`), or none when `balanced`
@@ -601,8 +605,8 @@ impl<P, C, F> ClientStack<P, C, F> {
 }
 
 /// The layers between the throttle and the transport — breaker, bulkhead,
-/// per-attempt timeout, chaos: the stack's own, or (balanced) one set per
-/// endpoint.
+/// per-attempt timeout, chaos: the stack's own, or (balanced) the first
+/// three once per endpoint over the stack's one chaos layer.
 pub(super) struct EndpointParts<C> {
     pub(super) breaker: Option<CircuitBreakerLayer<C>>,
     pub(super) bulkhead: Option<BulkheadLayer>,
@@ -628,6 +632,25 @@ impl<C: Clone> EndpointParts<C> {
         env: &BuildEnv,
         classifier: &C,
     ) -> Result<Self, ConfigError> {
+        #[cfg(feature = "chaos")]
+        let chaos = OptionalLayer::new(config.chaos.build_in(env, "chaos", || None)?);
+        #[cfg(not(feature = "chaos"))]
+        let chaos = Identity::new();
+        Ok(EndpointParts {
+            chaos,
+            ..Self::guards(config, env, classifier)?
+        })
+    }
+
+    /// The breaker, bulkhead and timeout alone, named by `env` (chaos
+    /// left out): what a balanced stack builds again for each endpoint.
+    /// Fault injection stays one layer for the dependency, under its
+    /// name, which directives spell.
+    pub(super) fn guards(
+        config: &ClientStackConfig,
+        env: &BuildEnv,
+        classifier: &C,
+    ) -> Result<Self, ConfigError> {
         let breaker = config
             .breaker
             .resolve(|| Some(BreakerConfig::default()))
@@ -647,15 +670,11 @@ impl<C: Clone> EndpointParts<C> {
         let timeout = config
             .timeout
             .build_in(env, "timeout", || Some(DEFAULT_ATTEMPT_TIMEOUT.into()))?;
-        #[cfg(feature = "chaos")]
-        let chaos = OptionalLayer::new(config.chaos.build_in(env, "chaos", || None)?);
-        #[cfg(not(feature = "chaos"))]
-        let chaos = Identity::new();
         Ok(EndpointParts {
             breaker,
             bulkhead,
             timeout,
-            chaos,
+            chaos: ChaosSlot::default(),
         })
     }
 
