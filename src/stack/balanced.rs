@@ -105,18 +105,23 @@ where
                     named: recipe.named.clone(),
                 })
             });
+        // Past the cap the endpoint's layers report nothing of their own
+        // (the balancer's and the stack's telemetry still count its
+        // calls): no name, no series, however many endpoints.
+        let quiet = || BuildEnv::named(format!("{stack}/unlabelled")).with_sink(QuietSink);
         let env = match slot {
             Some(_) => recipe.env.clone().with_name(format!("{stack}/{key}")),
-            // Past the cap the endpoint's layers report nothing of their
-            // own (the balancer's and the stack's telemetry still count
-            // its calls): no name, no series, however many endpoints.
-            None => BuildEnv::named(format!("{stack}/unlabelled")).with_sink(QuietSink),
+            None => quiet(),
         };
         let guards = EndpointParts::guards(&recipe.config, &env, &recipe.classifier)
-            // The same sections built once when the stack was (`build`
-            // checks them before it gets here); only the name differs,
-            // and these layers ask nothing of it.
-            .expect("the endpoint layers built once already");
+            .or_else(|err| {
+                // Only the name differs from the sections `build` checked;
+                // should a key make a name a layer refuses, the endpoint
+                // still gets its layers, unlabelled.
+                tracing::warn!(endpoint = %key, error = %err, "endpoint layers built unlabelled");
+                EndpointParts::guards(&recipe.config, &quiet(), &recipe.classifier)
+            })
+            .expect("the stack's sections, checked when it was built");
         EndpointParts {
             chaos: recipe.chaos.clone(),
             ..guards
