@@ -299,7 +299,18 @@ impl Limiter {
     #[inline]
     fn decide(&self, cell: &Cell, class: usize, now: u64, cost: u32) -> Result<(), Box<Rejected>> {
         let state = &self.classes[class];
-        match cell.check(state.class.rate(), now, cost) {
+        self.conclude(state, cell.check(state.class.rate(), now, cost))
+    }
+
+    /// Reports a decision against `state`'s own quota: admitted, or
+    /// refused (counted in shadow mode).
+    #[inline]
+    pub(crate) fn conclude(
+        &self,
+        state: &ClassState,
+        decision: Decision,
+    ) -> Result<(), Box<Rejected>> {
+        match decision {
             Decision::Admitted => {
                 state.telemetry.report(Event::Admitted);
                 Ok(())

@@ -220,22 +220,13 @@ impl Limiter {
                 );
             }
         }
-        match lease
+        let decision = lease
             .local
-            .check(engine.rates(lease.class).share, now, cost)
-        {
-            Decision::Admitted => {
-                if pending {
-                    lease.owe(cost);
-                }
-                state.telemetry.report(Event::Admitted);
-                Ok(())
-            }
-            Decision::Limited {
-                wait,
-                remaining,
-                reset,
-            } => self.limit(state, &state.class, wait, remaining, reset),
+            .check(engine.rates(lease.class).share, now, cost);
+        if pending && decision == Decision::Admitted {
+            // Charged to Redis with the refill that is out.
+            lease.owe(cost);
         }
+        self.conclude(state, decision)
     }
 }
