@@ -21,7 +21,7 @@ use buttress_retry::{
 use tower_layer::{Identity, Layer, Stack};
 
 use super::live::{self, LiveLayers, Running};
-use super::{OptionalLayer, Toggle};
+use super::{BypassLayer, OptionalLayer, Toggle};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,9 +47,9 @@ type StatusSlot = Identity;
 pub(super) type Layers<P, C, F> = Stack<
     ChaosSlot,
     Stack<
-        OptionalLayer<TimeoutLayer>,
+        BypassLayer<TimeoutLayer>,
         Stack<
-            OptionalLayer<BulkheadLayer>,
+            BypassLayer<BulkheadLayer>,
             Stack<
                 OptionalLayer<CircuitBreakerLayer<C>>,
                 Stack<
@@ -79,8 +79,8 @@ pub(super) type Layers<P, C, F> = Stack<
 pub(super) type EndpointLayers<C> = Stack<
     ChaosSlot,
     Stack<
-        OptionalLayer<TimeoutLayer>,
-        Stack<OptionalLayer<BulkheadLayer>, Stack<OptionalLayer<CircuitBreakerLayer<C>>, Identity>>,
+        BypassLayer<TimeoutLayer>,
+        Stack<BypassLayer<BulkheadLayer>, Stack<OptionalLayer<CircuitBreakerLayer<C>>, Identity>>,
     >,
 >;
 
@@ -562,8 +562,8 @@ impl<P, C, F> ClientStack<P, C, F> {
                 .layer(retry.clone())
                 .layer(OptionalLayer::new(throttle.clone()))
                 .layer(OptionalLayer::new(endpoint.breaker))
-                .layer(OptionalLayer::new(endpoint.bulkhead))
-                .layer(OptionalLayer::new(endpoint.timeout))
+                .layer(BypassLayer::new(endpoint.bulkhead))
+                .layer(BypassLayer::new(endpoint.timeout))
                 .layer(endpoint.chaos)
                 .into_inner()
         };
@@ -684,8 +684,8 @@ impl<C: Clone> EndpointParts<C> {
     pub(super) fn into_layers(self) -> EndpointLayers<C> {
         tower::ServiceBuilder::new()
             .layer(OptionalLayer::new(self.breaker))
-            .layer(OptionalLayer::new(self.bulkhead))
-            .layer(OptionalLayer::new(self.timeout))
+            .layer(BypassLayer::new(self.bulkhead))
+            .layer(BypassLayer::new(self.timeout))
             .layer(self.chaos)
             .into_inner()
     }

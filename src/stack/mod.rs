@@ -10,7 +10,8 @@
 //!   per replica ([`ClientLayer::balanced`]).
 //! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
-//! - [`OptionalLayer`]: how a stack leaves a layer out with one type.
+//! - [`BypassLayer`] and [`OptionalLayer`]: how a stack leaves a layer out
+//!   with one type.
 //!
 //! Each stack's documentation has a table of what is on by default, with
 //! which settings, and why; ARCHITECTURE.md explains the order. With the
@@ -28,7 +29,7 @@ mod client;
 #[cfg(feature = "stack")]
 mod server;
 
-pub use self::optional::{Optional, OptionalLayer, ResponseFuture};
+pub use self::optional::{BypassLayer, Optional, OptionalLayer, ResponseFuture};
 pub use self::toggle::Toggle;
 
 #[cfg(all(feature = "stack", feature = "balance"))]

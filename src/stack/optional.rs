@@ -1,9 +1,11 @@
-//! [`OptionalLayer`]: a layer that may be left out, decided at run time.
+//! [`OptionalLayer`] and [`BypassLayer`]: a layer that may be left out,
+//! decided at run time.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use buttress_core::layer::Bypass;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -146,6 +148,70 @@ where
         match self.project().kind.project() {
             KindProjection::On { future } => future.poll(cx),
             KindProjection::Off { future } => future.poll(cx).map_err(Into::into),
+        }
+    }
+}
+
+/// A layer that may be left out, for layers that know their own off
+/// state ([`Bypass`]): on or off, the service is the layer's own type, so
+/// leaving a layer out adds no level of wrapping — no enum around each
+/// response future, no extra move of it on every call. The server stack
+/// holds its layers this way.
+///
+/// ```
+/// use buttress::core::layer::Bypass;
+/// use buttress::core::timeout::TimeoutLayer;
+/// use buttress::stack::BypassLayer;
+/// use std::time::Duration;
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let inner = service_fn(|_: http::Request<()>| async { Ok::<_, std::convert::Infallible>(2) });
+/// let on = BypassLayer::new(Some(TimeoutLayer::new(Duration::from_secs(1)).expect("a valid timeout")));
+/// let off = BypassLayer::<TimeoutLayer>::off();
+/// // The same service type either way.
+/// let mut services = [on.layer(inner.clone()), off.layer(inner)];
+/// for service in &mut services {
+///     let answer = service.ready().await.unwrap().call(http::Request::new(())).await;
+///     assert_eq!(answer.unwrap(), 2);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BypassLayer<L> {
+    layer: Option<L>,
+}
+
+impl<L> BypassLayer<L> {
+    /// `Some(layer)` applies it, `None` bypasses it.
+    pub const fn new(layer: Option<L>) -> Self {
+        BypassLayer { layer }
+    }
+
+    /// The layer bypassed.
+    pub const fn off() -> Self {
+        BypassLayer { layer: None }
+    }
+
+    /// The layer, if it is on.
+    pub fn get(&self) -> Option<&L> {
+        self.layer.as_ref()
+    }
+}
+
+impl<L> Default for BypassLayer<L> {
+    fn default() -> Self {
+        Self::off()
+    }
+}
+
+impl<S, L: Bypass<S>> Layer<S> for BypassLayer<L> {
+    type Service = L::Service;
+
+    fn layer(&self, inner: S) -> L::Service {
+        match &self.layer {
+            Some(layer) => layer.layer(inner),
+            None => L::bypass(inner),
         }
     }
 }

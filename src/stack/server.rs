@@ -19,7 +19,7 @@ use buttress_metrics::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedSide
 use tower_layer::{Identity, Layer, Stack};
 
 use super::live::{self, LiveLayers, Running};
-use super::{OptionalLayer, Toggle};
+use super::{BypassLayer, Toggle};
 use crate::edge::EdgeLayer;
 
 /// The default limit of the server's own timeout (the request's deadline
@@ -29,18 +29,18 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The layers as `tower::ServiceBuilder` stacks them: the last one added
 /// (the timeout) is innermost.
 type Layers = Stack<
-    OptionalLayer<TimeoutLayer>,
+    BypassLayer<TimeoutLayer>,
     Stack<
-        OptionalLayer<BulkheadLayer>,
+        BypassLayer<BulkheadLayer>,
         Stack<
-            OptionalLayer<AdaptiveLimitLayer>,
+            BypassLayer<AdaptiveLimitLayer>,
             Stack<
-                OptionalLayer<LoadShedLayer>,
+                BypassLayer<LoadShedLayer>,
                 Stack<
-                    OptionalLayer<RateLimitLayer>,
+                    BypassLayer<RateLimitLayer>,
                     Stack<
                         EdgeLayer,
-                        Stack<OptionalRedLayer, Stack<OptionalLayer<ServerContextLayer>, Identity>>,
+                        Stack<OptionalRedLayer, Stack<BypassLayer<ServerContextLayer>, Identity>>,
                     >,
                 >,
             >,
@@ -293,14 +293,14 @@ impl ServerStack {
             bulkhead: bulkhead.as_ref().map(|layer| layer.handle()),
         };
         let layers = tower::ServiceBuilder::new()
-            .layer(OptionalLayer::new(context))
+            .layer(BypassLayer::new(context))
             .layer(OptionalRedLayer::new(metrics))
             .layer(EdgeLayer::new())
-            .layer(OptionalLayer::new(rate_limit))
-            .layer(OptionalLayer::new(shed))
-            .layer(OptionalLayer::new(adaptive))
-            .layer(OptionalLayer::new(bulkhead))
-            .layer(OptionalLayer::new(timeout))
+            .layer(BypassLayer::new(rate_limit))
+            .layer(BypassLayer::new(shed))
+            .layer(BypassLayer::new(adaptive))
+            .layer(BypassLayer::new(bulkhead))
+            .layer(BypassLayer::new(timeout))
             .into_inner();
         Ok(ServerLayer {
             layers,

@@ -168,6 +168,16 @@ impl<F, C, R> Judged<F, C, R> {
         }
     }
 
+    /// The inner call's future, not judged: a bypassed layer's (see
+    /// [`Bypass`](crate::layer::Bypass)).
+    #[inline]
+    pub fn passthrough(future: F) -> Self {
+        Judged {
+            inner: OrRejected::admitted(future),
+            judge: None,
+        }
+    }
+
     /// A rejection, ready on the first poll; nothing is judged.
     #[inline]
     pub fn rejected(rejected: Rejected) -> Self {

@@ -15,12 +15,23 @@ pin_project! {
     /// correlation ID on the response.
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<RequestContext, F>,
-        span: tracing::Span,
-        // The header the ID is echoed under; the ID itself is taken back
-        // from the task-local's context when the inner future is done,
-        // so it is not cloned for the echo.
-        echo: Option<HeaderName>,
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        Scoped {
+            #[pin]
+            inner: TaskLocalFuture<RequestContext, F>,
+            span: tracing::Span,
+            // The header the ID is echoed under; the ID itself is taken
+            // back from the task-local's context when the inner future is
+            // done, so it is not cloned for the echo.
+            echo: Option<HeaderName>,
+        },
+        Bypassed { #[pin] inner: F },
     }
 }
 
@@ -31,9 +42,17 @@ impl<F> ResponseFuture<F> {
         name: HeaderName,
     ) -> Self {
         ResponseFuture {
-            inner,
-            span,
-            echo: Some(name),
+            state: State::Scoped {
+                inner,
+                span,
+                echo: Some(name),
+            },
+        }
+    }
+
+    pub(super) fn bypassed(inner: F) -> Self {
+        ResponseFuture {
+            state: State::Bypassed { inner },
         }
     }
 }
@@ -45,12 +64,14 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let _entered = this.span.enter();
-        let mut response = ready!(this.inner.as_mut().poll(cx))?;
-        if let Some(name) = this.echo.take()
-            && let Some(id) = this
-                .inner
+        let (mut inner, span, echo) = match self.project().state.project() {
+            StateProjection::Scoped { inner, span, echo } => (inner, span, echo),
+            StateProjection::Bypassed { inner } => return inner.poll(cx),
+        };
+        let _entered = span.enter();
+        let mut response = ready!(inner.as_mut().poll(cx))?;
+        if let Some(name) = echo.take()
+            && let Some(id) = inner
                 .take_value()
                 .and_then(RequestContext::into_correlation_id)
         {
@@ -63,7 +84,13 @@ where
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("echo", &self.echo)
+            .field(
+                "echo",
+                match &self.state {
+                    State::Scoped { echo, .. } => echo,
+                    State::Bypassed { .. } => &None::<HeaderName>,
+                },
+            )
             .finish_non_exhaustive()
     }
 }

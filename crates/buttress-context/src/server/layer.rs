@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::layer::{Bypass, LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::LayerId;
 use buttress_core::{Criticality, TrustPolicy};
 use http::HeaderName;
@@ -106,7 +106,14 @@ impl<S> Layer<S> for ServerContextLayer {
     type Service = ServerContext<S>;
 
     fn layer(&self, inner: S) -> ServerContext<S> {
-        ServerContext::new(inner, self.settings.clone())
+        ServerContext::new(inner, Some(self.settings.clone()))
+    }
+}
+
+impl<S> Bypass<S> for ServerContextLayer {
+    /// No context read, set or echoed.
+    fn bypass(inner: S) -> ServerContext<S> {
+        ServerContext::new(inner, None)
     }
 }
 

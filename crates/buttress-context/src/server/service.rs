@@ -15,11 +15,13 @@ use super::read::Settings;
 #[derive(Clone)]
 pub struct ServerContext<S> {
     inner: S,
-    settings: Arc<Settings>,
+    /// `None`: the layer is bypassed (see
+    /// [`Bypass`](buttress_core::layer::Bypass)).
+    settings: Option<Arc<Settings>>,
 }
 
 impl<S> ServerContext<S> {
-    pub(super) fn new(inner: S, settings: Arc<Settings>) -> Self {
+    pub(super) fn new(inner: S, settings: Option<Arc<Settings>>) -> Self {
         ServerContext { inner, settings }
     }
 
@@ -49,13 +51,16 @@ where
 
     #[inline]
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let Some(settings) = &self.settings else {
+            return ResponseFuture::bypassed(self.inner.call(request));
+        };
         // The one clock reading for this request: every layer inside reads
         // it through `clock::now` while this call chain runs, and from the
         // context afterwards.
         let start = RequestContext::from_extensions(request.extensions())
             .map_or_else(Instant::now, RequestContext::start);
         let _chain = clock::enter(start);
-        let ctx = self.settings.read(&request, start);
+        let ctx = settings.read(&request, start);
         // Formats the ID only if a subscriber wants the span.
         let span = tracing::info_span!(
             "request",
@@ -68,7 +73,7 @@ where
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(ctx.scope(inner), span, self.settings.id_header.clone())
+        ResponseFuture::new(ctx.scope(inner), span, settings.id_header.clone())
     }
 }
 

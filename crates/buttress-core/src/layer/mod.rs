@@ -49,10 +49,12 @@
 //! ```
 
 mod builder;
+mod bypass;
 mod env;
 mod handle;
 
 pub use self::builder::{ConfigBuilder, LayerBuilder};
+pub use self::bypass::Bypass;
 pub use self::env::BuildEnv;
 pub use self::handle::{LayerHandle, Reconfigure, check_name, fixed};
 pub use crate::classify::HttpOrGrpcClassifier as DefaultClassifier;

@@ -8,7 +8,9 @@ use tower_layer::Layer;
 
 use super::Timeout;
 use crate::config::{ConfigError, MAX_DURATION, check_duration};
-use crate::layer::{BuildEnv, ConfigBuilder, LayerConfig, LayerHandle, Reconfigure, check_name};
+use crate::layer::{
+    BuildEnv, Bypass, ConfigBuilder, LayerConfig, LayerHandle, Reconfigure, check_name,
+};
 use crate::telemetry::{LayerId, LayerKind, Telemetry};
 
 /// What every [`Timeout`] built by one layer shares.
@@ -163,7 +165,14 @@ impl<S> Layer<S> for TimeoutLayer {
     type Service = Timeout<S>;
 
     fn layer(&self, inner: S) -> Timeout<S> {
-        Timeout::new(inner, self.shared.clone())
+        Timeout::new(inner, Some(self.shared.clone()))
+    }
+}
+
+impl<S> Bypass<S> for TimeoutLayer {
+    /// No limit and no deadline enforced.
+    fn bypass(inner: S) -> Timeout<S> {
+        Timeout::new(inner, None)
     }
 }
 

@@ -21,11 +21,12 @@ use crate::{BoxError, Reason, Rejected, RequestContext};
 #[derive(Debug, Clone)]
 pub struct Timeout<S> {
     inner: S,
-    shared: Arc<Shared>,
+    /// `None`: the layer is bypassed (see [`Bypass`](crate::layer::Bypass)).
+    shared: Option<Arc<Shared>>,
 }
 
 impl<S> Timeout<S> {
-    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(inner: S, shared: Option<Arc<Shared>>) -> Self {
         Timeout { inner, shared }
     }
 
@@ -61,8 +62,11 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
+        let Some(shared) = &self.shared else {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        };
         let deadline = request_deadline(&request);
-        let limit = self.shared.limit();
+        let limit = shared.limit();
         if limit.is_none() && deadline.is_none() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
@@ -79,7 +83,7 @@ where
         if reason == Reason::DeadlineExceeded && end <= now {
             // Spent before we start: refuse without calling the inner
             // service, so nobody downstream works on a dead request.
-            self.shared
+            shared
                 .telemetry
                 .report(Event::Rejected(Reason::DeadlineExceeded));
             return ResponseFuture::rejected(Rejected::new(Reason::DeadlineExceeded));
@@ -88,7 +92,7 @@ where
             self.inner.call(request),
             end,
             reason,
-            self.shared.telemetry.clone(),
+            shared.telemetry.clone(),
         )
     }
 }

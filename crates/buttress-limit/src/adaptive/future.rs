@@ -74,6 +74,18 @@ where
         }
     }
 
+    /// The inner call, holding no permit: a bypassed layer's.
+    pub(crate) fn passthrough(future: S::Future, classifier: C) -> Self {
+        ResponseFuture {
+            stage: Stage::bypassed(future),
+            permit: None,
+            // Never read without a permit: no clock reading for it.
+            admitted_at: buttress_core::clock::instant(0),
+            classifier,
+            limiter: None,
+        }
+    }
+
     pub(crate) fn refused(rejected: Rejected, now: Instant, classifier: C) -> Self {
         ResponseFuture {
             stage: Stage::refused(rejected),
@@ -95,6 +107,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(poll) = this.stage.as_mut().poll_bypassed(cx) {
+            return poll;
+        }
         loop {
             match ready!(this.stage.as_mut().poll_step(this.permit, cx)) {
                 Step::Admitted { waited } => {
@@ -117,8 +132,9 @@ where
                         };
                         // The permit hands the outcome and round trip to
                         // the limiter that owns it.
-                        let rtt = Instant::now().saturating_duration_since(*this.admitted_at);
-                        permit.finish(outcome, rtt);
+                        let ended = Instant::now();
+                        let rtt = ended.saturating_duration_since(*this.admitted_at);
+                        permit.finish(outcome, rtt, Some(ended));
                     }
                     this.permit.take();
                     return Poll::Ready(result);

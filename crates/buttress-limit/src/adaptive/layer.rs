@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::layer::{
-    DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
+    Bypass, DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
 };
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
@@ -91,7 +91,14 @@ impl<S, C: Clone> Layer<S> for AdaptiveLimitLayer<C> {
     type Service = AdaptiveLimit<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AdaptiveLimit::new(inner, self.limiter.clone(), self.classifier.clone())
+        AdaptiveLimit::new(inner, Some(self.limiter.clone()), self.classifier.clone())
+    }
+}
+
+impl<S, C: Clone + Default> Bypass<S> for AdaptiveLimitLayer<C> {
+    /// No limit, nothing learned.
+    fn bypass(inner: S) -> AdaptiveLimit<S, C> {
+        AdaptiveLimit::new(inner, None, C::default())
     }
 }
 

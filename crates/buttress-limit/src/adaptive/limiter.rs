@@ -338,7 +338,7 @@ impl PermitOwner for Limiter {
     }
 
     #[inline]
-    fn finished(&self, outcome: Outcome, rtt: Duration) {
-        self.record(outcome, rtt, Instant::now());
+    fn finished(&self, outcome: Outcome, rtt: Duration, ended: Option<Instant>) {
+        self.record(outcome, rtt, ended.unwrap_or_else(Instant::now));
     }
 }

@@ -23,12 +23,14 @@ use crate::permit::{self, Permit, PoolRef, SlowPath};
 /// (lock-free, allocation-free), else through the CoDel queue.
 pub struct AdaptiveLimit<S, C> {
     inner: S,
-    limiter: Arc<Limiter>,
+    /// `None`: the layer is bypassed (see
+    /// [`Bypass`](buttress_core::layer::Bypass)).
+    limiter: Option<Arc<Limiter>>,
     classifier: C,
 }
 
 impl<S, C> AdaptiveLimit<S, C> {
-    pub(crate) fn new(inner: S, limiter: Arc<Limiter>, classifier: C) -> Self {
+    pub(crate) fn new(inner: S, limiter: Option<Arc<Limiter>>, classifier: C) -> Self {
         AdaptiveLimit {
             inner,
             limiter,
@@ -66,7 +68,7 @@ impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for AdaptiveLimit<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptiveLimit")
             .field("inner", &self.inner)
-            .field("limit", &self.limiter.pool.limit())
+            .field("limit", &self.limiter.as_ref().map(|l| l.pool.limit()))
             .field("classifier", &self.classifier)
             .finish()
     }
@@ -90,26 +92,29 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        if self.limiter.pool.try_acquire() {
-            self.limiter.telemetry.report(Event::Admitted);
-            let permit = Permit::new(PoolRef::Owned(self.limiter.clone()));
+        let Some(limiter) = &self.limiter else {
+            return ResponseFuture::passthrough(self.inner.call(request), self.classifier.clone());
+        };
+        if limiter.pool.try_acquire() {
+            limiter.telemetry.report(Event::Admitted);
+            let permit = Permit::new(PoolRef::Owned(limiter.clone()));
             let admitted_at = clock::now();
             let future = self.inner.call(request);
             return ResponseFuture::running(future, permit, admitted_at, self.classifier.clone());
         }
-        self.call_slow(request)
+        let limiter = limiter.clone();
+        self.call_slow(&limiter, request)
     }
 }
 
 impl<S, C> AdaptiveLimit<S, C> {
     #[cold]
-    fn call_slow<Req>(&mut self, request: Req) -> ResponseFuture<S, Req, C>
+    fn call_slow<Req>(&mut self, limiter: &Arc<Limiter>, request: Req) -> ResponseFuture<S, Req, C>
     where
         S: Service<Req> + Clone,
         C: Clone,
         Req: RequestAccess,
     {
-        let limiter = &self.limiter;
         let now = clock::now();
         let patience = limiter.patience(now);
         let deadline = permit::deadline_of(&request);

@@ -46,6 +46,19 @@ where
 {
     /// A call admitted at once. `keyed` is a keyed layer's settings: its
     /// future, not its permit, reports how the call ends.
+    /// The inner call, holding no permit: a bypassed layer's.
+    pub(crate) fn passthrough(future: S::Future) -> Self {
+        ResponseFuture {
+            stage: Stage::bypassed(future),
+            held: Held {
+                permit: None,
+                keyed: None,
+            },
+            settings: None,
+            _release: PhantomData,
+        }
+    }
+
     pub(crate) fn running(future: S::Future, permit: Permit, keyed: Option<Arc<Settings>>) -> Self {
         ResponseFuture {
             stage: Stage::running(future),
@@ -99,6 +112,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(poll) = this.stage.as_mut().poll_bypassed(cx) {
+            return poll.map_ok(|response| R::attach(response, None));
+        }
         loop {
             match ready!(this.stage.as_mut().poll_step(&mut this.held.permit, cx)) {
                 Step::Admitted { waited } => {
@@ -172,7 +188,7 @@ impl Held {
                 outcome,
                 duration: Duration::ZERO,
             }),
-            None => permit.finish(outcome, Duration::ZERO),
+            None => permit.finish(outcome, Duration::ZERO, None),
         }
         // Reported once: a permit carried on in the body is not
         // "cancelled" when the future is dropped.

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedMap;
-use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
+use buttress_core::layer::{Bypass, LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -123,6 +123,13 @@ impl<S, K: Clone, R> Layer<S> for BulkheadLayer<K, R> {
 
     fn layer(&self, inner: S) -> Self::Service {
         Bulkhead::new(inner, self.scope.clone(), self.settings.clone())
+    }
+}
+
+impl<S, R> Bypass<S> for BulkheadLayer<Global, R> {
+    /// No cap, nothing queued.
+    fn bypass(inner: S) -> Bulkhead<S, Global, R> {
+        Bulkhead::bypassed(inner)
     }
 }
 

@@ -135,7 +135,7 @@ impl PermitOwner for KeyPool {
         &self.pool
     }
 
-    fn finished(&self, _outcome: Outcome, _rtt: Duration) {
+    fn finished(&self, _outcome: Outcome, _rtt: Duration, _ended: Option<Instant>) {
         // Called once per permit, when it is dropped (the future reports
         // the outcome itself and never finishes a keyed permit early).
         self.total.give_back();
@@ -156,7 +156,7 @@ impl PermitOwner for Waiter {
         &self.key.pool
     }
 
-    fn finished(&self, _outcome: Outcome, _rtt: Duration) {}
+    fn finished(&self, _outcome: Outcome, _rtt: Duration, _ended: Option<Instant>) {}
 }
 
 impl Drop for Waiter {

@@ -30,17 +30,33 @@ use buttress_core::keyed::KeyedEntry;
 /// ready inner service and the request until a slot frees.
 pub struct Bulkhead<S, K = Global, R = OnResponse> {
     inner: S,
+    /// `None`: the layer is bypassed (see
+    /// [`Bypass`](buttress_core::layer::Bypass)).
+    guard: Option<Guard<K>>,
+    _release: PhantomData<fn() -> R>,
+}
+
+/// What a bulkhead that is on holds: where its permits come from, and its
+/// settings.
+#[derive(Clone, Debug)]
+struct Guard<K> {
     scope: K,
     settings: Arc<Settings>,
-    _release: PhantomData<fn() -> R>,
 }
 
 impl<S, K, R> Bulkhead<S, K, R> {
     pub(crate) fn new(inner: S, scope: K, settings: Arc<Settings>) -> Self {
         Bulkhead {
             inner,
-            scope,
-            settings,
+            guard: Some(Guard { scope, settings }),
+            _release: PhantomData,
+        }
+    }
+
+    pub(crate) fn bypassed(inner: S) -> Self {
+        Bulkhead {
+            inner,
+            guard: None,
             _release: PhantomData,
         }
     }
@@ -63,11 +79,11 @@ impl<S, K, R> Bulkhead<S, K, R> {
 
 impl<S: Clone, K: Clone, R> Clone for Bulkhead<S, K, R> {
     fn clone(&self) -> Self {
-        Bulkhead::new(
-            self.inner.clone(),
-            self.scope.clone(),
-            self.settings.clone(),
-        )
+        Bulkhead {
+            inner: self.inner.clone(),
+            guard: self.guard.clone(),
+            _release: PhantomData,
+        }
     }
 }
 
@@ -75,7 +91,7 @@ impl<S: fmt::Debug, K: fmt::Debug, R> fmt::Debug for Bulkhead<S, K, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bulkhead")
             .field("inner", &self.inner)
-            .field("scope", &self.scope)
+            .field("scope", &self.guard.as_ref().map(|guard| &guard.scope))
             .finish()
     }
 }
@@ -219,8 +235,10 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let source = self.scope.select();
-        admit(&mut self.inner, &self.settings, source, request)
+        let Some(Guard { scope, settings }) = &self.guard else {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        };
+        admit(&mut self.inner, settings, scope.select(), request)
     }
 }
 
@@ -244,13 +262,14 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match self.scope.enter(&request) {
-            Some((seat, entry)) => {
-                admit_keyed(&mut self.inner, &self.settings, seat, entry, request)
-            }
+        let Some(Guard { scope, settings }) = &self.guard else {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        };
+        match scope.enter(&request) {
+            Some((seat, entry)) => admit_keyed(&mut self.inner, settings, seat, entry, request),
             // Every place under `max_total` is held: refused at once,
             // whatever the key, as a full bulkhead refuses.
-            None => refuse(&self.settings, Reason::BulkheadFull),
+            None => refuse(settings, Reason::BulkheadFull),
         }
     }
 }

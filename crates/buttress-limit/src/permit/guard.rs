@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
 use std::time::Duration;
 
 use buttress_core::Outcome;
 use buttress_core::telemetry::Event;
+use tokio::time::Instant;
 
 use super::pool::PermitPool;
 
@@ -20,10 +20,11 @@ pub(crate) trait PermitOwner: Send + Sync + 'static {
     fn pool(&self) -> &PermitPool;
 
     /// A call holding one of the pool's permits ended with `outcome`
-    /// after `rtt` (zero when the layer did not time it); called once per
-    /// permit, with [`Outcome::Cancelled`] when the permit was dropped
-    /// before its call ended.
-    fn finished(&self, outcome: Outcome, rtt: Duration);
+    /// after `rtt` (zero when the layer did not time it), at `ended` when
+    /// the layer read the clock for it (so that the owner need not read
+    /// it again); called once per permit, with [`Outcome::Cancelled`]
+    /// when the permit was dropped before its call ended.
+    fn finished(&self, outcome: Outcome, rtt: Duration, ended: Option<Instant>);
 }
 
 /// Where a permit came from: one shared pool, or a layer's state that
@@ -69,13 +70,14 @@ impl Permit {
 
     /// Reports how the call ended (once): to the pool's owner if it has
     /// one, then to the pool's telemetry. The permit itself is returned when
-    /// dropped. `duration` is zero when the layer did not time it.
-    pub(crate) fn finish(&mut self, outcome: Outcome, duration: Duration) {
+    /// dropped. `duration` is zero, and `ended` `None`, when the layer
+    /// did not time it.
+    pub(crate) fn finish(&mut self, outcome: Outcome, duration: Duration, ended: Option<Instant>) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
         if let PoolRef::Owned(owner) = &self.source {
-            owner.finished(outcome, duration);
+            owner.finished(outcome, duration, ended);
         }
         if let Some(telemetry) = self.source.pool().telemetry() {
             telemetry.report(Event::Completed { outcome, duration });
@@ -87,7 +89,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         // Dropped before its call ended: the caller gave up, or the call
         // panicked.
-        self.finish(Outcome::Cancelled, Duration::ZERO);
+        self.finish(Outcome::Cancelled, Duration::ZERO, None);
         self.source.pool().release();
     }
 }

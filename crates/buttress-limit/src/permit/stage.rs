@@ -44,6 +44,12 @@ pin_project! {
             #[pin]
             future: OrRejected<F>,
         },
+        // The layer is off (see `Bypass`): the inner call, polled
+        // straight through by `poll_bypassed`.
+        Bypassed {
+            #[pin]
+            future: F,
+        },
         Done,
     }
 }
@@ -68,6 +74,30 @@ impl<S, Req, F> Stage<S, Req, F> {
         }
     }
 
+    /// The inner call of a bypassed layer.
+    #[inline]
+    pub(crate) fn bypassed(future: F) -> Self {
+        Stage::Bypassed { future }
+    }
+
+    /// A bypassed layer's call polled straight through, as if the layer
+    /// were not there: `None` for every other stage. Called first by the
+    /// layers' futures, so that a layer left out costs one branch.
+    #[inline]
+    pub(crate) fn poll_bypassed<T, E>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<T, BoxError>>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        match self.project() {
+            StageProj::Bypassed { future } => Some(future.poll(cx).map_err(Into::into)),
+            _ => None,
+        }
+    }
+
     /// A call refused before it could queue.
     pub(crate) fn refused(rejected: Rejected) -> Self {
         Stage::Direct {
@@ -81,6 +111,7 @@ impl<S, Req, F> Stage<S, Req, F> {
             Stage::Queued { .. } => "queued",
             Stage::Direct { future } if future.is_rejected() => "refused",
             Stage::Direct { .. } => "running",
+            Stage::Bypassed { .. } => "bypassed",
             Stage::Done => "done",
         }
     }
@@ -134,6 +165,10 @@ where
             StageProj::Direct { future } => {
                 let output = ready!(future.poll(cx));
                 self.set(Stage::Done);
+                Poll::Ready(Step::Finished(output))
+            }
+            StageProj::Bypassed { future } => {
+                let output = ready!(future.poll(cx)).map_err(Into::into);
                 Poll::Ready(Step::Finished(output))
             }
             StageProj::Done => panic!("response future polled after completion"),

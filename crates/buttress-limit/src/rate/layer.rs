@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::keyed::KeyedStats;
-use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
+use buttress_core::layer::{Bypass, LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -92,7 +92,14 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit::new(inner, self.limiter.clone())
+        RateLimit::new(inner, Some(self.limiter.clone()))
+    }
+}
+
+impl<S> Bypass<S> for RateLimitLayer {
+    /// Every request admitted, no quota kept.
+    fn bypass(inner: S) -> RateLimit<S> {
+        RateLimit::new(inner, None)
     }
 }
 

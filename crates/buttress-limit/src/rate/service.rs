@@ -18,11 +18,13 @@ use super::limiter::Limiter;
 /// A refusal fails the response future, never `poll_ready`.
 pub struct RateLimit<S> {
     inner: S,
-    limiter: Arc<Limiter>,
+    /// `None`: the layer is bypassed (see
+    /// [`Bypass`](buttress_core::layer::Bypass)).
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl<S> RateLimit<S> {
-    pub(crate) fn new(inner: S, limiter: Arc<Limiter>) -> Self {
+    pub(crate) fn new(inner: S, limiter: Option<Arc<Limiter>>) -> Self {
         RateLimit { inner, limiter }
     }
 
@@ -73,7 +75,10 @@ where
 
     #[inline]
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.limiter.check(&request) {
+        let Some(limiter) = &self.limiter else {
+            return OrRejected::admitted(self.inner.call(request));
+        };
+        match limiter.check(&request) {
             Ok(()) => OrRejected::admitted(self.inner.call(request)),
             Err(rejected) => OrRejected::rejected_boxed(rejected),
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::Criticality;
-use buttress_core::layer::{LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
+use buttress_core::layer::{Bypass, LayerConfig, LayerHandle, Reconfigure, check_name, fixed};
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
 
@@ -89,7 +89,14 @@ impl<S> Layer<S> for LoadShedLayer {
     type Service = LoadShed<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LoadShed::new(inner, self.shedder.clone())
+        LoadShed::new(inner, Some(self.shedder.clone()))
+    }
+}
+
+impl<S> Bypass<S> for LoadShedLayer {
+    /// Nothing shed, nothing counted.
+    fn bypass(inner: S) -> LoadShed<S> {
+        LoadShed::new(inner, None)
     }
 }
 

@@ -21,11 +21,13 @@ use super::shedder::{Admission, Shedder};
 /// `poll_ready`).
 pub struct LoadShed<S> {
     inner: S,
-    shedder: Arc<Shedder>,
+    /// `None`: the layer is bypassed (see
+    /// [`Bypass`](buttress_core::layer::Bypass)).
+    shedder: Option<Arc<Shedder>>,
 }
 
 impl<S> LoadShed<S> {
-    pub(crate) fn new(inner: S, shedder: Arc<Shedder>) -> Self {
+    pub(crate) fn new(inner: S, shedder: Option<Arc<Shedder>>) -> Self {
         LoadShed { inner, shedder }
     }
 
@@ -55,7 +57,7 @@ impl<S: fmt::Debug> fmt::Debug for LoadShed<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadShed")
             .field("inner", &self.inner)
-            .field("in_flight", &self.shedder.in_flight())
+            .field("in_flight", &self.shedder.as_ref().map(|s| s.in_flight()))
             .finish()
     }
 }
@@ -77,13 +79,16 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match self.shedder.admit(&request) {
+        let Some(shedder) = &self.shedder else {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        };
+        match shedder.admit(&request) {
             Admission::Admit { admitted_at } => {
-                let admitted = Admitted::new(self.shedder.clone(), admitted_at);
+                let admitted = Admitted::new(shedder.clone(), admitted_at);
                 ResponseFuture::admitted(self.inner.call(request), AnyErrorFails, admitted)
             }
             Admission::Shed => ResponseFuture::rejected(
-                Rejected::new(Reason::Shed).with_retry_after(self.shedder.retry_after()),
+                Rejected::new(Reason::Shed).with_retry_after(shedder.retry_after()),
             ),
         }
     }

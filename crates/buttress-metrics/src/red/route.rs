@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::context::TrustRequest;
-use buttress_core::grpc::is_grpc;
 
 type Extract = dyn for<'a> Fn(&TrustRequest<'a>) -> Option<Cow<'a, str>> + Send + Sync;
 
@@ -86,6 +85,7 @@ impl RouteSource {
         &self,
         request: &TrustRequest<'a>,
         max_len: usize,
+        grpc: bool,
     ) -> Option<Route<'a>> {
         match self {
             RouteSource::Custom(extract) => extract(request)
@@ -103,9 +103,9 @@ impl RouteSource {
                     });
                 }
                 let path = request.uri.path();
-                // The length first: a long path is not scanned.
-                let method = path.len() <= max_len && is_grpc_method_path(path);
-                (method && is_grpc(request.headers)).then(|| Route {
+                // Only a gRPC request's path is scanned (the caller has
+                // read its content type already), and not a long one.
+                (grpc && path.len() <= max_len && is_grpc_method_path(path)).then(|| Route {
                     // Without the leading `/`: `rpc.method`'s form.
                     name: Cow::Borrowed(&path[1..]),
                     vouched: false,

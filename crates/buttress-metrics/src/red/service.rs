@@ -73,15 +73,17 @@ where
             // this call was made.
             RedSide::Client => clock::now(),
         };
+        // Read once: the shape and the route both depend on it.
+        let grpc = is_grpc(request.headers());
         let (route, pending) = match &shared.routes {
             Some(routes) => {
-                let route = routes.route(&TrustRequest::of(&request), shared.max_route_len);
+                let route = routes.route(&TrustRequest::of(&request), shared.max_route_len, grpc);
                 shared.slot(route)
             }
             None => (0, None),
         };
         let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
-        let shape = if is_grpc(request.headers()) {
+        let shape = if grpc {
             Shape::grpc(https)
         } else {
             Shape::http(method_index(request.method()), https)
