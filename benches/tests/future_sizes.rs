@@ -13,6 +13,7 @@
 mod variants;
 
 use std::collections::BTreeMap;
+use std::task::{Context, Waker};
 
 use http::Request;
 use tower::Service;
@@ -27,6 +28,12 @@ impl variants::Visit for Sizes {
         S: Service<Request<()>> + Clone + Send + Sync + 'static,
         S::Future: Send,
     {
+        // Made ready first: tower's `ConcurrencyLimit` panics otherwise.
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            svc.poll_ready(&mut cx).is_ready(),
+            "{name} is ready at once"
+        );
         let future = svc.call(Request::new(()));
         self.0
             .insert(name.to_owned(), std::mem::size_of_val(&future));
@@ -45,9 +52,10 @@ fn stack_response_futures_stay_within_their_bounds() {
     variants::each_stack(&mut sizes);
     let size = |name: &str| sizes.0[name];
     println!("{:?}", sizes.0);
-    // Bounds in bytes, as measured on x86_64 (`--sizes` of the stack
-    // bench prints them with each layer's share).
-    for (stack, bound) in [("server", 712), ("server_trusting", 712), ("client", 936)] {
+    // Bounds in bytes: these variants' sizes on x86_64 at this change
+    // (`--sizes` of the stack bench prints each layer's share, for the
+    // stacks as `ServerStack::new(..)` builds them: 712 and 936).
+    for (stack, bound) in [("server", 728), ("server_trusting", 728), ("client", 944)] {
         assert!(
             size(stack) <= bound,
             "{stack}'s response future is {} bytes, over its bound of {bound} (tower's server stack: {}, client: {})",
