@@ -52,7 +52,7 @@ impl<S, C> CircuitBreaker<S, C> {
         &mut self.inner
     }
 
-    /// The inner service, consuming the breaker.
+    /// The inner service, unwrapped.
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -40,17 +40,17 @@ impl<S, P, C> Retry<S, P, C> {
         Retry { inner, shared }
     }
 
-    /// The wrapped service.
+    /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
-    /// The wrapped service, mutably.
+    /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
-    /// Unwraps the service.
+    /// The inner service, unwrapped.
     pub fn into_inner(self) -> S {
         self.inner
     }

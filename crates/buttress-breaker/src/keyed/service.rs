@@ -44,6 +44,11 @@ impl<S, K, E, C> KeyedCircuitBreaker<S, K, E, C> {
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: Clone, K, E: Clone, C: Clone> Clone for KeyedCircuitBreaker<S, K, E, C> {

@@ -25,12 +25,17 @@ impl<S> ServerContext<S> {
         ServerContext { inner, settings }
     }
 
-    /// The wrapped service.
+    /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
-    /// Unwraps the service.
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -33,6 +33,21 @@ impl<S> Red<S> {
     pub(super) fn new(inner: S, shared: Option<Arc<Shared>>) -> Self {
         Red { inner, shared }
     }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Red<S> {
