@@ -20,6 +20,10 @@ use crate::trace::{new_trace, trace_of};
 pub(super) struct Deadlines {
     max: AtomicU64,
     default: AtomicU64,
+    /// `default` already bounded by `max`: what a request that asks for
+    /// nothing gets, worked out when the settings change rather than on
+    /// every request.
+    effective_default: AtomicU64,
 }
 
 const NO_DEADLINE: u64 = u64::MAX;
@@ -39,14 +43,21 @@ impl Deadlines {
         let deadlines = Deadlines {
             max: AtomicU64::new(NO_DEADLINE),
             default: AtomicU64::new(NO_DEADLINE),
+            effective_default: AtomicU64::new(NO_DEADLINE),
         };
         deadlines.set(max, default);
         deadlines
     }
 
     pub(super) fn set(&self, max: Option<Duration>, default: Option<Duration>) {
+        let effective = match (default, max) {
+            (Some(default), Some(max)) => Some(default.min(max)),
+            (default, _) => default,
+        };
         self.max.store(to_nanos(max), Ordering::Relaxed);
         self.default.store(to_nanos(default), Ordering::Relaxed);
+        self.effective_default
+            .store(to_nanos(effective), Ordering::Relaxed);
     }
 
     #[inline]
@@ -57,6 +68,16 @@ impl Deadlines {
     #[inline]
     pub(super) fn default(&self) -> Option<Duration> {
         from_nanos(self.default.load(Ordering::Relaxed))
+    }
+
+    /// The timeout of a request: the one it `asked` for bounded by the
+    /// maximum, else the default (bounded when it was set).
+    #[inline]
+    fn timeout(&self, asked: Option<Duration>) -> Option<Duration> {
+        match asked {
+            Some(asked) => Some(self.max().map_or(asked, |max| asked.min(max))),
+            None => from_nanos(self.effective_default.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -333,14 +354,12 @@ impl Settings {
             .and_then(|parent| trace_of(parent, headers, found.has(Slot::Tracestate)))
             .unwrap_or_else(|| new_trace(self.sample_new_traces));
 
-        let mut timeout = self.deadlines.default();
+        let mut asked = None;
         let mut criticality = self.default_criticality;
         let mut fault = None;
         if trusted {
             let grpc = found.single(Slot::GrpcTimeout);
-            if let Some(asked) = timeout_of(grpc, found.single(Slot::Deadline)) {
-                timeout = Some(asked);
-            }
+            asked = timeout_of(grpc, found.single(Slot::Deadline));
             if let Some(level) = found
                 .single(Slot::Criticality)
                 .and_then(|v| Criticality::parse(v.as_bytes()))
@@ -350,10 +369,10 @@ impl Settings {
             fault = self.fault(found.single(Slot::Fault));
         }
         // A deadline beyond what `Instant` can hold is no deadline.
-        let deadline = timeout.and_then(|timeout| {
-            let max = self.deadlines.max();
-            start.checked_add(max.map_or(timeout, |max| timeout.min(max)))
-        });
+        let deadline = self
+            .deadlines
+            .timeout(asked)
+            .and_then(|timeout| start.checked_add(timeout));
 
         // Built in one go once every part is known, so the context is
         // written once rather than copied through each condition.
@@ -507,5 +526,22 @@ mod tests {
             summary(&found)[..2],
             [(Some("1:b".into()), false), (Some("t".into()), false)]
         );
+    }
+
+    #[test]
+    fn a_request_asking_nothing_gets_the_default_bounded_by_the_maximum() {
+        let secs = Duration::from_secs;
+        let deadlines = Deadlines::new(Some(secs(5)), Some(secs(30)));
+        assert_eq!(deadlines.timeout(None), Some(secs(5)));
+        assert_eq!(deadlines.timeout(Some(secs(60))), Some(secs(5)));
+        assert_eq!(deadlines.timeout(Some(secs(2))), Some(secs(2)));
+        // The configured default is still what the layer reports.
+        assert_eq!(deadlines.default(), Some(secs(30)));
+        // Changed while running: the bound is worked out again.
+        deadlines.set(None, Some(secs(30)));
+        assert_eq!(deadlines.timeout(None), Some(secs(30)));
+        deadlines.set(Some(secs(1)), None);
+        assert_eq!(deadlines.timeout(None), None);
+        assert_eq!(deadlines.timeout(Some(secs(9))), Some(secs(1)));
     }
 }
