@@ -22,7 +22,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -86,16 +86,22 @@ impl Options {
 
 /// Installs the Prometheus recorder — every Buttress histogram (all named
 /// `…duration`) with explicit buckets, Prometheus naming — then Buttress'
-/// telemetry sink. Once per process.
+/// telemetry sink. Once per process: a later call returns what the first
+/// installed (`tests/ops_rules.rs` reads `/metrics` again after its run).
 pub(crate) fn install() -> (PrometheusHandle, Health) {
-    let prometheus = PrometheusBuilder::new()
-        .with_recommended_naming(true)
-        .set_buckets_for_metric(Matcher::Suffix("duration".into()), &LATENCY_BUCKETS)
-        .expect("buckets are not empty")
-        .install_recorder()
-        .expect("the first recorder of this process");
-    let health = buttress::metrics::install().expect("the first sink of this process");
-    (prometheus, health)
+    static INSTALLED: OnceLock<(PrometheusHandle, Health)> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let prometheus = PrometheusBuilder::new()
+                .with_recommended_naming(true)
+                .set_buckets_for_metric(Matcher::Suffix("duration".into()), &LATENCY_BUCKETS)
+                .expect("buckets are not empty")
+                .install_recorder()
+                .expect("the first recorder of this process");
+            let health = buttress::metrics::install().expect("the first sink of this process");
+            (prometheus, health)
+        })
+        .clone()
 }
 
 /// A stand-in inventory service on a free port of 127.0.0.1.

@@ -1,10 +1,16 @@
 //! A running service follows its TOML file: a real file, a real axum
-//! server under steady traffic on 127.0.0.1, and a client stack. A
-//! bulkhead cut from 10 to 2 holds at 2 once the calls already running
-//! end, with no request failing; an open breaker stays open across a
-//! reload that only changes its wait; a file with an invalid value
-//! changes nothing, and its error shows on the admin router and in the
-//! reload-failure counter.
+//! server on 127.0.0.1 served through the stacks that file configures,
+//! under steady client traffic. A bulkhead cut from 10 to 2 holds at 2
+//! once the calls already running end, with no request failing; an open
+//! breaker stays open across a reload that only changes its wait (no call
+//! reaches the dependency while it is open), and its next opening lasts
+//! the new wait; a file with an invalid value changes nothing (the
+//! traffic keeps being served under the old limit, none of it failing),
+//! and its error, with the field path, shows on the admin router and in
+//! the reload-failure counter.
+//!
+//! Real sockets, so real time: every wait is bounded, with generous
+//! margins, and the figures measured are printed (`--nocapture`).
 
 #![cfg(all(
     feature = "admin",
@@ -15,17 +21,27 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use buttress::breaker::State;
 use buttress::config::{Reloader, ServiceConfig};
+use buttress::stack::ServerLayer;
+use buttress::{Reason, Rejected};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use support::Connection;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
 /// A config file of its own for each test.
@@ -65,14 +81,22 @@ struct Gauge {
     max: AtomicUsize,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
-    let path = file("bulkhead", &service_toml("10", "10s"));
-    let config = ServiceConfig::from_path(&path).unwrap();
-    let server = config.build_server().unwrap();
-    let reloader = Reloader::new(&path).server(&server);
-    let watch = reloader.watch(Duration::from_millis(20));
+impl Gauge {
+    /// Starts the window of `max` afresh from what runs now.
+    fn reset(&self) {
+        self.max
+            .store(self.now.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
 
+    fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+/// A real axum server on 127.0.0.1 whose `/work` takes 10 ms, behind
+/// `server` (the stack the file configures); the gauge counts the calls
+/// inside the handler.
+async fn serve_through(server: &ServerLayer) -> (SocketAddr, Arc<Gauge>) {
     let gauge = Arc::new(Gauge::default());
     let handler_gauge = gauge.clone();
     let app = Router::new()
@@ -93,26 +117,74 @@ async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, gauge)
+}
 
-    // Steady traffic: 16 connections, each sending one request after another.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut clients = Vec::new();
-    for _ in 0..16 {
-        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
-        clients.push(tokio::spawn(async move {
-            let mut conn = Connection::open(addr).await;
-            while !stop.load(Ordering::SeqCst) {
-                let answer = conn.get("/work", &[]).await;
-                sent.fetch_add(1, Ordering::SeqCst);
-                if answer.status != 200 {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }));
+/// Steady traffic: 16 connections, each sending one request after
+/// another until stopped; more than a bulkhead of 10 lets in at once.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    clients: Vec<JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(addr: SocketAddr) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let clients = (0..16)
+            .map(|_| {
+                let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let mut conn = Connection::open(addr).await;
+                    while !stop.load(Ordering::SeqCst) {
+                        let answer = conn.get("/work", &[]).await;
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        if answer.status != 200 {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Traffic {
+            stop,
+            sent,
+            failed,
+            clients,
+        }
     }
+
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Stops the clients; (requests sent, requests failed).
+    async fn stop(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        for client in self.clients {
+            client.await.unwrap();
+        }
+        (
+            self.sent.load(Ordering::SeqCst),
+            self.failed.load(Ordering::SeqCst),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
+    let path = file("bulkhead", &service_toml("10", "10s"));
+    let config = ServiceConfig::from_path(&path).unwrap();
+    let server = config.build_server().unwrap();
+    let reloader = Reloader::new(&path).server(&server);
+    let watch = reloader.watch(Duration::from_millis(20));
+    let (addr, gauge) = serve_through(&server).await;
+    let traffic = Traffic::start(addr);
+
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = gauge.max.load(Ordering::SeqCst);
+    let before = gauge.max();
     assert!(
         before > 2,
         "the traffic runs more than 2 at once at first: {before}"
@@ -120,7 +192,7 @@ async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
     assert!(before <= 10, "the bulkhead holds at 10: {before}");
 
     std::fs::write(&path, service_toml("2", "10s")).unwrap();
-    let waited = tokio::time::Instant::now();
+    let waited = Instant::now();
     while server.bulkhead().unwrap().max_concurrent() != 2 {
         assert!(
             waited.elapsed() < Duration::from_secs(5),
@@ -128,24 +200,22 @@ async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let took = waited.elapsed();
     // The calls admitted under the old limit end within a handler's time.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    gauge
-        .max
-        .store(gauge.now.load(Ordering::SeqCst), Ordering::SeqCst);
-    let sent_at_cut = sent.load(Ordering::SeqCst);
+    gauge.reset();
+    let sent_at_cut = traffic.sent();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.await.unwrap();
-    }
-    let after = gauge.max.load(Ordering::SeqCst);
-    assert!(after <= 2, "{after} calls at once after the cut to 2");
-    assert!(
-        sent.load(Ordering::SeqCst) > sent_at_cut + 20,
-        "traffic kept flowing"
+    let (sent, failed) = traffic.stop().await;
+    let after = gauge.max();
+    println!(
+        "bulkhead cut: in flight at most {before} before, {after} after; the watch applied \
+         the file in {took:?}; {sent} requests ({} after the cut), {failed} failed",
+        sent - sent_at_cut
     );
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed");
+    assert!(after <= 2, "{after} calls at once after the cut to 2");
+    assert!(sent > sent_at_cut + 20, "traffic kept flowing");
+    assert_eq!(failed, 0, "no request failed");
     assert_eq!(reloader.status().applied, 1);
     assert_eq!(
         server.config().bulkhead.settings().unwrap().max_concurrent,
@@ -154,43 +224,183 @@ async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
     watch.abort();
 }
 
-#[tokio::test]
+/// Polls `done` every 2 ms for up to 10 s; how long it took.
+async fn wait_until(what: &str, done: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    start.elapsed()
+}
+
+/// What the client traffic got back.
+#[derive(Default)]
+struct Outcomes {
+    ok: AtomicUsize,
+    /// The dependency's own 500s, while it is down.
+    failed: AtomicUsize,
+    /// Refused by the open breaker.
+    refused: AtomicUsize,
+    /// Anything else: there should be none.
+    other: AtomicUsize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
-    let path = file("breaker", &service_toml("10", "10s"));
+    // Open for 2 s at first; the reload makes it 250 ms. Far apart, so
+    // which wait an opening lasted shows on a real clock.
+    let path = file("breaker", &service_toml("10", "2s"));
     let config = ServiceConfig::from_path(&path).unwrap();
+    let server = config.build_server().unwrap();
     let client = config
         .client_stack("dep")
         .unwrap()
         .clone_requests()
         .build()
         .unwrap();
-    let reloader = Reloader::new(&path).client("dep", &client);
-    let failing = tower::service_fn(|_req: http::Request<()>| async {
-        Ok::<_, std::io::Error>(http::Response::builder().status(500).body(()).unwrap())
-    });
-    let svc = client.layer(failing);
-    for _ in 0..2 {
-        let _ = svc.clone().oneshot(http::Request::new(())).await;
-    }
+    let reloader = Reloader::new(&path).server(&server).client("dep", &client);
     let breaker = client.breaker().unwrap().clone();
-    assert_eq!(breaker.state(), State::Open);
 
-    std::fs::write(&path, service_toml("10", "20s")).unwrap();
+    // The dependency: a real axum server behind the file's server stack,
+    // answering 500 while `failing`; `hits` counts the calls that reach it.
+    let failing = Arc::new(AtomicBool::new(true));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (flag, seen) = (failing.clone(), hits.clone());
+    let app = Router::new()
+        .route(
+            "/dep",
+            get(move || {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let failing = flag.load(Ordering::SeqCst);
+                async move {
+                    if failing {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "down")
+                    } else {
+                        (StatusCode::OK, "up")
+                    }
+                }
+            }),
+        )
+        .layer(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // Steady traffic through the file's client stack: 4 callers, each a
+    // call every 2 ms or so.
+    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let service = client.layer(http);
+    let outcomes = Arc::new(Outcomes::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (service, outcomes, stop) = (service.clone(), outcomes.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let request = http::Request::get(format!("http://{addr}/dep"))
+                        .body(Empty::new())
+                        .unwrap();
+                    let counter = match service.clone().oneshot(request).await {
+                        Ok(response) => {
+                            let status = response.status();
+                            let _ = response.into_body().collect().await;
+                            match status.as_u16() {
+                                200 => &outcomes.ok,
+                                500 => &outcomes.failed,
+                                _ => &outcomes.other,
+                            }
+                        }
+                        Err(error) => match Rejected::find(&*error).map(Rejected::reason) {
+                            Some(Reason::CircuitOpen) => &outcomes.refused,
+                            _ => &outcomes.other,
+                        },
+                    };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        })
+        .collect();
+
+    wait_until("the breaker opens", || breaker.state() == State::Open).await;
+    let opened = Instant::now();
+    let hits_at_open = hits.load(Ordering::SeqCst);
+
+    std::fs::write(&path, service_toml("10", "250ms")).unwrap();
     reloader.reload().unwrap();
     assert_eq!(
         breaker.state(),
         State::Open,
         "the reload kept the breaker open"
     );
-    let refused = svc.clone().oneshot(http::Request::new(())).await;
-    assert!(refused.is_err(), "still refusing calls");
     assert_eq!(
         client.config().breaker.settings().unwrap().wait,
-        Duration::from_secs(20)
+        Duration::from_millis(250)
     );
+    // The dependency is well again: a breaker the reload had reset would
+    // let the traffic through to it at once. For 150 ms (less than either
+    // wait) every call is refused and none reaches it.
+    failing.store(false, Ordering::SeqCst);
+    let refused_at_reload = outcomes.refused.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(breaker.state(), State::Open, "still open after the reload");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        hits_at_open,
+        "no call reached the dependency while the breaker stayed open"
+    );
+    let refused_after_reload = outcomes.refused.load(Ordering::SeqCst) - refused_at_reload;
+    assert!(
+        refused_after_reload > 10,
+        "the traffic kept coming and was refused: {refused_after_reload}"
+    );
+    // The opening in progress ends (after the wait it started with, or
+    // the new one) and a probe closes it.
+    wait_until("the breaker closes", || breaker.state() == State::Closed).await;
+    let first_opening = opened.elapsed();
+
+    // The next opening lasts the new wait, 250 ms, not 2 s.
+    failing.store(true, Ordering::SeqCst);
+    wait_until("the breaker opens again", || breaker.state() == State::Open).await;
+    let reopened = Instant::now();
+    failing.store(false, Ordering::SeqCst);
+    wait_until("the breaker leaves open", || breaker.state() != State::Open).await;
+    let second_opening = reopened.elapsed();
+    wait_until("the breaker closes again", || {
+        breaker.state() == State::Closed
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let count = |c: &AtomicUsize| c.load(Ordering::SeqCst);
+    println!(
+        "breaker: first opening {first_opening:?} (reloaded to a 250 ms wait within it), \
+         {refused_after_reload} calls refused in the 150 ms after the reload, next opening \
+         {second_opening:?}; calls: {} ok, {} failed by the dependency, {} refused, {} other",
+        count(&outcomes.ok),
+        count(&outcomes.failed),
+        count(&outcomes.refused),
+        count(&outcomes.other),
+    );
+    // Generous on a real clock: the detection lag is a poll (2 ms) and a
+    // call's time, far below 50 ms; a 2 s opening is far above 1.5 s.
+    assert!(
+        second_opening >= Duration::from_millis(200)
+            && second_opening < Duration::from_millis(1_500),
+        "the next opening took the new 250 ms wait: {second_opening:?}"
+    );
+    assert_eq!(count(&outcomes.other), 0, "only 200s, 500s and refusals");
+    assert!(count(&outcomes.ok) > 0);
+    assert_eq!(reloader.status().applied, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_changes_nothing_and_says_why() {
     let path = file("invalid", &service_toml("10", "10s"));
     let config = ServiceConfig::from_path(&path).unwrap();
@@ -201,9 +411,19 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
         reloader.clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let admin_addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, admin).await.unwrap() });
+    let (addr, gauge) = serve_through(&server).await;
+    let traffic = Traffic::start(addr);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = gauge.max();
+    assert!(
+        before > 2 && before <= 10,
+        "the bulkhead holds at 10: {before}"
+    );
 
+    // An invalid value, applied on demand under a recorder of this test's
+    // own (the counter is process-wide; other tests here reload too).
     std::fs::write(&path, service_toml("0", "10s")).unwrap();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -224,16 +444,33 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
         .collect();
     assert_eq!(failures, [DebugValue::Counter(1)]);
 
-    let mut conn = Connection::open(addr).await;
+    // The traffic goes on under the old limit: up to 10 at once, not 0.
+    gauge.reset();
+    let sent_at_refusal = traffic.sent();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = gauge.max();
+    let mut conn = Connection::open(admin_addr).await;
     let status = conn.get("/config/status", &[]).await;
     let body = String::from_utf8_lossy(&status.body).into_owned();
+    let running = conn.get("/config", &[]).await;
+    let (sent, failed) = traffic.stop().await;
+    println!(
+        "invalid file: in flight at most {before} before, {after} after the refused reload; \
+         {sent} requests ({} after it), {failed} failed",
+        sent - sent_at_refusal
+    );
+    assert!(
+        after > 2 && after <= 10,
+        "still served under the old limit of 10: {after} at once"
+    );
+    assert!(sent > sent_at_refusal + 20, "traffic kept flowing");
+    assert_eq!(failed, 0, "no request failed");
     assert_eq!(status.status, 200);
     assert!(body.contains(r#""failed":1"#), "{body}");
     assert!(
         body.contains(r#""field":"server.bulkhead.max_concurrent""#),
         "{body}"
     );
-    let running = conn.get("/config", &[]).await;
     let text = String::from_utf8_lossy(&running.body).into_owned();
     assert!(text.contains("max_concurrent = 10"), "{text}");
 
