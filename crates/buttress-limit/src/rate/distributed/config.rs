@@ -35,7 +35,7 @@ pub enum RedisFallback {
 /// | `url` | `redis://127.0.0.1:6379` | the server; a password or user from the URL (`redis://:secret@host/0`); `rediss://` for TLS (feature `redis-tls`) |
 /// | `key_prefix` | `buttress:rate:` | what every Redis key starts with, before `<name>:<class>:<key>` |
 /// | `timeout` | 50 ms | the longest any Redis call (connecting included) may take, 1 ms to 10 s |
-/// | `lease` | 10 | permits a replica takes from Redis at once per hot key (at most the class's burst); the fleet's worst-case over-admission is `lease × replicas` |
+/// | `lease` | 20 | permits a replica takes from Redis at once per hot key (at most the class's burst); the fleet's worst-case over-admission is `lease × replicas` |
 /// | `replicas` | 1 | how many replicas share the quota: the local fallback enforces `1 / replicas` of it |
 /// | `fallback` | local | while Redis is down: `local` (each replica its share) or `refuse` |
 /// | `max_in_flight` | 64 | Redis calls one layer may have outstanding; refills beyond it wait for the next request |
