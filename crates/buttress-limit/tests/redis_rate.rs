@@ -347,3 +347,75 @@ async fn key_ttls_bound_redis_memory() {
         "used_memory {end_memory} B, more than 1 MiB over the {start_memory} B it started at"
     );
 }
+
+/// Decisions on the local share while Redis is down reach the metrics as
+/// fallbacks of `<name>/redis` (cause `circuit_open`), beside the Redis
+/// calls' outcomes and the `local` state. No Redis needed: the URL names
+/// a loopback port nobody listens on, so every call is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallbacks_while_redis_is_down_are_reported() {
+    use buttress_core::Outcome;
+    use buttress_core::telemetry::{Event, FallbackCause, RecordingSink};
+
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let sink = RecordingSink::new();
+    let layer = RateLimitLayer::builder()
+        .configure(|c| {
+            c.key = KeySource::Header("x-tenant".into());
+            c.quota = QuotaConfig::per_second(1_000);
+            c.distributed = Some(RedisRateConfig {
+                url,
+                timeout: REDIS_TIMEOUT,
+                backoff: Duration::from_secs(10),
+                max_backoff: Duration::from_secs(10),
+                ..RedisRateConfig::default()
+            });
+        })
+        .name("down")
+        .sink(sink.clone())
+        .build()
+        .expect("a valid config");
+    let handle = layer.handle();
+    let mut svc: Svc = BoxService::new(
+        ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(|_req: http::Request<()>| async { Ok::<_, Infallible>(()) }),
+    );
+    // Until Redis is marked down (two failed calls), requests are decided
+    // on the local share while a call is out; after, as fallbacks.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while handle.distributed().unwrap().redis_up {
+        assert!(Instant::now() < deadline, "Redis never marked down");
+        assert!(send(&mut svc, "t").await.0, "within the local share");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = handle.distributed().unwrap().fallback;
+    for _ in 0..50 {
+        assert!(send(&mut svc, "t").await.0, "within the local share");
+    }
+    let stats = handle.distributed().unwrap();
+    let redis = |id: &buttress_core::telemetry::LayerId| id.name() == "down/redis";
+    let fallbacks = sink.count(|id, event| {
+        redis(id) && *event == Event::FallbackServed(FallbackCause::Rejected(Reason::CircuitOpen))
+    });
+    let failed_calls = sink.count(|id, event| {
+        redis(id)
+            && matches!(event, Event::Completed { outcome, .. } if *outcome != Outcome::Success)
+    });
+    println!("{stats:?}; {fallbacks} fallbacks and {failed_calls} failed Redis calls reported");
+    assert_eq!(stats.fallback - before, 50, "the 50 were fallbacks");
+    assert_eq!(fallbacks as u64, stats.fallback, "every fallback reported");
+    assert!(failed_calls >= 2, "the failed calls reported");
+    assert!(
+        sink.count(|id, event| redis(id)
+            && *event
+                == Event::StateChanged {
+                    from: "shared",
+                    to: "local"
+                })
+            >= 1
+    );
+}

@@ -116,8 +116,11 @@
 //! roots plus any in [`RedisTlsConfig`], a client certificate if given).
 //! The `<name>/redis` telemetry
 //! reports every call's latency and outcome (`buttress.call.duration`,
-//! `buttress.calls`) and the state (`shared`, `local` or `refusing`:
-//! `buttress.state`, `buttress.transitions`); the handle's
+//! `buttress.calls`; a call that leased permits is a refill), the state
+//! (`shared`, `local` or `refusing`: `buttress.state`,
+//! `buttress.transitions`), and each request decided on the local share
+//! while Redis is down as a fallback (`buttress.fallbacks`, cause
+//! `circuit_open`: Redis' own breaker is open); the handle's
 //! [`distributed`](RateLimitHandle::distributed) counts requests decided
 //! on the local share, calls, errors and refills.
 //!

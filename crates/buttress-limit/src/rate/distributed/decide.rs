@@ -209,6 +209,9 @@ impl Limiter {
             engine.count_provisional();
         } else {
             engine.count_fallback();
+            if !up && engine.fallback == RedisFallback::Local {
+                engine.health.report_fallback();
+            }
             if !up && engine.fallback == RedisFallback::Refuse {
                 let wait = engine.health.retry_in(now).max(Duration::from_millis(1));
                 return self.limit(

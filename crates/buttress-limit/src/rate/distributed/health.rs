@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use buttress_core::Reason;
 use buttress_core::backoff::{Backoff, Jitter};
 use buttress_core::clock::nanos;
 use buttress_core::rng::SharedRng;
-use buttress_core::telemetry::{Event, Replay, Telemetry};
+use buttress_core::telemetry::{Event, FallbackCause, Replay, Telemetry};
 
 use super::config::{RedisFallback, RedisRateConfig};
 
@@ -129,6 +130,18 @@ impl Health {
         let wait = self.backoff.delay(step, Duration::ZERO, &self.rng);
         // Never 0: 0 means up.
         now.saturating_add(nanos(wait)).max(1)
+    }
+
+    /// A request decided on this replica's local share because Redis is
+    /// down: a fallback, reported as one (`buttress.fallbacks` with cause
+    /// `circuit_open` under `<name>/redis`, the state that is open being
+    /// Redis' own breaker).
+    #[cold]
+    pub(crate) fn report_fallback(&self) {
+        self.telemetry
+            .report(Event::FallbackServed(FallbackCause::Rejected(
+                Reason::CircuitOpen,
+            )));
     }
 
     /// The state telemetry shows now.
