@@ -198,38 +198,38 @@ impl Limiter {
         cost: u32,
     ) -> Result<(), Box<Rejected>> {
         let state = &self.classes[lease.class];
-        let up = engine.health.is_up();
-        let pending = if up {
-            engine.refill(lease)
-        } else {
-            engine.probe(lease, now);
-            false
-        };
-        if pending {
-            engine.count_provisional();
-        } else {
-            engine.count_fallback();
-            if !up && engine.fallback == RedisFallback::Local {
-                engine.health.report_fallback();
+        let share = engine.rates(lease.class).share;
+        if engine.health.is_up() {
+            let decision = lease.local.check(share, now, cost);
+            // Owed before the refill is sent, so that the refill charges
+            // it in its own call: owed after, the refill task could read
+            // the debt first and make a second call for it once back.
+            // Only when a refill can go out (a runtime to send it from):
+            // otherwise nothing would ever charge it.
+            if decision == Decision::Admitted && engine.can_refill(lease) {
+                lease.owe(cost);
             }
-            if !up && engine.fallback == RedisFallback::Refuse {
-                let wait = engine.health.retry_in(now).max(Duration::from_millis(1));
-                return self.limit(
-                    state,
-                    &state.class,
-                    Some(wait),
-                    lease.held(),
-                    lease.reset(now),
-                );
+            if engine.refill(lease) {
+                engine.count_provisional();
+            } else {
+                engine.count_fallback();
             }
+            return self.conclude(state, decision);
         }
-        let decision = lease
-            .local
-            .check(engine.rates(lease.class).share, now, cost);
-        if pending && decision == Decision::Admitted {
-            // Charged to Redis with the refill that is out.
-            lease.owe(cost);
+        engine.probe(lease, now);
+        engine.count_fallback();
+        if engine.fallback == RedisFallback::Refuse {
+            let wait = engine.health.retry_in(now).max(Duration::from_millis(1));
+            return self.limit(
+                state,
+                &state.class,
+                Some(wait),
+                lease.held(),
+                lease.reset(now),
+            );
         }
+        engine.health.report_fallback();
+        let decision = lease.local.check(share, now, cost);
         self.conclude(state, decision)
     }
 }

@@ -149,6 +149,12 @@ impl Engine {
         self.counters.fallback.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether [`refill`](Self::refill) would leave a refill out for
+    /// `lease`: one is out already, or a runtime is here to send one.
+    pub(crate) fn can_refill(&self, lease: &Lease) -> bool {
+        lease.is_refilling() || tokio::runtime::Handle::try_current().is_ok()
+    }
+
     /// Sends a refill for `lease` in the background, unless one is out or
     /// no runtime runs here. Returns whether one is out now: what the
     /// key's local share admits meanwhile is then charged with it.
