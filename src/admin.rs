@@ -4,7 +4,7 @@
 //! | route | answers |
 //! | --- | --- |
 //! | `GET /` | readiness and every layer (the health report) |
-//! | `GET /layers` | every live layer: kind, name, state, last gauges |
+//! | `GET /layers` | every live layer: kind, name, state, last gauges, and its running settings (`config`; feature `serde`, for the layers whose settings change while they run) |
 //! | `GET /layers/{name}` | the layers of that name (404 when none) |
 //! | `GET /config`, `GET /config/status` | with [`with_reloader`]: the running config as TOML, and how its reloads went |
 //! | `GET /events` | server-sent events: `transition` (a breaker opening, a shedder's level), `rejections` (summarised, see `buttress::metrics::REJECTION_SUMMARY`), `reload` (with `Reloader::announce_to`), `missed` (this reader fell behind) |

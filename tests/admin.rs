@@ -338,3 +338,57 @@ async fn read_until_marker(stream: &mut TcpStream) -> (u64, usize) {
         }
     }
 }
+
+/// Each layer's report carries its running settings (`config`), read from
+/// the layer when asked: a change through its handle shows at once, and
+/// a dropped layer leaves the report (the sink holds its settings
+/// reader weakly, so the layer is not kept alive by being described).
+#[cfg(feature = "serde")]
+#[tokio::test]
+async fn a_layer_report_shows_its_running_config() {
+    use buttress::breaker::BreakerConfig;
+    use buttress::core::layer::Reconfigure;
+    use tower::ServiceExt;
+
+    let _serial = SERIAL.lock().await;
+    let sink = MetricsSink::new();
+    let breaker = CircuitBreakerLayer::builder()
+        .name("described")
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let admin = buttress::admin::router(sink.health().clone());
+    let get = |admin: Router| async move {
+        let request = http::Request::get("/layers/described")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = admin.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    };
+    let (status, body) = get(admin.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(r#""config":{"#), "{body}");
+    assert!(body.contains(r#""failure_rate":50.0"#), "{body}");
+
+    let handle = breaker.handle();
+    handle
+        .reconfigure(&BreakerConfig {
+            failure_rate: 25.0,
+            ..handle.config()
+        })
+        .unwrap();
+    let (_, body) = get(admin.clone()).await;
+    assert!(body.contains(r#""failure_rate":25.0"#), "{body}");
+
+    drop((breaker, handle));
+    let (status, _) = get(admin).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a dropped layer leaves the report"
+    );
+}

@@ -85,6 +85,11 @@ impl<C> CircuitBreakerLayer<C> {
         // A sink installed after this breaker was built (and tripped)
         // learns its state when it binds.
         breaker.policy.telemetry.replay_on_bind(&breaker);
+        #[cfg(feature = "serde")]
+        breaker
+            .policy
+            .telemetry
+            .describe_config(&breaker.policy, |p| &p.config);
         CircuitBreakerLayer {
             lanes: crate::shared::lanes_for(&breaker),
             classifier,

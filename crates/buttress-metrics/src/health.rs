@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use buttress_core::Reason;
-use buttress_core::telemetry::LayerId;
+use buttress_core::telemetry::{Describer, LayerId};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -40,9 +40,36 @@ pub(crate) struct LayerStatus {
     seen: [AtomicBool; 5],
     feed: Feed,
     rejections: RejectionTally,
+    /// Reads the layer's running settings, when the layer gave a way to.
+    settings: Settings,
+}
+
+/// A layer's settings reader, if it gave one.
+#[derive(Default)]
+struct Settings(Mutex<Option<Describer>>);
+
+impl Settings {
+    fn get(&self) -> Option<Describer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() {
+            "Some(..)"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl LayerStatus {
+    /// Keeps the layer's settings reader for the report.
+    pub(crate) fn describe(&self, settings: Describer) {
+        *self.settings.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+    }
+
     pub(crate) fn set_state(&self, state: &'static str) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
     }
@@ -63,7 +90,8 @@ impl LayerStatus {
         }
     }
 
-    /// The layer as a JSON object: kind, name, state and last gauges.
+    /// The layer as a JSON object: kind, name, state, last gauges and
+    /// running settings (`config`, when the layer describes them).
     fn write_json(&self, out: &mut String) {
         out.push_str("{\"kind\":");
         json_string(out, self.id.kind().as_str());
@@ -80,6 +108,10 @@ impl LayerStatus {
                     let _ = write!(out, ",\"{name}\":{value}");
                 }
             }
+        }
+        if let Some(config) = self.settings.get().and_then(|describe| describe()) {
+            out.push_str(",\"config\":");
+            out.push_str(&config);
         }
         out.push('}');
     }
@@ -154,6 +186,7 @@ impl Health {
             seen: Default::default(),
             feed: self.registry.feed.clone(),
             rejections: RejectionTally::default(),
+            settings: Settings::default(),
         });
         self.layers().push(&status);
         status

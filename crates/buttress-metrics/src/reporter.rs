@@ -11,7 +11,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use buttress_core::telemetry::{
-    Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter, NameClaim, RetryCause,
+    Describer, Event, FallbackCause, GaugeKind, LayerId, LayerKind, LayerReporter, NameClaim,
+    RetryCause,
 };
 use buttress_core::{Outcome, Reason};
 use metrics::{Counter, Gauge, Histogram, Label};
@@ -277,6 +278,10 @@ impl LayerMetrics {
 }
 
 impl LayerReporter for LayerMetrics {
+    fn describe(&self, settings: Describer) {
+        self.status.describe(settings);
+    }
+
     fn report(&self, event: Event) {
         match event {
             Event::Admitted => self.admitted().increment(1),

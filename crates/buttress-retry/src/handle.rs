@@ -56,15 +56,16 @@ impl RetryHandle {
         budget: Option<RetryBudget>,
         memory: ReplayMemory,
     ) -> Self {
-        RetryHandle {
-            inner: Arc::new(Inner {
-                config: Mutex::new(config),
-                live,
-                telemetry,
-                budget,
-                memory,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            config: Mutex::new(config),
+            live,
+            telemetry,
+            budget,
+            memory,
+        });
+        #[cfg(feature = "serde")]
+        inner.telemetry.describe_config(&inner, |i| &i.config);
+        RetryHandle { inner }
     }
 
     /// The settings the layer runs with now (its `budget` those of the

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::event::{Event, LayerId, LayerKind};
-use super::sink::{self, LayerReporter, NoopReporter, TelemetrySink};
+use super::sink::{self, Describer, LayerReporter, NoopReporter, TelemetrySink};
 
 /// A layer's current state and gauges, told as the events that say so.
 ///
@@ -67,6 +67,8 @@ pub(super) struct Binding {
 struct Late {
     /// The layer's replay, once it has given one.
     replay: Option<Weak<dyn Replay>>,
+    /// The layer's settings reader, once it has given one.
+    describer: Option<Describer>,
     /// Whether the sink bound after the layer registered.
     bound: bool,
 }
@@ -85,6 +87,9 @@ impl Binding {
         late.bound = true;
         if let Some(replay) = late.replay.as_ref().and_then(Weak::upgrade) {
             self.replay(&*replay);
+        }
+        if let (Some(describer), Some(reporter)) = (&late.describer, self.reporter.get()) {
+            reporter.describe(describer.clone());
         }
     }
 
@@ -174,6 +179,63 @@ impl Telemetry {
     /// The layer this handle speaks for.
     pub fn layer(&self) -> &LayerId {
         &self.binding.id
+    }
+
+    /// Lets the sink read the layer's running settings, as a JSON object,
+    /// for an admin view (the metrics sink shows them as `config` in its
+    /// layer report): `settings` reads them from the layer's shared state
+    /// `owner`, which is held weakly (it usually holds this handle), so a
+    /// dropped layer answers nothing. Given now if the handle is bound,
+    /// else when a sink binds it.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use buttress_core::telemetry::{LayerKind, Telemetry};
+    ///
+    /// struct Shared { limit: Mutex<u32> }
+    /// let shared = Arc::new(Shared { limit: Mutex::new(8) });
+    /// let telemetry = Telemetry::disabled(LayerKind::Bulkhead, "orders");
+    /// telemetry.describe_with(&shared, |shared| {
+    ///     Some(format!("{{\"limit\":{}}}", shared.limit.lock().unwrap()))
+    /// });
+    /// ```
+    pub fn describe_with<T, F>(&self, owner: &Arc<T>, settings: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Option<String> + Send + Sync + 'static,
+    {
+        let owner = Arc::downgrade(owner);
+        let describer: Describer = Arc::new(move || owner.upgrade().and_then(&settings));
+        let mut late = self.binding.late();
+        late.describer = Some(describer.clone());
+        if let Some(reporter) = self.binding.reporter.get() {
+            reporter.describe(describer);
+        }
+    }
+
+    /// [`describe_with`](Self::describe_with) for the usual shape: the
+    /// layer's shared state `owner` keeps its running config in a
+    /// `Mutex` that `current` finds; the sink reads it as JSON.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use buttress_core::telemetry::{LayerKind, Telemetry};
+    /// use buttress_core::timeout::TimeoutConfig;
+    ///
+    /// struct Shared { current: Mutex<TimeoutConfig> }
+    /// let shared = Arc::new(Shared { current: Mutex::new(TimeoutConfig::default()) });
+    /// Telemetry::disabled(LayerKind::Timeout, "orders").describe_config(&shared, |s| &s.current);
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn describe_config<T, C>(&self, owner: &Arc<T>, current: fn(&T) -> &Mutex<C>)
+    where
+        T: Send + Sync + 'static,
+        C: serde::Serialize + 'static,
+    {
+        self.describe_with(owner, move |owner| {
+            let config = current(&owner).lock().unwrap_or_else(|e| e.into_inner());
+            super::settings_json(&*config)
+        });
     }
 
     /// Gives this handle the layer's [`Replay`]: if the handle binds to

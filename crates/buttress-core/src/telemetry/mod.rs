@@ -31,6 +31,7 @@ mod emits;
 mod event;
 mod handle;
 mod recording;
+mod settings;
 mod sink;
 
 pub use self::claim::{NameClaim, Space};
@@ -38,6 +39,9 @@ pub use self::emits::Emits;
 pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, RetryCause};
 pub use self::handle::{Replay, Telemetry};
 pub use self::recording::RecordingSink;
+#[cfg(feature = "serde")]
+pub use self::settings::settings_json;
 pub use self::sink::{
-    AlreadyInstalled, LayerReporter, NoopReporter, QuietSink, TelemetrySink, global, install_global,
+    AlreadyInstalled, Describer, LayerReporter, NoopReporter, QuietSink, TelemetrySink, global,
+    install_global,
 };

@@ -22,7 +22,18 @@ pub trait TelemetrySink: Send + Sync + 'static {
 pub trait LayerReporter: Send + Sync + 'static {
     /// Reports one event.
     fn report(&self, event: Event);
+
+    /// Hands the sink a way to read the layer's running settings, as a
+    /// JSON object, for an admin view: called when the layer is built
+    /// (or when a late sink binds), never on the request path. The
+    /// function answers `None` once the layer is gone. The default keeps
+    /// nothing.
+    fn describe(&self, _settings: Describer) {}
 }
+
+/// Reads a layer's running settings as a JSON object; `None` once the
+/// layer is gone. See [`Telemetry::describe_with`](super::Telemetry::describe_with).
+pub type Describer = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// A reporter that drops every event.
 #[derive(Debug, Clone, Copy, Default)]

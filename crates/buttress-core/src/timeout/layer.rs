@@ -113,7 +113,15 @@ impl LayerConfig for TimeoutConfig {
                     telemetry,
                 };
                 shared.set_limit(self.limit);
-                Arc::new(shared)
+                let shared = Arc::new(shared);
+                #[cfg(feature = "serde")]
+                shared.telemetry.describe_with(&shared, |shared| {
+                    crate::telemetry::settings_json(&TimeoutConfig {
+                        name: Some(shared.telemetry.layer().name().to_owned()),
+                        limit: shared.limit(),
+                    })
+                });
+                shared
             },
         })
     }

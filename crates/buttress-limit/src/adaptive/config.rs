@@ -252,5 +252,7 @@ pub(super) fn build<C>(
     // A sink installed after this limit was built learns its gauges when
     // it binds.
     limiter.telemetry.replay_on_bind(&limiter);
+    #[cfg(feature = "serde")]
+    limiter.telemetry.describe_config(&limiter, |l| &l.current);
     Ok(AdaptiveLimitLayer::new(limiter, classifier))
 }

@@ -202,7 +202,12 @@ fn settings(config: BulkheadConfig, env: &BuildEnv) -> Result<Arc<Settings>, Con
         retry_after: AtomicU64::new(0),
     };
     settings.set_waits(&settings.config);
-    Ok(Arc::new(settings))
+    let settings = Arc::new(settings);
+    #[cfg(feature = "serde")]
+    settings
+        .telemetry
+        .describe_config(&settings, |s| &s.current);
+    Ok(settings)
 }
 
 /// Builds a [`BulkheadLayer`], one bulkhead for every request or

@@ -464,8 +464,18 @@ impl RateLimitConfig {
                 pinned.push((bytes, i + 1));
             }
         }
-        let limiter = Limiter::new(config.clone(), env, extractor, pinned, extras.cost)?;
-        Ok(RateLimitLayer::new(Arc::new(limiter)))
+        let limiter = Arc::new(Limiter::new(
+            config.clone(),
+            env,
+            extractor,
+            pinned,
+            extras.cost,
+        )?);
+        #[cfg(feature = "serde")]
+        limiter.classes[0]
+            .telemetry
+            .describe_config(&limiter, |l| &l.current);
+        Ok(RateLimitLayer::new(limiter))
     }
 }
 

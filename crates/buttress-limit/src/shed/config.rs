@@ -282,8 +282,10 @@ impl ShedConfig {
             Some(custom) => Signal::Custom(custom),
             None => self.signal.build(),
         };
-        let shedder = Shedder::new(self.clone(), signal, rules, telemetry);
-        Ok(LoadShedLayer::new(Arc::new(shedder)))
+        let shedder = Arc::new(Shedder::new(self.clone(), signal, rules, telemetry));
+        #[cfg(feature = "serde")]
+        shedder.telemetry.describe_config(&shedder, |s| &s.current);
+        Ok(LoadShedLayer::new(shedder))
     }
 
     /// Checks every field and compiles the priority rules.

@@ -128,8 +128,12 @@ impl ThrottleConfig {
     ) -> Result<ThrottleLayer<C>, ConfigError> {
         self.validate()?;
         let telemetry = env.telemetry(LayerKind::Throttle, self.name.as_deref());
-        let throttler = Throttler::new(self.clone(), telemetry);
-        Ok(ThrottleLayer::new(Arc::new(throttler), classifier))
+        let throttler = Arc::new(Throttler::new(self.clone(), telemetry));
+        #[cfg(feature = "serde")]
+        throttler
+            .telemetry
+            .describe_config(&throttler, |t| &t.current);
+        Ok(ThrottleLayer::new(throttler, classifier))
     }
 }
 
