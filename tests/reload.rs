@@ -704,3 +704,38 @@ async fn a_balanced_client_reloads_above_the_balancer_only() {
         "the per-endpoint breakers keep their settings"
     );
 }
+
+/// A hedged client takes new hedge delays from the file; turning hedging
+/// off (or from a fixed delay to an adaptive one) is refused with the
+/// field, changing nothing.
+#[tokio::test]
+async fn a_hedged_client_takes_new_hedge_delays() {
+    let toml = |hedge: &str| format!("[clients.dep]\n[clients.dep.hedge]\n{hedge}\n");
+    let path = file("hedged", &toml("delay = \"50ms\""));
+    let client = ServiceConfig::from_path(&path)
+        .unwrap()
+        .build_client("dep")
+        .unwrap();
+    let reloader = Reloader::new(&path).client("dep", &client);
+    let hedge_delay = || {
+        client
+            .retry()
+            .config()
+            .hedge
+            .expect("a hedging retry")
+            .delay
+    };
+    assert_eq!(hedge_delay(), Some(Duration::from_millis(50)));
+
+    std::fs::write(&path, toml("delay = \"5ms\"")).unwrap();
+    reloader.reload().unwrap();
+    assert_eq!(hedge_delay(), Some(Duration::from_millis(5)));
+
+    std::fs::write(&path, toml("percentile = 95.0")).unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(err.field(), "clients.dep.hedge.delay");
+    std::fs::write(&path, "[clients.dep]\n").unwrap();
+    let err = reloader.reload().unwrap_err();
+    assert_eq!(err.field(), "clients.dep.hedge");
+    assert_eq!(hedge_delay(), Some(Duration::from_millis(5)));
+}

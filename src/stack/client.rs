@@ -879,7 +879,14 @@ impl LiveLayers for ClientHandles {
         new.validate()?;
         fixed("uri", &running.uri, &new.uri)?;
         fixed("fallback", &running.fallback, &new.fallback)?;
-        fixed("hedge", &running.hedge, &new.hedge)?;
+        // The hedge's delays reload with the retry layer it schedules
+        // (checked there); whether it hedges is fixed.
+        match (&running.hedge, &new.hedge) {
+            (Some(running), Some(new)) => {
+                running.check_live(new).map_err(|e| e.in_section("hedge"))?;
+            }
+            (running, new) => fixed("hedge", running, new)?,
+        }
         live::unchanged("context", &running.context, &new.context)?;
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
         #[cfg(feature = "chaos")]

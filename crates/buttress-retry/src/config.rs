@@ -563,7 +563,7 @@ impl RetryConfig {
         let hedging = self.hedging()?;
         let telemetry = env.telemetry(LayerKind::Retry, self.name.as_deref());
         let memory = ReplayMemory::new(self.body_limit, self.replay_memory);
-        let mut shared = Shared::new(
+        Ok(Shared::new(
             memory,
             policy,
             budget,
@@ -572,9 +572,8 @@ impl RetryConfig {
             classifier,
             replay,
             self.clone(),
-        );
-        shared.hedging = hedging;
-        Ok(shared)
+            hedging,
+        ))
     }
 
     /// The checked hedging settings, if the layer hedges.

@@ -10,6 +10,7 @@ use buttress_core::telemetry::{LayerId, Telemetry};
 
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
+use crate::hedge::Hedging;
 use crate::policy::live::LiveLimits;
 use crate::replay::ReplayMemory;
 
@@ -43,6 +44,8 @@ struct Inner {
     config: Mutex<RetryConfig>,
     /// The policy's part that may change while the layer runs.
     live: Arc<LiveLimits>,
+    /// The hedge delays, when the layer hedges.
+    hedging: Option<Arc<Hedging>>,
     telemetry: Telemetry,
     budget: Option<RetryBudget>,
     memory: ReplayMemory,
@@ -52,6 +55,7 @@ impl RetryHandle {
     pub(crate) fn new(
         config: RetryConfig,
         live: Arc<LiveLimits>,
+        hedging: Option<Arc<Hedging>>,
         telemetry: Telemetry,
         budget: Option<RetryBudget>,
         memory: ReplayMemory,
@@ -59,6 +63,7 @@ impl RetryHandle {
         let inner = Arc::new(Inner {
             config: Mutex::new(config),
             live,
+            hedging,
             telemetry,
             budget,
             memory,
@@ -122,8 +127,11 @@ impl Reconfigure for RetryHandle {
     /// `max_attempts`, `backoff`, `max_retry_after` and `timeout` may
     /// change while the layer runs: a request already retrying keeps
     /// counting its attempts against the new maximum. What is retried
-    /// (`retry_on`, `idempotency`, `grpc_methods`), the budget, hedging,
-    /// replay limits, the seed and the name are fixed once built.
+    /// (`retry_on`, `idempotency`, `grpc_methods`), the budget, replay
+    /// limits, the seed and the name are fixed once built. A hedging
+    /// layer takes new hedge delays (`hedge.delay`, or the adaptive
+    /// `floor` and `ceiling`); whether it hedges, fixed or adaptive, and
+    /// the adaptive percentile and window are fixed.
     ///
     /// ```
     /// use buttress_core::layer::Reconfigure;
@@ -144,7 +152,12 @@ impl Reconfigure for RetryHandle {
         fixed("idempotency", &running.idempotency, &config.idempotency)?;
         fixed("grpc_methods", &running.grpc_methods, &config.grpc_methods)?;
         fixed("budget", &running.budget, &config.budget)?;
-        fixed("hedge", &running.hedge, &config.hedge)?;
+        match (&running.hedge, &config.hedge) {
+            (Some(running), Some(new)) => {
+                running.check_live(new).map_err(|e| e.in_section("hedge"))?;
+            }
+            (running, new) => fixed("hedge", running, new)?,
+        }
         fixed("body_limit", &running.body_limit, &config.body_limit)?;
         fixed(
             "replay_memory",
@@ -164,6 +177,9 @@ impl Reconfigure for RetryHandle {
             new.max_retry_after(),
             new.timeout(),
         );
+        if let (Some(hedging), Some(hedge)) = (&self.inner.hedging, &config.hedge) {
+            hedging.set(hedge);
+        }
         *running = RetryConfig {
             name: running.name.clone(),
             ..config.clone()
@@ -275,5 +291,88 @@ mod tests {
                 assert_eq!(layer.handle().budget_remaining(), Some(1));
             }
         }
+    }
+
+    #[test]
+    fn hedge_delays_reload_and_the_schedule_stays() {
+        use buttress_core::layer::Reconfigure;
+
+        use crate::HedgeConfig;
+
+        let fixed = |delay_ms| {
+            Some(HedgeConfig {
+                delay: Some(Duration::from_millis(delay_ms)),
+                ..HedgeConfig::default()
+            })
+        };
+        let config = RetryConfig {
+            hedge: fixed(100),
+            ..RetryConfig::default()
+        };
+        let handle = RetryLayer::from_config(&config).unwrap().handle();
+        let delay =
+            |handle: &super::RetryHandle| handle.inner.hedging.as_ref().expect("hedging").delay();
+        assert_eq!(delay(&handle), Duration::from_millis(100));
+
+        let faster = RetryConfig {
+            hedge: fixed(10),
+            ..config.clone()
+        };
+        handle.reconfigure(&faster).unwrap();
+        assert_eq!(delay(&handle), Duration::from_millis(10));
+        assert_eq!(handle.config().hedge, faster.hedge);
+
+        // Turning hedging off, or switching to an adaptive delay, is
+        // refused and changes nothing.
+        let off = RetryConfig {
+            hedge: None,
+            ..config.clone()
+        };
+        assert_eq!(handle.reconfigure(&off).unwrap_err().field(), "hedge");
+        let adaptive = RetryConfig {
+            hedge: Some(HedgeConfig::default()),
+            ..config
+        };
+        assert_eq!(
+            handle.reconfigure(&adaptive).unwrap_err().field(),
+            "hedge.delay"
+        );
+        assert_eq!(delay(&handle), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn adaptive_hedge_bounds_reload_but_not_the_percentile() {
+        use buttress_core::layer::Reconfigure;
+
+        use crate::HedgeConfig;
+
+        let config = RetryConfig {
+            hedge: Some(HedgeConfig::default()),
+            ..RetryConfig::default()
+        };
+        let handle = RetryLayer::from_config(&config).unwrap().handle();
+        let hedging = handle.inner.hedging.clone().expect("hedging");
+        // No latencies known yet: the ceiling.
+        assert_eq!(hedging.delay(), Duration::from_secs(1));
+        let tighter = RetryConfig {
+            hedge: Some(HedgeConfig {
+                ceiling: Duration::from_millis(200),
+                ..HedgeConfig::default()
+            }),
+            ..config.clone()
+        };
+        handle.reconfigure(&tighter).unwrap();
+        assert_eq!(hedging.delay(), Duration::from_millis(200));
+        let other = RetryConfig {
+            hedge: Some(HedgeConfig {
+                percentile: 99.0,
+                ..HedgeConfig::default()
+            }),
+            ..config
+        };
+        assert_eq!(
+            handle.reconfigure(&other).unwrap_err().field(),
+            "hedge.percentile"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! again, so under `axum::serve` (which applies layers per connection) one
 //! budget and one random stream serve them all.
 
+use std::sync::Arc;
+
 use buttress_core::rng::SharedRng;
 use buttress_core::telemetry::Telemetry;
 
@@ -23,7 +25,7 @@ pub(crate) struct Shared<P, C> {
     /// The bytes kept for replay, under the layer's cap.
     pub(crate) memory: ReplayMemory,
     /// How the layer hedges, if it hedges instead of retrying.
-    pub(crate) hedging: Option<Hedging>,
+    pub(crate) hedging: Option<Arc<Hedging>>,
     /// What the layer's handle reads; the request path reads the fields
     /// above, one pointer away rather than two.
     pub(crate) handle: RetryHandle,
@@ -40,10 +42,13 @@ impl<P, C> Shared<P, C> {
         classifier: C,
         replay: P,
         config: RetryConfig,
+        hedging: Option<Hedging>,
     ) -> Self {
+        let hedging = hedging.map(Arc::new);
         let handle = RetryHandle::new(
             config,
             policy.live.clone(),
+            hedging.clone(),
             telemetry.clone(),
             budget.clone(),
             memory.clone(),
@@ -56,7 +61,7 @@ impl<P, C> Shared<P, C> {
             classifier,
             replay,
             memory,
-            hedging: None,
+            hedging,
             handle,
         }
     }

@@ -1,8 +1,10 @@
 //! [`HedgeConfig`]: when a retry layer hedges, and after how long.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use buttress_core::clock;
 use buttress_core::config::{ConfigError, MAX_DURATION, check_duration};
 
 use super::sketch::LatencySketch;
@@ -72,11 +74,40 @@ impl Default for HedgeConfig {
 }
 
 impl HedgeConfig {
+    /// Whether a running hedge's settings may become `new` while the layer
+    /// runs: the same schedule (fixed or adaptive), and for an adaptive
+    /// one the same percentile and window (the latency sketch is sized by
+    /// them); the delays may change. An error names the field.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use buttress_retry::HedgeConfig;
+    ///
+    /// let running = HedgeConfig::default();
+    /// let lower = HedgeConfig { ceiling: Duration::from_millis(200), ..HedgeConfig::default() };
+    /// assert!(running.check_live(&lower).is_ok());
+    /// let fixed = HedgeConfig { delay: Some(Duration::from_millis(5)), ..HedgeConfig::default() };
+    /// assert_eq!(running.check_live(&fixed).unwrap_err().field(), "delay");
+    /// ```
+    pub fn check_live(&self, new: &HedgeConfig) -> Result<(), ConfigError> {
+        if self.delay.is_some() != new.delay.is_some() {
+            return Err(ConfigError::new(
+                "delay",
+                "switches between a fixed and an adaptive delay, fixed once built",
+            ));
+        }
+        if new.delay.is_none() {
+            buttress_core::layer::fixed("percentile", &self.percentile, &new.percentile)?;
+            buttress_core::layer::fixed("window", &self.window, &new.window)?;
+        }
+        Ok(())
+    }
+
     /// The checked settings; an error names the field.
     pub(crate) fn hedging(&self) -> Result<Hedging, ConfigError> {
         if let Some(delay) = self.delay {
             check_duration("delay", delay, Duration::from_micros(1)..=MAX_DURATION)?;
-            return Ok(Hedging::Fixed(delay));
+            return Ok(Hedging::Fixed(nanos_cell(delay)));
         }
         if !(50.0..=99.9).contains(&self.percentile) {
             return Err(ConfigError::new("percentile", "must be within 50 and 99.9"));
@@ -91,36 +122,72 @@ impl HedgeConfig {
         )?;
         Ok(Hedging::Adaptive {
             sketch: Arc::new(LatencySketch::new(self.window, self.percentile)),
-            floor: self.floor,
-            ceiling: self.ceiling,
+            floor: nanos_cell(self.floor),
+            ceiling: nanos_cell(self.ceiling),
         })
     }
 }
 
-/// How a layer hedges, validated.
-#[derive(Debug, Clone)]
+/// How a layer hedges, validated. The delays are atomics so that the
+/// layer's handle can change them while it runs; which schedule (fixed or
+/// adaptive), the percentile and the window are fixed once built (the
+/// sketch is sized by them).
+#[derive(Debug)]
 pub(crate) enum Hedging {
-    Fixed(Duration),
+    /// Nanoseconds.
+    Fixed(AtomicU64),
     Adaptive {
         sketch: Arc<LatencySketch>,
-        floor: Duration,
-        ceiling: Duration,
+        /// Nanoseconds.
+        floor: AtomicU64,
+        /// Nanoseconds.
+        ceiling: AtomicU64,
     },
 }
 
+fn nanos_cell(duration: Duration) -> AtomicU64 {
+    AtomicU64::new(clock::nanos(duration))
+}
+
+fn read(cell: &AtomicU64) -> Duration {
+    Duration::from_nanos(cell.load(Ordering::Relaxed))
+}
+
 impl Hedging {
+    /// Takes `config`'s delays (checked, and passing
+    /// [`HedgeConfig::check_live`]) from the next hedge on.
+    pub(crate) fn set(&self, config: &HedgeConfig) {
+        match self {
+            Hedging::Fixed(delay) => {
+                if let Some(new) = config.delay {
+                    delay.store(clock::nanos(new), Ordering::Relaxed);
+                }
+            }
+            Hedging::Adaptive { floor, ceiling, .. } => {
+                floor.store(clock::nanos(config.floor), Ordering::Relaxed);
+                ceiling.store(clock::nanos(config.ceiling), Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The wait before the next hedge.
     #[inline]
     pub(crate) fn delay(&self) -> Duration {
         match self {
-            Hedging::Fixed(delay) => *delay,
+            Hedging::Fixed(delay) => read(delay),
             Hedging::Adaptive {
                 sketch,
                 floor,
                 ceiling,
-            } => sketch
-                .percentile()
-                .map_or(*ceiling, |p| p.clamp(*floor, *ceiling)),
+            } => {
+                let (floor, ceiling) = (read(floor), read(ceiling));
+                // A reload writes floor and ceiling apart: a reader
+                // between the two may see them crossed for a moment.
+                let floor = floor.min(ceiling);
+                sketch
+                    .percentile()
+                    .map_or(ceiling, |p| p.clamp(floor, ceiling))
+            }
         }
     }
 
