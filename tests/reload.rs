@@ -666,43 +666,83 @@ async fn the_rate_limit_takes_new_quotas_and_every_caller_keeps_its_state() {
     assert_eq!(call("fresh").await.unwrap().status(), 429);
 }
 
-/// A balanced client: the layers above the balancer change live; the
-/// balancer and the per-endpoint layers (one set per replica, built as
-/// replicas arrive) keep their settings, and a file that changes them is
-/// refused with the field, changing nothing.
+/// A balanced client reloads above the balancer and below it: every live
+/// endpoint's breaker, bulkhead and timeout take the new sections (each
+/// endpoint's layer report shows them), endpoints keep their state, and
+/// a change to the balancer's own section is refused with the field,
+/// changing nothing.
 #[cfg(feature = "balance")]
 #[tokio::test]
-async fn a_balanced_client_reloads_above_the_balancer_only() {
-    let toml = |attempts: u32, wait: &str| {
+async fn a_balanced_client_reloads_every_endpoint() {
+    use buttress::metrics::MetricsSink;
+    use tower::ServiceExt;
+
+    let toml = |attempts: u32, wait: &str, concurrent: u32| {
         format!(
             "[clients.dep]\n[clients.dep.retry]\nmax_attempts = {attempts}\n\
              [clients.dep.breaker]\nwait = \"{wait}\"\n\
+             [clients.dep.bulkhead]\nmax_concurrent = {concurrent}\n\
              [clients.dep.balance]\nendpoints = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n"
         )
     };
-    let path = file("balanced", &toml(3, "10s"));
-    let client = ServiceConfig::from_path(&path)
-        .unwrap()
-        .build_client("dep")
+    let path = file("balanced", &toml(3, "10s", 8));
+    let sink = MetricsSink::new();
+    let stack = ServiceConfig::from_path(&path).unwrap().clients["dep"].clone();
+    let client = buttress::stack::ClientStack::from_config("dep", stack)
+        .clone_requests()
+        .sink(sink.clone())
+        .build()
         .unwrap();
     let reloader = Reloader::new(&path).client("dep", &client);
+    let service = client
+        .balanced(|addr: &std::net::SocketAddr| {
+            let port = addr.port();
+            tower::service_fn(move |_req: http::Request<()>| async move {
+                Ok::<_, std::io::Error>(http::Response::new(port))
+            })
+        })
+        .unwrap();
+    // The endpoints are built when the balancer first looks for them.
+    service.oneshot(http::Request::new(())).await.unwrap();
+    let report = |endpoint: &str| {
+        sink.health()
+            .layer_json(&format!("dep/127.0.0.1:{endpoint}"))
+            .unwrap_or_default()
+    };
+    for endpoint in ["1", "2"] {
+        assert!(
+            report(endpoint).contains(r#""wait":"10s""#),
+            "{}",
+            report(endpoint)
+        );
+        assert!(
+            report(endpoint).contains(r#""max_concurrent":8"#),
+            "{}",
+            report(endpoint)
+        );
+    }
 
-    std::fs::write(&path, toml(5, "10s")).unwrap();
+    std::fs::write(&path, toml(5, "20s", 2)).unwrap();
     reloader.reload().unwrap();
-    assert_eq!(
-        client.config().retry.settings().unwrap().max_attempts,
-        5,
-        "the retry above the balancer takes the new attempts"
-    );
+    assert_eq!(client.config().retry.settings().unwrap().max_attempts, 5);
+    for endpoint in ["1", "2"] {
+        assert!(
+            report(endpoint).contains(r#""wait":"20s""#),
+            "{}",
+            report(endpoint)
+        );
+        assert!(
+            report(endpoint).contains(r#""max_concurrent":2"#),
+            "{}",
+            report(endpoint)
+        );
+    }
 
-    std::fs::write(&path, toml(5, "20s")).unwrap();
+    let moved = toml(5, "20s", 2).replace("127.0.0.1:2", "127.0.0.1:3");
+    std::fs::write(&path, moved).unwrap();
     let err = reloader.reload().unwrap_err();
-    assert_eq!(err.field(), "clients.dep.breaker");
-    assert_eq!(
-        client.config().breaker,
-        ServiceConfig::from_toml(&toml(5, "10s")).unwrap().clients["dep"].breaker,
-        "the per-endpoint breakers keep their settings"
-    );
+    assert_eq!(err.field(), "clients.dep.balance");
+    assert!(report("1").contains(r#""wait":"20s""#), "{}", report("1"));
 }
 
 /// A hedged client takes new hedge delays from the file; turning hedging

@@ -31,6 +31,7 @@ use tower_service::Service;
 use super::client::{
     ChaosSlot, Client, ClientLayer, ClientStackConfig, EndpointLayers, EndpointParts, Layers,
 };
+use super::endpoint_guards::EndpointGuards;
 
 /// The balancer a balanced client stack holds.
 pub(super) type StackBalancer<C> = BalanceLayer<StackEndpoints<C>, C, StatusOverload>;
@@ -58,7 +59,9 @@ pub struct StackEndpoints<C> {
 }
 
 struct Recipe<C> {
-    config: ClientStackConfig,
+    /// The sections endpoints are built from, and the live endpoints'
+    /// guards, for reloads.
+    guards: Arc<EndpointGuards>,
     /// The stack's fault injection: one layer for every endpoint.
     chaos: ChaosSlot,
     env: BuildEnv,
@@ -113,21 +116,36 @@ where
             Some(_) => recipe.env.clone().with_name(format!("{stack}/{key}")),
             None => quiet(),
         };
-        let guards = EndpointParts::guards(&recipe.config, &env, &recipe.classifier)
-            .or_else(|err| {
-                // Only the name differs from the sections `build` checked;
-                // should a key make a name a layer refuses, the endpoint
-                // still gets its layers, unlabelled.
-                tracing::warn!(endpoint = %key, error = %err, "endpoint layers built unlabelled");
-                EndpointParts::guards(&recipe.config, &quiet(), &recipe.classifier)
-            })
-            .expect("the stack's sections, checked when it was built");
+        let alive = Arc::new(());
+        let guards = recipe.guards.building(|config| {
+            let guards = EndpointParts::guards(config, &env, &recipe.classifier)
+                .or_else(|err| {
+                    // Only the name differs from the sections `build` (or
+                    // a reload) checked; should a key make a name a layer
+                    // refuses, the endpoint still gets its layers,
+                    // unlabelled.
+                    tracing::warn!(endpoint = %key, error = %err, "endpoint layers built unlabelled");
+                    EndpointParts::guards(config, &quiet(), &recipe.classifier)
+                })
+                .expect("the stack's sections, checked when built or reloaded");
+            recipe.guards.register(
+                &alive,
+                guards.breaker.as_ref().map(|layer| layer.handle()),
+                guards.bulkhead.as_ref().map(|layer| layer.handle()),
+                guards.timeout.as_ref().map(|layer| layer.handle()),
+            );
+            guards
+        });
         EndpointParts {
             chaos: recipe.chaos.clone(),
             ..guards
         }
         .into_layers()
-        .layer(Labelled { inner, _slot: slot })
+        .layer(Labelled {
+            inner,
+            _slot: slot,
+            _alive: alive,
+        })
     }
 }
 
@@ -138,6 +156,9 @@ pub struct Labelled<T> {
     inner: T,
     /// Held, never read: dropping the last clone gives the slot back.
     _slot: Option<Arc<Slot>>,
+    /// Held, never read: while it lives, a reload reaches the endpoint's
+    /// guards.
+    _alive: Arc<()>,
 }
 
 #[derive(Debug)]
@@ -175,9 +196,10 @@ pub(super) fn balancer<C: Clone>(
     env: &BuildEnv,
     classifier: &C,
     chaos: ChaosSlot,
-) -> Result<StackBalancer<C>, ConfigError> {
+) -> Result<(StackBalancer<C>, Arc<EndpointGuards>), ConfigError> {
+    let guards = EndpointGuards::new(config.clone());
     let recipe = Recipe {
-        config: config.clone(),
+        guards: guards.clone(),
         chaos,
         env: env.clone(),
         classifier: classifier.clone(),
@@ -196,6 +218,7 @@ pub(super) fn balancer<C: Clone>(
         })
         .classifier(classifier.clone())
         .build()
+        .map(|balancer| (balancer, guards))
         .map_err(|e| e.in_section("balance"))
 }
 

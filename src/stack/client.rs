@@ -568,7 +568,13 @@ impl<P, C, F> ClientStack<P, C, F> {
                 .into_inner()
         };
         #[cfg(feature = "balance")]
-        let balancer = balancer.map(|balancer| (chain(EndpointParts::default()), balancer));
+        let (balancer, endpoint_guards) = match balancer {
+            Some((balancer, guards)) => (
+                Some((chain(EndpointParts::default()), balancer)),
+                Some(guards),
+            ),
+            None => (None, None),
+        };
         let EndpointParts {
             breaker,
             bulkhead,
@@ -587,6 +593,8 @@ impl<P, C, F> ClientStack<P, C, F> {
             chaos: chaos.get().map(buttress_chaos::ChaosLayer::handle),
             #[cfg(feature = "balance")]
             balance: balancer.as_ref().map(|(_, layer)| layer.handle()),
+            #[cfg(feature = "balance")]
+            endpoint_guards,
         };
         let layers = chain(EndpointParts {
             breaker,
@@ -706,6 +714,10 @@ struct ClientHandles {
     chaos: Option<buttress_chaos::ChaosHandle>,
     #[cfg(feature = "balance")]
     balance: Option<buttress_balance::BalanceHandle>,
+    /// Balanced: every endpoint's breaker, bulkhead and timeout, and the
+    /// sections new endpoints are built from.
+    #[cfg(feature = "balance")]
+    endpoint_guards: Option<Arc<super::endpoint_guards::EndpointGuards>>,
 }
 
 /// The client a built stack makes of transport `T`: a type to name where
@@ -865,6 +877,9 @@ struct ClientPlan {
     breaker: Option<BreakerConfig>,
     bulkhead: Option<BulkheadConfig>,
     timeout: Option<TimeoutConfig>,
+    /// Balanced: the sections endpoints are built from after the reload.
+    #[cfg(feature = "balance")]
+    sections: Option<ClientStackConfig>,
 }
 
 impl LiveLayers for ClientHandles {
@@ -894,11 +909,10 @@ impl LiveLayers for ClientHandles {
         #[cfg(feature = "balance")]
         if running.balance.is_some() || new.balance.is_some() {
             // Balanced, the endpoint layers are one set per endpoint, built
-            // as endpoints arrive: they keep the settings they started with.
+            // as endpoints arrive: a reload changes every live set (below)
+            // and the sections later ones are built from; the balancer's
+            // own settings are fixed.
             fixed("balance", &running.balance, &new.balance)?;
-            live::unchanged("breaker", &running.breaker, &new.breaker)?;
-            live::unchanged("bulkhead", &running.bulkhead, &new.bulkhead)?;
-            live::unchanged("timeout", &running.timeout, &new.timeout)?;
         }
         let breaker = live::resolved("breaker", &running.breaker, &new.breaker, || {
             Some(BreakerConfig::default())
@@ -925,12 +939,22 @@ impl LiveLayers for ClientHandles {
         live::check("breaker", self.breaker.as_ref(), &breaker)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
+        #[cfg(feature = "balance")]
+        if let Some(guards) = &self.endpoint_guards {
+            guards.check(&super::endpoint_guards::GuardPlan {
+                breaker: &breaker,
+                bulkhead: &bulkhead,
+                timeout: &timeout,
+            })?;
+        }
         Ok(ClientPlan {
             retry,
             throttle,
             breaker,
             bulkhead,
             timeout,
+            #[cfg(feature = "balance")]
+            sections: self.endpoint_guards.as_ref().map(|_| new.clone()),
         })
     }
 
@@ -939,7 +963,17 @@ impl LiveLayers for ClientHandles {
         live::apply("throttle", self.throttle.as_ref(), &plan.throttle)?;
         live::apply("breaker", self.breaker.as_ref(), &plan.breaker)?;
         live::apply("bulkhead", self.bulkhead.as_ref(), &plan.bulkhead)?;
-        live::apply("timeout", self.timeout.as_ref(), &plan.timeout)
+        live::apply("timeout", self.timeout.as_ref(), &plan.timeout)?;
+        #[cfg(feature = "balance")]
+        if let (Some(guards), Some(sections)) = (&self.endpoint_guards, &plan.sections) {
+            let guard_plan = super::endpoint_guards::GuardPlan {
+                breaker: &plan.breaker,
+                bulkhead: &plan.bulkhead,
+                timeout: &plan.timeout,
+            };
+            guards.apply(&guard_plan, sections)?;
+        }
+        Ok(())
     }
 }
 

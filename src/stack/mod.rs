@@ -26,6 +26,8 @@ mod toggle;
 mod balanced;
 #[cfg(feature = "stack")]
 mod client;
+#[cfg(all(feature = "stack", feature = "balance"))]
+mod endpoint_guards;
 #[cfg(feature = "stack")]
 mod server;
 
