@@ -27,29 +27,24 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use buttress_core::layer::LayerBuilder;
-use buttress_core::{BoxError, Reason, Rejected};
+use buttress_core::Rejected;
 use buttress_limit::rate::{
-    DistributedStats, KeySource, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitHandle,
-    RateLimitLayer, RedisFallback, RedisRateConfig,
+    DistributedStats, QuotaConfig, QuotaOverride, RateLimitConfig, RateLimitHandle, RedisFallback,
+    RedisRateConfig,
 };
 use support::redis_server::RedisServer;
-use tower::util::BoxService;
-use tower::{Service, ServiceBuilder, ServiceExt};
-
-type Svc = BoxService<http::Request<()>, (), BoxError>;
+use support::tenant_limiter::{Svc, redis_of, send, tenant_limiter};
 
 /// One test at a time: each counts admissions over real time, which
 /// another test's load on the same (two) cores would skew.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A rate-limited service keyed by `x-tenant`, distributed through the
-/// Redis at `url`; `tune` adjusts the config (the Redis part through
-/// [`redis_of`]).
+/// A limiter of 50 requests a second per tenant through the Redis at
+/// `url`, with a generous Redis timeout and short backoffs; `tune`
+/// adjusts the config.
 fn limiter(
     url: &str,
     name: &str,
@@ -62,49 +57,7 @@ fn limiter(
         max_backoff: Duration::from_millis(400),
         ..RedisRateConfig::default()
     };
-    let layer = RateLimitLayer::builder()
-        .configure(|c| {
-            c.key = KeySource::Header("x-tenant".into());
-            c.quota = QuotaConfig::per_second(50);
-            c.distributed = Some(redis);
-            tune(c);
-        })
-        .name(name)
-        .build()
-        .expect("a valid config builds (building connects nothing)");
-    let handle = layer.handle();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|_req: http::Request<()>| async { Ok::<_, Infallible>(()) });
-    (BoxService::new(svc), handle)
-}
-
-/// The Redis settings of a config `limiter` made.
-fn redis_of(config: &mut RateLimitConfig) -> &mut RedisRateConfig {
-    config.distributed.as_mut().expect("distributed")
-}
-
-/// Sends one request for `key`: `None` if admitted, else its refusal —
-/// which must be the typed rate-limit rejection, never another error
-/// (nothing may fail because of Redis) — and how long the decision took.
-async fn send(svc: &mut Svc, key: &str) -> (Option<Rejected>, Duration) {
-    let request = http::Request::get("/")
-        .header("x-tenant", key)
-        .body(())
-        .unwrap();
-    let start = Instant::now();
-    let result = svc.ready().await.unwrap().call(request).await;
-    let took = start.elapsed();
-    match result {
-        Ok(()) => (None, took),
-        Err(err) => {
-            let rejected = Rejected::find(&*err)
-                .unwrap_or_else(|| panic!("a request failed, not as a refusal: {err}"));
-            assert_eq!(rejected.reason(), Reason::RateLimited);
-            assert!(rejected.quota().is_some(), "refusals carry quota figures");
-            (Some(rejected.clone()), took)
-        }
-    }
+    tenant_limiter(redis, name, QuotaConfig::per_second(50), tune)
 }
 
 /// One decision of a paced run.

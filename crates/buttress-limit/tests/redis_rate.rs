@@ -16,17 +16,16 @@ mod support;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
+use buttress_core::Reason;
 use buttress_core::layer::LayerBuilder;
-use buttress_core::{BoxError, Reason, Rejected};
 use buttress_limit::rate::{
     DistributedStats, KeySource, QuotaConfig, RateLimitConfig, RateLimitHandle, RateLimitLayer,
     RedisRateConfig,
 };
 use support::redis_server::RedisServer;
+use support::tenant_limiter::{Svc, redis_of, send, tenant_limiter};
+use tower::ServiceBuilder;
 use tower::util::BoxService;
-use tower::{Service, ServiceBuilder, ServiceExt};
-
-type Svc = BoxService<http::Request<()>, (), BoxError>;
 
 /// One test at a time: each measures rates on real time, which another
 /// test's load on the same cores would skew.
@@ -51,50 +50,17 @@ fn replica(
         max_backoff: Duration::from_secs(1),
         ..RedisRateConfig::default()
     };
-    let layer = RateLimitLayer::builder()
-        .configure(|c| {
-            c.key = KeySource::Header("x-tenant".into());
-            c.quota = quota;
-            c.distributed = Some(redis);
-            tune(c);
-        })
-        .name(name)
-        .build()
-        .expect("a valid config");
-    let handle = layer.handle();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|_req: http::Request<()>| async { Ok::<_, Infallible>(()) });
-    (BoxService::new(svc), handle)
+    tenant_limiter(redis, name, quota, tune)
 }
 
-/// Sends one request for `tenant`: whether it was admitted, and how long
-/// the limiter took to decide.
-async fn send(svc: &mut Svc, tenant: &str) -> (bool, Duration) {
-    let request = http::Request::get("/")
-        .header("x-tenant", tenant)
-        .body(())
-        .unwrap();
-    let start = Instant::now();
-    let result = svc.ready().await.unwrap().call(request).await;
-    let took = start.elapsed();
-    match result {
-        Ok(()) => (true, took),
-        Err(err) => {
-            let rejected = Rejected::find(&*err).expect("only refusals");
-            assert_eq!(rejected.reason(), Reason::RateLimited);
-            assert!(rejected.quota().is_some(), "refusals carry quota figures");
-            (false, took)
-        }
-    }
+/// Whether one request for `tenant` was admitted, and how long the
+/// limiter took to decide.
+async fn decide(svc: &mut Svc, tenant: &str) -> (bool, Duration) {
+    let (refused, took) = send(svc, tenant).await;
+    (refused.is_none(), took)
 }
 
 /// The replica the `n`th request goes to: 90 % / 5 % / 5 %.
-/// The Redis settings of a config `replica` made.
-fn redis_of(config: &mut RateLimitConfig) -> &mut RedisRateConfig {
-    config.distributed.as_mut().expect("distributed")
-}
-
 fn replica_of(n: u64) -> usize {
     match n % 20 {
         0..18 => 0,
@@ -135,7 +101,7 @@ impl Fleet {
             for _ in 0..per_tick {
                 let index = replica_of(self.sent);
                 self.sent += 1;
-                let (admitted, took) = send(&mut self.replicas[index].0, "acme").await;
+                let (admitted, took) = decide(&mut self.replicas[index].0, "acme").await;
                 self.slowest = self.slowest.max(took);
                 if admitted {
                     let last = seconds.len() - 1;
@@ -250,7 +216,7 @@ async fn a_hot_key_is_decided_without_redis() {
         while ticks.tick().await - start < Duration::from_secs(2) {
             for _ in 0..2 {
                 sent += 1;
-                admitted += u64::from(send(&mut svc, "hot").await.0);
+                admitted += u64::from(decide(&mut svc, "hot").await.0);
             }
             // As a server's connection tasks do between requests: a burst
             // of late ticks must not keep the refill task from running.
@@ -299,7 +265,7 @@ async fn key_ttls_bound_redis_memory() {
         for i in 0..200 {
             let n = batch * 200 + i;
             if n < keys {
-                send(&mut svc, &format!("tenant-{n}")).await;
+                decide(&mut svc, &format!("tenant-{n}")).await;
             }
         }
         // Let the batch's refills go out before the next (a key whose
@@ -389,12 +355,12 @@ async fn fallbacks_while_redis_is_down_are_reported() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while handle.distributed().unwrap().redis_up {
         assert!(Instant::now() < deadline, "Redis never marked down");
-        assert!(send(&mut svc, "t").await.0, "within the local share");
+        assert!(decide(&mut svc, "t").await.0, "within the local share");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let before = handle.distributed().unwrap().fallback;
     for _ in 0..50 {
-        assert!(send(&mut svc, "t").await.0, "within the local share");
+        assert!(decide(&mut svc, "t").await.0, "within the local share");
     }
     let stats = handle.distributed().unwrap();
     let redis = |id: &buttress_core::telemetry::LayerId| id.name() == "down/redis";

@@ -3,3 +3,4 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own subset
 
 pub mod redis_server;
+pub mod tenant_limiter;
