@@ -180,3 +180,51 @@ fn a_bad_setting_names_its_layer_and_field() {
         .unwrap_err();
     assert_eq!(err.field(), "bulkhead.max_concurrent");
 }
+
+/// The context layer notes each request's protocol on its pass over the
+/// headers, and the edge answers in it (`buttress_core::chain`): alternate
+/// JSON, text and gRPC callers on one connection each get their own
+/// answer, never the one noted for the request before.
+#[tokio::test]
+async fn each_refusal_answers_in_the_protocol_its_request_asked_for() {
+    let stack = ServerStack::new("protocols")
+        .timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(stack);
+    let mut conn = Connection::open(serve(app).await).await;
+    for _ in 0..2 {
+        let json = conn
+            .get(
+                "/slow",
+                &[("accept", "text/html"), ("accept", "application/JSON")],
+            )
+            .await;
+        assert_eq!(json.status, 504);
+        assert_eq!(json.headers["content-type"], "application/json");
+        let text = conn.get("/slow", &[("accept", "text/plain")]).await;
+        assert_eq!(text.status, 504);
+        assert_eq!(text.headers["content-type"], "text/plain; charset=utf-8");
+        let grpc = conn
+            .get(
+                "/slow",
+                &[
+                    ("content-type", "application/grpc+proto"),
+                    ("accept", "application/json"),
+                ],
+            )
+            .await;
+        // gRPC answers 200 with the status in `grpc-status`: 4 is
+        // DEADLINE_EXCEEDED.
+        assert_eq!(grpc.status, 200);
+        assert_eq!(grpc.headers["grpc-status"], "4");
+    }
+}

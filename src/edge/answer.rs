@@ -2,32 +2,13 @@
 
 use std::any::Any;
 
-use buttress_core::answer::{BodyFormat, grpc_status_response};
-use buttress_core::grpc::is_grpc;
+use buttress_core::answer::{BodyFormat, Protocol, grpc_status_response};
 use buttress_core::{BoxError, GrpcCode, Rejected};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 
 use super::EdgeBody;
-
-/// How the request expects to be answered, noted when it arrives (the
-/// request itself is gone by the time an error comes back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Protocol {
-    Grpc,
-    Http(BodyFormat),
-}
-
-impl Protocol {
-    pub(super) fn of(headers: &HeaderMap) -> Self {
-        if is_grpc(headers) {
-            Protocol::Grpc
-        } else {
-            Protocol::Http(BodyFormat::negotiate(headers))
-        }
-    }
-}
 
 fn local<B>(response: Response<Bytes>) -> Response<EdgeBody<B>> {
     response.map(EdgeBody::local)

@@ -12,7 +12,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::EdgeBody;
-use super::answer::{self, Protocol};
+use super::answer;
+use buttress_core::answer::Protocol;
 
 pin_project! {
     /// The response future of [`Edge`](super::Edge): never fails.

@@ -9,8 +9,9 @@ use buttress_core::BoxError;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::answer::Protocol;
 use super::{EdgeBody, ResponseFuture};
+use buttress_core::answer::Protocol;
+use buttress_core::chain;
 
 /// Turns the inner service's rejections, errors and panics into answers;
 /// built by [`EdgeLayer`](super::EdgeLayer).
@@ -92,7 +93,8 @@ where
 
     #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let protocol = Protocol::of(request.headers());
+        // Noted by the context layer outside, when there is one.
+        let protocol = chain::protocol().unwrap_or_else(|| Protocol::of(request.headers()));
         if let Some(error) = self.not_ready.take() {
             return ResponseFuture::answer(super::answer::error(error, protocol));
         }

@@ -133,12 +133,86 @@ impl BodyFormat {
         let wants_json = request_headers
             .get_all(http::header::ACCEPT)
             .iter()
-            .any(|value| names_json(value.as_bytes()));
+            .any(BodyFormat::accepts_json);
         if wants_json {
             BodyFormat::Json
         } else {
             BodyFormat::Text
         }
+    }
+
+    /// Whether one `Accept` value names JSON (in any case): a request
+    /// with any such value is answered in JSON. For a layer that already
+    /// visits every header and would rather not look `Accept` up again.
+    ///
+    /// ```
+    /// use buttress_core::answer::BodyFormat;
+    /// use http::HeaderValue;
+    ///
+    /// assert!(BodyFormat::accepts_json(&HeaderValue::from_static("application/JSON")));
+    /// assert!(!BodyFormat::accepts_json(&HeaderValue::from_static("text/html")));
+    /// ```
+    #[inline]
+    pub fn accepts_json(accept: &HeaderValue) -> bool {
+        names_json(accept.as_bytes())
+    }
+}
+
+/// How a request expects to be answered: gRPC (a status in trailers), or
+/// HTTP with a body in the format its `Accept` asks for. Noted when the
+/// request arrives, as the request is gone by the time an error comes
+/// back; the outermost layer notes it once for the whole call chain
+/// ([`chain`](crate::chain)).
+///
+/// ```
+/// use buttress_core::answer::{BodyFormat, Protocol};
+/// use http::{HeaderMap, HeaderValue, header};
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(Protocol::of(&headers), Protocol::Http(BodyFormat::Text));
+/// headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+/// assert_eq!(Protocol::of(&headers), Protocol::Http(BodyFormat::Json));
+/// headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+/// assert!(Protocol::of(&headers).is_grpc());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// A gRPC call (`content-type: application/grpc…`).
+    Grpc,
+    /// Any other request, answered in this body format.
+    Http(BodyFormat),
+}
+
+impl Protocol {
+    /// The protocol of a request with these headers.
+    #[inline]
+    pub fn of(headers: &HeaderMap) -> Self {
+        if crate::grpc::is_grpc(headers) {
+            Protocol::Grpc
+        } else {
+            Protocol::Http(BodyFormat::negotiate(headers))
+        }
+    }
+
+    /// The protocol from a request's first `content-type` value and
+    /// whether any of its `Accept` values names JSON: what [`of`](Self::of)
+    /// reads, for a layer that found both on its own pass over the
+    /// headers.
+    #[inline]
+    pub fn from_found(content_type: Option<&HeaderValue>, accepts_json: bool) -> Self {
+        if content_type.is_some_and(crate::grpc::is_grpc_content_type) {
+            Protocol::Grpc
+        } else if accepts_json {
+            Protocol::Http(BodyFormat::Json)
+        } else {
+            Protocol::Http(BodyFormat::Text)
+        }
+    }
+
+    /// Whether this is a gRPC call.
+    #[inline]
+    pub fn is_grpc(self) -> bool {
+        self == Protocol::Grpc
     }
 }
 

@@ -25,7 +25,23 @@ pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .is_some_and(is_grpc_content_type)
+}
+
+/// Whether a `content-type` value names gRPC (`application/grpc`, with or
+/// without a `+format` suffix), as [`is_grpc`] judges a request's first
+/// value.
+///
+/// ```
+/// use buttress_core::grpc::is_grpc_content_type;
+/// use http::HeaderValue;
+///
+/// assert!(is_grpc_content_type(&HeaderValue::from_static("application/grpc+proto")));
+/// assert!(!is_grpc_content_type(&HeaderValue::from_static("application/json")));
+/// ```
+#[inline]
+pub fn is_grpc_content_type(value: &http::HeaderValue) -> bool {
+    value.as_bytes().starts_with(b"application/grpc")
 }
 
 /// The `grpc-message` header (or trailer) name.

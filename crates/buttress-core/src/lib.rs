@@ -48,6 +48,7 @@ pub mod access;
 pub mod answer;
 pub mod backoff;
 pub mod body;
+pub mod chain;
 pub mod classify;
 pub mod clock;
 pub mod codec;

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use buttress_core::access::RequestAccess;
 use buttress_core::future::OrRejected;
-use buttress_core::{BoxError, RequestContext, clock};
+use buttress_core::{BoxError, RequestContext, chain, clock};
 use tower_service::Service;
 
 use super::inject::Settings;
@@ -56,7 +56,7 @@ where
         // One clock reading for the whole client stack's call chain (the
         // deadline here, the breaker, the per-attempt timeout); none if
         // this already runs inside a server's chain.
-        let _chain = clock::enter(clock::now());
+        let _chain = chain::enter(clock::now());
         // Take the headers out so the context can stay borrowed from the
         // extensions while they are written; an empty map costs nothing.
         let mut headers = std::mem::take(request.headers_mut());

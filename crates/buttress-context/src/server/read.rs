@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use buttress_core::answer::{BodyFormat, Protocol};
 use buttress_core::telemetry::Telemetry;
 use buttress_core::{Criticality, RequestContext, TrustPolicy};
+use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
@@ -140,6 +142,10 @@ pub(super) enum Slot {
     Deadline,
     Criticality,
     Fault,
+    /// `content-type`: whether the request is gRPC.
+    ContentType,
+    /// `accept`: whether any value names JSON (kept as a flag, not a value).
+    Accept,
 }
 
 impl Slot {
@@ -153,6 +159,9 @@ impl Slot {
             Slot::Deadline => 4,
             Slot::Criticality => 5,
             Slot::Fault => 6,
+            Slot::ContentType => 7,
+            // Never stored: `Found::add` keeps a flag instead.
+            Slot::Accept => 8,
         }
     }
 }
@@ -163,20 +172,29 @@ impl Slot {
 const SCAN_PER_NAME: usize = 4;
 
 /// Whether two byte strings of the same length are equal, for the short
-/// strings header names are: two overlapping 8-byte loads each instead of
-/// a call to `memcmp`.
+/// strings header names are: two overlapping 4- or 8-byte loads each
+/// instead of a call to `memcmp`.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let len = a.len();
     if len != b.len() {
         return false;
     }
-    if !(8..=16).contains(&len) {
-        return a == b;
+    match len {
+        4..8 => {
+            let word = |s: &[u8], at: usize| {
+                u32::from_le_bytes(s[at..at + 4].try_into().expect("four bytes"))
+            };
+            word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4)
+        }
+        8..=16 => {
+            let word = |s: &[u8], at: usize| {
+                u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"))
+            };
+            word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
+        }
+        _ => a == b,
     }
-    let word =
-        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
-    word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
 }
 
 impl Names {
@@ -249,9 +267,11 @@ impl Names {
 /// value and whether it was repeated.
 #[derive(Default)]
 struct Found<'a> {
-    values: [Option<&'a HeaderValue>; 7],
+    values: [Option<&'a HeaderValue>; 8],
     /// Bit `i`: the header of slot index `i` appeared more than once.
     repeated: u8,
+    /// Whether any `Accept` value named JSON.
+    accepts_json: bool,
     /// Which ID header `values[0]` came from: the first present (by the
     /// order of the names, not of the map) decides.
     id_header: usize,
@@ -260,6 +280,10 @@ struct Found<'a> {
 impl<'a> Found<'a> {
     #[inline]
     fn add(&mut self, slot: Slot, value: &'a HeaderValue) {
+        if slot == Slot::Accept {
+            self.accepts_json |= BodyFormat::accepts_json(value);
+            return;
+        }
         let i = slot.index();
         if let Slot::Id(header) = slot
             && self.values[0].is_some()
@@ -293,6 +317,13 @@ impl<'a> Found<'a> {
     fn has(&self, slot: Slot) -> bool {
         self.values[slot.index()].is_some()
     }
+
+    /// The request's protocol, as [`Protocol::of`] reads it: the first
+    /// `content-type` value decides gRPC (repeated or not), any JSON
+    /// `Accept` value the body format.
+    fn protocol(&self) -> Protocol {
+        Protocol::from_found(self.values[Slot::ContentType.index()], self.accepts_json)
+    }
 }
 
 impl Settings {
@@ -308,9 +339,14 @@ impl Settings {
         fault_header: &HeaderName,
         max_fault_len: Option<usize>,
     ) -> (Names, Names) {
+        // Read from everyone: the trace, and the two headers that say how
+        // the request wants to be answered (noted once for every layer
+        // inside, see `buttress_core::chain`).
         let trace = [
             (TRACEPARENT, Slot::Traceparent),
             (TRACESTATE, Slot::Tracestate),
+            (CONTENT_TYPE, Slot::ContentType),
+            (ACCEPT, Slot::Accept),
         ];
         let mut trusted = Vec::new();
         if id_mode == IdMode::Accept {
@@ -333,8 +369,15 @@ impl Settings {
         (Names::new(trusted), Names::new(trace.to_vec()))
     }
 
-    /// The context for `request`, which started at `start`.
-    pub(super) fn read<B>(&self, request: &http::Request<B>, start: Instant) -> RequestContext {
+    /// The context for `request`, which started at `start`; its protocol,
+    /// found on the same pass over its headers, goes to `protocol` (not in
+    /// a returned pair, which would copy the context once more).
+    pub(super) fn read<B>(
+        &self,
+        request: &http::Request<B>,
+        start: Instant,
+        protocol: &mut Protocol,
+    ) -> RequestContext {
         let headers = request.headers();
         let trusted = self.trust.is_trusted(request);
         let names = match trusted {
@@ -342,6 +385,7 @@ impl Settings {
             false => &self.untrusted_names,
         };
         let found = names.find(headers);
+        *protocol = found.protocol();
 
         // The first ID header present decides; a repeated one is refused.
         // Only trusted callers in accept mode have ID headers looked for.
@@ -408,6 +452,10 @@ mod tests {
     use crate::headers::{X_BUTTRESS_FAULT, X_CORRELATION_ID, X_CRITICALITY, X_REQUEST_ID};
 
     fn names() -> Names {
+        all_names().0
+    }
+
+    fn all_names() -> (Names, Names) {
         Settings::names(
             IdMode::Accept,
             &X_REQUEST_ID,
@@ -417,12 +465,11 @@ mod tests {
             &X_BUTTRESS_FAULT,
             Some(256),
         )
-        .0
     }
 
     /// What was found, as plain data, to compare the two ways of finding.
     fn summary(found: &Found<'_>) -> Vec<(Option<String>, bool)> {
-        let mut all: Vec<_> = (0..7)
+        let mut all: Vec<_> = (0..8)
             .map(|i| {
                 let value = found.values[i].map(|v| v.to_str().unwrap().to_owned());
                 (value, found.repeated & 1 << i != 0)
@@ -431,12 +478,13 @@ mod tests {
         if let (Some(id), _) = &mut all[0] {
             *id = format!("{}:{id}", found.id_header);
         }
+        all.push((Some(format!("{:?}", found.protocol())), found.accepts_json));
         all
     }
 
     #[test]
     fn one_pass_finds_what_lookups_find() {
-        let names = names();
+        let (names, untrusted) = all_names();
         let cases: &[&[(&str, &str)]] = &[
             &[],
             &[("x-request-id", "a")],
@@ -468,6 +516,23 @@ mod tests {
                 ("x-criticality", "a"),
                 ("x-criticality", "b"),
             ],
+            &[("content-type", "application/grpc+proto")],
+            &[
+                ("content-type", "application/json"),
+                ("content-type", "application/grpc"),
+            ],
+            &[
+                ("content-type", "application/grpc"),
+                ("content-type", "text/plain"),
+                ("accept", "application/json"),
+            ],
+            &[
+                ("accept", "text/html"),
+                ("accept", "application/JSON;q=0.5"),
+            ],
+            &[("accept", "json"), ("accept", "text/plain")],
+            &[("accept", "text/plain"), ("accept-encoding", "json")],
+            &[("accept", "jso"), ("x-accept", "application/json")],
         ];
         for headers in cases {
             let mut map = HeaderMap::new();
@@ -477,14 +542,19 @@ mod tests {
                     HeaderValue::from_str(value).unwrap(),
                 );
             }
-            let scanned = names.find(&map);
-            let mut looked_up = Found::default();
-            for ours in &*names.names {
-                for value in map.get_all(&ours.name) {
-                    looked_up.add(ours.slot, value);
+            for names in [&names, &untrusted] {
+                let scanned = names.find(&map);
+                let mut looked_up = Found::default();
+                for ours in &*names.names {
+                    for value in map.get_all(&ours.name) {
+                        looked_up.add(ours.slot, value);
+                    }
                 }
+                assert_eq!(summary(&scanned), summary(&looked_up), "{headers:?}");
+                // The protocol found on the pass is the one every layer
+                // would have read for itself.
+                assert_eq!(scanned.protocol(), Protocol::of(&map), "{headers:?}");
             }
-            assert_eq!(summary(&scanned), summary(&looked_up), "{headers:?}");
         }
     }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use buttress_core::{RequestContext, clock};
+use buttress_core::answer::Protocol;
+use buttress_core::{RequestContext, chain};
 use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
@@ -59,13 +60,15 @@ where
         let Some(settings) = &self.settings else {
             return ResponseFuture::bypassed(self.inner.call(request));
         };
-        // The one clock reading for this request: every layer inside reads
-        // it through `clock::now` while this call chain runs, and from the
-        // context afterwards.
+        // The one clock reading for this request, and its protocol (found
+        // on the context's own pass over the headers): every layer inside
+        // reads them from the call chain while it runs (`buttress_core::
+        // chain`), and the start from the context afterwards.
         let start = RequestContext::from_extensions(request.extensions())
             .map_or_else(Instant::now, RequestContext::start);
-        let _chain = clock::enter(start);
-        let ctx = settings.read(&request, start);
+        let mut protocol = Protocol::Grpc;
+        let ctx = settings.read(&request, start, &mut protocol);
+        let _chain = chain::enter(start).with_protocol(protocol);
         // Formats the ID only if a subscriber wants the span.
         let span = tracing::info_span!(
             "request",

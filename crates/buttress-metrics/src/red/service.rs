@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use buttress_core::RequestContext;
-use buttress_core::clock;
+use buttress_core::answer::Protocol;
 use buttress_core::context::TrustRequest;
 use buttress_core::grpc::is_grpc;
+use buttress_core::{chain, clock};
 use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
@@ -79,7 +80,7 @@ where
             // The request's start: the outermost layer's reading for this
             // call chain, else its context's (put there by a context
             // layer), else now.
-            RedSide::Server => clock::call_start().unwrap_or_else(|| {
+            RedSide::Server => chain::start().unwrap_or_else(|| {
                 RequestContext::with_request(&request, |ctx| ctx.map(RequestContext::start))
                     .unwrap_or_else(Instant::now)
             }),
@@ -88,8 +89,15 @@ where
             // this call was made.
             RedSide::Client => clock::now(),
         };
-        // Read once: the shape and the route both depend on it.
-        let grpc = is_grpc(request.headers());
+        // Read once: the shape and the route both depend on it. A server
+        // request's protocol was noted by the context layer outside, when
+        // there is one; a client call is a chain of its own.
+        let grpc = match shared.side {
+            RedSide::Server => {
+                chain::protocol().map_or_else(|| is_grpc(request.headers()), Protocol::is_grpc)
+            }
+            RedSide::Client => is_grpc(request.headers()),
+        };
         let (route, pending) = match &shared.routes {
             Some(routes) => {
                 let route = routes.route(&TrustRequest::of(&request), shared.max_route_len, grpc);
