@@ -67,6 +67,7 @@
 pub mod client;
 pub mod deadline;
 pub mod headers;
+mod hex;
 pub mod id;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;

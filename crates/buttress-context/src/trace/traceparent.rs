@@ -6,6 +6,8 @@ use buttress_core::context::TraceContext;
 use bytes::Bytes;
 use http::HeaderValue;
 
+use crate::hex::encode_hex;
+
 /// The length of a version-00 `traceparent`: `2 + 1 + 32 + 1 + 16 + 1 + 2`.
 pub const TRACEPARENT_LEN: usize = 55;
 
@@ -206,26 +208,6 @@ fn decode_hex_word(word: u64) -> ([u8; 4], bool) {
     let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
     let packed = (pairs | (pairs >> 16)) as u32;
     (packed.to_le_bytes(), valid)
-}
-
-/// Each byte's two lower-case hex digits: one load and one two-byte store
-/// per byte.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut pairs = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
-        i += 1;
-    }
-    pairs
-};
-
-fn encode_hex(bytes: &[u8], out: &mut [u8]) {
-    let (pairs, _) = out.as_chunks_mut::<2>();
-    for (byte, pair) in bytes.iter().zip(pairs) {
-        *pair = HEX_PAIRS[usize::from(*byte)];
-    }
 }
 
 #[cfg(test)]
