@@ -21,7 +21,7 @@ use buttress_retry::{
 use tower_layer::{Identity, Layer, Stack};
 
 use super::live::{self, LiveLayers, Running};
-use super::{BypassLayer, OptionalLayer, Toggle};
+use super::{BypassLayer, Toggle};
 
 /// The default per-attempt timeout of a client stack.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,7 +31,7 @@ pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 
 /// Fault injection with the `chaos` feature, nothing without it.
 #[cfg(feature = "chaos")]
-pub(super) type ChaosSlot = OptionalLayer<buttress_chaos::ChaosLayer>;
+pub(super) type ChaosSlot = BypassLayer<buttress_chaos::ChaosLayer>;
 #[cfg(not(feature = "chaos"))]
 pub(super) type ChaosSlot = Identity;
 
@@ -51,19 +51,16 @@ pub(super) type Layers<P, C, F> = Stack<
         Stack<
             BypassLayer<BulkheadLayer>,
             Stack<
-                OptionalLayer<CircuitBreakerLayer<C>>,
+                BypassLayer<CircuitBreakerLayer<C>>,
                 Stack<
-                    OptionalLayer<ThrottleLayer<C>>,
+                    BypassLayer<ThrottleLayer<C>>,
                     Stack<
                         RetryLayer<P, C>,
                         Stack<
                             F,
                             Stack<
-                                OptionalLayer<RedHeadLayer>,
-                                Stack<
-                                    OptionalLayer<ClientContextLayer>,
-                                    Stack<StatusSlot, Identity>,
-                                >,
+                                BypassLayer<RedHeadLayer>,
+                                Stack<BypassLayer<ClientContextLayer>, Stack<StatusSlot, Identity>>,
                             >,
                         >,
                     >,
@@ -80,7 +77,7 @@ pub(super) type EndpointLayers<C> = Stack<
     ChaosSlot,
     Stack<
         BypassLayer<TimeoutLayer>,
-        Stack<BypassLayer<BulkheadLayer>, Stack<OptionalLayer<CircuitBreakerLayer<C>>, Identity>>,
+        Stack<BypassLayer<BulkheadLayer>, Stack<BypassLayer<CircuitBreakerLayer<C>>, Identity>>,
     >,
 >;
 
@@ -556,12 +553,12 @@ impl<P, C, F> ClientStack<P, C, F> {
         let chain = |endpoint: EndpointParts<C>| -> Layers<P, C, F::Layer> {
             tower::ServiceBuilder::new()
                 .layer(StatusSlot::default())
-                .layer(OptionalLayer::new(context.clone()))
-                .layer(OptionalLayer::new(metrics.clone().map(RedLayer::at_head)))
+                .layer(BypassLayer::new(context.clone()))
+                .layer(BypassLayer::new(metrics.clone().map(RedLayer::at_head)))
                 .layer(fallback.clone())
                 .layer(retry.clone())
-                .layer(OptionalLayer::new(throttle.clone()))
-                .layer(OptionalLayer::new(endpoint.breaker))
+                .layer(BypassLayer::new(throttle.clone()))
+                .layer(BypassLayer::new(endpoint.breaker))
                 .layer(BypassLayer::new(endpoint.bulkhead))
                 .layer(BypassLayer::new(endpoint.timeout))
                 .layer(endpoint.chaos)
@@ -641,7 +638,7 @@ impl<C: Clone> EndpointParts<C> {
         classifier: &C,
     ) -> Result<Self, ConfigError> {
         #[cfg(feature = "chaos")]
-        let chaos = OptionalLayer::new(config.chaos.build_in(env, "chaos", || None)?);
+        let chaos = BypassLayer::new(config.chaos.build_in(env, "chaos", || None)?);
         #[cfg(not(feature = "chaos"))]
         let chaos = Identity::new();
         Ok(EndpointParts {
@@ -691,7 +688,7 @@ impl<C: Clone> EndpointParts<C> {
     #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     pub(super) fn into_layers(self) -> EndpointLayers<C> {
         tower::ServiceBuilder::new()
-            .layer(OptionalLayer::new(self.breaker))
+            .layer(BypassLayer::new(self.breaker))
             .layer(BypassLayer::new(self.bulkhead))
             .layer(BypassLayer::new(self.timeout))
             .layer(self.chaos)

@@ -10,16 +10,15 @@
 //!   per replica ([`ClientLayer::balanced`]).
 //! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
-//! - [`BypassLayer`] and [`OptionalLayer`]: how a stack leaves a layer out
-//!   with one type.
+//! - [`BypassLayer`]: how a stack leaves a layer out with one type.
 //!
 //! Each stack's documentation has a table of what is on by default, with
 //! which settings, and why; ARCHITECTURE.md explains the order. With the
 //! `serde` feature, both stacks load from TOML: see `buttress::config`.
 
+mod bypass;
 #[cfg(feature = "stack")]
 mod live;
-mod optional;
 mod toggle;
 
 #[cfg(all(feature = "stack", feature = "balance"))]
@@ -31,7 +30,7 @@ mod endpoint_guards;
 #[cfg(feature = "stack")]
 mod server;
 
-pub use self::optional::{BypassLayer, Optional, OptionalLayer, ResponseFuture};
+pub use self::bypass::BypassLayer;
 pub use self::toggle::Toggle;
 
 #[cfg(all(feature = "stack", feature = "balance"))]

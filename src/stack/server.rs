@@ -15,7 +15,7 @@ use buttress_limit::{
     BulkheadLayer, LoadShedHandle, LoadShedLayer, RateLimitConfig, RateLimitHandle, RateLimitLayer,
     ShedConfig,
 };
-use buttress_metrics::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedSide};
+use buttress_metrics::{RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
 use super::live::{self, LiveLayers, Running};
@@ -40,7 +40,10 @@ type Layers = Stack<
                     BypassLayer<RateLimitLayer>,
                     Stack<
                         EdgeLayer,
-                        Stack<OptionalRedLayer, Stack<BypassLayer<ServerContextLayer>, Identity>>,
+                        Stack<
+                            BypassLayer<RedLayer>,
+                            Stack<BypassLayer<ServerContextLayer>, Identity>,
+                        >,
                     >,
                 >,
             >,
@@ -294,7 +297,7 @@ impl ServerStack {
         };
         let layers = tower::ServiceBuilder::new()
             .layer(BypassLayer::new(context))
-            .layer(OptionalRedLayer::new(metrics))
+            .layer(BypassLayer::new(metrics))
             .layer(EdgeLayer::new())
             .layer(BypassLayer::new(rate_limit))
             .layer(BypassLayer::new(shed))

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use buttress_core::layer::{DefaultClassifier, LayerConfig};
+use buttress_core::layer::{Bypass, DefaultClassifier, LayerConfig};
 use tower_layer::Layer;
 
 use crate::config::{BreakerConfig, CircuitBreakerLayerBuilder, ConfigError};
@@ -134,5 +134,13 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 
     fn layer(&self, inner: S) -> Self::Service {
         CircuitBreaker::new(inner, self.lanes.clone(), self.classifier.clone())
+    }
+}
+
+/// Left out of a stack, the breaker is its own service deciding nothing,
+/// at the cost of one branch rather than one more level of future.
+impl<S, C: Clone> Bypass<S> for CircuitBreakerLayer<C> {
+    fn bypass(inner: S) -> CircuitBreaker<S, C> {
+        CircuitBreaker::bypassed(inner)
     }
 }

@@ -24,6 +24,13 @@ use crate::track::{Target, Tracker};
 #[derive(Debug, Clone)]
 pub struct CircuitBreaker<S, C = DefaultClassifier> {
     inner: S,
+    /// `None`: bypassed, left out of a stack (see `Bypass`).
+    guard: Option<Guard<C>>,
+}
+
+/// What a breaker that is on decides with.
+#[derive(Debug, Clone)]
+struct Guard<C> {
     lanes: Lanes,
     classifier: C,
 }
@@ -32,14 +39,21 @@ impl<S, C> CircuitBreaker<S, C> {
     pub(crate) fn new(inner: S, lanes: Lanes, classifier: C) -> Self {
         CircuitBreaker {
             inner,
-            lanes,
-            classifier,
+            guard: Some(Guard { lanes, classifier }),
         }
     }
 
-    /// A handle to read and steer the shared breaker.
-    pub fn handle(&self) -> CircuitBreakerHandle {
-        CircuitBreakerHandle::single(self.lanes[0].breaker.clone())
+    /// The breaker's service left out of a stack: it calls the inner
+    /// service and decides nothing.
+    pub(crate) fn bypassed(inner: S) -> Self {
+        CircuitBreaker { inner, guard: None }
+    }
+
+    /// A handle to read and steer the shared breaker; `None` when the
+    /// breaker was left out of its stack.
+    pub fn handle(&self) -> Option<CircuitBreakerHandle> {
+        let guard = self.guard.as_ref()?;
+        Some(CircuitBreakerHandle::single(guard.lanes[0].breaker.clone()))
     }
 
     /// The inner service.
@@ -109,12 +123,15 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
+        let Some(guard) = &self.guard else {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        };
         let lane_index = current_lane();
-        let lane = &self.lanes[lane_index & (self.lanes.len() - 1)];
+        let lane = &guard.lanes[lane_index & (guard.lanes.len() - 1)];
         match gate(&lane.breaker) {
             Gate::Admit { ticket, start } => {
                 let tracker = Tracker::new(Target::Lane(lane.clone()), ticket, lane_index, start);
-                ResponseFuture::admitted(self.inner.call(req), self.classifier.clone(), tracker)
+                ResponseFuture::admitted(self.inner.call(req), guard.classifier.clone(), tracker)
             }
             Gate::Reject(rejected) => ResponseFuture::rejected(rejected),
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{LayerConfig, LayerHandle};
+use buttress_core::layer::{Bypass, LayerConfig, LayerHandle};
 use tower_layer::Layer;
 
 use crate::builder::ChaosLayerBuilder;
@@ -52,7 +52,15 @@ impl<S> Layer<S> for ChaosLayer {
     type Service = Chaos<S>;
 
     fn layer(&self, inner: S) -> Chaos<S> {
-        Chaos::new(inner, self.shared.clone())
+        Chaos::new(inner, Some(self.shared.clone()))
+    }
+}
+
+/// Left out of a stack, the layer is its own service injecting nothing, at
+/// the cost of one branch rather than one more level of future.
+impl<S> Bypass<S> for ChaosLayer {
+    fn bypass(inner: S) -> Chaos<S> {
+        Chaos::new(inner, None)
     }
 }
 

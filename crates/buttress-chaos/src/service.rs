@@ -21,11 +21,12 @@ use crate::shared::Shared;
 /// channels) all allow.
 pub struct Chaos<S> {
     inner: S,
-    shared: Arc<Shared>,
+    /// `None`: bypassed, left out of a stack (see `Bypass`).
+    shared: Option<Arc<Shared>>,
 }
 
 impl<S> Chaos<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(inner: S, shared: Option<Arc<Shared>>) -> Self {
         Chaos { inner, shared }
     }
 
@@ -58,7 +59,7 @@ impl<S: fmt::Debug> fmt::Debug for Chaos<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chaos")
             .field("inner", &self.inner)
-            .field("name", &self.shared.name())
+            .field("name", &self.shared.as_ref().map(|shared| shared.name()))
             .finish()
     }
 }
@@ -78,10 +79,12 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let Some((fault, slot)) = self.shared.decide(&request) else {
+        let Some(shared) = &self.shared else {
             return ResponseFuture::called(self.inner.call(request));
         };
-        let shared = &self.shared;
+        let Some((fault, slot)) = shared.decide(&request) else {
+            return ResponseFuture::called(self.inner.call(request));
+        };
         match fault.delay() {
             Some(delay) => {
                 shared

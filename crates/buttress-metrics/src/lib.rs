@@ -130,8 +130,8 @@ pub use self::events::{
 };
 pub use self::health::{Health, HealthService, json_string};
 pub use self::red::{
-    HeadFuture, OptionalRedLayer, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer,
-    RedLayer, RedLayerBuilder, RedRecord, RedSide, ResponseFuture, RouteSource,
+    HeadFuture, Red, RedBody, RedConfig, RedHandle, RedHead, RedHeadLayer, RedLayer,
+    RedLayerBuilder, RedRecord, RedSide, ResponseFuture, RouteSource,
 };
 pub use self::reload::record_reload;
 pub use self::sink::{MetricsSink, install};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::layer::{Bypass, LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::LayerId;
 use http::HeaderName;
 use tower_layer::Layer;
@@ -85,7 +85,16 @@ impl<S> Layer<S> for ClientContextLayer {
     type Service = ClientContext<S>;
 
     fn layer(&self, inner: S) -> ClientContext<S> {
-        ClientContext::new(inner, self.settings.clone())
+        ClientContext::new(inner, Some(self.settings.clone()))
+    }
+}
+
+/// Left out of a stack, the layer is its own service carrying nothing
+/// outbound, at the cost of one branch rather than one more level of
+/// future.
+impl<S> Bypass<S> for ClientContextLayer {
+    fn bypass(inner: S) -> ClientContext<S> {
+        ClientContext::new(inner, None)
     }
 }
 

@@ -14,11 +14,12 @@ use super::inject::Settings;
 #[derive(Clone)]
 pub struct ClientContext<S> {
     inner: S,
-    settings: Arc<Settings>,
+    /// `None`: bypassed, left out of a stack (see `Bypass`).
+    settings: Option<Arc<Settings>>,
 }
 
 impl<S> ClientContext<S> {
-    pub(super) fn new(inner: S, settings: Arc<Settings>) -> Self {
+    pub(super) fn new(inner: S, settings: Option<Arc<Settings>>) -> Self {
         ClientContext { inner, settings }
     }
 
@@ -53,6 +54,9 @@ where
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
+        let Some(settings) = &self.settings else {
+            return OrRejected::admitted(self.inner.call(request));
+        };
         // One clock reading for the whole client stack's call chain (the
         // deadline here, the breaker, the per-attempt timeout); none if
         // this already runs inside a server's chain.
@@ -61,14 +65,14 @@ where
         // extensions while they are written; an empty map costs nothing.
         let mut headers = std::mem::take(request.headers_mut());
         let injected = RequestContext::with_request(&request, |ctx| match ctx {
-            Some(ctx) => self.settings.inject(ctx, &mut headers),
+            Some(ctx) => settings.inject(ctx, &mut headers),
             None => Ok(()),
         });
         *request.headers_mut() = headers;
         match injected {
             Ok(()) => OrRejected::admitted(self.inner.call(request)),
             Err(rejected) => {
-                self.settings.report_refusal();
+                settings.report_refusal();
                 OrRejected::rejected(rejected)
             }
         }

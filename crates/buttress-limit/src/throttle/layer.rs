@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use buttress_core::layer::{
-    DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
+    Bypass, DefaultClassifier, LayerConfig, LayerHandle, Reconfigure, check_name, fixed,
 };
 use buttress_core::telemetry::LayerId;
 use tower_layer::Layer;
@@ -102,6 +102,14 @@ impl<S, C: Clone> Layer<S> for ThrottleLayer<C> {
 
     fn layer(&self, inner: S) -> Self::Service {
         Throttle::new(inner, self.throttler.clone(), self.classifier.clone())
+    }
+}
+
+/// Left out of a stack, the throttle is its own service drawing nothing,
+/// at the cost of one branch rather than one more level of future.
+impl<S, C: Clone> Bypass<S> for ThrottleLayer<C> {
+    fn bypass(inner: S) -> Throttle<S, C> {
+        Throttle::bypassed(inner)
     }
 }
 

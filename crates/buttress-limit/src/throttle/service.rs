@@ -18,6 +18,13 @@ use super::throttler::Throttler;
 /// made in `call`, and a throttled call fails in its response future.
 pub struct Throttle<S, C> {
     inner: S,
+    /// `None`: bypassed, left out of a stack (see `Bypass`).
+    guard: Option<Guard<C>>,
+}
+
+/// What a throttle that is on decides with.
+#[derive(Clone)]
+struct Guard<C> {
     throttler: Arc<Throttler>,
     classifier: C,
 }
@@ -26,9 +33,17 @@ impl<S, C> Throttle<S, C> {
     pub(crate) fn new(inner: S, throttler: Arc<Throttler>, classifier: C) -> Self {
         Throttle {
             inner,
-            throttler,
-            classifier,
+            guard: Some(Guard {
+                throttler,
+                classifier,
+            }),
         }
+    }
+
+    /// The throttle's service left out of a stack: it calls the inner
+    /// service and draws nothing.
+    pub(crate) fn bypassed(inner: S) -> Self {
+        Throttle { inner, guard: None }
     }
 
     /// The inner service.
@@ -49,11 +64,10 @@ impl<S, C> Throttle<S, C> {
 
 impl<S: Clone, C: Clone> Clone for Throttle<S, C> {
     fn clone(&self) -> Self {
-        Throttle::new(
-            self.inner.clone(),
-            self.throttler.clone(),
-            self.classifier.clone(),
-        )
+        Throttle {
+            inner: self.inner.clone(),
+            guard: self.guard.clone(),
+        }
     }
 }
 
@@ -61,8 +75,11 @@ impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for Throttle<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Throttle")
             .field("inner", &self.inner)
-            .field("probability", &self.throttler.probability())
-            .field("classifier", &self.classifier)
+            .field(
+                "probability",
+                &self.guard.as_ref().map(|g| g.throttler.probability()),
+            )
+            .field("classifier", &self.guard.as_ref().map(|g| &g.classifier))
             .finish()
     }
 }
@@ -84,13 +101,16 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        if self.throttler.admit() {
+        let Some(guard) = &self.guard else {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        };
+        if guard.throttler.admit() {
             let future = self.inner.call(request);
-            let sent = Sent(self.throttler.clone());
-            return ResponseFuture::admitted(future, self.classifier.clone(), sent);
+            let sent = Sent(guard.throttler.clone());
+            return ResponseFuture::admitted(future, guard.classifier.clone(), sent);
         }
         let rejected =
-            Rejected::new(Reason::Throttled).with_retry_after(self.throttler.retry_after());
+            Rejected::new(Reason::Throttled).with_retry_after(guard.throttler.retry_after());
         ResponseFuture::rejected(rejected)
     }
 }

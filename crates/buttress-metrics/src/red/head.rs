@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use buttress_core::layer::Bypass;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -55,6 +56,16 @@ impl<S> Layer<S> for RedHeadLayer {
     fn layer(&self, inner: S) -> RedHead<S> {
         RedHead {
             inner: self.layer.layer(inner),
+        }
+    }
+}
+
+/// Left out of a stack, a head-recording RED layer records nothing and
+/// hands the body on, at the cost of one branch.
+impl<S> Bypass<S> for RedHeadLayer {
+    fn bypass(inner: S) -> RedHead<S> {
+        RedHead {
+            inner: <RedLayer as Bypass<S>>::bypass(inner),
         }
     }
 }

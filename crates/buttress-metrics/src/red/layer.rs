@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use buttress_core::config::ConfigError;
-use buttress_core::layer::{BuildEnv, LayerBuilder, LayerConfig, LayerHandle};
+use buttress_core::layer::{BuildEnv, Bypass, LayerBuilder, LayerConfig, LayerHandle};
 use buttress_core::telemetry::{LayerId, LayerKind, NameClaim, Telemetry};
 use tower_layer::Layer;
 
@@ -340,47 +340,29 @@ impl<S> Layer<S> for RedLayer {
     }
 }
 
-/// A [`RedLayer`], or none, with one service type either way: left out,
-/// it still wraps response bodies in a [`RedBody`](super::RedBody) that
-/// records nothing, so a stack whose metrics are switched off by config
-/// has the same type as one whose metrics are on.
+/// Left out of a stack, a RED layer is its own service recording nothing:
+/// it still wraps response bodies in a [`RedBody`](super::RedBody) (which
+/// records nothing either), so a stack whose metrics are switched off by
+/// config has the same type as one whose metrics are on, without one more
+/// level of future.
 ///
 /// ```
-/// use buttress_metrics::{OptionalRedLayer, RedLayer};
-/// use tower::{Layer, ServiceExt};
+/// use buttress_core::layer::Bypass;
+/// use buttress_metrics::RedLayer;
+/// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let svc = tower::service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 /// });
-/// let off = OptionalRedLayer::new(None::<RedLayer>);
-/// assert!(off.get().is_none());
-/// let res = off.layer(svc).oneshot(http::Request::new(())).await.unwrap();
+/// let off = <RedLayer as Bypass<_>>::bypass(svc);
+/// let res = off.oneshot(http::Request::new(())).await.unwrap();
 /// assert_eq!(res.status(), 200);
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
-pub struct OptionalRedLayer {
-    layer: Option<RedLayer>,
-}
-
-impl OptionalRedLayer {
-    /// Records with `layer` if it is `Some`.
-    pub fn new(layer: Option<RedLayer>) -> Self {
-        OptionalRedLayer { layer }
-    }
-
-    /// The layer, if metrics are on.
-    pub fn get(&self) -> Option<&RedLayer> {
-        self.layer.as_ref()
-    }
-}
-
-impl<S> Layer<S> for OptionalRedLayer {
-    type Service = Red<S>;
-
-    fn layer(&self, inner: S) -> Red<S> {
-        Red::new(inner, self.layer.as_ref().map(|l| l.shared.clone()))
+impl<S> Bypass<S> for RedLayer {
+    fn bypass(inner: S) -> Red<S> {
+        Red::new(inner, None)
     }
 }
 

@@ -14,6 +14,6 @@ mod table;
 pub use self::body::{RedBody, RedRecord};
 pub use self::future::ResponseFuture;
 pub use self::head::{HeadFuture, RedHead, RedHeadLayer};
-pub use self::layer::{OptionalRedLayer, RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide};
+pub use self::layer::{RedConfig, RedHandle, RedLayer, RedLayerBuilder, RedSide};
 pub use self::route::RouteSource;
 pub use self::service::Red;

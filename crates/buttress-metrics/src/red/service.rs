@@ -18,11 +18,9 @@ use super::labels::{Shape, method_index};
 use super::layer::{RedSide, Shared};
 
 /// Records RED metrics around its inner service; built by
-/// [`RedLayer`](super::RedLayer), or by an [`OptionalRedLayer`] that may
-/// record nothing. Errors pass through unchanged (on a server, outside the
-/// edge, there are none).
-///
-/// [`OptionalRedLayer`]: super::OptionalRedLayer
+/// [`RedLayer`](super::RedLayer), or left out of a stack by its
+/// [`Bypass`](buttress_core::layer::Bypass), recording nothing. Errors
+/// pass through unchanged (on a server, outside the edge, there are none).
 #[derive(Clone)]
 pub struct Red<S> {
     inner: S,
