@@ -1,7 +1,12 @@
 //! Loading a whole service from TOML: the example file loads, and every
 //! mistake is reported with the full path of the field at fault.
 
-#![cfg(all(feature = "serde", feature = "stack"))]
+#![cfg(all(
+    feature = "serde",
+    feature = "stack",
+    feature = "fallback",
+    feature = "chaos"
+))]
 
 use std::time::Duration;
 

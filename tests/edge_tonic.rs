@@ -2,6 +2,8 @@
 //! which needs no protoc), asked by a real tonic client: rejections arrive
 //! as their gRPC codes, never INTERNAL or UNKNOWN.
 
+#![cfg(feature = "tonic")]
+
 mod support;
 
 use std::time::Duration;

@@ -15,6 +15,7 @@ mod keyed_breaker;
 mod keyed_limits;
 mod laundering;
 mod metrics_memory;
+#[cfg(feature = "admin")]
 mod operations;
 #[cfg(feature = "redis")]
 mod redis_outage;
