@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use support::{Tally, label_values, recorder, sum};
-use tower::{Layer, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -106,6 +106,52 @@ fn a_client_call_names_its_server_and_a_fallback_counts_as_one() {
         label_values(&tally.counts, family, "http.route").is_empty(),
         "http.route is a server's"
     );
+}
+
+/// One client service remembers the last server its calls named: calls
+/// that alternate servers, repeat one, add user info or name none are each
+/// labelled with their own server all the same.
+#[test]
+fn one_service_labels_each_call_with_its_own_server() {
+    let (recorder, snapshotter) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let red = client("alternating");
+    let mut svc = red.layer(tower::service_fn(|_: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(()))
+    }));
+    let uris = [
+        "http://a.internal:8080/1",
+        "http://a.internal:8080/2",
+        "http://b.internal:9090/1",
+        "http://a.internal:8080/3",
+        "http://user:secret@a.internal:8080/4",
+        "/no-authority",
+        "http://a.internal:8080/5",
+        "http://a.internal:8081/6",
+    ];
+    runtime().block_on(async {
+        for uri in uris {
+            let request = http::Request::get(uri).body(()).unwrap();
+            svc.ready().await.unwrap().call(request).await.unwrap();
+        }
+    });
+    let mut tally = Tally::default();
+    tally.update(&snapshotter);
+    let count = |labels: &[&str]| sum(&tally.counts, "http.client.request.duration", labels);
+    assert_eq!(count(&[]), 8.0);
+    assert_eq!(
+        count(&["server.address=a.internal", "server.port=8080"]),
+        5.0
+    );
+    assert_eq!(
+        count(&["server.address=b.internal", "server.port=9090"]),
+        1.0
+    );
+    assert_eq!(
+        count(&["server.address=a.internal", "server.port=8081"]),
+        1.0
+    );
+    assert!(tally.counts.keys().all(|k| !k.contains("secret")));
 }
 
 /// A gRPC answer streamed with its status in the trailers.

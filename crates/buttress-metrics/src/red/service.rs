@@ -16,6 +16,7 @@ use super::body::RedBody;
 use super::future::{InFlight, ResponseFuture};
 use super::labels::{Shape, method_index};
 use super::layer::{RedSide, Shared};
+use super::table::ServerIndex;
 
 /// Records RED metrics around its inner service; built by
 /// [`RedLayer`](super::RedLayer), or left out of a stack by its
@@ -26,11 +27,19 @@ pub struct Red<S> {
     inner: S,
     /// `None`: metrics are off; bodies are wrapped all the same.
     shared: Option<Arc<Shared>>,
+    /// A client's last server, as its requests name it, and its index: a
+    /// client stack's calls name one dependency, so most find it here
+    /// and skip hashing it into the shared table under its lock.
+    last_server: Option<(Arc<str>, ServerIndex)>,
 }
 
 impl<S> Red<S> {
     pub(super) fn new(inner: S, shared: Option<Arc<Shared>>) -> Self {
-        Red { inner, shared }
+        Red {
+            inner,
+            shared,
+            last_server: None,
+        }
     }
 
     /// The inner service.
@@ -111,25 +120,36 @@ where
         };
         let server = match shared.side {
             RedSide::Server => 0,
-            RedSide::Client => shared
-                .table
-                .server_index(authority(&request), shared.max_route_len),
+            RedSide::Client => match (&self.last_server, named_authority(&request)) {
+                // The cached name holds no user info, so a request naming
+                // exactly it names no user info either.
+                (Some((name, index)), Some(named)) if **name == *named => *index,
+                (_, named) => {
+                    let index = shared
+                        .table
+                        .server_index(named.map(without_user_info), shared.max_route_len);
+                    self.last_server = shared.table.server_name(index).map(|name| (name, index));
+                    index
+                }
+            },
         };
         let in_flight = InFlight::start(shared.clone(), start, route, pending, server, shape);
         ResponseFuture::new(self.inner.call(request), Some(in_flight))
     }
 }
 
-/// The server a client request names: its URI's authority, else its
-/// `Host` header; without any user info (never a label).
-fn authority<B>(request: &Request<B>) -> Option<&str> {
-    let authority = match request.uri().authority() {
-        Some(authority) => authority.as_str(),
-        None => request.headers().get(http::header::HOST)?.to_str().ok()?,
-    };
-    Some(
-        authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host),
-    )
+/// The server a client request names, as it names it: its URI's
+/// authority, else its `Host` header.
+fn named_authority<B>(request: &Request<B>) -> Option<&str> {
+    match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => request.headers().get(http::header::HOST)?.to_str().ok(),
+    }
+}
+
+/// An authority without its user info (never a label).
+fn without_user_info(authority: &str) -> &str {
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }

@@ -105,6 +105,12 @@ impl HandleTable {
         }
     }
 
+    /// The name of an interned server, `None` for no server, one too long
+    /// to label, or `_OTHER`.
+    pub(super) fn server_name(&self, server: ServerIndex) -> Option<Arc<str>> {
+        (server >= 2).then(|| self.servers.name(server - 1))
+    }
+
     /// The in-flight gauge of `server` and `shape`.
     pub(super) fn active(&self, server: ServerIndex, shape: Shape) -> &Gauge {
         let gauges = self.active[server].get_or_init(|| Box::new(lazies()));
