@@ -23,22 +23,30 @@ async fn serve(app: Router) -> std::net::SocketAddr {
     addr
 }
 
+/// A router whose `/slow` takes 30 s.
+fn slow_route() -> Router {
+    Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    )
+}
+
+/// The default server stack with this timeout.
+fn with_timeout(name: &str, millis: u64) -> buttress::stack::ServerLayer {
+    ServerStack::new(name)
+        .timeout(Duration::from_millis(millis))
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_slow_handler_ends_at_the_timeout_with_504() {
-    let stack = ServerStack::new("timeouts")
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let app = Router::new()
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                "late"
-            }),
-        )
+    let app = slow_route()
         .route("/fast", get(|| async { "fast" }))
-        .layer(stack);
+        .layer(with_timeout("timeouts", 100));
     let addr = serve(app).await;
     let mut conn = Connection::open(addr).await;
     let answer = conn.get("/slow", &[]).await;
@@ -187,19 +195,7 @@ fn a_bad_setting_names_its_layer_and_field() {
 /// answer, never the one noted for the request before.
 #[tokio::test]
 async fn each_refusal_answers_in_the_protocol_its_request_asked_for() {
-    let stack = ServerStack::new("protocols")
-        .timeout(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let app = Router::new()
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                "late"
-            }),
-        )
-        .layer(stack);
+    let app = slow_route().layer(with_timeout("protocols", 50));
     let mut conn = Connection::open(serve(app).await).await;
     for _ in 0..2 {
         let json = conn
