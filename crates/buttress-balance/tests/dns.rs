@@ -16,6 +16,8 @@
 //! Real time (real sockets and the resolver's blocking thread), with
 //! generous bounds.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +28,8 @@ use std::time::Duration;
 use buttress_balance::{BalanceConfig, BalanceHandle, BalanceLayer, discover};
 use buttress_core::layer::LayerBuilder;
 use buttress_core::{BoxError, Reason, Rejected};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
@@ -79,7 +78,7 @@ async fn localhost_server() -> (u16, BTreeSet<String>, Arc<AtomicU64>) {
     (port, expected, calls)
 }
 
-type Req = http::Request<Empty<Bytes>>;
+use support::HttpReq as Req;
 
 /// A balancer over `config`'s endpoints, each a hyper-util client
 /// pointed at its address.
@@ -101,14 +100,8 @@ fn balancer(
         .name("dns")
         .build()
         .unwrap();
-    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let client = layer.layer(move |addr: &SocketAddr| {
-        let (http, addr) = (http.clone(), *addr);
-        tower::service_fn(move |mut req: Req| {
-            *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-            http.request(req)
-        })
-    });
+    let http = support::http_client();
+    let client = layer.layer(move |addr: &SocketAddr| support::http_endpoint(http.clone(), *addr));
     let handle = client.handle();
     (client, handle)
 }

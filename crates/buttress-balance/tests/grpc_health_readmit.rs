@@ -157,14 +157,7 @@ async fn a_backend_back_to_serving_is_readmitted() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let back_in = flipped.elapsed();
-    let readmitted_state = state(&handle, &bad);
-    assert!(
-        matches!(
-            readmitted_state,
-            EndpointState::SlowStart | EndpointState::Active
-        ),
-        "{readmitted_state:?}"
-    );
+    let readmitted_state = support::assert_readmitted(&handle, &bad);
     while backends[2].2.load(Relaxed) == calls_then {
         assert!(
             flipped.elapsed() < Duration::from_secs(10),

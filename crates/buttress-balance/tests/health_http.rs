@@ -21,11 +21,8 @@ use buttress_balance::{
 };
 use buttress_core::BoxError;
 use buttress_core::layer::LayerBuilder;
-use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use support::state;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
@@ -116,7 +113,7 @@ async fn serve(backend: Arc<Backend>, gauge: Arc<Gauge>) -> SocketAddr {
     addr
 }
 
-type Req = http::Request<Empty<Bytes>>;
+use support::HttpReq as Req;
 
 /// A balancer over `addrs` with HTTP health checks on `/healthz`; one
 /// hyper-util client (one pool) for all endpoints, each pointing its
@@ -146,14 +143,8 @@ fn balancer(
         .name("health-http")
         .build()
         .unwrap();
-    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let client = layer.layer(move |addr: &SocketAddr| {
-        let (http, addr) = (http.clone(), *addr);
-        tower::service_fn(move |mut req: Req| {
-            *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-            http.request(req)
-        })
-    });
+    let http = support::http_client();
+    let client = layer.layer(move |addr: &SocketAddr| support::http_endpoint(http.clone(), *addr));
     let handle = client.handle();
     (client, handle)
 }
@@ -263,14 +254,7 @@ async fn a_backend_failing_its_http_health_check_is_taken_out_and_readmitted() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let back_in = flipped.elapsed();
-    let readmitted_state = state(&handle, &bad);
-    assert!(
-        matches!(
-            readmitted_state,
-            EndpointState::SlowStart | EndpointState::Active
-        ),
-        "{readmitted_state:?}"
-    );
+    let readmitted_state = support::assert_readmitted(&handle, &bad);
     while backends[2].calls() == calls_then {
         assert!(
             flipped.elapsed() < Duration::from_secs(10),

@@ -211,3 +211,53 @@ pub fn state(
         .expect("the endpoint is in the table")
         .state
 }
+
+/// Asserts `endpoint` is back in rotation, ramping up or fully active,
+/// and says which.
+pub fn assert_readmitted(
+    handle: &buttress_balance::BalanceHandle,
+    endpoint: &str,
+) -> buttress_balance::EndpointState {
+    let now = state(handle, endpoint);
+    assert!(
+        matches!(
+            now,
+            buttress_balance::EndpointState::SlowStart | buttress_balance::EndpointState::Active
+        ),
+        "{endpoint}: {now:?}"
+    );
+    now
+}
+
+/// A request to a real loopback backend.
+pub type HttpReq = http::Request<http_body_util::Empty<bytes::Bytes>>;
+
+/// One hyper-util client shared by every endpoint.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+/// A hyper-util client for [`http_endpoint`].
+pub fn http_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// The service the balancer makes for the endpoint at `addr`: each call
+/// goes to `http://{addr}/` over the shared client.
+pub fn http_endpoint(
+    http: HttpClient,
+    addr: std::net::SocketAddr,
+) -> impl tower::Service<
+    HttpReq,
+    Response = http::Response<hyper::body::Incoming>,
+    Error = hyper_util::client::legacy::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |mut req: HttpReq| {
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        http.request(req)
+    })
+}
