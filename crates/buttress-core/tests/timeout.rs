@@ -104,6 +104,41 @@ async fn own_limit_ends_the_call_at_the_limit_and_drops_the_inner_future() {
     assert_eq!(classified, Outcome::Failure);
 }
 
+/// The timer is made on the first poll the inner future does not answer,
+/// but it ends where the call started it: a response future first polled
+/// late, after its limit, ends at that first poll, and one polled early
+/// ends at the limit counted from the call.
+#[tokio::test(start_paused = true)]
+async fn the_limit_counts_from_the_call_not_from_the_first_poll() {
+    let sink = RecordingSink::new();
+    let slow = Slow::new(Duration::from_secs(10));
+    let mut svc = layer(Duration::from_millis(300), &sink).layer(slow.clone());
+    ServiceExt::<http::Request<()>>::ready(&mut svc)
+        .await
+        .unwrap();
+    let call = svc.call(http::Request::new(()));
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let polled = Instant::now();
+    let err = call.await.unwrap_err();
+    assert_eq!(
+        polled.elapsed(),
+        Duration::ZERO,
+        "over its limit at the first poll"
+    );
+    assert_eq!(reason(&err), Reason::Timeout);
+
+    ServiceExt::<http::Request<()>>::ready(&mut svc)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let call = svc.call(http::Request::new(()));
+    tokio::time::advance(Duration::from_millis(200)).await;
+    let err = call.await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert_eq!(reason(&err), Reason::Timeout);
+    assert_eq!(slow.calls.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_shorter_context_deadline_ends_the_call_at_the_deadline() {
     let sink = RecordingSink::new();

@@ -27,12 +27,24 @@ pin_project! {
             #[pin]
             inner: F,
             #[pin]
-            sleep: Sleep,
+            timer: Timer,
             reason: Reason,
             telemetry: Telemetry,
         },
         Refused { rejected: Option<Rejected> },
         Expired,
+    }
+}
+
+pin_project! {
+    /// A running call's timer, made on the first poll the inner future does
+    /// not answer: most answers come at once (an in-memory handler, a
+    /// cache), and a timer costs a runtime lookup and a shared count. Until
+    /// then only its end is kept, in the timer's own room.
+    #[project = TimerProjection]
+    enum Timer {
+        Unarmed { end: Instant },
+        Armed { #[pin] sleep: Sleep },
     }
 }
 
@@ -47,7 +59,7 @@ impl<F> ResponseFuture<F> {
         ResponseFuture {
             state: State::Running {
                 inner,
-                sleep: sleep_until(end),
+                timer: Timer::Unarmed { end },
                 reason,
                 telemetry,
             },
@@ -76,7 +88,7 @@ where
             StateProjection::Passthrough { inner } => inner.poll(cx).map_err(Into::into),
             StateProjection::Running {
                 inner,
-                sleep,
+                mut timer,
                 reason,
                 telemetry,
             } => {
@@ -84,6 +96,13 @@ where
                 if let Poll::Ready(result) = inner.poll(cx) {
                     return Poll::Ready(result.map_err(Into::into));
                 }
+                if let TimerProjection::Unarmed { end } = timer.as_mut().project() {
+                    let sleep = sleep_until(*end);
+                    timer.set(Timer::Armed { sleep });
+                }
+                let TimerProjection::Armed { sleep } = timer.project() else {
+                    unreachable!("the timer was just armed")
+                };
                 if sleep.poll(cx).is_pending() {
                     return Poll::Pending;
                 }
