@@ -26,7 +26,7 @@
 //!   and the server neither spends descriptors nor spins on an attacker
 //!   that reconnects;
 //! - puts each caller's address into its requests as a
-//!   [`PeerAddr`](buttress_core::context::PeerAddr) (and, with the `axum`
+//!   [`PeerAddr`] (and, with the `axum`
 //!   feature, as axum's `ConnectInfo<SocketAddr>`), so per-IP rate limits
 //!   and peer trust work with no adapter;
 //! - on shutdown stops accepting, asks every connection to finish its

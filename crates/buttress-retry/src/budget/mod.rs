@@ -29,7 +29,7 @@
 //! context does not already say when it started, and then once per 32
 //! requests. Its core counts over core's
 //! [`SlidingWindow`](buttress_core::window::SlidingWindow), the window
-//! every layer shares, in [`clock::ticks`](buttress_core::clock::ticks),
+//! every layer shares, in [`clock::ticks`],
 //! and knows nothing of tokio, so it can be model-checked alone.
 //!
 //! ```
