@@ -13,7 +13,7 @@ use buttress_core::timeout::{TimeoutConfig, TimeoutHandle, TimeoutLayer};
 use buttress_fallback::{FallbackConfig, FallbackHandle, FallbackLayer};
 use buttress_limit::{BulkheadConfig, BulkheadHandle, BulkheadLayer, ThrottleConfig};
 use buttress_limit::{ThrottleHandle, ThrottleLayer};
-use buttress_metrics::{RedConfig, RedHeadLayer, RedLayer, RedSide};
+use buttress_metrics::{RedConfig, RedHandle, RedHeadLayer, RedLayer, RedSide};
 use buttress_retry::replay::BufferInto;
 use buttress_retry::{
     BufferBody, CloneRequest, HedgeConfig, RetryBudget, RetryConfig, RetryHandle, RetryLayer,
@@ -581,6 +581,7 @@ impl<P, C, F> ClientStack<P, C, F> {
         let handles = ClientHandles {
             running: Running::new(self.config.clone()),
             timeout: timeout.as_ref().map(TimeoutLayer::handle),
+            metrics: metrics.as_ref().map(RedLayer::handle),
             fallback: F::handle(&fallback),
             retry: retry.handle(),
             throttle: throttle.as_ref().map(ThrottleLayer::handle),
@@ -702,6 +703,7 @@ impl<C: Clone> EndpointParts<C> {
 struct ClientHandles {
     running: Running<ClientStackConfig>,
     timeout: Option<TimeoutHandle>,
+    metrics: Option<RedHandle>,
     fallback: Option<FallbackHandle>,
     retry: RetryHandle,
     throttle: Option<ThrottleHandle>,
@@ -755,7 +757,13 @@ impl<P, C, F> ClientLayer<P, C, F> {
         &self.name
     }
 
-    /// The fallback's handle, if the stack has one.
+    /// The RED metrics layer's handle (its server labels), if the stack
+    /// has one.
+    pub fn metrics(&self) -> Option<&RedHandle> {
+        self.handles.metrics.as_ref()
+    }
+
+    /// The fallback's handle, if a fallback is on.
     pub fn fallback(&self) -> Option<&FallbackHandle> {
         self.handles.fallback.as_ref()
     }

@@ -20,6 +20,7 @@ mod operations;
 #[cfg(feature = "redis")]
 mod redis_outage;
 mod replay_memory;
+mod server_flood;
 mod slow_connections;
 mod stale_cache;
 mod straggler;
