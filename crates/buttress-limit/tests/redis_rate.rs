@@ -60,6 +60,30 @@ async fn decide(svc: &mut Svc, tenant: &str) -> (bool, Duration) {
     (refused.is_none(), took)
 }
 
+/// Opens a replica's link to Redis with a call for another tenant, and
+/// waits for its lease; returns the stats after.
+///
+/// A replica's first call connects, finds the lease script missing and
+/// loads it: four round trips, which a busy 2-core machine can stretch
+/// past the 50 ms timeout (CI saw it once). That cold start is the
+/// connection manager's business — it reconnects by itself — not what
+/// these tests claim; they judge the calls after it.
+async fn open(svc: &mut Svc, handle: &RateLimitHandle) -> DistributedStats {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        decide(svc, "warm-up").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stats = handle.distributed().expect("a distributed limit");
+        if stats.refills > 0 && stats.in_flight == 0 {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lease from Redis in 10 s: {stats:?}"
+        );
+    }
+}
+
 /// The replica the `n`th request goes to: 90 % / 5 % / 5 %.
 fn replica_of(n: u64) -> usize {
     match n % 20 {
@@ -83,6 +107,16 @@ impl Fleet {
             sent: 0,
             slowest: Duration::ZERO,
         }
+    }
+
+    /// Opens each replica's link to Redis (see [`open`]); returns the
+    /// stats after.
+    async fn open(&mut self) -> Vec<DistributedStats> {
+        let mut opened = Vec::new();
+        for (svc, handle) in &mut self.replicas {
+            opened.push(open(svc, handle).await);
+        }
+        opened
     }
 
     /// Offers `per_tick` requests every 10 ms for `run`; returns the
@@ -129,12 +163,14 @@ async fn three_replicas_share_one_quota() {
         return;
     };
     let mut fleet = Fleet::new(&redis.url(), "fleet", QuotaConfig::per_second(100));
+    let opened = fleet.open().await;
     let run = Duration::from_secs(30);
     let seconds = fleet.offer(3, run).await;
     let admitted: u64 = seconds.iter().sum();
     let stats = fleet.stats();
     println!(
-        "offered {} over {run:?}, admitted {admitted} (per second: {seconds:?}); slowest decision {:?}; {stats:#?}",
+        "offered {} over {run:?}, admitted {admitted} (per second: {seconds:?}); slowest decision {:?}; \
+         after opening: {opened:?}; after the run: {stats:#?}",
         fleet.sent, fleet.slowest
     );
     // 100 a second plus the first burst of 100: 3,100 expected; ±10 % of 3,000.
@@ -142,8 +178,13 @@ async fn three_replicas_share_one_quota() {
         (2_700..=3_300).contains(&admitted),
         "admitted {admitted}, not within 10 % of 3,000"
     );
-    for stat in &stats {
-        assert_eq!((stat.redis_errors, stat.fallback), (0, 0), "{stat:?}");
+    // Once open, every call was answered and no decision fell back.
+    for (stat, opened) in stats.iter().zip(&opened) {
+        assert_eq!(
+            (stat.redis_errors - opened.redis_errors, stat.fallback),
+            (0, 0),
+            "{stat:?}"
+        );
     }
 }
 
@@ -209,6 +250,7 @@ async fn a_hot_key_is_decided_without_redis() {
         let (mut svc, handle) = replica(&redis.url(), what, quota, |c| {
             redis_of(c).replicas = 1;
         });
+        let opened = open(&mut svc, &handle).await;
         let start = tokio::time::Instant::now();
         let mut ticks = tokio::time::interval(Duration::from_millis(1));
         // A steady hot key, two calls a millisecond. Ticks the machine was
@@ -229,7 +271,7 @@ async fn a_hot_key_is_decided_without_redis() {
             tokio::task::yield_now().await;
         }
         let stats = handle.distributed().unwrap();
-        let not_leased = stats.provisional + stats.fallback;
+        let not_leased = stats.provisional + stats.fallback - opened.provisional;
         let share = 1.0 - not_leased as f64 / sent as f64;
         println!(
             "{what}: {sent} sent, {admitted} admitted, {:.3} % decided from the lease or Redis' last answer; {stats:?}",
@@ -238,7 +280,7 @@ async fn a_hot_key_is_decided_without_redis() {
         assert!(share >= 0.99, "{what}: only {:.3} %", share * 100.0);
         // The load was a hot key's all the same: most ticks ran.
         assert!(sent >= 3_000, "{what}: only {sent} calls offered");
-        assert_eq!(stats.redis_errors, 0);
+        assert_eq!(stats.redis_errors - opened.redis_errors, 0, "{stats:?}");
     }
 }
 
