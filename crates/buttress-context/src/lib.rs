@@ -10,8 +10,8 @@
 //!
 //! - [`ServerContextLayer`] fills the context from the inbound request —
 //!   taking from the caller only what its trust policy allows — keeps it in
-//!   the request extensions and in a task-local for the life of the
-//!   request, opens a `tracing` span carrying the ID, and echoes the ID on
+//!   the request extensions and as the current context while the
+//!   request future runs, opens a `tracing` span carrying the ID, and echoes the ID on
 //!   the response ([`server`]);
 //! - [`ClientContextLayer`] writes it onto every outbound call: ID,
 //!   `traceparent` with a fresh span ID, `tracestate`, the remaining
@@ -32,8 +32,8 @@
 //! with `.layer(..)`.
 //!
 //! The parsers of untrusted input live in their own modules: [`trace`]
-//! (strict W3C), [`deadline`], [`id`]. A task-local does not follow
-//! `tokio::spawn`: use [`spawn_with_context`] for work spawned from a
+//! (strict W3C), [`deadline`], [`id`]. The current context does not
+//! follow `tokio::spawn`: use [`spawn_with_context`] for work spawned from a
 //! handler.
 //!
 //! ```

@@ -3,7 +3,7 @@
 //!
 //! [`ClientContextLayer`] goes outermost in a client stack. For each call
 //! it finds the [`RequestContext`](buttress_core::RequestContext) — in the
-//! outbound request's extensions, else the task-local the server layer set
+//! outbound request's extensions, else the current one the server layer set
 //! — and writes:
 //!
 //! - the correlation ID;

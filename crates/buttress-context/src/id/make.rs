@@ -114,7 +114,7 @@ fn unix_millis(now: Instant) -> u64 {
 
 /// The hyphenated lower-case text of `uuid`, in one allocation: the 36
 /// bytes move into a shared buffer that every later clone (extensions,
-/// task-local, response header, outbound calls) shares.
+/// current context, response header, outbound calls) shares.
 fn from_uuid(uuid: uuid::Uuid) -> CorrelationId {
     // Two digits per table lookup (the traceparent's encoder), rather
     // than `uuid`'s formatter, which works a digit at a time: every

@@ -4,14 +4,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use buttress_core::RequestContext;
+use buttress_core::context::Scoped;
 use http::{HeaderName, Response};
 use pin_project_lite::pin_project;
-use tokio::task::futures::TaskLocalFuture;
 
 pin_project! {
     /// Runs the inner future with the request's context as the current
-    /// task-local and inside its `tracing` span, then writes the
+    /// one and inside its `tracing` span, then writes the
     /// correlation ID on the response.
     pub struct ResponseFuture<F> {
         #[pin]
@@ -24,11 +23,11 @@ pin_project! {
     enum State<F> {
         Scoped {
             #[pin]
-            inner: TaskLocalFuture<RequestContext, F>,
+            inner: Scoped<F>,
             span: tracing::Span,
             // The header the ID is echoed under; the ID itself is taken
-            // back from the task-local's context when the inner future is
-            // done, so it is not cloned for the echo.
+            // from the scope's context when the inner future is done, so
+            // it is not cloned for the echo.
             echo: Option<HeaderName>,
         },
         Bypassed { #[pin] inner: F },
@@ -36,11 +35,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn new(
-        inner: TaskLocalFuture<RequestContext, F>,
-        span: tracing::Span,
-        name: HeaderName,
-    ) -> Self {
+    pub(super) fn new(inner: Scoped<F>, span: tracing::Span, name: HeaderName) -> Self {
         ResponseFuture {
             state: State::Scoped {
                 inner,
@@ -71,9 +66,7 @@ where
         let _entered = span.enter();
         let mut response = ready!(inner.as_mut().poll(cx))?;
         if let Some(name) = echo.take()
-            && let Some(id) = inner
-                .take_value()
-                .and_then(RequestContext::into_correlation_id)
+            && let Some(id) = inner.context_mut().take_correlation_id()
         {
             response.headers_mut().insert(name, id.into_header_value());
         }

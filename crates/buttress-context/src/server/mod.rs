@@ -12,7 +12,8 @@
 //!    configured milliseconds header, capped by the server's own limit),
 //!    the criticality and the raw fault directive;
 //! 5. puts the context in the request extensions and, while the response
-//!    future runs, in the task-local that client layers read;
+//!    future runs, as the current context that client layers read
+//!    ([`Scoped`](buttress_core::context::Scoped));
 //! 6. runs the request inside a `tracing` span `request{request_id=…}`;
 //! 7. writes the ID on the response — whatever answered it, the edge
 //!    included.

@@ -74,8 +74,8 @@ where
             "request",
             request_id = %ctx.correlation_id().expect("the context always has an ID")
         );
-        // One clone for the extensions; the task-local gets the original,
-        // and the response future takes the ID back from it to echo.
+        // One clone for the extensions; the scope gets the original, and
+        // the response future takes the ID from it to echo.
         request.extensions_mut().insert(ctx.clone());
         let inner = {
             let _entered = span.enter();

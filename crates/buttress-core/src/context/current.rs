@@ -1,14 +1,9 @@
-//! The current request's context as a task-local.
+//! The current request's context: the API over [`scope`](super::scope).
 
 use std::future::Future;
 
-use tokio::task::futures::TaskLocalFuture;
-
 use super::RequestContext;
-
-tokio::task_local! {
-    static CURRENT: RequestContext;
-}
+use super::scope::{self, Scoped};
 
 impl RequestContext {
     /// Runs `future` with `self` as the current context: client layers
@@ -26,14 +21,14 @@ impl RequestContext {
     /// assert!(RequestContext::current().is_none());
     /// # }
     /// ```
-    pub fn scope<F: Future>(self, future: F) -> TaskLocalFuture<RequestContext, F> {
-        CURRENT.scope(self, future)
+    pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
+        Scoped::new(self, future)
     }
 
     /// A clone of the current task's context, if it runs inside
     /// [`scope`](Self::scope).
     pub fn current() -> Option<RequestContext> {
-        CURRENT.try_with(Clone::clone).ok()
+        scope::with_current(|ctx| ctx.cloned())
     }
 
     /// Calls `f` with the context of `request`, without cloning it: the
@@ -76,18 +71,15 @@ impl RequestContext {
     }
 
     /// Calls `f` with the current context, without cloning it.
+    #[inline]
     pub fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
-        let mut f = Some(f);
-        match CURRENT.try_with(|ctx| (f.take().expect("called once"))(Some(ctx))) {
-            Ok(result) => result,
-            Err(_) => (f.take().expect("not called yet"))(None),
-        }
+        scope::with_current(f)
     }
 }
 
 /// Spawns `future` on the tokio runtime carrying the current request's
-/// context, which a plain `tokio::spawn` would lose (a task-local belongs
-/// to its task).
+/// context, which a plain `tokio::spawn` would lose (the current context
+/// belongs to the future that [`scope`](RequestContext::scope)s it).
 ///
 /// ```
 /// use buttress_core::{RequestContext, context::spawn_with_context};

@@ -2,9 +2,9 @@
 //!
 //! [`RequestContext`] carries the start instant, correlation ID, trace
 //! context, deadline, criticality and fault directive of the request being
-//! served; it lives in the request extensions and, for the life of the
-//! request future, in a task-local, so client layers pick it up without
-//! the handler passing it by hand. [`TrustPolicy`] decides whether a
+//! served; it lives in the request extensions and, while the request future
+//! runs, is the thread's current context ([`Scoped`]), so client layers
+//! pick it up without the handler passing it by hand. [`TrustPolicy`] decides whether a
 //! caller may set what changes behaviour. The layers that fill the context
 //! from inbound headers and write it onto outbound calls live in
 //! `buttress-context`.
@@ -15,6 +15,8 @@ mod current;
 mod fault;
 mod peer;
 mod request;
+#[allow(unsafe_code)]
+mod scope;
 mod trace;
 mod trust;
 
@@ -24,5 +26,6 @@ pub use self::current::spawn_with_context;
 pub use self::fault::{FaultAbort, FaultDirective};
 pub use self::peer::{PeerAddr, WithPeer};
 pub use self::request::RequestContext;
+pub use self::scope::Scoped;
 pub use self::trace::TraceContext;
 pub use self::trust::{InvalidNetwork, IpNet, TrustPolicy, TrustRequest};

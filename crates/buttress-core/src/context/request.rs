@@ -14,8 +14,8 @@ use super::{CorrelationId, Criticality, FaultDirective, TraceContext};
 ///
 /// The outermost Buttress layer creates it — reading the clock once, so
 /// inner layers take the start instant from here instead of reading it
-/// again — and puts it in the request extensions and in a task-local
-/// ([`RequestContext::scope`]). Client layers find it there
+/// again — and puts it in the request extensions and makes it the current
+/// context while the request future runs ([`RequestContext::scope`]). Client layers find it there
 /// ([`RequestContext::current`]) and carry the ID, the remaining deadline
 /// and the criticality into every outgoing call. Clones share their
 /// header bytes; cloning allocates nothing.
@@ -40,7 +40,7 @@ pub struct RequestContext {
     deadline: Option<Instant>,
     criticality: Criticality,
     /// Rare (chaos testing only), so kept out of line: every layer moves
-    /// and the task-local swaps the context, and this keeps it small.
+    /// the context, and this keeps it small.
     faults: Option<Arc<Faults>>,
 }
 
@@ -152,6 +152,23 @@ impl RequestContext {
     #[inline]
     pub fn into_correlation_id(self) -> Option<CorrelationId> {
         self.correlation_id
+    }
+
+    /// Takes the correlation ID out, leaving none (to echo it once the
+    /// request is done, from a context that is not moved).
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    /// use buttress_core::context::CorrelationId;
+    ///
+    /// let id = CorrelationId::parse(b"abc").unwrap();
+    /// let mut ctx = RequestContext::starting_now().with_correlation_id(id.clone());
+    /// assert_eq!(ctx.take_correlation_id(), Some(id));
+    /// assert_eq!(ctx.correlation_id(), None);
+    /// ```
+    #[inline]
+    pub fn take_correlation_id(&mut self) -> Option<CorrelationId> {
+        self.correlation_id.take()
     }
 
     /// The trace context.
