@@ -118,6 +118,24 @@ impl Visit for Scaling {
     }
 }
 
+/// Passes on the one variant named `name`.
+struct Only<'a, V> {
+    name: &'static str,
+    visit: &'a mut V,
+}
+
+impl<V: Visit> Visit for Only<'_, V> {
+    fn visit<S>(&mut self, name: &str, svc: S)
+    where
+        S: Service<Request<()>> + Clone + Send + Sync + 'static,
+        S::Future: Send,
+    {
+        if name == self.name {
+            self.visit.visit(name, svc);
+        }
+    }
+}
+
 fn main() {
     PrometheusBuilder::new()
         .install_recorder()
@@ -154,7 +172,14 @@ fn main() {
     each_ablation(&mut Bench(&mut criterion));
     each_resilience(&mut Bench(&mut criterion));
     if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-        each_stack(&mut Scaling::default());
+        let mut scaling = Scaling::default();
+        each_stack(&mut scaling);
+        // The RED layer alone too: its shared histograms are what two
+        // threads contend on.
+        each_layer(&mut Only {
+            name: "layer_red",
+            visit: &mut scaling,
+        });
     }
     criterion.final_summary();
 }
