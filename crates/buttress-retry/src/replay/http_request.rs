@@ -2,43 +2,38 @@
 
 use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http::{Extensions, Method, Uri, Version};
 use http_body::Body;
 
 use super::body::{ReplayBody, Slot};
+use super::headers::HeaderCopy;
 use super::{BufferBody, Replay, ReplayMemory};
 
 /// What [`BufferBody`] keeps of an `http::Request<B>` between attempts:
 /// the head (method, URI, version, headers, extensions) and a handle on
 /// the body's replay buffer.
 ///
-/// Headers are kept as a flat list rather than a cloned `HeaderMap`: one
-/// allocation instead of the map's two, on every request that may be
-/// retried. The map is rebuilt only for an actual retry.
+/// Headers are copied into one buffer rather than cloned (`HeaderCopy`):
+/// one allocation, where a cloned map takes two and one more per value
+/// built from text, on every request that may be retried. The map is
+/// rebuilt only for an actual retry.
 #[derive(Debug)]
 pub struct HttpCopy<B> {
     method: Method,
     uri: Uri,
     version: Version,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: HeaderCopy,
     extensions: Extensions,
     body: Kept<B>,
 }
 
 impl<B> HttpCopy<B> {
     fn new(parts: &http::request::Parts, body: Kept<B>) -> Self {
-        let mut headers = Vec::with_capacity(parts.headers.len());
-        headers.extend(
-            parts
-                .headers
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone())),
-        );
         HttpCopy {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             version: parts.version,
-            headers,
+            headers: HeaderCopy::new(&parts.headers),
             extensions: parts.extensions.clone(),
             body,
         }
@@ -50,11 +45,7 @@ impl<B> HttpCopy<B> {
         *request.uri_mut() = self.uri.clone();
         *request.version_mut() = self.version;
         *request.extensions_mut() = self.extensions.clone();
-        let mut headers = HeaderMap::with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        *request.headers_mut() = headers;
+        *request.headers_mut() = self.headers.map();
         request
     }
 }
