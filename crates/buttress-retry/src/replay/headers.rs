@@ -8,7 +8,7 @@
 //! are, and the original request keeps its values untouched. The map is
 //! rebuilt only for an actual retry, its values sliced from the buffer.
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Each entry's record: name length, value length (both `u32`, little
@@ -28,20 +28,35 @@ impl HeaderCopy {
         if headers.is_empty() {
             return HeaderCopy::default();
         }
-        let size = headers
+        let size: usize = headers
             .iter()
             .map(|(name, value)| RECORD_HEAD + name.as_str().len() + value.len())
             .sum();
         let mut records = Vec::with_capacity(size);
         for (name, value) in headers {
+            let name = name.as_str().as_bytes();
+            let value_bytes = value.as_bytes();
             // A name or value of 4 GiB is no header anyone sends; `http`
             // has no limit of its own, so saturate rather than wrap (the
             // lengths then disagree with the bytes, and `map` stops).
-            records.put_u32_le(u32::try_from(name.as_str().len()).unwrap_or(u32::MAX));
-            records.put_u32_le(u32::try_from(value.len()).unwrap_or(u32::MAX));
-            records.put_u8(u8::from(value.is_sensitive()));
-            records.put_slice(name.as_str().as_bytes());
-            records.put_slice(value.as_bytes());
+            let name_len = u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes();
+            let value_len = u32::try_from(value_bytes.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes();
+            let head = [
+                name_len[0],
+                name_len[1],
+                name_len[2],
+                name_len[3],
+                value_len[0],
+                value_len[1],
+                value_len[2],
+                value_len[3],
+                u8::from(value.is_sensitive()),
+            ];
+            records.extend_from_slice(&head);
+            records.extend_from_slice(name);
+            records.extend_from_slice(value_bytes);
         }
         HeaderCopy {
             records: Bytes::from(records),
