@@ -189,27 +189,30 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-    E: 'static,
-{
-    type Output = Result<Response<RedBody<B>>, E>;
+/// A call's result, and the record of its response (none for an error,
+/// recorded already, or with metrics off).
+type Settled<B, E> = (Result<Response<B>, E>, Option<RedRecord>);
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<F> ResponseFuture<F> {
+    /// Polls the inner future and judges its result once it is ready:
+    /// an error is recorded now; a response's record is returned, to be
+    /// kept until its body ends or dropped at once.
+    #[inline]
+    fn poll_settled<B, E>(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Settled<B, E>>
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+        E: 'static,
+    {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        let mut pending = None;
+        let mut record = None;
         if let Some(in_flight) = this.in_flight.as_mut().filter(|f| !f.done) {
             match &result {
                 Ok(response) => {
                     let outcome = in_flight.judge(response);
                     let earned = route_exists(response, outcome);
                     let status = in_flight.status_of(response);
-                    // Recorded when the body ends (or is dropped): a body
-                    // that fails mid-stream turns the head's verdict to
-                    // failure, and gRPC trailers bring the status.
-                    pending = Some(RedRecord {
+                    record = Some(RedRecord {
                         in_flight: in_flight.hand_over(),
                         status,
                         outcome,
@@ -222,6 +225,39 @@ where
                 }
             }
         }
-        Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, pending))))
+        Poll::Ready((result, record))
+    }
+
+    /// Polls as [`RedHead`](super::RedHead) needs: the request is
+    /// recorded with its head's verdict as soon as the head arrives, and
+    /// the response keeps its own body (no wrapper to unwrap again).
+    #[inline]
+    pub(super) fn poll_head<B, E>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<B>, E>>
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+        E: 'static,
+    {
+        // Dropping the record records it.
+        let (result, _record) = std::task::ready!(self.poll_settled(cx));
+        Poll::Ready(result)
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: 'static,
+{
+    type Output = Result<Response<RedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Recorded when the body ends (or is dropped): a body that fails
+        // mid-stream turns the head's verdict to failure, and gRPC
+        // trailers bring the status.
+        let (result, record) = std::task::ready!(self.poll_settled(cx));
+        Poll::Ready(result.map(|response| response.map(|body| RedBody::new(body, record))))
     }
 }

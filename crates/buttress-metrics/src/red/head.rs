@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use buttress_core::layer::Bypass;
 use http::{Request, Response};
@@ -11,7 +11,6 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::RedBody;
 use super::future::ResponseFuture;
 use super::layer::RedLayer;
 use super::service::Red;
@@ -115,9 +114,7 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = ready!(self.project().future.poll(cx));
-        // Unwrapping the body records the call with its head's verdict.
-        Poll::Ready(result.map(|response| response.map(RedBody::into_inner)))
+        self.project().future.poll_head(cx)
     }
 }
 
