@@ -29,7 +29,7 @@
 //!
 //! `context/client/*`: the client layer writing a context onto an
 //! outbound request with no headers (the usual handler-built call), the
-//! context taken from the task-local (`scoped`) or from the request's
+//! context taken from the current one (`scoped`) or from the request's
 //! extensions (`extensions`), against the bare service called the same way.
 //!
 //! Futures are polled with a no-op waker, no runtime in the way, and no
@@ -97,7 +97,7 @@ where
 {
     let mut one = svc.clone();
     let mut group = c.benchmark_group(format!("{PREFIX}/client/scoped"));
-    // The task-local is set once around the whole measurement, as a
+    // The current context is set once around the whole measurement, as a
     // handler making calls runs inside its request's scope.
     group.bench_function(name, |b| {
         now(ctx

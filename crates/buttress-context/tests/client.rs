@@ -38,7 +38,7 @@ fn context() -> RequestContext {
 }
 
 #[tokio::test(start_paused = true)]
-async fn everything_in_the_task_local_is_injected() {
+async fn everything_in_the_current_context_is_injected() {
     let calls = Arc::new(AtomicUsize::new(0));
     let client = ClientContextLayer::new().layer(echo(calls.clone()));
     let ctx = context().with_deadline(Instant::now() + Duration::from_millis(100));
@@ -81,7 +81,7 @@ async fn every_call_gets_a_fresh_span_id_in_the_same_trace() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_context_in_the_extensions_wins_over_the_task_local() {
+async fn a_context_in_the_extensions_wins_over_the_current_one() {
     let client = ClientContextLayer::new().layer(echo(Arc::default()));
     let mut req = Request::new(());
     req.extensions_mut().insert(

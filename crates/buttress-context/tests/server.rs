@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
 /// Serves one request and returns the context the handler saw (from the
-/// extensions and from the task-local) and the response.
+/// extensions and as the current context) and the response.
 async fn serve(layer: &ServerContextLayer, request: Request<()>) -> (RequestContext, Response<()>) {
     let seen = Arc::new(Mutex::new(None));
     let store = seen.clone();
@@ -25,7 +25,7 @@ async fn serve(layer: &ServerContextLayer, request: Request<()>) -> (RequestCont
             let from_ext = RequestContext::from_extensions(req.extensions())
                 .cloned()
                 .unwrap();
-            let current = RequestContext::current().expect("task-local set");
+            let current = RequestContext::current().expect("the current context set");
             assert_eq!(from_ext.correlation_id(), current.correlation_id());
             assert_eq!(from_ext.start(), current.start());
             *store.lock().unwrap() = Some(current);

@@ -168,7 +168,7 @@ async fn a_longer_context_deadline_leaves_the_limit_in_charge() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_task_local_deadline_applies_to_client_calls() {
+async fn the_current_context_deadline_applies_to_client_calls() {
     let sink = RecordingSink::new();
     let svc = TimeoutLayer::builder()
         .sink(Arc::new(sink.clone()))

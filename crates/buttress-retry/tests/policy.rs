@@ -276,7 +276,7 @@ async fn a_backoff_that_would_cross_the_deadline_ends_the_call_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_task_local_context_deadline_applies_too() {
+async fn the_current_context_deadline_applies_too() {
     let (log, dep) = scripted(vec![
         Answer::WithHeader(503, "retry-after", "1"),
         status(200),
