@@ -27,7 +27,9 @@ pin_project! {
             span: tracing::Span,
             // The header the ID is echoed under; the ID itself is taken
             // from the scope's context when the inner future is done, so
-            // it is not cloned for the echo.
+            // it is not cloned for the echo (the inner future, dropped
+            // after, no longer sees it in the context, nor runs in the
+            // span: it has answered already).
             echo: Option<HeaderName>,
         },
         Bypassed { #[pin] inner: F },

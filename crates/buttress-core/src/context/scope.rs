@@ -41,14 +41,17 @@ pub(super) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R
 
 /// Makes a context the current one until dropped.
 struct Enter {
+    entered: *const RequestContext,
     previous: *const RequestContext,
 }
 
 impl Enter {
     #[inline]
     fn new(context: &RequestContext) -> Self {
+        let entered: *const RequestContext = context;
         Enter {
-            previous: CURRENT.with(|cell| cell.replace(context)),
+            entered,
+            previous: CURRENT.with(|cell| cell.replace(entered)),
         }
     }
 }
@@ -56,7 +59,15 @@ impl Enter {
 impl Drop for Enter {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|cell| cell.set(self.previous));
+        let current = CURRENT.with(|cell| cell.replace(self.previous));
+        // Guards end in the reverse order they began, as polls nest on a
+        // stack. Only a stackful coroutine suspended inside one poll and
+        // resumed inside another could break that, and then the address
+        // put back here might outlive its context: stop rather than let
+        // a later read use it (one compare a poll).
+        if current != self.entered {
+            std::process::abort();
+        }
     }
 }
 
@@ -95,8 +106,9 @@ impl<F> Scoped<F> {
     }
 
     /// The context this future runs with, to change or take from once
-    /// the inner future is done (it is not current outside `poll`). The
-    /// context is not pinned: only the inner future is.
+    /// the inner future is done (it is current only while this future is
+    /// polled or dropped). The context is not pinned: only the inner
+    /// future is.
     pub fn context_mut(self: Pin<&mut Self>) -> &mut RequestContext {
         // SAFETY: `context` is not structurally pinned; nothing here moves
         // the future.
@@ -109,10 +121,12 @@ impl<F: Future> Future for Scoped<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned: it is never moved out,
-        // and `Drop` drops it in place; `context` is only read here.
+        // SAFETY: nothing below moves out of `this`; `context` is only
+        // read, and `future` is only reached pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let _current = Enter::new(&this.context);
+        // SAFETY: `future` is structurally pinned: it is never moved out
+        // of the pinned `Scoped`, and `Drop` drops it in place.
         let future = unsafe { Pin::new_unchecked(&mut *this.future) };
         future.poll(cx)
     }

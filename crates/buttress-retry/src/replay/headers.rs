@@ -19,30 +19,31 @@ const RECORD_HEAD: usize = 4 + 4 + 1;
 #[derive(Default)]
 pub(super) struct HeaderCopy {
     records: Bytes,
-    len: usize,
+    /// Distinct names: the rebuilt map's capacity.
+    keys: usize,
 }
 
 impl HeaderCopy {
-    /// Copies every entry of `headers`, in order, repeated names included.
-    pub(super) fn new(headers: &HeaderMap) -> Self {
+    /// Copies every entry of `headers`, in order, repeated names included;
+    /// `None` for headers of 4 GiB or more in all, whose lengths a
+    /// record's `u32` might not say (such a request is sent once, not
+    /// kept).
+    pub(super) fn new(headers: &HeaderMap) -> Option<Self> {
         if headers.is_empty() {
-            return HeaderCopy::default();
+            return Some(HeaderCopy::default());
         }
         let size: usize = headers
             .iter()
             .map(|(name, value)| RECORD_HEAD + name.as_str().len() + value.len())
             .sum();
+        // Every length fits a record's `u32` when their sum does.
+        u32::try_from(size).ok()?;
         let mut records = Vec::with_capacity(size);
         for (name, value) in headers {
             let name = name.as_str().as_bytes();
             let value_bytes = value.as_bytes();
-            // A name or value of 4 GiB is no header anyone sends; `http`
-            // has no limit of its own, so saturate rather than wrap (the
-            // lengths then disagree with the bytes, and `map` stops).
-            let name_len = u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes();
-            let value_len = u32::try_from(value_bytes.len())
-                .unwrap_or(u32::MAX)
-                .to_le_bytes();
+            let name_len = (name.len() as u32).to_le_bytes();
+            let value_len = (value_bytes.len() as u32).to_le_bytes();
             let head = [
                 name_len[0],
                 name_len[1],
@@ -58,42 +59,40 @@ impl HeaderCopy {
             records.extend_from_slice(name);
             records.extend_from_slice(value_bytes);
         }
-        HeaderCopy {
+        Some(HeaderCopy {
             records: Bytes::from(records),
-            len: headers.len(),
-        }
+            keys: headers.keys_len(),
+        })
     }
 
     /// The headers again, as they were: same order, same sensitivity;
-    /// values share the buffer rather than being copied.
-    pub(super) fn map(&self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(self.len);
+    /// values share the buffer rather than being copied. `None` only if
+    /// an entry no longer parses, which a copy of a valid map cannot do:
+    /// then the request is not retried rather than sent without it.
+    pub(super) fn map(&self) -> Option<HeaderMap> {
+        let mut headers = HeaderMap::try_with_capacity(self.keys).unwrap_or_default();
         let mut at = 0;
-        while at + RECORD_HEAD <= self.records.len() {
+        while at < self.records.len() {
+            let head = self.records.get(at..at + RECORD_HEAD)?;
             let length = |from: usize| {
-                let le: [u8; 4] = self.records[from..from + 4].try_into().expect("four bytes");
+                let le = [head[from], head[from + 1], head[from + 2], head[from + 3]];
                 u32::from_le_bytes(le) as usize
             };
-            let (name_len, value_len) = (length(at), length(at + 4));
-            let sensitive = self.records[at + 8] == 1;
+            let (name_len, value_len) = (length(0), length(4));
+            let sensitive = head[8] == 1;
             let name_at = at + RECORD_HEAD;
             let value_at = name_at + name_len;
             at = value_at + value_len;
-            let (Some(name), Some(_)) = (
-                self.records.get(name_at..value_at),
-                self.records.get(value_at..at),
-            ) else {
-                break;
-            };
-            // Both were a valid name and value when copied: parsing them
-            // again cannot fail.
-            let name = HeaderName::from_bytes(name).expect("copied from a valid header name");
-            let mut value = HeaderValue::from_maybe_shared(self.records.slice(value_at..at))
-                .expect("copied from a valid header value");
+            // Names are kept lower-case, as every `HeaderName` is; this
+            // parser takes all of them (h2's decoder makes some, such as
+            // one with a `"`, that `from_bytes` refuses).
+            let name = HeaderName::from_lowercase(self.records.get(name_at..value_at)?).ok()?;
+            let value = self.records.get(value_at..at)?;
+            let mut value = HeaderValue::from_maybe_shared(self.records.slice_ref(value)).ok()?;
             value.set_sensitive(sensitive);
-            headers.append(name, value);
+            headers.try_append(name, value).ok()?;
         }
-        headers
+        Some(headers)
     }
 }
 
@@ -101,7 +100,7 @@ impl std::fmt::Debug for HeaderCopy {
     // The values may be credentials: only their number is shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeaderCopy")
-            .field("len", &self.len)
+            .field("bytes", &self.records.len())
             .finish_non_exhaustive()
     }
 }
@@ -137,20 +136,20 @@ mod tests {
             HeaderName::from_bytes(b"x-empty").unwrap(),
             HeaderValue::from_static(""),
         );
-        let copy = HeaderCopy::new(&headers);
-        let again = copy.map();
+        let copy = HeaderCopy::new(&headers).unwrap();
+        let again = copy.map().unwrap();
         assert_eq!(entries(&again), entries(&headers));
         assert_eq!(again.len(), headers.len());
         // And again: the copy is not used up.
-        assert_eq!(entries(&copy.map()), entries(&headers));
+        assert_eq!(entries(&copy.map().unwrap()), entries(&headers));
         assert!(!format!("{copy:?}").contains("abc"), "{copy:?}");
     }
 
     #[test]
     fn no_headers_keep_nothing() {
-        let copy = HeaderCopy::new(&HeaderMap::new());
+        let copy = HeaderCopy::new(&HeaderMap::new()).unwrap();
         assert!(copy.records.is_empty());
-        assert!(copy.map().is_empty());
+        assert!(copy.map().unwrap().is_empty());
     }
 
     #[test]
@@ -160,6 +159,51 @@ mod tests {
             let name = HeaderName::from_bytes(format!("x-h{}", i % 97).as_bytes()).unwrap();
             headers.append(name, HeaderValue::from_str(&"v".repeat(i)).unwrap());
         }
-        assert_eq!(entries(&HeaderCopy::new(&headers).map()), entries(&headers));
+        let again = HeaderCopy::new(&headers).unwrap().map().unwrap();
+        assert_eq!(entries(&again), entries(&headers));
+    }
+
+    /// A name h2's decoder accepts (`from_lowercase`) but `from_bytes`
+    /// refuses comes back too: a peer's header must not make the retry
+    /// panic or drop it.
+    #[test]
+    fn every_name_a_map_can_hold_comes_back() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_lowercase(b"x-\"quoted\"").unwrap(),
+            HeaderValue::from_static("v"),
+        );
+        assert!(HeaderName::from_bytes(b"x-\"quoted\"").is_err());
+        let again = HeaderCopy::new(&headers).unwrap().map().unwrap();
+        assert_eq!(entries(&again), entries(&headers));
+    }
+
+    /// More values under one name than a map's capacity may be asked for
+    /// at once (its capacity counts names, not values).
+    #[test]
+    fn many_values_under_one_name_come_back() {
+        let mut headers = HeaderMap::new();
+        for i in 0..30_000 {
+            headers.append(COOKIE, HeaderValue::from(i));
+        }
+        let again = HeaderCopy::new(&headers).unwrap().map().unwrap();
+        assert_eq!(again.len(), 30_000);
+        assert_eq!(entries(&again), entries(&headers));
+    }
+
+    /// A record cut short (a buffer that is not a copy's) gives no map,
+    /// not a panic or forged entries.
+    #[test]
+    fn a_damaged_buffer_gives_no_map() {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let copy = HeaderCopy::new(&headers).unwrap();
+        for cut in 1..copy.records.len() {
+            let damaged = HeaderCopy {
+                records: copy.records.slice(..cut),
+                keys: 1,
+            };
+            assert!(damaged.map().is_none(), "cut at {cut}");
+        }
     }
 }

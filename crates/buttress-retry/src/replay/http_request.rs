@@ -16,7 +16,10 @@ use super::{BufferBody, Replay, ReplayMemory};
 /// Headers are copied into one buffer rather than cloned (`HeaderCopy`):
 /// one allocation, where a cloned map takes two and one more per value
 /// built from text, on every request that may be retried. The map is
-/// rebuilt only for an actual retry.
+/// rebuilt only for an actual retry. The buffer is the size of the
+/// headers and, unlike the body's, not counted against `replay_memory`:
+/// hyper and h2 bound a request's headers (their own limits), and so
+/// does the cloned map tower's retry keeps.
 #[derive(Debug)]
 pub struct HttpCopy<B> {
     method: Method,
@@ -28,25 +31,28 @@ pub struct HttpCopy<B> {
 }
 
 impl<B> HttpCopy<B> {
-    fn new(parts: &http::request::Parts, body: Kept<B>) -> Self {
+    fn new(parts: &http::request::Parts, headers: HeaderCopy, body: Kept<B>) -> Self {
         HttpCopy {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             version: parts.version,
-            headers: HeaderCopy::new(&parts.headers),
+            headers,
             extensions: parts.extensions.clone(),
             body,
         }
     }
 
-    fn request<T>(&self, body: T) -> http::Request<T> {
+    /// The request again; `None` if its headers cannot be rebuilt (see
+    /// [`HeaderCopy::map`]), so that it is not sent without them.
+    fn request<T>(&self, body: T) -> Option<http::Request<T>> {
+        let headers = self.headers.map()?;
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.version_mut() = self.version;
         *request.extensions_mut() = self.extensions.clone();
-        *request.headers_mut() = self.headers.map();
-        request
+        *request.headers_mut() = headers;
+        Some(request)
     }
 }
 
@@ -73,9 +79,16 @@ where
         memory: &ReplayMemory,
     ) -> (Self::Sent, Option<HttpCopy<B>>) {
         let (parts, body) = request.into_parts();
+        let Some(headers) = HeaderCopy::new(&parts.headers) else {
+            // A header of 4 GiB or more: sent once, not kept.
+            return (
+                http::Request::from_parts(parts, ReplayBody::once(body)),
+                None,
+            );
+        };
         if body.is_end_stream() {
             // Nothing to buffer: no shared slot, no allocation for the body.
-            let copy = HttpCopy::new(&parts, Kept::Empty);
+            let copy = HttpCopy::new(&parts, headers, Kept::Empty);
             return (
                 http::Request::from_parts(parts, ReplayBody::empty()),
                 Some(copy),
@@ -92,7 +105,7 @@ where
             );
         }
         let slot = Arc::new(Slot::default());
-        let copy = HttpCopy::new(&parts, Kept::Buffered { slot: slot.clone() });
+        let copy = HttpCopy::new(&parts, headers, Kept::Buffered { slot: slot.clone() });
         let body = ReplayBody::tee(body, slot, memory.clone());
         (http::Request::from_parts(parts, body), Some(copy))
     }
@@ -102,6 +115,6 @@ where
             Kept::Empty => ReplayBody::empty(),
             Kept::Buffered { slot } => ReplayBody::resume(slot)?,
         };
-        Some(copy.request(body))
+        copy.request(body)
     }
 }
