@@ -11,6 +11,7 @@ mod durations;
 mod endpoint_flood;
 mod forwarded;
 mod gauges;
+mod header_names;
 mod keyed_breaker;
 mod keyed_limits;
 mod laundering;
