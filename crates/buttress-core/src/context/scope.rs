@@ -101,6 +101,14 @@ impl<F> Scoped<F> {
     }
 
     /// The context this future runs with.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    ///
+    /// let ctx = RequestContext::starting_now();
+    /// let start = ctx.start();
+    /// assert_eq!(ctx.scope(async {}).context().start(), start);
+    /// ```
     pub fn context(&self) -> &RequestContext {
         &self.context
     }
@@ -109,6 +117,20 @@ impl<F> Scoped<F> {
     /// the inner future is done (it is current only while this future is
     /// polled or dropped). The context is not pinned: only the inner
     /// future is.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    /// use buttress_core::context::CorrelationId;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let id = CorrelationId::parse(b"req-1").unwrap();
+    /// let ctx = RequestContext::starting_now().with_correlation_id(id.clone());
+    /// let mut scoped = Box::pin(ctx.scope(async {}));
+    /// scoped.as_mut().await;
+    /// // Done: the ID is taken to echo, not cloned.
+    /// assert_eq!(scoped.as_mut().context_mut().take_correlation_id(), Some(id));
+    /// # }
+    /// ```
     pub fn context_mut(self: Pin<&mut Self>) -> &mut RequestContext {
         // SAFETY: `context` is not structurally pinned; nothing here moves
         // the future.
