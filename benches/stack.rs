@@ -34,7 +34,7 @@
 //! 2-thread/1-thread throughput next to the bare service's.
 //!
 //! Two more modes, outside criterion: `--instructions <variant> <calls>
-//! <empty|realistic>` makes that many calls of one variant, for
+//! <empty|realistic|client>` makes that many calls of one variant, for
 //! `scripts/instructions` to count under callgrind (instruction counts do
 //! not move with the machine's load); `--sizes` prints each response
 //! future's size (every layer moves it).
@@ -64,7 +64,7 @@ mod resilience;
 #[path = "stack/variants.rs"]
 mod variants;
 
-use probes::{Instructions, sizes};
+use probes::{Instructions, Shape, sizes};
 use resilience::each_resilience;
 use variants::{Visit, each_ablation, each_layer, each_stack};
 
@@ -155,7 +155,7 @@ fn main() {
         let mut run = Instructions {
             variant: args.get(at + 1).cloned().unwrap_or_default(),
             calls: args.get(at + 2).and_then(|n| n.parse().ok()).unwrap_or(1),
-            realistic: args.get(at + 3).is_some_and(|shape| shape == "realistic"),
+            shape: Shape::parse(args.get(at + 3).map_or("", String::as_str)),
         };
         each_stack(&mut run);
         each_ablation(&mut run);

@@ -91,6 +91,20 @@ pub fn realistic_request() -> Request<()> {
     })
 }
 
+/// The realistic request as an HTTP client sends it: the same eight
+/// headers, its URI in absolute form (`http://host:port/path`), which
+/// hyper-util's client requires and reqwest always builds. Parsing it
+/// slices the authority and path from one buffer, so cloning the URI
+/// shares that buffer rather than copying it.
+pub fn realistic_client_request() -> Request<()> {
+    let uri = format!("http://{}{REALISTIC_PATH}", REALISTIC_VALUES[0])
+        .parse()
+        .expect("valid URI");
+    with_headers(get(uri, ()), |i| {
+        HeaderValue::from_bytes(REALISTIC_VALUES[i].as_bytes()).expect("valid value")
+    })
+}
+
 /// The realistic request with its path and values sliced from one shared
 /// buffer, as hyper's HTTP/1 parser builds them: cloning such a value is
 /// a reference count, not a copy (custom header names are still parsed

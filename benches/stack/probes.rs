@@ -6,21 +6,42 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use buttress::stack::{ClientStack, ServerStack};
-use buttress_benches::{Bare, ready_call, realistic_request};
+use buttress_benches::{Bare, ready_call, realistic_client_request, realistic_request};
 use buttress_context::ServerContextLayer;
 use http::Request;
 use tower::{Layer, Service};
 
 use super::variants::Visit;
 
-/// `--instructions <variant> <calls> <empty|realistic>`: makes that many
-/// `ready` + `call`s of one variant and nothing else, to be run under
-/// `valgrind --tool=callgrind` (see `scripts/instructions`): instruction
-/// counts do not move with the machine's load.
+/// `--instructions <variant> <calls> <empty|realistic|client>`: makes
+/// that many `ready` + `call`s of one variant and nothing else, to be run
+/// under `valgrind --tool=callgrind` (see `scripts/instructions`):
+/// instruction counts do not move with the machine's load.
 pub(crate) struct Instructions {
     pub(crate) variant: String,
     pub(crate) calls: u64,
-    pub(crate) realistic: bool,
+    pub(crate) shape: Shape,
+}
+
+/// The request each call makes.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape {
+    /// No headers, path `/`.
+    Empty,
+    /// Eight headers, path only: what a server receives.
+    Realistic,
+    /// The same eight headers, absolute URI: what an HTTP client sends.
+    Client,
+}
+
+impl Shape {
+    pub(crate) fn parse(name: &str) -> Shape {
+        match name {
+            "realistic" => Shape::Realistic,
+            "client" => Shape::Client,
+            _ => Shape::Empty,
+        }
+    }
 }
 
 impl Visit for Instructions {
@@ -43,9 +64,10 @@ impl Visit for Instructions {
             );
         }
         for _ in 0..self.calls {
-            let request = match self.realistic {
-                true => realistic_request(),
-                false => Request::new(()),
+            let request = match self.shape {
+                Shape::Empty => Request::new(()),
+                Shape::Realistic => realistic_request(),
+                Shape::Client => realistic_client_request(),
             };
             black_box(ready_call(&mut svc, request).is_ok());
         }
