@@ -1,5 +1,8 @@
 //! The edge layer under a real axum 0.8 server, asked by a real HTTP
-//! client over 127.0.0.1.
+//! client over 127.0.0.1. A handler returns `Rejected` itself, which needs
+//! the `axum` feature's `IntoResponse for Rejected`.
+
+#![cfg(feature = "axum")]
 
 mod support;
 

@@ -29,6 +29,43 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default concurrency of a client stack's bulkhead.
 pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
 
+/// Each layer's settings when its toggle is left at `Default` (`None`:
+/// off unless asked for): the one statement of the client stack's
+/// defaults, which `build`, each balanced endpoint's guards and a
+/// reload's plan all read.
+mod defaults {
+    use super::*;
+
+    pub(super) fn context() -> Option<ClientContextConfig> {
+        Some(ClientContextConfig::default())
+    }
+    pub(super) fn metrics() -> Option<RedConfig> {
+        Some(RedConfig::default())
+    }
+    pub(super) fn retry() -> Option<RetryConfig> {
+        Some(RetryConfig::default())
+    }
+    pub(super) fn throttle() -> Option<ThrottleConfig> {
+        None
+    }
+    pub(super) fn breaker() -> Option<BreakerConfig> {
+        Some(BreakerConfig::default())
+    }
+    pub(super) fn bulkhead() -> Option<BulkheadConfig> {
+        Some(BulkheadConfig {
+            max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
+            ..BulkheadConfig::default()
+        })
+    }
+    pub(super) fn timeout() -> Option<TimeoutConfig> {
+        Some(DEFAULT_ATTEMPT_TIMEOUT.into())
+    }
+    #[cfg(feature = "chaos")]
+    pub(super) fn chaos() -> Option<buttress_chaos::ChaosConfig> {
+        None
+    }
+}
+
 /// Fault injection with the `chaos` feature, nothing without it.
 #[cfg(feature = "chaos")]
 pub(super) type ChaosSlot = BypassLayer<buttress_chaos::ChaosLayer>;
@@ -484,10 +521,10 @@ impl<P, C, F> ClientStack<P, C, F> {
         let classifier = &self.classifier;
         let context = config
             .context
-            .build_in(&env, "context", || Some(Default::default()))?;
+            .build_in(&env, "context", defaults::context)?;
         let metrics = config
             .metrics
-            .resolve(|| Some(RedConfig::default()))
+            .resolve(defaults::metrics)
             .map(|config| {
                 RedConfig {
                     side: RedSide::Client,
@@ -507,7 +544,7 @@ impl<P, C, F> ClientStack<P, C, F> {
             .map_err(|e| e.in_section("fallback"))?;
         let retry = config
             .retry
-            .resolve(|| Some(RetryConfig::default()))
+            .resolve(defaults::retry)
             .map(|retry| RetryConfig {
                 hedge: config.hedge.clone().or(retry.hedge),
                 ..retry
@@ -529,7 +566,7 @@ impl<P, C, F> ClientStack<P, C, F> {
             .classifier(classifier.clone())
             .build();
         let retry = retry.map_err(|e| e.in_section("retry"))?;
-        let throttle = config.throttle.resolve(|| None).map(|config| {
+        let throttle = config.throttle.resolve(defaults::throttle).map(|config| {
             let builder = ThrottleLayer::builder()
                 .with_config(config)
                 .env(env.clone());
@@ -639,7 +676,7 @@ impl<C: Clone> EndpointParts<C> {
         classifier: &C,
     ) -> Result<Self, ConfigError> {
         #[cfg(feature = "chaos")]
-        let chaos = BypassLayer::new(config.chaos.build_in(env, "chaos", || None)?);
+        let chaos = BypassLayer::new(config.chaos.build_in(env, "chaos", defaults::chaos)?);
         #[cfg(not(feature = "chaos"))]
         let chaos = Identity::new();
         Ok(EndpointParts {
@@ -657,25 +694,17 @@ impl<C: Clone> EndpointParts<C> {
         env: &BuildEnv,
         classifier: &C,
     ) -> Result<Self, ConfigError> {
-        let breaker = config
-            .breaker
-            .resolve(|| Some(BreakerConfig::default()))
-            .map(|config| {
-                let builder = CircuitBreakerLayer::builder()
-                    .with_config(config)
-                    .env(env.clone());
-                builder.classifier(classifier.clone()).build()
-            });
+        let breaker = config.breaker.resolve(defaults::breaker).map(|config| {
+            let builder = CircuitBreakerLayer::builder()
+                .with_config(config)
+                .env(env.clone());
+            builder.classifier(classifier.clone()).build()
+        });
         let breaker = breaker.transpose().map_err(|e| e.in_section("breaker"))?;
-        let bulkhead = config.bulkhead.build_in(env, "bulkhead", || {
-            Some(BulkheadConfig {
-                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
-                ..Default::default()
-            })
-        })?;
-        let timeout = config
-            .timeout
-            .build_in(env, "timeout", || Some(DEFAULT_ATTEMPT_TIMEOUT.into()))?;
+        let bulkhead = config
+            .bulkhead
+            .build_in(env, "bulkhead", defaults::bulkhead)?;
+        let timeout = config.timeout.build_in(env, "timeout", defaults::timeout)?;
         Ok(EndpointParts {
             breaker,
             bulkhead,
@@ -919,27 +948,28 @@ impl LiveLayers for ClientHandles {
             // own settings are fixed.
             fixed("balance", &running.balance, &new.balance)?;
         }
-        let breaker = live::resolved("breaker", &running.breaker, &new.breaker, || {
-            Some(BreakerConfig::default())
-        })?;
-        let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || {
-            Some(BulkheadConfig {
-                max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
-                ..Default::default()
-            })
-        })?;
-        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
-            Some(DEFAULT_ATTEMPT_TIMEOUT.into())
-        })?;
-        let retry = live::resolved("retry", &running.retry, &new.retry, || {
-            Some(RetryConfig::default())
-        })?
-        .map(|retry| RetryConfig {
-            hedge: new.hedge.clone().or(retry.hedge),
-            ..retry
-        });
+        let breaker = live::resolved("breaker", &running.breaker, &new.breaker, defaults::breaker)?;
+        let bulkhead = live::resolved(
+            "bulkhead",
+            &running.bulkhead,
+            &new.bulkhead,
+            defaults::bulkhead,
+        )?;
+        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, defaults::timeout)?;
+        let retry =
+            live::resolved("retry", &running.retry, &new.retry, defaults::retry)?.map(|retry| {
+                RetryConfig {
+                    hedge: new.hedge.clone().or(retry.hedge),
+                    ..retry
+                }
+            });
         live::check("retry", Some(&self.retry), &retry)?;
-        let throttle = live::resolved("throttle", &running.throttle, &new.throttle, || None)?;
+        let throttle = live::resolved(
+            "throttle",
+            &running.throttle,
+            &new.throttle,
+            defaults::throttle,
+        )?;
         live::check("throttle", self.throttle.as_ref(), &throttle)?;
         live::check("breaker", self.breaker.as_ref(), &breaker)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;

@@ -26,6 +26,35 @@ use crate::edge::EdgeLayer;
 /// ends a call sooner).
 pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Each layer's settings when its toggle is left at `Default` (`None`:
+/// off unless asked for): the one statement of the server stack's
+/// defaults, which `build` and a reload's plan both read.
+mod defaults {
+    use super::*;
+
+    pub(super) fn metrics() -> Option<RedConfig> {
+        Some(RedConfig::default())
+    }
+    pub(super) fn context() -> Option<ServerContextConfig> {
+        Some(ServerContextConfig::default())
+    }
+    pub(super) fn rate_limit() -> Option<RateLimitConfig> {
+        None
+    }
+    pub(super) fn shed() -> Option<ShedConfig> {
+        Some(ShedConfig::default())
+    }
+    pub(super) fn adaptive_limit() -> Option<AdaptiveLimitConfig> {
+        Some(AdaptiveLimitConfig::default())
+    }
+    pub(super) fn bulkhead() -> Option<BulkheadConfig> {
+        None
+    }
+    pub(super) fn timeout() -> Option<TimeoutConfig> {
+        Some(DEFAULT_SERVER_TIMEOUT.into())
+    }
+}
+
 /// The layers as `tower::ServiceBuilder` stacks them: the last one added
 /// (the timeout) is innermost.
 type Layers = Stack<
@@ -236,7 +265,7 @@ impl ServerStack {
         let env = self.env.clone().with_name(self.name.as_str());
         let metrics = self
             .metrics
-            .resolve(|| Some(RedConfig::default()))
+            .resolve(defaults::metrics)
             .map(|config| {
                 RedConfig {
                     side: RedSide::Server,
@@ -250,19 +279,21 @@ impl ServerStack {
         // see `bounded_by_timeout`.
         let limit = self
             .timeout
-            .resolve(|| Some(DEFAULT_SERVER_TIMEOUT.into()))
+            .resolve(defaults::timeout)
             .and_then(|timeout| timeout.limit);
         let context = self
             .context
-            .resolve(|| Some(Default::default()))
+            .resolve(defaults::context)
             .map(|config| bounded_by_timeout(config, limit).build_in(&env))
             .transpose()
             .map_err(|e| e.in_section("context"))?;
-        let rate_limit = self.rate_limit.build_in(&env, "rate_limit", || None)?;
-        let adaptive = self
-            .adaptive_limit
-            .build_in(&env, "adaptive_limit", || Some(Default::default()))?;
-        let shed = match (self.shed.resolve(|| Some(ShedConfig::default())), &adaptive) {
+        let rate_limit = self
+            .rate_limit
+            .build_in(&env, "rate_limit", defaults::rate_limit)?;
+        let adaptive =
+            self.adaptive_limit
+                .build_in(&env, "adaptive_limit", defaults::adaptive_limit)?;
+        let shed = match (self.shed.resolve(defaults::shed), &adaptive) {
             // In front of the adaptive limit, a shedder whose signal is
             // left at its default reads that limit (`FollowLimitSignal`).
             (Some(config), Some(adaptive)) if config.signal == ShedSignalConfig::default() => {
@@ -277,14 +308,12 @@ impl ServerStack {
                         .map_err(|e| e.in_section("shed"))?,
                 )
             }
-            _ => self
-                .shed
-                .build_in(&env, "shed", || Some(Default::default()))?,
+            _ => self.shed.build_in(&env, "shed", defaults::shed)?,
         };
-        let bulkhead = self.bulkhead.build_in(&env, "bulkhead", || None)?;
-        let timeout = self
-            .timeout
-            .build_in(&env, "timeout", || Some(DEFAULT_SERVER_TIMEOUT.into()))?;
+        let bulkhead = self
+            .bulkhead
+            .build_in(&env, "bulkhead", defaults::bulkhead)?;
+        let timeout = self.timeout.build_in(&env, "timeout", defaults::timeout)?;
         let handles = ServerHandles {
             running: Running::new(self.clone()),
             context: context.as_ref().map(ServerContextLayer::handle),
@@ -467,36 +496,39 @@ impl LiveLayers for ServerHandles {
             ));
         }
         live::unchanged("metrics", &running.metrics, &new.metrics)?;
-        let rate_limit =
-            live::resolved("rate_limit", &running.rate_limit, &new.rate_limit, || None)?;
+        let rate_limit = live::resolved(
+            "rate_limit",
+            &running.rate_limit,
+            &new.rate_limit,
+            defaults::rate_limit,
+        )?;
         live::check("rate_limit", self.rate_limit.as_ref(), &rate_limit)?;
-        let bulkhead = live::resolved("bulkhead", &running.bulkhead, &new.bulkhead, || None)?;
-        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, || {
-            Some(DEFAULT_SERVER_TIMEOUT.into())
-        })?;
+        let bulkhead = live::resolved(
+            "bulkhead",
+            &running.bulkhead,
+            &new.bulkhead,
+            defaults::bulkhead,
+        )?;
+        let timeout = live::resolved("timeout", &running.timeout, &new.timeout, defaults::timeout)?;
         let adaptive_limit = live::resolved(
             "adaptive_limit",
             &running.adaptive_limit,
             &new.adaptive_limit,
-            || Some(Default::default()),
+            defaults::adaptive_limit,
         )?;
         live::check(
             "adaptive_limit",
             self.adaptive_limit.as_ref(),
             &adaptive_limit,
         )?;
-        let shed = live::resolved("shed", &running.shed, &new.shed, || {
-            Some(ShedConfig::default())
-        })?;
+        let shed = live::resolved("shed", &running.shed, &new.shed, defaults::shed)?;
         live::check("shed", self.shed.as_ref(), &shed)?;
         live::check("bulkhead", self.bulkhead.as_ref(), &bulkhead)?;
         live::check("timeout", self.timeout.as_ref(), &timeout)?;
         // The context may change only where it follows the timeout: its
         // deadlines, bounded by the new limit as `build` bounds them.
         let limit = timeout.as_ref().and_then(|timeout| timeout.limit);
-        let context = live::resolved("context", &running.context, &new.context, || {
-            Some(Default::default())
-        })?;
+        let context = live::resolved("context", &running.context, &new.context, defaults::context)?;
         let deadlines = context.map(|config| {
             let bounded = bounded_by_timeout(config, limit);
             (bounded.max_deadline, bounded.default_deadline)
