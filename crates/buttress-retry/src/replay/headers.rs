@@ -73,7 +73,7 @@ impl HeaderCopy {
         let mut headers = HeaderMap::try_with_capacity(self.keys).unwrap_or_default();
         let mut at = 0;
         while at < self.records.len() {
-            let head = self.records.get(at..at + RECORD_HEAD)?;
+            let head = self.records.get(at..at.checked_add(RECORD_HEAD)?)?;
             let length = |from: usize| {
                 let le = [head[from], head[from + 1], head[from + 2], head[from + 3]];
                 u32::from_le_bytes(le) as usize
@@ -81,8 +81,8 @@ impl HeaderCopy {
             let (name_len, value_len) = (length(0), length(4));
             let sensitive = head[8] == 1;
             let name_at = at + RECORD_HEAD;
-            let value_at = name_at + name_len;
-            at = value_at + value_len;
+            let value_at = name_at.checked_add(name_len)?;
+            at = value_at.checked_add(value_len)?;
             // Names are kept lower-case, as every `HeaderName` is; this
             // parser takes all of them (h2's decoder makes some, such as
             // one with a `"`, that `from_bytes` refuses).
@@ -97,7 +97,7 @@ impl HeaderCopy {
 }
 
 impl std::fmt::Debug for HeaderCopy {
-    // The values may be credentials: only their number is shown.
+    // The values may be credentials: only the buffer's length is shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeaderCopy")
             .field("bytes", &self.records.len())
