@@ -20,6 +20,7 @@ use buttress_retry::{
 };
 use tower_layer::{Identity, Layer, Stack};
 
+use super::defaults::client as defaults;
 use super::live::{self, LiveLayers, Running};
 use super::{BypassLayer, Toggle};
 
@@ -28,43 +29,6 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The default concurrency of a client stack's bulkhead.
 pub const DEFAULT_CLIENT_CONCURRENCY: usize = 64;
-
-/// Each layer's settings when its toggle is left at `Default` (`None`:
-/// off unless asked for): the one statement of the client stack's
-/// defaults, which `build`, each balanced endpoint's guards and a
-/// reload's plan all read.
-mod defaults {
-    use super::*;
-
-    pub(super) fn context() -> Option<ClientContextConfig> {
-        Some(ClientContextConfig::default())
-    }
-    pub(super) fn metrics() -> Option<RedConfig> {
-        Some(RedConfig::default())
-    }
-    pub(super) fn retry() -> Option<RetryConfig> {
-        Some(RetryConfig::default())
-    }
-    pub(super) fn throttle() -> Option<ThrottleConfig> {
-        None
-    }
-    pub(super) fn breaker() -> Option<BreakerConfig> {
-        Some(BreakerConfig::default())
-    }
-    pub(super) fn bulkhead() -> Option<BulkheadConfig> {
-        Some(BulkheadConfig {
-            max_concurrent: DEFAULT_CLIENT_CONCURRENCY,
-            ..BulkheadConfig::default()
-        })
-    }
-    pub(super) fn timeout() -> Option<TimeoutConfig> {
-        Some(DEFAULT_ATTEMPT_TIMEOUT.into())
-    }
-    #[cfg(feature = "chaos")]
-    pub(super) fn chaos() -> Option<buttress_chaos::ChaosConfig> {
-        None
-    }
-}
 
 /// Fault injection with the `chaos` feature, nothing without it.
 #[cfg(feature = "chaos")]

@@ -18,6 +18,8 @@
 
 mod bypass;
 #[cfg(feature = "stack")]
+mod defaults;
+#[cfg(feature = "stack")]
 mod live;
 mod toggle;
 

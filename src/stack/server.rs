@@ -18,6 +18,7 @@ use buttress_limit::{
 use buttress_metrics::{RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
+use super::defaults::server as defaults;
 use super::live::{self, LiveLayers, Running};
 use super::{BypassLayer, Toggle};
 use crate::edge::EdgeLayer;
@@ -25,35 +26,6 @@ use crate::edge::EdgeLayer;
 /// The default limit of the server's own timeout (the request's deadline
 /// ends a call sooner).
 pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Each layer's settings when its toggle is left at `Default` (`None`:
-/// off unless asked for): the one statement of the server stack's
-/// defaults, which `build` and a reload's plan both read.
-mod defaults {
-    use super::*;
-
-    pub(super) fn metrics() -> Option<RedConfig> {
-        Some(RedConfig::default())
-    }
-    pub(super) fn context() -> Option<ServerContextConfig> {
-        Some(ServerContextConfig::default())
-    }
-    pub(super) fn rate_limit() -> Option<RateLimitConfig> {
-        None
-    }
-    pub(super) fn shed() -> Option<ShedConfig> {
-        Some(ShedConfig::default())
-    }
-    pub(super) fn adaptive_limit() -> Option<AdaptiveLimitConfig> {
-        Some(AdaptiveLimitConfig::default())
-    }
-    pub(super) fn bulkhead() -> Option<BulkheadConfig> {
-        None
-    }
-    pub(super) fn timeout() -> Option<TimeoutConfig> {
-        Some(DEFAULT_SERVER_TIMEOUT.into())
-    }
-}
 
 /// The layers as `tower::ServiceBuilder` stacks them: the last one added
 /// (the timeout) is innermost.
