@@ -125,7 +125,8 @@ pub(crate) fn each_stack(visit: &mut impl Visit) {
     visit.visit("tower_client", tower_client.service(Bare));
 }
 
-/// Visits the server stack with one layer left out at a time: what each
+/// Visits the server stack and the default client stack with one layer
+/// left out at a time: what each
 /// layer costs inside the stack.
 pub(crate) fn each_ablation(visit: &mut impl Visit) {
     let variants = [
@@ -156,6 +157,21 @@ pub(crate) fn each_ablation(visit: &mut impl Visit) {
     ];
     for (name, stack) in variants {
         visit.visit(name, stack.build().expect("stack builds").layer(Bare));
+    }
+    // The default client stack, one layer left out at a time.
+    use buttress::stack::Toggle::Off;
+    let client = || ClientStack::new("ablation");
+    let clients = [
+        ("client_without_context", client().context(Off)),
+        ("client_without_metrics", client().metrics(Off)),
+        ("client_without_retry", client().retry(Off)),
+        ("client_without_breaker", client().breaker(Off)),
+        ("client_without_bulkhead", client().bulkhead(Off)),
+        ("client_without_timeout", client().timeout(Off)),
+    ];
+    for (name, stack) in clients {
+        let layer = stack.build().expect("stack builds");
+        visit.visit(name, EmptyBody(layer.layer(Bare)));
     }
 }
 

@@ -3,11 +3,12 @@
 //!
 //! The future stays small, since callers move it around by value (tower's
 //! `oneshot`, axum, hyper): what only a retry needs — the next request and
-//! the timer — is boxed when a retry or a guard needs it, never on the
-//! path that takes no retry. One timer serves both as the backoff and,
-//! while an attempt is in flight, as the deadline guard. A request that
-//! will not be retried carries no service clone and no copy: its future is
-//! the inner future plus a few words.
+//! the timer, the service clone — is boxed when a retry or a guard needs
+//! it, never on the path that takes no retry. One timer serves both as the
+//! backoff and, while an attempt is in flight, as the deadline guard. A
+//! request that may be retried carries its copy and one reference count;
+//! one that will not be retried carries no copy: its future is the inner
+//! future plus a few words.
 //!
 //! The one allocation a request can pay without a retry is the timer of a
 //! layer with its own `timeout`, which guards the first attempt too.
@@ -29,11 +30,11 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
+use crate::bound::Bound;
 use crate::headers;
 use crate::hedge::future::HedgeFuture;
 use crate::policy::retry_on::unprocessed;
 use crate::replay::Replay;
-use crate::shared::Shared;
 
 /// When the whole call must end, and how to say so if it does.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +49,14 @@ impl Deadline {
     }
 }
 
-/// What a future that may retry keeps: the service for the next attempts,
-/// the copy to rebuild the request from, and how far it got.
+/// What a future that may retry keeps: what its service shares, the copy
+/// to rebuild the request from, and how far it got. The service for the
+/// next attempts is cloned at the first retry, boxed: a request that is
+/// never retried pays for no clone, and its future stays small.
 pub(crate) struct Retrying<S, K, P, C> {
-    service: S,
+    bound: Arc<Bound<S, P, C>>,
+    service: Option<Box<S>>,
     copy: K,
-    shared: Arc<Shared<P, C>>,
     attempts: u32,
     previous: Duration,
     /// The gRPC codes this request is retried on.
@@ -62,16 +65,11 @@ pub(crate) struct Retrying<S, K, P, C> {
 
 impl<S, K, P, C> Retrying<S, K, P, C> {
     #[inline]
-    pub(crate) fn new(
-        service: S,
-        copy: K,
-        shared: Arc<Shared<P, C>>,
-        grpc_codes: GrpcCodeSet,
-    ) -> Self {
+    pub(crate) fn new(bound: Arc<Bound<S, P, C>>, copy: K, grpc_codes: GrpcCodeSet) -> Self {
         Retrying {
-            service,
+            bound,
+            service: None,
             copy,
-            shared,
             attempts: 1,
             previous: Duration::ZERO,
             grpc_codes,
@@ -86,12 +84,13 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
         deadline: Option<Deadline>,
     ) -> Option<(Box<P::Sent>, Instant)>
     where
+        S: Clone,
         P: Replay<Req, Copy = K>,
         P::Sent: RequestAccess,
         R: ResponseAccess,
         C: Classify<R>,
     {
-        let shared = &*self.shared;
+        let shared = &*self.bound.shared;
         let result: Result<&R, &(dyn Error + 'static)> = match result {
             Ok(response) => Ok(response),
             Err(error) => Err(&**error),
@@ -120,6 +119,9 @@ impl<S, K, P, C> Retrying<S, K, P, C> {
         {
             shared.telemetry.report(Event::BudgetExhausted);
             return None;
+        }
+        if self.service.is_none() {
+            self.service = Some(Box::new(self.bound.service()));
         }
         self.attempts += 1;
         self.previous = delay;
@@ -202,7 +204,7 @@ impl<S, P, Req, C> Future for ResponseFuture<S, P, Req, C>
 where
     P: Replay<Req>,
     P::Sent: RequestAccess,
-    S: Service<P::Sent>,
+    S: Service<P::Sent> + Clone,
     S::Error: Into<BoxError>,
     S::Response: ResponseAccess,
     C: Classify<S::Response>,
@@ -295,7 +297,7 @@ impl<S, P, Req, C> Future for RetryFuture<S, P, Req, C>
 where
     P: Replay<Req>,
     P::Sent: RequestAccess,
-    S: Service<P::Sent>,
+    S: Service<P::Sent> + Clone,
     S::Error: Into<BoxError>,
     S::Response: ResponseAccess,
     C: Classify<S::Response>,
@@ -350,7 +352,11 @@ where
                         .retry
                         .as_mut()
                         .expect("only a future that retries waits for readiness");
-                    match retry.service.poll_ready(cx) {
+                    let service = retry
+                        .service
+                        .as_mut()
+                        .expect("a retry clones its service before it waits");
+                    match service.poll_ready(cx) {
                         Poll::Pending => {
                             if !expired(*this.guarded, this.timer, cx) {
                                 return Poll::Pending;
@@ -371,7 +377,7 @@ where
                             if let Some(deadline) = this.deadline {
                                 headers::time_left(&mut *request, deadline.at);
                             }
-                            let future = retry.service.call(*request);
+                            let future = service.call(*request);
                             this.state.set(State::Attempt { future });
                         }
                     }

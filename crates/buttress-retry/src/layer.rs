@@ -105,7 +105,7 @@ impl<P, C> std::fmt::Debug for RetryLayer<P, C> {
     }
 }
 
-impl<S, P, C> Layer<S> for RetryLayer<P, C> {
+impl<S: Clone, P, C> Layer<S> for RetryLayer<P, C> {
     type Service = Retry<S, P, C>;
 
     fn layer(&self, inner: S) -> Retry<S, P, C> {

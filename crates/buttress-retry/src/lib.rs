@@ -100,6 +100,7 @@
 //! implemented yet.
 #![forbid(unsafe_code)]
 
+mod bound;
 pub mod budget;
 mod builder;
 pub mod config;

@@ -12,6 +12,7 @@ use buttress_core::telemetry::Event;
 use buttress_core::{BoxError, Reason, RequestContext};
 use tower_service::Service;
 
+use crate::bound::Bound;
 use crate::future::{Deadline, ResponseFuture, Retrying};
 use crate::hedge::future::HedgeFuture;
 use crate::replay::{BufferBody, Replay};
@@ -26,20 +27,25 @@ use crate::shared::Shared;
 /// [`Rejected`](buttress_core::Rejected) with reason `DeadlineExceeded`,
 /// or `Timeout` for the layer's own limit).
 ///
-/// `poll_ready` passes on the inner service's readiness. The service that
-/// was made ready serves the first attempt and stays with the response
-/// future for retries; a clone takes its place here (tower's usual
-/// pattern), so `S` must be `Clone`.
+/// `poll_ready` passes on the inner service's readiness, and the service
+/// made ready serves the first attempt. A request's retries go through a
+/// clone of the service as the layer wrapped it, taken at its first retry
+/// and made ready before each attempt (so `S` must be `Clone`): the
+/// request path clones nothing, unlike tower's `Retry`, which clones the
+/// whole inner stack into every response future.
 pub struct Retry<S, P = BufferBody, C = DefaultClassifier> {
     inner: S,
-    shared: Arc<Shared<P, C>>,
+    bound: Arc<Bound<S, P, C>>,
+}
+
+impl<S: Clone, P, C> Retry<S, P, C> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<P, C>>) -> Self {
+        let bound = Arc::new(Bound::new(&inner, shared));
+        Retry { inner, bound }
+    }
 }
 
 impl<S, P, C> Retry<S, P, C> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<P, C>>) -> Self {
-        Retry { inner, shared }
-    }
-
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -60,7 +66,7 @@ impl<S: Clone, P, C> Clone for Retry<S, P, C> {
     fn clone(&self) -> Self {
         Retry {
             inner: self.inner.clone(),
-            shared: self.shared.clone(),
+            bound: self.bound.clone(),
         }
     }
 }
@@ -69,7 +75,7 @@ impl<S: std::fmt::Debug, P, C> std::fmt::Debug for Retry<S, P, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("shared", &self.shared)
+            .field("shared", &self.bound.shared)
             .finish()
     }
 }
@@ -94,7 +100,7 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let shared = &*self.shared;
+        let shared = &*self.bound.shared;
         let policy = &shared.policy;
         let (start, context_deadline) = RequestContext::with_request(&request, |ctx| {
             ctx.map_or((None, None), |ctx| (Some(ctx.start()), ctx.deadline()))
@@ -145,23 +151,26 @@ where
             let future = self.inner.call(sent);
             return ResponseFuture::new(future, None, deadline, guard_first);
         };
-        let clone = self.inner.clone();
-        let mut service = std::mem::replace(&mut self.inner, clone);
-        let future = service.call(sent);
         if shared.hedging.is_some() {
+            // Hedges run beside the first attempt, on the service that
+            // sent it; a clone takes its place here.
+            let clone = self.inner.clone();
+            let mut service = std::mem::replace(&mut self.inner, clone);
+            let future = service.call(sent);
             let start = now.unwrap_or_else(clock::now);
             let hedged = HedgeFuture::new(
                 future,
                 service,
                 copy,
-                self.shared.clone(),
+                self.bound.shared.clone(),
                 grpc_codes,
                 deadline,
                 start,
             );
             return ResponseFuture::hedged(hedged);
         }
-        let retrying = Retrying::new(service, copy, self.shared.clone(), grpc_codes);
+        let retrying = Retrying::new(self.bound.clone(), copy, grpc_codes);
+        let future = self.inner.call(sent);
         ResponseFuture::new(future, Some(retrying), deadline, guard_first)
     }
 }
