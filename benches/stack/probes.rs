@@ -106,6 +106,15 @@ pub(crate) fn sizes() {
             .layer(Bare),
     );
     size(
+        "client stack, default replay",
+        super::variants::EmptyBody(
+            ClientStack::new("sizes")
+                .build()
+                .expect("defaults build")
+                .layer(Bare),
+        ),
+    );
+    size(
         "server context",
         ServerContextLayer::builder()
             .build()

@@ -54,7 +54,7 @@ impl<E> Policy<Request<()>, Response<()>, E> for TowerPolicy {
 /// default client stack replays `http_body::Body`s (`BufferBody`), which
 /// `()` is not. Costs one move of the request.
 #[derive(Clone)]
-struct EmptyBody<S>(S);
+pub(crate) struct EmptyBody<S>(pub(crate) S);
 
 impl<S> Service<Request<()>> for EmptyBody<S>
 where

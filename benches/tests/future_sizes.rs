@@ -61,7 +61,7 @@ fn stack_response_futures_stay_within_their_bounds() {
         ("server", 720),
         ("server_trusting", 720),
         ("client", 1072),
-        ("client_default", 1200),
+        ("client_default", 1112),
     ];
     for (stack, bound) in bounds {
         assert!(

@@ -169,8 +169,8 @@ where
             );
             return ResponseFuture::hedged(hedged);
         }
-        let retrying = Retrying::new(self.bound.clone(), copy, grpc_codes);
         let future = self.inner.call(sent);
+        let retrying = Retrying::new(self.bound.clone(), copy, grpc_codes);
         ResponseFuture::new(future, Some(retrying), deadline, guard_first)
     }
 }

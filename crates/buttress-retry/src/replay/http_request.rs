@@ -2,53 +2,52 @@
 
 use std::sync::Arc;
 
-use http::{Extensions, Method, Uri, Version};
+use http::{Extensions, Method, Version};
 use http_body::Body;
 
 use super::body::{ReplayBody, Slot};
-use super::headers::HeaderCopy;
+use super::head::HeadCopy;
 use super::{BufferBody, Replay, ReplayMemory};
 
 /// What [`BufferBody`] keeps of an `http::Request<B>` between attempts:
 /// the head (method, URI, version, headers, extensions) and a handle on
 /// the body's replay buffer.
 ///
-/// Headers are copied into one buffer rather than cloned (`HeaderCopy`):
-/// one allocation, where a cloned map takes two and one more per value
-/// built from text, on every request that may be retried. The map is
-/// rebuilt only for an actual retry. The buffer is the size of the
-/// headers and, unlike the body's, not counted against `replay_memory`:
-/// hyper and h2 bound a request's headers (their own limits), and so
-/// does the cloned map tower's retry keeps.
+/// The URI and headers are copied into one buffer rather than cloned
+/// (`HeadCopy`): one allocation, where a cloned map takes two and one more
+/// per value built from text, and a URI parsed from text one more, on
+/// every request that may be retried. They are rebuilt only for an actual
+/// retry. The buffer is the size of the URI and headers and, unlike the
+/// body's, not counted against `replay_memory`: hyper and h2 bound a
+/// request's head (their own limits), and so does the cloned map tower's
+/// retry keeps.
 #[derive(Debug)]
 pub struct HttpCopy<B> {
     method: Method,
-    uri: Uri,
     version: Version,
-    headers: HeaderCopy,
+    head: HeadCopy,
     extensions: Extensions,
     body: Kept<B>,
 }
 
 impl<B> HttpCopy<B> {
-    fn new(parts: &http::request::Parts, headers: HeaderCopy, body: Kept<B>) -> Self {
+    fn new(parts: &http::request::Parts, head: HeadCopy, body: Kept<B>) -> Self {
         HttpCopy {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
             version: parts.version,
-            headers,
+            head,
             extensions: parts.extensions.clone(),
             body,
         }
     }
 
-    /// The request again; `None` if its headers cannot be rebuilt (see
-    /// [`HeaderCopy::map`]), so that it is not sent without them.
+    /// The request again; `None` if its URI or headers cannot be rebuilt
+    /// (see `HeadCopy::head`), so that it is not sent without them.
     fn request<T>(&self, body: T) -> Option<http::Request<T>> {
-        let headers = self.headers.map()?;
+        let (uri, headers) = self.head.head()?;
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = uri;
         *request.version_mut() = self.version;
         *request.extensions_mut() = self.extensions.clone();
         *request.headers_mut() = headers;
@@ -79,7 +78,7 @@ where
         memory: &ReplayMemory,
     ) -> (Self::Sent, Option<HttpCopy<B>>) {
         let (parts, body) = request.into_parts();
-        let Some(headers) = HeaderCopy::new(&parts.headers) else {
+        let Some(head) = HeadCopy::new(&parts.uri, &parts.headers) else {
             // A header of 4 GiB or more: sent once, not kept.
             return (
                 http::Request::from_parts(parts, ReplayBody::once(body)),
@@ -88,7 +87,7 @@ where
         };
         if body.is_end_stream() {
             // Nothing to buffer: no shared slot, no allocation for the body.
-            let copy = HttpCopy::new(&parts, headers, Kept::Empty);
+            let copy = HttpCopy::new(&parts, head, Kept::Empty);
             return (
                 http::Request::from_parts(parts, ReplayBody::empty()),
                 Some(copy),
@@ -105,7 +104,7 @@ where
             );
         }
         let slot = Arc::new(Slot::default());
-        let copy = HttpCopy::new(&parts, headers, Kept::Buffered { slot: slot.clone() });
+        let copy = HttpCopy::new(&parts, head, Kept::Buffered { slot: slot.clone() });
         let body = ReplayBody::tee(body, slot, memory.clone());
         (http::Request::from_parts(parts, body), Some(copy))
     }

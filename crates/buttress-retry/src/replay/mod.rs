@@ -23,7 +23,7 @@
 //! with an `Idempotency-Key`), so other requests pay nothing for it.
 
 mod body;
-mod headers;
+mod head;
 mod http_request;
 mod into;
 mod memory;
