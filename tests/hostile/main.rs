@@ -21,6 +21,7 @@ mod operations;
 #[cfg(feature = "redis")]
 mod redis_outage;
 mod replay_memory;
+mod retried_uris;
 mod server_flood;
 mod slow_connections;
 mod stale_cache;
