@@ -28,10 +28,7 @@ use tokio::net::TcpStream;
 use tower::ServiceBuilder;
 
 async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    support::serve_app(app).await
 }
 
 /// Asks for `/events` on `stream` and returns it once the answer's head

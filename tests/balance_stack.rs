@@ -58,9 +58,7 @@ async fn replica() -> Replica {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
     Replica {
         addr,
         received,

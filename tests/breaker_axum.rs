@@ -57,9 +57,7 @@ async fn a_failing_dependency_trips_the_breaker_and_recovery_closes_it() {
             }),
         )
         .layer(ServiceBuilder::new().layer(EdgeLayer::new()).layer(breaker));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
     let mut conn = Connection::open(addr).await;
 
     for _ in 0..5 {

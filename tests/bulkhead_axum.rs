@@ -51,9 +51,7 @@ async fn saturating_one_route_leaves_the_other_serving() {
             get(|| async { "results" })
                 .layer(ServiceBuilder::new().layer(EdgeLayer::new()).layer(search)),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
 
     // Two slow report requests take the reports bulkhead's two slots.
     let mut slow = Vec::new();

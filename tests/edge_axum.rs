@@ -17,10 +17,7 @@ use support::{Connection, REJECT_HEADER, RefuseLayer};
 use tower::ServiceBuilder;
 
 async fn serve(app: Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    support::serve_app(app).await
 }
 
 async fn app() -> std::net::SocketAddr {

@@ -59,10 +59,7 @@ async fn serve(server: ServerLayer) -> SocketAddr {
     let app = Router::new()
         .route("/orders", get(|| async { "ok" }))
         .layer(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    support::serve_app(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,9 +114,7 @@ async fn serve_through(server: &ServerLayer) -> (SocketAddr, Arc<Gauge>) {
             }),
         )
         .layer(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
     (addr, gauge)
 }
 
@@ -286,9 +284,7 @@ async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
             }),
         )
         .layer(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
 
     // Steady traffic through the file's client stack: 4 callers, each a
     // call every 2 ms or so.

@@ -57,9 +57,7 @@ async fn health_and_critical_routes_survive_a_flood_on_a_sheddable_route() {
                 .layer(EdgeLayer::new())
                 .layer(shed.clone()),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_app(app).await;
 
     let flood_ok = Arc::new(AtomicU64::new(0));
     let flood_503 = Arc::new(AtomicU64::new(0));

@@ -83,9 +83,7 @@ async fn dependency(arrivals: Arrivals) -> String {
         }),
     );
     let app = app.layer(axum::extract::DefaultBodyLimit::max(2 * UPLOAD));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = crate::support::serve_app(app).await;
     format!("http://{addr}/upload")
 }
 

@@ -49,9 +49,7 @@ async fn dependency(seen: Seen) -> String {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = crate::support::serve_app(app).await;
     format!("http://{addr}")
 }
 

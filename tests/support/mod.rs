@@ -19,6 +19,17 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower::{Layer, Service};
 
+/// Serves `app` on an ephemeral 127.0.0.1 port, in a task of its own
+/// that lives as long as the runtime; returns its address.
+pub async fn serve_app(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("the listener's address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("the app serves") });
+    addr
+}
+
 /// The header a test sets to make [`Refuse`] reject its request.
 pub const REJECT_HEADER: &str = "x-test-reject";
 
