@@ -1,5 +1,5 @@
 //! The [`Retry`](crate::Retry) response future: a state machine over
-//! attempt → (backoff → readiness → attempt)*, with no boxing.
+//! attempt → (backoff → readiness → attempt)*, boxing only what a retry needs.
 //!
 //! The future stays small, since callers move it around by value (tower's
 //! `oneshot`, axum, hyper): what only a retry needs — the next request and

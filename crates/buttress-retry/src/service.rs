@@ -31,17 +31,26 @@ use crate::shared::Shared;
 /// made ready serves the first attempt. A request's retries go through a
 /// clone of the service as the layer wrapped it, taken at its first retry
 /// and made ready before each attempt (so `S` must be `Clone`): the
-/// request path clones nothing, unlike tower's `Retry`, which clones the
-/// whole inner stack into every response future.
+/// request path clones nothing (unless the layer hedges: hedges run on
+/// the service made ready), unlike tower's `Retry`, which clones the whole
+/// inner stack into every response future.
 pub struct Retry<S, P = BufferBody, C = DefaultClassifier> {
     inner: S,
     bound: Arc<Bound<S, P, C>>,
+    /// Set by `get_mut`: the inner service may have been replaced (a
+    /// fresh connection, say), so the next call takes its template anew
+    /// and retries go where first attempts go.
+    stale: bool,
 }
 
 impl<S: Clone, P, C> Retry<S, P, C> {
     pub(crate) fn new(inner: S, shared: Arc<Shared<P, C>>) -> Self {
         let bound = Arc::new(Bound::new(&inner, shared));
-        Retry { inner, bound }
+        Retry {
+            inner,
+            bound,
+            stale: false,
+        }
     }
 }
 
@@ -51,8 +60,10 @@ impl<S, P, C> Retry<S, P, C> {
         &self.inner
     }
 
-    /// The inner service, mutably.
+    /// The inner service, mutably. A service changed or replaced here also
+    /// serves the retries of the calls made after it.
     pub fn get_mut(&mut self) -> &mut S {
+        self.stale = true;
         &mut self.inner
     }
 
@@ -67,6 +78,7 @@ impl<S: Clone, P, C> Clone for Retry<S, P, C> {
         Retry {
             inner: self.inner.clone(),
             bound: self.bound.clone(),
+            stale: self.stale,
         }
     }
 }
@@ -100,6 +112,10 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
+        if self.stale {
+            self.stale = false;
+            self.bound = Arc::new(Bound::new(&self.inner, self.bound.shared.clone()));
+        }
         let shared = &*self.bound.shared;
         let policy = &shared.policy;
         let (start, context_deadline) = RequestContext::with_request(&request, |ctx| {

@@ -110,3 +110,24 @@ async fn a_retried_request_clones_the_service_once_and_readies_it_per_retry() {
         "the clone is made ready before each retry"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_replaced_through_get_mut_serves_the_retries_too() {
+    let old = counted(0);
+    let old_calls = old.calls.clone();
+    // The replacement fails its first call: the retry must reach it, not
+    // the service the layer first wrapped.
+    let new = counted(1);
+    let new_calls = new.calls.clone();
+    let layer = RetryLayer::builder().clone_requests().build().unwrap();
+    let mut svc = layer.layer(old);
+    *svc.get_mut() = new;
+    let res = svc.ready().await.unwrap().call(Request::new(())).await;
+    assert_eq!(res.unwrap().status(), 200);
+    assert_eq!(
+        new_calls.load(Relaxed),
+        2,
+        "both attempts on the new service"
+    );
+    assert_eq!(old_calls.load(Relaxed), 0, "none on the replaced one");
+}

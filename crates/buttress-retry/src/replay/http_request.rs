@@ -79,7 +79,7 @@ where
     ) -> (Self::Sent, Option<HttpCopy<B>>) {
         let (parts, body) = request.into_parts();
         let Some(head) = HeadCopy::new(&parts.uri, &parts.headers) else {
-            // A header of 4 GiB or more: sent once, not kept.
+            // A head (URI and headers) of 4 GiB or more: sent once, not kept.
             return (
                 http::Request::from_parts(parts, ReplayBody::once(body)),
                 None,
