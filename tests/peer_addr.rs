@@ -92,9 +92,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let left = RequestContext::from_extensions(request.extensions())
-            .and_then(|ctx| ctx.remaining(tokio::time::Instant::now()))
-            .map(|left| left.as_millis());
+        let left = RequestContext::with_request(&request, |ctx| {
+            ctx.and_then(|ctx| ctx.remaining(tokio::time::Instant::now()))
+        })
+        .map(|left| left.as_millis());
         let future = self.0.call(request);
         Box::pin(async move {
             let mut response = future.await?;

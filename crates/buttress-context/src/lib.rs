@@ -9,10 +9,10 @@
 //! layers that move it:
 //!
 //! - [`ServerContextLayer`] fills the context from the inbound request —
-//!   taking from the caller only what its trust policy allows — keeps it in
-//!   the request extensions and as the current context while the
-//!   request future runs, opens a `tracing` span carrying the ID, and echoes the ID on
-//!   the response ([`server`]);
+//!   taking from the caller only what its trust policy allows — makes it
+//!   the current context while the inner service is called and while the
+//!   request future runs, opens a `tracing` span carrying the ID, and
+//!   echoes the ID on the response ([`server`]);
 //! - [`ClientContextLayer`] writes it onto every outbound call: ID,
 //!   `traceparent` with a fresh span ID, `tracestate`, the remaining
 //!   deadline less a margin, criticality and fault directive, refusing at

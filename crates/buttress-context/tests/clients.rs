@@ -98,11 +98,10 @@ async fn tonic_calls_carry_the_context_as_grpc_timeout() {
             .layer(ServerContextLayer::internal(TrustPolicy::always()))
             .layer(tower::util::MapRequestLayer::new(
                 move |req: http::Request<tonic::body::Body>| {
-                    ctx_store.lock().unwrap().push(
-                        RequestContext::from_extensions(req.extensions())
-                            .cloned()
-                            .unwrap(),
-                    );
+                    ctx_store
+                        .lock()
+                        .unwrap()
+                        .push(RequestContext::current().unwrap());
                     req
                 },
             ))

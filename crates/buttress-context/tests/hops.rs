@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use buttress_context::{ClientContextLayer, ServerContextLayer};
@@ -125,7 +125,7 @@ async fn peer(ConnectInfo(addr): ConnectInfo<SocketAddr>, mut req: Request) -> R
 }
 
 /// C: answers with what it received and what its context holds.
-async fn c_echo(headers: HeaderMap, Extension(ctx): Extension<RequestContext>) -> String {
+async fn c_echo(headers: HeaderMap, ctx: RequestContext) -> String {
     tracing::info!("service C handling");
     let header = |name: &str| {
         headers
@@ -212,7 +212,7 @@ async fn services() -> Services {
         )
         .route(
             "/ctx",
-            get(|Extension(ctx): Extension<RequestContext>| async move {
+            get(|ctx: RequestContext| async move {
                 format!(
                     "deadline={}\ncriticality={}\n",
                     ctx.deadline().is_some(),

@@ -113,8 +113,8 @@ fn unix_millis(now: Instant) -> u64 {
 }
 
 /// The hyphenated lower-case text of `uuid`, in one allocation: the 36
-/// bytes move into a shared buffer that every later clone (extensions,
-/// current context, response header, outbound calls) shares.
+/// bytes move into a shared buffer that every later clone (the response
+/// header, outbound calls, a handler's copy of the context) shares.
 fn from_uuid(uuid: uuid::Uuid) -> CorrelationId {
     // Two digits per table lookup, at constant positions, rather than
     // `uuid`'s formatter, which works a digit at a time: every request at

@@ -11,15 +11,19 @@
 //! 4. from a *trusted* caller only: the deadline (`grpc-timeout` or the
 //!    configured milliseconds header, capped by the server's own limit),
 //!    the criticality and the raw fault directive;
-//! 5. puts the context in the request extensions and, while the response
-//!    future runs, as the current context that client layers read
-//!    ([`Scoped`](buttress_core::context::Scoped));
+//! 5. makes the context the current one while the inner service is
+//!    called and while its response future runs
+//!    ([`Scoped`](buttress_core::context::Scoped)): inner layers, the
+//!    handler and client layers read it there
+//!    ([`RequestContext::current`](buttress_core::RequestContext::current));
+//!    no copy rides in the request's extensions, so a handler that moves
+//!    the request to another task takes the context along with
+//!    [`spawn_with_context`](buttress_core::context::spawn_with_context);
 //! 6. runs the request inside a `tracing` span `request{request_id=…}`;
 //! 7. writes the ID on the response — whatever answered it, the edge
 //!    included.
 //!
-//! What it allocates per request is what `http` needs: the extensions map
-//! and its entry for the context, the response header, and — only for a
+//! What it allocates per request is the response header and — only for a
 //! generated ID — the ID's 36 bytes. Accepted header values are shared,
 //! not copied.
 //!

@@ -64,8 +64,14 @@ where
         // on the context's own pass over the headers): every layer inside
         // reads them from the call chain while it runs (`buttress_core::
         // chain`), and the start from the context afterwards.
-        let start = RequestContext::from_extensions(request.extensions())
-            .map_or_else(Instant::now, RequestContext::start);
+        //
+        // A context the request arrived with (a test's, or an outer
+        // layer's) gives its start and is taken out, so that the layers
+        // inside, which look in the extensions first, find this one.
+        let start = request
+            .extensions_mut()
+            .remove::<RequestContext>()
+            .map_or_else(Instant::now, |outer| outer.start());
         let mut protocol = Protocol::Grpc;
         let ctx = settings.read(&request, start, &mut protocol);
         let _chain = chain::enter(start).with_protocol(protocol);
@@ -74,12 +80,15 @@ where
             "request",
             request_id = %ctx.correlation_id().expect("the context always has an ID")
         );
-        // One clone for the extensions; the scope gets the original, and
-        // the response future takes the ID from it to echo.
-        request.extensions_mut().insert(ctx.clone());
+        // The context is current while the inner service is called (and,
+        // through the scope, while its future runs): the layers inside and
+        // the handler read it from there. No copy goes into the request's
+        // extensions, which would cost the map, a clone and a box on every
+        // request (three allocations when the map is new). The response
+        // future takes the ID from the scope to echo.
         let inner = {
             let _entered = span.enter();
-            self.inner.call(request)
+            ctx.in_scope(|| self.inner.call(request))
         };
         ResponseFuture::new(ctx.scope(inner), span, settings.id_header.clone())
     }

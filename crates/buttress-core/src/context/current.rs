@@ -25,6 +25,27 @@ impl RequestContext {
         Scoped::new(self, future)
     }
 
+    /// Calls `f` with `self` as the current context: what
+    /// [`scope`](Self::scope) does for each poll of a future, for one
+    /// synchronous call. A server layer calls its inner service in it, so
+    /// that the layers inside find the request's context without a copy
+    /// of it in the request's extensions.
+    ///
+    /// ```
+    /// use buttress_core::RequestContext;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ctx = RequestContext::starting_now();
+    /// let seen = ctx.in_scope(|| RequestContext::current().map(|c| c.start()));
+    /// assert_eq!(seen, Some(ctx.start()));
+    /// assert!(RequestContext::current().is_none());
+    /// # }
+    /// ```
+    #[inline]
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        scope::in_scope(self, f)
+    }
+
     /// A clone of the current task's context, if it runs inside
     /// [`scope`](Self::scope).
     pub fn current() -> Option<RequestContext> {
@@ -32,10 +53,10 @@ impl RequestContext {
     }
 
     /// Calls `f` with the context of `request`, without cloning it: the
-    /// one in its extensions (a server stack put it there, or an outbound
-    /// request was built with it), else the current task's (a client call
-    /// made while serving a request). Every layer finds a request's
-    /// context this way.
+    /// one in its extensions (the request was built with it), else the
+    /// current one (inside a server stack, the request being served; in a
+    /// client call made while serving, that request's). Every layer finds
+    /// a request's context this way.
     ///
     /// ```
     /// use buttress_core::RequestContext;

@@ -14,10 +14,12 @@ use super::{CorrelationId, Criticality, FaultDirective, TraceContext};
 ///
 /// The outermost Buttress layer creates it — reading the clock once, so
 /// inner layers take the start instant from here instead of reading it
-/// again — and puts it in the request extensions and makes it the current
-/// context while the request future runs ([`RequestContext::scope`]). Client layers find it there
-/// ([`RequestContext::current`]) and carry the ID, the remaining deadline
-/// and the criticality into every outgoing call. Clones share their
+/// again — and makes it the current context while the inner service is
+/// called ([`RequestContext::in_scope`]) and while the request future runs
+/// ([`RequestContext::scope`]). Inner layers, the handler and client
+/// layers find it there ([`RequestContext::current`],
+/// [`RequestContext::with_request`]); client layers carry the ID, the
+/// remaining deadline and the criticality into every outgoing call. Clones share their
 /// header bytes; cloning allocates nothing.
 ///
 /// ```
@@ -223,9 +225,9 @@ impl RequestContext {
         extensions.get::<RequestContext>()
     }
 
-    /// The context for a request: the one in its extensions (server side,
-    /// or an outbound `http::Request` built with it), else the current
-    /// task's (a client call made from a handler).
+    /// The context for a request: the one in its extensions (an
+    /// `http::Request` built with it), else the current one (the request
+    /// being served, or the one a client call is made for).
     pub fn for_request<B>(request: &http::Request<B>) -> Option<RequestContext> {
         Self::from_extensions(request.extensions())
             .cloned()

@@ -32,14 +32,23 @@ pub(super) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R
     let current = CURRENT.with(Cell::get);
     // SAFETY: a non-null address was set by an `Enter` that is still
     // alive further up this thread's stack (it resets the cell when
-    // dropped, unwinding included). It points at the `context` field of a
-    // pinned `Scoped`, which nothing writes while the guard lives (`poll`
-    // and `drop` only read it until the guard is gone). The reference is
-    // handed to `f` only, so it cannot outlive this call.
+    // dropped, unwinding included). It points either at the `context`
+    // field of a pinned `Scoped`, which nothing writes while the guard
+    // lives (`poll` and `drop` only read it until the guard is gone), or
+    // at a context `in_scope` holds borrowed for the guard's whole life.
+    // The reference is handed to `f` only, so it cannot outlive this call.
     f(unsafe { current.as_ref() })
 }
 
 /// Makes a context the current one until dropped.
+/// Calls `f` with `context` current: the guard lives inside this call,
+/// and `context` stays borrowed (so unmoved and unwritten) for all of it.
+#[inline]
+pub(super) fn in_scope<R>(context: &RequestContext, f: impl FnOnce() -> R) -> R {
+    let _current = Enter::new(context);
+    f()
+}
+
 struct Enter {
     entered: *const RequestContext,
     previous: *const RequestContext,
@@ -224,6 +233,25 @@ mod tests {
             })
             .await;
         assert_eq!(seen, Some(outer_start));
+        assert_eq!(current_start(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_scope_sets_the_context_for_one_call_and_puts_the_previous_back() {
+        let (outer, inner) = (started(1), started(2));
+        let (outer_start, inner_start) = (outer.start(), inner.start());
+        let seen = outer
+            .scope(async {
+                let during = in_scope(&inner, current_start);
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    in_scope(&inner, || panic!("inside"));
+                }));
+                assert!(caught.is_err());
+                (during, current_start())
+            })
+            .await;
+        assert_eq!(seen, (Some(inner_start), Some(outer_start)));
+        assert_eq!(in_scope(&inner, current_start), Some(inner_start));
         assert_eq!(current_start(), None);
     }
 
