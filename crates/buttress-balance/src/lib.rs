@@ -77,7 +77,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | config (data, serde with the `serde` feature) | [`BalanceConfig`], a [`LayerConfig`](buttress_core::layer::LayerConfig) |
+//! | config (data, serde) | [`BalanceConfig`], a [`LayerConfig`](buttress_core::layer::LayerConfig) |
 //! | builder | [`BalanceLayer::builder()`] → [`BalanceLayerBuilder`]: data through [`LayerBuilder`](buttress_core::layer::LayerBuilder); of its own the per-endpoint layer, `.classifier`, `.overload`, and `.build` |
 //! | from data | [`BalanceLayer::from_config`] |
 //! | the client | `layer.layer(make)` over the config's endpoints ([`MakeEndpoint`]), or [`BalanceLayer::discover`] |

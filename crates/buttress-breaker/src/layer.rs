@@ -85,7 +85,6 @@ impl<C> CircuitBreakerLayer<C> {
         // A sink installed after this breaker was built (and tripped)
         // learns its state when it binds.
         breaker.policy.telemetry.replay_on_bind(&breaker);
-        #[cfg(feature = "serde")]
         breaker
             .policy
             .telemetry

@@ -84,7 +84,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | config (data, serde with the `serde` feature) | [`BreakerConfig`], a [`LayerConfig`] |
+//! | config (data, serde) | [`BreakerConfig`], a [`LayerConfig`] |
 //! | builder | [`CircuitBreakerLayer::builder()`] → [`CircuitBreakerLayerBuilder`]: data through [`LayerBuilder`] (`.configure`, `.with_config`, `.config`, `.name`, `.sink`, `.env`); of its own only what is not data (`.classifier`), and `.build` |
 //! | from data | [`CircuitBreakerLayer::from_config`], [`LayerConfig::build_in`], or `builder().with_config(..)` to add a classifier or sink |
 //! | per key | [`CircuitBreakerLayerBuilder::build_keyed`] → [`KeyedCircuitBreakerLayer`] |

@@ -22,29 +22,21 @@ pub const DEFAULT_MAX_ACTIVE: usize = 100;
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// Aborts at a rate: [`ChaosConfig::abort`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AbortConfig {
     /// The share of calls aborted, 0 to 100.
     pub percent: f64,
     /// What they fail with: an HTTP status (400 to 599), a gRPC code
     /// other than `OK`, or a transport error. In a file, the directive
     /// syntax: `"503"`, `"grpc:14"`, `"grpc:UNAVAILABLE"` or `"reset"`.
-    #[cfg_attr(feature = "serde", serde(with = "abort_text"))]
+    #[serde(with = "abort_text")]
     pub with: FaultAbort,
 }
 
 /// Delays at a rate: [`ChaosConfig::delay`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DelayConfig {
     /// The share of calls delayed, 0 to 100.
     pub percent: f64,
@@ -52,8 +44,7 @@ pub struct DelayConfig {
     pub latency: Latency,
 }
 
-/// A [`ChaosLayer`]'s settings, as data. With the crate's `serde` feature
-/// it loads from TOML or JSON, durations written as `"250ms"`; missing
+/// A [`ChaosLayer`]'s settings, as data. It loads from TOML or JSON, durations written as `"250ms"`; missing
 /// fields keep the defaults, and the defaults inject nothing.
 ///
 /// | field | default | meaning |
@@ -99,18 +90,12 @@ pub struct DelayConfig {
 ///     ..ChaosConfig::default()
 /// };
 /// assert_eq!(ChaosLayer::from_config(&bad).unwrap_err().field(), "abort.with");
-/// # #[cfg(feature = "serde")] {
 /// let loaded: ChaosConfig = toml::from_str("name = \"recs\"\nabort = { percent = 2.0, with = \"grpc:UNAVAILABLE\" }").unwrap();
 /// assert_eq!(loaded.abort, config.abort);
 /// assert!(toml::from_str::<ChaosConfig>("abort = { percent = 2.0, with = \"200\" }").is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChaosConfig {
     /// The dependency's name, as directives name it: 1 to 64 of
     /// `A-Z a-z 0-9 - _ .`.
@@ -131,7 +116,7 @@ pub struct ChaosConfig {
     pub seed: Option<u64>,
     /// The longest delay injected, 1 ms to 60 s. A directive asking for
     /// more is ignored; a distribution's draws are capped at it.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
     /// The most faults active at once: past it, calls pass untouched, so
     /// a burst of faulted requests cannot pile up delayed tasks without
@@ -253,7 +238,6 @@ fn check_abort(abort: FaultAbort) -> Result<(), ConfigError> {
 
 /// An abort in a file: the directive syntax (`"503"`, `"grpc:UNAVAILABLE"`,
 /// `"reset"`), so a config and a header directive read alike.
-#[cfg(feature = "serde")]
 mod abort_text {
     use buttress_core::context::FaultAbort;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};

@@ -25,32 +25,28 @@ use buttress_core::config::{ConfigError, check_duration};
 /// let tail = Latency::exponential(Duration::from_millis(100));
 /// assert_eq!(tail.sample(0.999_999_999, Duration::from_secs(1)), Duration::from_secs(1)); // capped
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
     /// Always this long.
     Fixed {
         /// The delay.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         delay: Duration,
     },
     /// Evenly spread from `min` to `max`.
     Uniform {
         /// The shortest delay.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         min: Duration,
         /// The longest delay.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         max: Duration,
     },
     /// Exponentially distributed around `mean`: a long tail.
     Exponential {
         /// The mean delay.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         mean: Duration,
     },
 }

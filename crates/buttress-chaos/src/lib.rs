@@ -39,8 +39,7 @@
 //! switches the layer off at run time.
 //!
 //! The layer keeps the contract of [`buttress_core::layer`]: every
-//! setting is data and lives in a [`ChaosConfig`] (a TOML section with the
-//! `serde` feature), built with [`ChaosLayer::from_config`] or, in code,
+//! setting is data and lives in a [`ChaosConfig`] (a TOML section), built with [`ChaosLayer::from_config`] or, in code,
 //! [`ChaosLayer::builder`] (whose
 //! [`configure`](buttress_core::layer::LayerBuilder::configure) changes
 //! the config); [`ChaosLayer::handle`] switches and reads it. Its name is

@@ -181,7 +181,6 @@ fn config_errors_name_the_field() {
     assert_eq!(field(unnamed), "name");
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn the_config_loads_from_toml_in_the_directive_syntax() {
     let config: ChaosConfig = toml::from_str(

@@ -20,7 +20,7 @@
 //!
 //! Both keep the contract of [`buttress_core::layer`]: every setting is
 //! data and lives in the config ([`ServerContextConfig`],
-//! [`ClientContextConfig`]; TOML with the `serde` feature), built with
+//! [`ClientContextConfig`]; loadable from TOML), built with
 //! `from_config`. In code, `builder()` changes that config with
 //! [`configure`](buttress_core::layer::LayerBuilder::configure) and adds
 //! only what data cannot say: a

@@ -316,7 +316,6 @@ async fn a_sink_given_to_the_builder_hears_the_refusals() {
     );
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn configs_load_from_toml_and_refuse_unknown_fields() {
     let server: ServerContextConfig = toml::from_str(

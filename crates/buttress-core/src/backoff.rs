@@ -10,12 +10,8 @@ use std::time::Duration;
 use crate::rng::SharedRng;
 
 /// How a wait is spread around its curve, so callers do not act in step.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// Exactly the curve.
     None,

@@ -29,12 +29,8 @@ const DEFAULT_STALE_BYTES: usize = 64 * 1024 * 1024;
 ///
 /// An answer with other headers, or a body that is not text, is given
 /// in code with [`respond_with`](crate::FallbackLayerBuilder::respond_with).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FallbackResponse {
     /// The answer's status code.
     pub status: u16,
@@ -94,16 +90,12 @@ impl FallbackResponse {
 ///
 /// Keys are the request's method and URI; a key function is given in
 /// code with [`stale_key`](crate::FallbackLayerBuilder::stale_key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StaleConfig {
     /// How old a kept answer may be and still be served. Has no default:
     /// zero (unset) fails validation.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_age: Duration,
     /// The most keys held. When every key holds a fresh answer, new keys
     /// are not cached.
@@ -123,7 +115,7 @@ pub struct StaleConfig {
     /// How often a key's kept answer is replaced; `None`: a second, or
     /// `max_age` if that is shorter. Between refreshes a good answer costs
     /// one shared lock and is not copied.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub refresh: Option<Duration>,
 }
 
@@ -202,7 +194,6 @@ impl StaleConfig {
 /// [`respond_fn`](crate::FallbackLayerBuilder::respond_fn).
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_fallback::{FallbackConfig, FallbackLayer};
 /// use buttress_core::Reason;
 /// use std::time::Duration;
@@ -220,14 +211,9 @@ impl StaleConfig {
 /// assert_eq!(config.reasons, Some(vec![Reason::CircuitOpen, Reason::Timeout]));
 /// assert!(FallbackLayer::from_config(&config).is_ok());
 /// assert!(toml::from_str::<FallbackConfig>("respnse = 1").is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FallbackConfig {
     /// The name the layer reports under.
     pub name: Option<String>,
@@ -238,10 +224,10 @@ pub struct FallbackConfig {
     pub stale: Option<StaleConfig>,
     /// The rejections that get a fallback; `None`: every reason.
     /// Rejections for other reasons pass through as errors.
-    #[cfg_attr(feature = "serde", serde(with = "crate::serde_names::reasons"))]
+    #[serde(with = "crate::serde_names::reasons")]
     pub reasons: Option<Vec<Reason>>,
     /// The methods covered (unless `any_method`).
-    #[cfg_attr(feature = "serde", serde(with = "crate::serde_names::methods"))]
+    #[serde(with = "crate::serde_names::methods")]
     pub methods: Vec<Method>,
     /// Covers every method, writes included.
     pub any_method: bool,

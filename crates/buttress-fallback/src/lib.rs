@@ -19,7 +19,7 @@
 //!   fixed or built response behind it for keys never seen.
 //!
 //! Like every Buttress layer its settings are data ([`FallbackConfig`],
-//! with the `serde` feature loadable from TOML), which its builder sets
+//! loadable from TOML), which its builder sets
 //! too with `.configure(..)` or `.with_config(..)`; the builder adds only
 //! what is code — an answer or answer function, a stale-cache key
 //! function, a classifier. It is observed through its handle
@@ -112,7 +112,6 @@ mod body;
 mod config;
 mod future;
 mod layer;
-#[cfg(feature = "serde")]
 mod serde_names;
 mod service;
 mod shared;

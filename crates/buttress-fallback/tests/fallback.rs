@@ -565,7 +565,6 @@ async fn a_grpc_status_is_judged_by_the_default_classifier_and_a_custom_one_deci
     assert_eq!(res.headers()["x-fallback"], "failure");
 }
 
-#[cfg(feature = "serde")]
 #[tokio::test(start_paused = true)]
 async fn a_toml_config_serves_stale_then_its_fixed_answer() {
     use buttress_fallback::FallbackConfig;

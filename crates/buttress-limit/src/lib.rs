@@ -36,7 +36,7 @@
 //! - decisions run on tokio time, so simulations run on a paused clock;
 //! - settings are data, in each layer's config ([`BulkheadConfig`],
 //!   [`AdaptiveLimitConfig`], [`ShedConfig`], [`ThrottleConfig`],
-//!   [`RateLimitConfig`]; loadable with the `serde` feature): a builder
+//!   [`RateLimitConfig`]; loadable from TOML): a builder
 //!   sets them with `.configure(|c| ..)` or `.with_config(..)`, or
 //!   `FooLayer::from_config(&config)` builds from data alone; a builder
 //!   adds only what is not data — a classifier, a key closure, a custom

@@ -545,7 +545,6 @@ fn the_name_and_sink_follow_the_layer_contract() {
     assert!(format!("{:?}", bare.handle()).contains("adaptive_limit"));
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn config_loads_from_data() {
     use buttress_limit::adaptive::Vegas;

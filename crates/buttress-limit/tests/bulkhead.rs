@@ -504,7 +504,6 @@ fn invalid_settings_are_refused() {
     );
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn config_loads_from_data_with_human_durations() {
     let config: BulkheadConfig = serde_json::from_str(

@@ -551,7 +551,6 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     assert_eq!(too_long.validate().unwrap_err().field(), "quota.period");
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn the_config_loads_from_data() {
     let config: RateLimitConfig = serde_json::from_str(
@@ -693,7 +692,6 @@ async fn a_returning_key_idle_past_keep_idle_may_make_room() {
     assert_eq!(layer.handle().tracked_keys(), 2);
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn new_keys_and_keep_idle_load_from_data() {
     let config: RateLimitConfig = serde_json::from_str(

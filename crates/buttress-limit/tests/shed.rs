@@ -533,7 +533,6 @@ fn builds_from_the_default_config_and_the_builder_under_one_name_rule() {
     );
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn loads_from_data() {
     let config: ShedConfig = serde_json::from_str(

@@ -411,7 +411,6 @@ fn invalid_settings_are_refused() {
     );
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn loads_from_data() {
     let config: ThrottleConfig = serde_json::from_str(

@@ -7,7 +7,7 @@
 //!   StatsD — receives it) and to `tracing`.
 //! - [`RedLayer`] records RED metrics for a server stack or a client
 //!   dependency, with bounded labels. Its settings are data, a
-//!   [`RedConfig`] (loadable from TOML with the `serde` feature); its
+//!   [`RedConfig`] (loadable from TOML); its
 //!   builder adds only what is code, the [`RouteSource`].
 //! - [`Health`] answers `/health/live` and `/health/ready` and reports
 //!   every layer's state as JSON.

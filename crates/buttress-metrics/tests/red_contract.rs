@@ -160,7 +160,6 @@ async fn a_server_times_the_request_and_a_client_times_its_call() {
     assert!((client - 0.03).abs() < 1e-6, "{client}");
 }
 
-#[cfg(feature = "serde")]
 #[test]
 fn a_toml_config_builds_the_layer() {
     let config: RedConfig = toml::from_str(

@@ -1,7 +1,7 @@
 //! The retry policy as data.
 //!
-//! [`RetryConfig`] holds every setting with documented, safe defaults and,
-//! with the `serde` feature, loads from TOML or JSON with human durations
+//! [`RetryConfig`] holds every setting with documented, safe defaults and
+//! loads from TOML or JSON with human durations
 //! (`"50ms"`, `"10s"`). It is the retry's
 //! [`LayerConfig`]: it validates itself
 //! and builds the layer. [`RetryLayerBuilder`](crate::RetryLayerBuilder)
@@ -68,7 +68,6 @@ pub const MAX_REPLAY_MEMORY: usize = 1 << 30;
 /// capped at `max`, drawn by `jitter`.
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_retry::{BackoffConfig, Jitter};
 /// use std::time::Duration;
 ///
@@ -79,23 +78,18 @@ pub const MAX_REPLAY_MEMORY: usize = 1 << 30;
 /// "#).unwrap();
 /// assert_eq!(backoff.base, Duration::from_millis(20));
 /// assert_eq!(backoff.jitter, Jitter::Decorrelated);
-/// # }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
     /// The delay scale: the first retry waits up to this (default 50 ms;
     /// more than zero, at most a day).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub base: Duration,
     /// No backoff drawn from the policy exceeds this (default 2 s; at least
     /// `base`, at most a day). Server hints have their own cap,
     /// `max_retry_after`.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max: Duration,
     /// How the delay is drawn (default [`Jitter::Full`], a uniform draw
     /// under the curve; [`Jitter::Decorrelated`] draws in `[base, 3 ×
@@ -134,12 +128,8 @@ impl BackoffConfig {
 }
 
 /// The retry budget: see [`RetryBudget`].
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Retries may add this fraction of the requests in the window
     /// (default 0.1, i.e. 10 %; 0 to 10).
@@ -150,7 +140,7 @@ pub struct BudgetConfig {
     pub min_per_sec: u32,
     /// The span of the sliding window (default 10 s; 10 ms to 1 h). It
     /// slides a tenth of its span at a time.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
 }
 
@@ -191,12 +181,8 @@ impl BudgetConfig {
 }
 
 /// Which requests may be sent more than once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Idempotency {
     /// Only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE),
     /// or requests carrying an `Idempotency-Key` header. A POST or PATCH
@@ -215,12 +201,8 @@ pub enum Idempotency {
 /// failure (the one notion of failure the breaker and metrics share, see
 /// [`buttress_core::classify`]); these settings then narrow which failures
 /// are transient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryOnConfig {
     /// HTTP statuses to retry (default 408, 429, 500, 502, 503, 504: what
     /// reqwest-retry, Polly's standard handler and Envoy's `5xx` with
@@ -305,7 +287,6 @@ fn grpc_code_set(
 /// A6) — with the status codes its calls are retried on.
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_retry::RetryConfig;
 ///
 /// let config: RetryConfig = toml::from_str(r#"
@@ -315,14 +296,9 @@ fn grpc_code_set(
 ///     ]
 /// "#).unwrap();
 /// assert_eq!(config.grpc_methods.len(), 2);
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GrpcMethodConfig {
     /// The fully qualified service (`shop.v1.Stock`).
     pub service: String,
@@ -401,10 +377,9 @@ fn grpc_methods(configs: &[GrpcMethodConfig]) -> Result<GrpcMethods, ConfigError
 /// assert_eq!(layer.handle().id().name(), "inventory");
 /// ```
 ///
-/// With the `serde` feature, from TOML (replay limits included):
+/// From TOML (replay limits included):
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_retry::{Idempotency, RetryConfig};
 /// use std::time::Duration;
 ///
@@ -421,14 +396,9 @@ fn grpc_methods(configs: &[GrpcMethodConfig]) -> Result<GrpcMethods, ConfigError
 /// assert_eq!(config.backoff.max, Duration::from_millis(500));
 /// assert_eq!(config.name, None);
 /// assert!(toml::from_str::<RetryConfig>("max_atempts = 2").is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
     /// The name the layer reports under; `None` (the default) takes the
     /// name of the stack or environment it is built in, else `retry`.
@@ -441,7 +411,7 @@ pub struct RetryConfig {
     /// The longest server hint (`Retry-After`, `grpc-retry-pushback-ms`)
     /// honoured (default 10 s; at most a day). A server asking for longer
     /// is not retried: it is telling us it will not be back soon.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_retry_after: Duration,
     /// The retry budget (default: 10 % + 10/s over 10 s). `None` turns it
     /// off, leaving only `max_attempts`, which is what causes retry
@@ -452,7 +422,7 @@ pub struct RetryConfig {
     /// The layer's own limit on a whole call, every attempt and backoff
     /// included (default none: the request's `RequestContext` deadline,
     /// if any, is the only limit; more than zero, at most a day).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub timeout: Option<Duration>,
     /// HTTP request bodies up to this many bytes are kept to be replayed
     /// (default 64 KiB; at most [`MAX_BODY_LIMIT`], 16 MiB). A larger body

@@ -68,7 +68,6 @@ impl RetryHandle {
             budget,
             memory,
         });
-        #[cfg(feature = "serde")]
         inner.telemetry.describe_config(&inner, |i| &i.config);
         RetryHandle { inner }
     }

@@ -6,17 +6,13 @@ use buttress_breaker::{BackoffConfig, BreakerConfig, WindowConfig};
 use buttress_core::config::{ConfigError, MAX_DURATION, check_duration};
 
 /// Ejecting an endpoint by its failure rate over a time window.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FailureRateConfig {
     /// The failure rate, in percent (0, 100], that ejects (default 50).
     pub rate: f64,
     /// The window the rate is taken over (default 10 s; at least 10 ms).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// The fewest calls in the window before the rate is judged
     /// (default 20).
@@ -56,12 +52,8 @@ impl Default for FailureRateConfig {
 /// | `probes` | 3 | calls that judge a readmission |
 /// | `max_ejection_percent` | 50 | at most this share of the endpoints ejected at once |
 /// | `overload_ejects` | false | whether overloaded answers count as failures here |
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EjectionConfig {
     /// Whether endpoints are ejected at all (default true).
     pub enabled: bool,
@@ -73,11 +65,11 @@ pub struct EjectionConfig {
     pub failure_rate: Option<FailureRateConfig>,
     /// How long the first ejection lasts (default 30 s; more than zero, at
     /// most a day).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub base_time: Duration,
     /// The longest ejection, jitter included (default 5 min; at least
     /// `base_time`).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_time: Duration,
     /// Each ejection that follows a failed readmission lasts this many
     /// times longer than the one before (default 2, at least 1).

@@ -5,12 +5,8 @@ use std::time::Duration;
 use buttress_core::config::{ConfigError, MAX_DURATION, check_duration};
 
 /// What an active health check asks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HealthProbe {
     /// `GET path` over HTTP/1.1; a 2xx answer is healthy.
     Http {
@@ -21,7 +17,7 @@ pub enum HealthProbe {
     /// is healthy. Needs the crate's `grpc` feature.
     Grpc {
         /// The service asked about; empty for the server as a whole.
-        #[cfg_attr(feature = "serde", serde(default))]
+        #[serde(default)]
         service: String,
     },
 }
@@ -43,22 +39,18 @@ impl Default for HealthProbe {
 /// The cost is bounded: one round at a time, at most `max_concurrent`
 /// checks in flight, each cut at `timeout`, an HTTP check reading at
 /// most 1 KiB of the answer.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HealthCheckConfig {
     /// What is asked (default `GET /healthz`).
     pub probe: HealthProbe,
     /// How often each endpoint is checked (default 10 s; at least 10 ms),
     /// jittered by ±10 %.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// How long one check may take (default 1 s; more than zero, at most
     /// `interval`).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Failed checks in a row that take an endpoint out (default 2).
     pub unhealthy_threshold: u32,

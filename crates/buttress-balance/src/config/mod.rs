@@ -1,7 +1,7 @@
 //! The balancer's configuration, as data.
 //!
-//! [`BalanceConfig`] holds every setting with documented defaults and,
-//! with the `serde` feature, loads from TOML with human durations. It is
+//! [`BalanceConfig`] holds every setting with documented defaults and
+//! loads from TOML with human durations. It is
 //! the balancer's [`LayerConfig`]: it validates itself, naming the field
 //! at fault (`ejection.base_time`, `endpoints[2]`), and builds a
 //! [`BalanceLayer`].
@@ -29,24 +29,20 @@ pub const MAX_CONFIGURED_ENDPOINTS: usize = 1_024;
 /// How the load estimate of each endpoint is kept: a peak EWMA of its
 /// round-trip times (as tower's `PeakEwma` and Finagle's), times its calls
 /// in flight plus one.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoadConfig {
     /// The estimate of an endpoint with no answer yet (default 30 ms).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub default_rtt: Duration,
     /// How fast the estimate forgets: a sample's weight falls by `1/e`
     /// every `decay` (default 10 s, more than zero).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub decay: Duration,
     /// An overloaded answer (429, `RESOURCE_EXHAUSTED`, a refusal below
     /// the balancer) counts as a round trip at least this long (default
     /// 1 s): the endpoint loses share without being ejected.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub overload_penalty: Duration,
 }
 
@@ -90,10 +86,9 @@ impl Default for LoadConfig {
 /// assert_eq!(bad.validate().unwrap_err().field(), "endpoints[0]");
 /// ```
 ///
-/// With the `serde` feature, from TOML:
+/// From TOML:
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_balance::{BalanceConfig, HealthProbe};
 /// use std::time::Duration;
 ///
@@ -106,14 +101,9 @@ impl Default for LoadConfig {
 /// assert_eq!(config.ejection.base_time, Duration::from_secs(10));
 /// assert_eq!(config.health_check.unwrap().probe, HealthProbe::Http { path: "/healthz".into() });
 /// assert!(toml::from_str::<BalanceConfig>("endpionts = []").is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BalanceConfig {
     /// The name the balancer reports under; `None` takes the name of the
     /// stack or environment it is built in, else `balance`.
@@ -126,7 +116,7 @@ pub struct BalanceConfig {
     /// Re-resolve every entry of `endpoints` through DNS this often
     /// (default: off — names are resolved once, at the first call). At
     /// least 100 ms, at most a day.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub discovery_interval: Option<Duration>,
     /// The load estimate.
     pub load: LoadConfig,
@@ -137,7 +127,7 @@ pub struct BalanceConfig {
     /// A newly added or readmitted endpoint's share ramps from near zero
     /// to a full share over this window (default 10 s; `None`: at once).
     /// Endpoints found when the balancer had none do not ramp.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub slow_start: Option<Duration>,
     /// At most this many endpoints report telemetry of their own, named
     /// `<name>/<endpoint>` (default 16, at most 256): labels stay bounded
@@ -313,7 +303,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "serde")]
     #[test]
     fn loads_from_toml_and_refuses_unknown_fields() {
         let config: BalanceConfig = toml::from_str(

@@ -1,7 +1,7 @@
 //! The breaker's configuration, as data.
 //!
-//! [`BreakerConfig`] holds every setting with documented defaults and,
-//! with the `serde` feature, loads from TOML or JSON with human durations
+//! [`BreakerConfig`] holds every setting with documented defaults and
+//! loads from TOML or JSON with human durations
 //! (`"30s"`, `"250ms"`). It is the breaker's
 //! [`LayerConfig`](buttress_core::layer::LayerConfig): it validates itself
 //! and builds the layer. [`CircuitBreakerLayerBuilder`] holds a
@@ -43,12 +43,8 @@ pub use buttress_core::config::ConfigError;
 pub const MAX_KEYED_MEMORY: usize = 64 * 1024 * 1024;
 
 /// The window over which rates are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WindowConfig {
     /// Exactly the last `size` calls (1 to 1,000,000).
     Count {
@@ -59,7 +55,7 @@ pub enum WindowConfig {
     /// calls age out one bucket at a time.
     Time {
         /// The span of the window.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         duration: Duration,
         /// How many buckets the span is split into.
         buckets: u32,
@@ -76,15 +72,11 @@ impl Default for WindowConfig {
 /// Slow-call tracking: calls that take longer than `threshold` are slow,
 /// and a slow-call rate at or above `rate` percent trips the breaker as a
 /// failure rate would.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlowCallConfig {
     /// A call taking longer than this is slow.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub threshold: Duration,
     /// The slow-call rate, in percent (0, 100], that trips the breaker.
     pub rate: f64,
@@ -93,19 +85,15 @@ pub struct SlowCallConfig {
 /// How the open wait grows on consecutive re-opens (half-open probes that
 /// failed again), so that a dependency that stays down is probed less and
 /// less often. The defaults keep the wait constant.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
     /// The wait is multiplied by this on every consecutive re-open (at
     /// least 1; default 1, no growth).
     pub multiplier: f64,
     /// The wait never grows past this (default 5 minutes; at least
     /// `wait`, at most a day), jitter included.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
     /// Each wait is scaled by a random factor in `1 ± jitter` (0 to < 1;
     /// default 0), so that breakers tripped together do not probe
@@ -159,10 +147,9 @@ impl Default for BackoffConfig {
 /// assert_eq!(layer.handle().id().name(), "payments");
 /// ```
 ///
-/// With the `serde` feature, from TOML:
+/// From TOML:
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_breaker::BreakerConfig;
 /// use std::time::Duration;
 ///
@@ -175,14 +162,9 @@ impl Default for BackoffConfig {
 /// assert_eq!(config.wait, Duration::from_secs(10));
 /// assert_eq!(config.name, None);
 /// assert!(toml::from_str::<BreakerConfig>(r#"wiat = "10s""#).is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// The name the breaker reports under; `None` (the default) takes the
     /// name of the stack or environment it is built in, else `breaker`.
@@ -199,7 +181,7 @@ pub struct BreakerConfig {
     pub minimum_calls: u32,
     /// How long the breaker stays open before probing (default 30 s; more
     /// than zero, at most a day).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub wait: Duration,
     /// How the wait grows on consecutive re-opens (default: it does not).
     pub backoff: BackoffConfig,
@@ -615,7 +597,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "serde")]
     #[test]
     fn loads_from_toml_with_human_durations_and_refuses_unknown_fields() {
         let config: BreakerConfig = toml::from_str(

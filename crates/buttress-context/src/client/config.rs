@@ -13,8 +13,8 @@ use crate::headers::{
     X_BUTTRESS_FAULT, X_CRITICALITY, X_REQUEST_ID, X_REQUEST_TIMEOUT_MS, check_distinct, parse_name,
 };
 
-/// The [`ClientContextLayer`]'s settings as data. With the crate's `serde`
-/// feature it loads from TOML or JSON, durations written as `"20ms"`;
+/// The [`ClientContextLayer`]'s settings as data. It loads from TOML or
+/// JSON, durations written as `"20ms"`;
 /// missing fields keep the defaults.
 ///
 /// | field | default | meaning |
@@ -39,12 +39,8 @@ use crate::headers::{
 /// let bad = ClientContextConfig { deadline_margin: Duration::from_secs(120), ..Default::default() };
 /// assert_eq!(bad.validate().unwrap_err().field(), "deadline_margin");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Deserialize, serde::Serialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientContextConfig {
     /// The name the layer reports under.
     pub name: Option<String>,
@@ -53,7 +49,7 @@ pub struct ClientContextConfig {
     /// The milliseconds deadline header for HTTP calls.
     pub deadline_header: String,
     /// Time kept back from the remaining deadline.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub deadline_margin: Duration,
     /// The criticality header.
     pub criticality_header: String,

@@ -126,9 +126,8 @@ fn from_uuid(uuid: uuid::Uuid) -> CorrelationId {
 }
 
 /// The built-in ID formats, by name, for configuration files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdFormat {
     /// [`UuidV4`].
     UuidV4,

@@ -10,9 +10,8 @@ use http::HeaderValue;
 /// use buttress_context::id::IdMode;
 /// assert_eq!(IdMode::default(), IdMode::Accept);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdMode {
     /// Keep a valid ID from a trusted caller, generate one otherwise: for
     /// internal services, so one ID follows the request through every hop.

@@ -27,7 +27,6 @@ const FAULT_LEN_LIMIT: usize = 4096;
 /// instead.
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_context::server::{ServerContextConfig, TrustConfig};
 ///
 /// // trust = "never" | "always" | { peers = [..] } | { header = { name = .., value = .. } }
@@ -36,14 +35,9 @@ const FAULT_LEN_LIMIT: usize = 4096;
 /// let config: ServerContextConfig =
 ///     toml::from_str(r#"trust = { header = { name = "x-gateway", value = "s3cret" } }"#).unwrap();
 /// assert!(matches!(config.trust, TrustConfig::Header { .. }));
-/// # }
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Deserialize, serde::Serialize),
-    serde(rename_all = "snake_case")
-)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TrustConfig {
     /// Trust nobody (the default).
     #[default]
@@ -99,8 +93,8 @@ impl fmt::Debug for TrustConfig {
     }
 }
 
-/// The [`ServerContextLayer`]'s settings as data. With the crate's `serde`
-/// feature it loads from TOML or JSON, durations written as `"250ms"`;
+/// The [`ServerContextLayer`]'s settings as data. It loads from TOML or
+/// JSON, durations written as `"250ms"`;
 /// missing fields keep the defaults.
 ///
 /// | field | default | meaning |
@@ -138,12 +132,8 @@ impl fmt::Debug for TrustConfig {
 /// let bad = ServerContextConfig { default_criticality: "urgent".into(), ..Default::default() };
 /// assert_eq!(bad.validate().unwrap_err().field(), "default_criticality");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Deserialize, serde::Serialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerContextConfig {
     /// The name the layer reports under.
     pub name: Option<String>,
@@ -166,10 +156,10 @@ pub struct ServerContextConfig {
     /// The milliseconds deadline header.
     pub deadline_header: String,
     /// The longest deadline a caller may set.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_deadline: Option<Duration>,
     /// The deadline of requests that bring none.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub default_deadline: Option<Duration>,
     /// The criticality header.
     pub criticality_header: String,

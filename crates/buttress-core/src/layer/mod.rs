@@ -2,8 +2,8 @@
 //! observed the same way.
 //!
 //! - **Configuration is data.** Each layer has a `FooConfig`: plain
-//!   fields with documented defaults, `name: Option<String>`, and (with
-//!   the `serde` feature of its crate) `Deserialize` with
+//!   fields with documented defaults, `name: Option<String>`, and
+//!   `Serialize`/`Deserialize` with
 //!   `deny_unknown_fields` and human durations. It implements
 //!   [`LayerConfig`], which validates it and builds the layer in a
 //!   [`BuildEnv`].

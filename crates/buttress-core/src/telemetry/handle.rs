@@ -226,7 +226,6 @@ impl Telemetry {
     /// let shared = Arc::new(Shared { current: Mutex::new(TimeoutConfig::default()) });
     /// Telemetry::disabled(LayerKind::Timeout, "orders").describe_config(&shared, |s| &s.current);
     /// ```
-    #[cfg(feature = "serde")]
     pub fn describe_config<T, C>(&self, owner: &Arc<T>, current: fn(&T) -> &Mutex<C>)
     where
         T: Send + Sync + 'static,

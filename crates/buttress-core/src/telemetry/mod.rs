@@ -39,7 +39,6 @@ pub use self::emits::Emits;
 pub use self::event::{Event, FallbackCause, GaugeKind, LayerId, LayerKind, RetryCause};
 pub use self::handle::{Replay, Telemetry};
 pub use self::recording::RecordingSink;
-#[cfg(feature = "serde")]
 pub use self::settings::settings_json;
 pub use self::sink::{
     AlreadyInstalled, Describer, LayerReporter, NoopReporter, QuietSink, TelemetrySink, global,

@@ -5,15 +5,12 @@
 /// non-string keys, say).
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_core::telemetry::settings_json;
 /// use buttress_core::timeout::TimeoutConfig;
 ///
 /// let config = TimeoutConfig::from(std::time::Duration::from_millis(250));
 /// assert!(settings_json(&config).unwrap().contains("\"250ms\""));
-/// # }
 /// ```
-#[cfg(feature = "serde")]
 pub fn settings_json<T: serde::Serialize + ?Sized>(settings: &T) -> Option<String> {
     serde_json::to_string(settings).ok()
 }

@@ -51,7 +51,6 @@ impl Shared {
 /// | `limit` | none | the layer's own limit, 1 ns to 1 day; without one only request deadlines apply |
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_core::timeout::TimeoutConfig;
 /// use std::time::Duration;
 ///
@@ -63,19 +62,14 @@ impl Shared {
 /// let section: Section = toml::from_str(r#"timeout = "800ms""#).unwrap();
 /// assert_eq!(section.timeout, config);
 /// assert!(toml::from_str::<TimeoutConfig>(r#"limt = "1s""#).is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TimeoutConfig {
     /// The name the layer reports under.
     pub name: Option<String>,
     /// The layer's own limit; `None` enforces only request deadlines.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub limit: Option<Duration>,
 }
 
@@ -114,7 +108,6 @@ impl LayerConfig for TimeoutConfig {
                 };
                 shared.set_limit(self.limit);
                 let shared = Arc::new(shared);
-                #[cfg(feature = "serde")]
                 shared.telemetry.describe_with(&shared, |shared| {
                     crate::telemetry::settings_json(&TimeoutConfig {
                         name: Some(shared.telemetry.layer().name().to_owned()),

@@ -32,7 +32,6 @@
 //! # }
 //! ```
 
-#[cfg(feature = "serde")]
 mod de;
 mod future;
 mod layer;

@@ -17,8 +17,8 @@ use crate::permit::QueueOrder;
 /// (clamped into `min_limit..=max_limit`).
 const DEFAULT_INITIAL_LIMIT: usize = 20;
 
-/// An adaptive limit's configuration, as data (loadable with the `serde`
-/// feature, durations written like `"100ms"`).
+/// An adaptive limit's configuration, as data (loadable from TOML or JSON,
+/// durations written like `"100ms"`).
 ///
 /// | field | default | meaning |
 /// |---|---|---|
@@ -59,12 +59,8 @@ const DEFAULT_INITIAL_LIMIT: usize = 20;
 /// let small = AdaptiveLimitConfig { max_limit: 8, ..AdaptiveLimitConfig::default() };
 /// assert_eq!(small.build().unwrap().handle().limit(), 8);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdaptiveLimitConfig {
     /// The name the layer reports under; `None`: the stack's name, else
     /// `adaptive_limit`.
@@ -81,13 +77,13 @@ pub struct AdaptiveLimitConfig {
     /// The shortest sampling window (at most a day); a window also lasts
     /// at least two no-load round trips, and holds at least
     /// `window_min_calls` calls.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// The fewest calls a window needs before the limit moves.
     pub window_min_calls: u32,
     /// Calls slower than this count as drops (for AIMD: a timeout is a
     /// loss). `None`: only failures by the classifier are drops.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub drop_above: Option<Duration>,
     /// How many windows the baseline round trip averages over (an
     /// exponentially-decaying average with weight `2 / (n + 1)`, like
@@ -101,7 +97,7 @@ pub struct AdaptiveLimitConfig {
     /// day): the limit drops to `min_limit` for one window, so the
     /// dependency drains and shows its unloaded speed again; the baseline
     /// moves halfway to that window's mean.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
     /// Up to this fraction of `probe_interval` is added at random to each
     /// interval, so replicas do not probe (and dip) together.
@@ -110,21 +106,21 @@ pub struct AdaptiveLimitConfig {
     pub queue_capacity: usize,
     /// The longest a caller waits while the queue is healthy (never past
     /// its request's deadline); zero rejects at once. At most a day.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
     /// CoDel's target: once the queue has not emptied for
     /// `codel_interval`, new waiters wait at most this long (and never
     /// longer than `max_wait`).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub codel_target: Duration,
     /// CoDel's interval: how long the queue may stay non-empty before it
     /// counts as a standing queue.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub codel_interval: Duration,
     /// Which waiter is served first.
     pub order: QueueOrder,
     /// The retry hint given with a rejection.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     /// Seed of the probe jitter, for repeatable runs; random if unset.
     pub seed: Option<u64>,
@@ -252,7 +248,6 @@ pub(super) fn build<C>(
     // A sink installed after this limit was built learns its gauges when
     // it binds.
     limiter.telemetry.replay_on_bind(&limiter);
-    #[cfg(feature = "serde")]
     limiter.telemetry.describe_config(&limiter, |l| &l.current);
     Ok(AdaptiveLimitLayer::new(limiter, classifier))
 }

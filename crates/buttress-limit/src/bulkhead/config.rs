@@ -15,8 +15,8 @@ use super::scope::{Global, PerKey};
 use crate::ConfigError;
 use crate::permit::QueueOrder;
 
-/// A bulkhead's configuration, as data (loadable with the `serde`
-/// feature, durations written like `"250ms"`).
+/// A bulkhead's configuration, as data (loadable from TOML or JSON,
+/// durations written like `"250ms"`).
 ///
 /// | field | default | meaning |
 /// |---|---|---|
@@ -47,12 +47,8 @@ use crate::permit::QueueOrder;
 /// assert_eq!(handle.id().name(), "payments");
 /// assert_eq!((handle.in_flight(), handle.max_concurrent()), (0, 32));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BulkheadConfig {
     /// The name the layer reports under (`"payments"`, `"inventory"`);
     /// `None`: the stack's name, else `bulkhead`.
@@ -63,12 +59,12 @@ pub struct BulkheadConfig {
     pub queue_capacity: usize,
     /// The longest a caller waits for a slot (never past its request's
     /// deadline); zero rejects at once when full. At most a day.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
     /// Which waiter is served first.
     pub order: QueueOrder,
     /// The retry hint given with a rejection.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     /// For a keyed bulkhead, the most keys tracked at once; beyond that,
     /// an idle key's bulkhead is evicted first.
@@ -203,7 +199,6 @@ fn settings(config: BulkheadConfig, env: &BuildEnv) -> Result<Arc<Settings>, Con
     };
     settings.set_waits(&settings.config);
     let settings = Arc::new(settings);
-    #[cfg(feature = "serde")]
     settings
         .telemetry
         .describe_config(&settings, |s| &s.current);

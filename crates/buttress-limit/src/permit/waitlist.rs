@@ -10,9 +10,10 @@ use std::task::Waker;
 const NIL: usize = usize::MAX;
 
 /// Which waiter gets the next free permit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum QueueOrder {
     /// First come, first served: fair, and the usual choice.
     #[default]

@@ -21,9 +21,8 @@ use super::quota::{QuotaConfig, QuotaOverride, is_token};
 use crate::ConfigError;
 
 /// Whether the limit is enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RateLimitMode {
     /// Requests over quota are refused with
     /// [`Reason::RateLimited`](buttress_core::Reason::RateLimited).
@@ -35,8 +34,8 @@ pub enum RateLimitMode {
     Shadow,
 }
 
-/// A rate limit's configuration, as data (loadable with the `serde`
-/// feature, durations written like `"1s"`).
+/// A rate limit's configuration, as data (loadable from TOML or JSON,
+/// durations written like `"1s"`).
 ///
 /// | field | default | meaning |
 /// |---|---|---|
@@ -71,9 +70,8 @@ pub enum RateLimitMode {
 /// let layer = RateLimitLayer::from_config(&config).unwrap();
 /// assert_eq!(layer.handle().tracked_keys(), 0);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// The name the layer reports under (`None`: the stack's name, else
     /// `rate_limit`): each key class reports as `<name>/<class>`
@@ -106,7 +104,7 @@ pub struct RateLimitConfig {
     /// once (all a key-rotating caller sends) make room as soon as their
     /// bucket refills. A returning caller evicted after this time passes
     /// `new_keys` again.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub keep_idle: Duration,
     /// The proxies (CIDR or address) whose forwarded header is believed,
     /// for [`KeySource::Forwarded`]. A `/0` network (every peer) is
@@ -471,7 +469,6 @@ impl RateLimitConfig {
             pinned,
             extras.cost,
         )?);
-        #[cfg(feature = "serde")]
         limiter.classes[0]
             .telemetry
             .describe_config(&limiter, |l| &l.current);

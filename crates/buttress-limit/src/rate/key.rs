@@ -24,9 +24,8 @@ pub(crate) const MAX_KEY_LEN: usize = 256;
 /// Requests without a key (no peer address, no header, a value longer
 /// than 256 bytes) share one anonymous bucket: missing a key never
 /// escapes the limit.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum KeySource {
     /// One quota for every request through the layer.
@@ -52,7 +51,7 @@ pub enum KeySource {
     Header(String),
     /// A route template or a function, given to the builder; cannot be
     /// loaded from configuration.
-    #[cfg_attr(feature = "serde", serde(skip))]
+    #[serde(skip)]
     Custom,
 }
 

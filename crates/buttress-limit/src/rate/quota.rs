@@ -32,14 +32,13 @@ const MAX_BURST: u32 = 100_000;
 /// assert_eq!(quota, QuotaConfig { limit: 10, period: Duration::from_secs(1), burst: 5 });
 /// assert_eq!(QuotaConfig::per_minute(600).burst, 600);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Requests (units of cost) allowed per `period`. At least 1.
     pub limit: u32,
     /// The period `limit` counts over, 1 ms to 24 h.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub period: Duration,
     /// Requests allowed at once, from a full bucket: 1 to 100,000.
     pub burst: u32,
@@ -106,9 +105,8 @@ impl Default for QuotaConfig {
 ///     .keys(["acme", "globex"]);
 /// assert_eq!(premium.keys, ["acme", "globex"]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QuotaOverride {
     /// The class name: a telemetry label and the policy name in the
     /// `RateLimit` fields, so a token (`premium`, `tier-2`).

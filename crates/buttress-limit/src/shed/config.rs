@@ -22,12 +22,8 @@ use crate::ConfigError;
 const ONE_NANO: Duration = Duration::from_nanos(1);
 
 /// Which built-in overload signal a shedder reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(
-    feature = "serde",
-    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ShedSignalConfig {
     /// Calls in flight through the layer ([`InFlightSignal`]).
     InFlight {
@@ -39,23 +35,23 @@ pub enum ShedSignalConfig {
     /// Time waited before reaching the layer ([`QueueDelaySignal`]).
     QueueDelay {
         /// The acceptable wait.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         target: Duration,
         /// How long the wait may stand above target before it counts as
         /// overload.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         interval: Duration,
     },
     /// Mean latency of the last window ([`LatencySignal`]).
     Latency {
         /// Overloaded above this mean.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         target: Duration,
         /// Relieved at or below this mean.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         relief: Duration,
         /// The window.
-        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        #[serde(with = "humantime_serde")]
         window: Duration,
     },
 }
@@ -120,14 +116,13 @@ impl ShedSignalConfig {
 }
 
 /// A route template and the priority of the requests it matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouteRule {
     /// A template in axum's syntax: `/users/{id}`, `/static/{*path}`.
     pub route: String,
     /// The priority of matching requests.
-    #[cfg_attr(feature = "serde", serde(with = "criticality_text"))]
+    #[serde(with = "criticality_text")]
     pub criticality: Criticality,
 }
 
@@ -142,14 +137,13 @@ impl RouteRule {
 }
 
 /// A method and the priority of the requests that use it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MethodRule {
     /// The method, e.g. `"GET"`.
     pub method: String,
     /// The priority of requests using it.
-    #[cfg_attr(feature = "serde", serde(with = "criticality_text"))]
+    #[serde(with = "criticality_text")]
     pub criticality: Criticality,
 }
 
@@ -163,8 +157,8 @@ impl MethodRule {
     }
 }
 
-/// A load shedder's configuration, as data (loadable with the `serde`
-/// feature, durations written like `"100ms"`, criticality like
+/// A load shedder's configuration, as data (loadable from TOML or JSON,
+/// durations written like `"100ms"`, criticality like
 /// `"SHEDDABLE"`).
 ///
 /// | field | default | meaning |
@@ -198,9 +192,8 @@ impl MethodRule {
 /// assert_eq!(layer.handle().shedding(), None);
 /// assert_eq!(layer.handle().id().name(), "api");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShedConfig {
     /// The name the layer reports under; `None`: the stack's name, else
     /// `shed`.
@@ -209,21 +202,21 @@ pub struct ShedConfig {
     pub signal: ShedSignalConfig,
     /// The shortest time between two raises of the shed level (the first
     /// raise is immediate): long enough for the previous raise to show.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub escalate_after: Duration,
     /// How often the level may fall: one class at the end of each such
     /// period in which at most `relax_ratio` of the highest class shed had
     /// to be refused.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
     /// The share of the highest shed class's requests that may still be
     /// refused over a cooldown for the level to fall (0..=1).
     pub relax_ratio: f64,
     /// The retry hint given with a rejection.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     /// The priority of requests no rule and no context names.
-    #[cfg_attr(feature = "serde", serde(with = "criticality_text"))]
+    #[serde(with = "criticality_text")]
     pub default_criticality: Criticality,
     /// Health and readiness routes: always critical-plus.
     pub health_routes: Vec<String>,
@@ -283,7 +276,6 @@ impl ShedConfig {
             None => self.signal.build(),
         };
         let shedder = Arc::new(Shedder::new(self.clone(), signal, rules, telemetry));
-        #[cfg(feature = "serde")]
         shedder.telemetry.describe_config(&shedder, |s| &s.current);
         Ok(LoadShedLayer::new(shedder))
     }
@@ -445,7 +437,6 @@ impl LoadShedLayerBuilder {
     }
 }
 
-#[cfg(feature = "serde")]
 mod criticality_text {
     use buttress_core::Criticality;
     use serde::{Deserialize, Deserializer, Serializer};

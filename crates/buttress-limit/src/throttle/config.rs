@@ -14,8 +14,8 @@ use crate::ConfigError;
 /// The shortest bucket the window may slide by.
 const MIN_BUCKET: Duration = Duration::from_millis(1);
 
-/// A throttle's configuration, as data (loadable with the `serde`
-/// feature, durations written like `"2m"`).
+/// A throttle's configuration, as data (loadable from TOML or JSON,
+/// durations written like `"2m"`).
 ///
 /// | field | default | meaning |
 /// |---|---|---|
@@ -41,15 +41,14 @@ const MIN_BUCKET: Duration = Duration::from_millis(1);
 /// assert_eq!(layer.handle().probability(), 0.0);
 /// assert_eq!(layer.handle().id().name(), "payments");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// The name the layer reports under (the dependency's); `None`: the
     /// stack's name, else `throttle`.
     pub name: Option<String>,
     /// How far back requests and accepts count.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// How many buckets the window slides by.
     pub buckets: u32,
@@ -60,7 +59,7 @@ pub struct ThrottleConfig {
     /// some requests always reach the dependency and see it recover.
     pub max_probability: f64,
     /// The retry hint given with a rejection.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     /// Seed of the random draws, for repeatable runs; random if unset.
     pub seed: Option<u64>,
@@ -129,7 +128,6 @@ impl ThrottleConfig {
         self.validate()?;
         let telemetry = env.telemetry(LayerKind::Throttle, self.name.as_deref());
         let throttler = Arc::new(Throttler::new(self.clone(), telemetry));
-        #[cfg(feature = "serde")]
         throttler
             .telemetry
             .describe_config(&throttler, |t| &t.current);

@@ -54,12 +54,10 @@ impl Shared {
 
 /// Which RED family a layer records: a server's (`http.server.*`,
 /// `rpc.server.*`) or a client's (`http.client.*`, `rpc.client.*`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case")
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
+#[serde(rename_all = "snake_case")]
 pub enum RedSide {
     /// A server stack: the requests this process answers.
     #[default]
@@ -94,7 +92,6 @@ pub enum RedSide {
 /// [`routes`](RedLayerBuilder::routes).
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_metrics::{RedConfig, RedSide};
 ///
 /// let config: RedConfig = toml::from_str(r#"
@@ -104,14 +101,9 @@ pub enum RedSide {
 /// "#).unwrap();
 /// assert_eq!(config.side, RedSide::Client);
 /// assert!(toml::from_str::<RedConfig>("route_cpa = 16").is_err());
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RedConfig {
     /// The name the layer labels its metrics with (`buttress.name`).
     pub name: Option<String>,
@@ -275,8 +267,8 @@ fn build(config: &RedConfig, env: &BuildEnv, routes: RouteSource) -> Result<RedL
 /// Two live layers of one side given one name would merge their series:
 /// the later one labels its series `name#2` (and a warning is logged).
 ///
-/// Like every Buttress layer it is configured by data ([`RedConfig`], with
-/// the `serde` feature loadable from TOML), which its builder sets too,
+/// Like every Buttress layer it is configured by data ([`RedConfig`],
+/// loadable from TOML), which its builder sets too,
 /// and observed through its handle ([`RedHandle`]); see
 /// [`buttress_core::layer`].
 ///

@@ -26,7 +26,6 @@ use super::sketch::LatencySketch;
 /// | `window` | 30 s | adaptive: how far back latencies count (1 s to 1 h) |
 ///
 /// ```
-/// # #[cfg(feature = "serde")] {
 /// use buttress_retry::RetryConfig;
 /// use std::time::Duration;
 ///
@@ -35,29 +34,24 @@ use super::sketch::LatencySketch;
 ///     hedge = { percentile = 95.0, floor = "2ms", ceiling = "200ms" }
 /// "#).unwrap();
 /// assert_eq!(config.hedge.unwrap().ceiling, Duration::from_millis(200));
-/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HedgeConfig {
     /// A fixed delay before each hedge; `None`: adaptive.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub delay: Option<Duration>,
     /// The percentile of recent attempt latencies waited before a hedge.
     pub percentile: f64,
     /// The shortest adaptive delay.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub floor: Duration,
     /// The longest adaptive delay, and the delay used until enough
     /// latencies are known.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub ceiling: Duration,
     /// How far back latencies count.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
 }
 

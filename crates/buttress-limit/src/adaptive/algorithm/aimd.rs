@@ -22,9 +22,8 @@ use crate::ConfigError;
 /// assert_eq!(aimd.update(40.0, &window(3)), 36.0); // drop: × 0.9
 /// assert_eq!(aimd.update(36.0, &window(0)), 37.0); // then additive
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Aimd {
     /// Added per window without a drop (after slow start).
     pub increase: f64,

@@ -26,9 +26,8 @@ use crate::ConfigError;
 /// assert!(gradient.update(100.0, &sample(ms(10))) > 100.0); // as usual: grow
 /// assert!(gradient.update(100.0, &sample(ms(20))) < 100.0); // queueing: shrink
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Gradient {
     /// How much slower than no-load a window may be before the limit
     /// shrinks (0.1 = 10 %).

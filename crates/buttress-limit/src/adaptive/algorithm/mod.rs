@@ -63,9 +63,8 @@ pub trait LimitAlgorithm: fmt::Debug + Send + 'static {
 }
 
 /// The built-in algorithms, as data (for config files).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Algorithm {
     /// See [`Gradient`].
     Gradient(Gradient),

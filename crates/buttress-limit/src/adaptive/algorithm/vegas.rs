@@ -21,9 +21,8 @@ use crate::ConfigError;
 /// assert!(vegas.update(100.0, &sample(ms(10))) > 100.0);
 /// assert!(vegas.update(100.0, &sample(ms(15))) < 100.0); // ~33 queued
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Vegas {
     /// Queued calls tolerated before growing slowly, per log10(limit).
     pub alpha: f64,

@@ -11,9 +11,8 @@ use buttress_core::config::{MAX_DURATION, check_duration};
 use crate::ConfigError;
 
 /// What a replica does while Redis is down (its breaker open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RedisFallback {
     /// Fail open to local limits: each replica enforces its share of the
     /// quota (`limit / replicas`, `burst / replicas`) on its own, so the
@@ -59,9 +58,8 @@ pub enum RedisFallback {
 /// let slow = RedisRateConfig { timeout: Duration::ZERO, ..RedisRateConfig::default() };
 /// assert_eq!(slow.validate().unwrap_err().field(), "timeout");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RedisRateConfig {
     /// The Redis server, as a `redis://` (or `unix://`) URL; credentials
     /// and database come from it.
@@ -72,7 +70,7 @@ pub struct RedisRateConfig {
     /// The longest one Redis call may take, connecting included. No
     /// request ever waits on Redis: this bounds how long a refill may be
     /// outstanding before the replica counts it as a failure.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Permits leased per hot key per Redis call, 1 to 10,000 (capped at
     /// the class's burst). Larger leases mean fewer Redis calls and a
@@ -90,10 +88,10 @@ pub struct RedisRateConfig {
     pub failures: u32,
     /// The first wait before a replica tries Redis again once it is
     /// marked down, 1 ms to 1 min.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub backoff: Duration,
     /// The longest such wait, `backoff` to 1 h.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
     /// TLS for a `rediss://` URL (`[server.rate_limit.distributed.tls]`).
     pub tls: RedisTlsConfig,
@@ -120,9 +118,8 @@ pub struct RedisRateConfig {
 ///     .unwrap_err();
 /// assert_eq!(err.field(), "tls.client_key_file");
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RedisTlsConfig {
     /// Roots to trust besides the system's (a private CA), PEM.
     pub ca_file: Option<std::path::PathBuf>,
