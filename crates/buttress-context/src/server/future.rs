@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use buttress_core::context::Scoped;
 use http::{HeaderName, Response};
@@ -66,13 +66,17 @@ where
             StateProjection::Bypassed { inner } => return inner.poll(cx),
         };
         let _entered = span.enter();
-        let mut response = ready!(inner.as_mut().poll(cx))?;
-        if let Some(name) = echo.take()
+        // The echo is written into the inner future's answer where it
+        // lies: the answer is handed on as it came, not moved out and
+        // back (two copies of the response a request).
+        let mut poll = inner.as_mut().poll(cx);
+        if let Poll::Ready(Ok(response)) = &mut poll
+            && let Some(name) = echo.take()
             && let Some(id) = inner.context_mut().take_correlation_id()
         {
             response.headers_mut().insert(name, id.into_header_value());
         }
-        Poll::Ready(Ok(response))
+        poll
     }
 }
 
