@@ -93,3 +93,64 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for RequestContext {
         Ok(found(parts))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> Parts {
+        http::Request::new(()).into_parts().0
+    }
+
+    async fn required(parts: &mut Parts) -> Result<RequestContext, NoRequestContext> {
+        <RequestContext as FromRequestParts<()>>::from_request_parts(parts, &()).await
+    }
+
+    async fn optional(parts: &mut Parts) -> Option<RequestContext> {
+        let found =
+            <RequestContext as OptionalFromRequestParts<()>>::from_request_parts(parts, &()).await;
+        found.unwrap_or_else(|never| match never {})
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_current_context_is_extracted_and_none_outside_any() {
+        let ctx = RequestContext::starting_now();
+        let start = ctx.start();
+        let inside = ctx
+            .scope(async {
+                let mut parts = parts();
+                (
+                    required(&mut parts).await.map(|c| c.start()),
+                    optional(&mut parts).await.map(|c| c.start()),
+                )
+            })
+            .await;
+        assert_eq!(inside, (Ok(start), Some(start)));
+
+        let mut parts = parts();
+        assert_eq!(
+            required(&mut parts).await.map(|c| c.start()),
+            Err(NoRequestContext)
+        );
+        assert!(optional(&mut parts).await.is_none());
+        assert_eq!(
+            NoRequestContext.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_context_the_request_was_built_with_comes_first() {
+        let built =
+            RequestContext::new(tokio::time::Instant::now() - std::time::Duration::from_secs(1));
+        let built_start = built.start();
+        let seen = RequestContext::starting_now()
+            .scope(async move {
+                let mut parts = parts();
+                parts.extensions.insert(built);
+                required(&mut parts).await.map(|c| c.start())
+            })
+            .await;
+        assert_eq!(seen, Ok(built_start));
+    }
+}
