@@ -40,7 +40,6 @@ pub(super) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R
     f(unsafe { current.as_ref() })
 }
 
-/// Makes a context the current one until dropped.
 /// Calls `f` with `context` current: the guard lives inside this call,
 /// and `context` stays borrowed (so unmoved and unwritten) for all of it.
 #[inline]
@@ -49,6 +48,7 @@ pub(super) fn in_scope<R>(context: &RequestContext, f: impl FnOnce() -> R) -> R 
     f()
 }
 
+/// Makes a context the current one until dropped.
 struct Enter {
     entered: *const RequestContext,
     previous: *const RequestContext,
