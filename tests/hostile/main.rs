@@ -6,6 +6,7 @@
 #![cfg(all(feature = "stack", feature = "serde"))]
 mod adaptive_poisoning;
 mod body_panic;
+mod current_context;
 mod durations;
 #[cfg(feature = "balance")]
 mod endpoint_flood;
