@@ -245,6 +245,8 @@ struct Outcomes {
     refused: AtomicUsize,
     /// Anything else: there should be none.
     other: AtomicUsize,
+    /// Calls started and not yet answered.
+    in_flight: AtomicUsize,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,7 +302,9 @@ async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
                     let request = http::Request::get(format!("http://{addr}/dep"))
                         .body(Empty::new())
                         .unwrap();
-                    let counter = match service.clone().oneshot(request).await {
+                    outcomes.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let answer = service.clone().oneshot(request).await;
+                    let counter = match answer {
                         Ok(response) => {
                             let status = response.status();
                             let _ = response.into_body().collect().await;
@@ -316,6 +320,7 @@ async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
                         },
                     };
                     counter.fetch_add(1, Ordering::SeqCst);
+                    outcomes.in_flight.fetch_sub(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             })
@@ -324,6 +329,14 @@ async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
 
     wait_until("the breaker opens", || breaker.state() == State::Open).await;
     let opened = Instant::now();
+    // Calls the breaker admitted before it opened may still be on their
+    // way to the dependency. Once no call at all is in flight, every one
+    // of them has been answered, and every later call met the open
+    // breaker; only then is the dependency's count the one to hold.
+    wait_until("the calls admitted before the opening finish", || {
+        outcomes.in_flight.load(Ordering::SeqCst) == 0
+    })
+    .await;
     let hits_at_open = hits.load(Ordering::SeqCst);
 
     std::fs::write(&path, service_toml("10", "250ms")).unwrap();
