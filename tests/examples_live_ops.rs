@@ -19,9 +19,8 @@ use support::Connection;
 
 #[tokio::test]
 async fn the_example_serves_api_and_admin_apart_and_follows_its_file() {
-    let dir = std::env::temp_dir().join(format!("buttress-live-ops-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("service.toml");
+    let scratch = support::scratch::Scratch::new("live-ops");
+    let path = scratch.path("service.toml");
     let original = std::fs::read_to_string("examples/service.toml").unwrap();
     std::fs::write(&path, &original).unwrap();
 

@@ -40,17 +40,18 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use support::Connection;
+use support::scratch::Scratch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
 /// A config file of its own for each test.
-fn file(test: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("buttress-reload-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("service.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+/// The test's own `service.toml` holding `text`, in a scratch directory
+/// that goes when the first half of the pair is dropped.
+fn file(test: &str, text: &str) -> (Scratch, PathBuf) {
+    let scratch = Scratch::new(&format!("reload-{test}"));
+    let path = scratch.write("service.toml", text);
+    (scratch, path)
 }
 
 fn service_toml(max_concurrent: &str, wait: &str) -> String {
@@ -173,7 +174,7 @@ impl Traffic {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulkhead_cut_from_10_to_2_holds_at_2_and_fails_nothing() {
-    let path = file("bulkhead", &service_toml("10", "10s"));
+    let (_scratch, path) = file("bulkhead", &service_toml("10", "10s"));
     let config = ServiceConfig::from_path(&path).unwrap();
     let server = config.build_server().unwrap();
     let reloader = Reloader::new(&path).server(&server);
@@ -253,7 +254,7 @@ struct Outcomes {
 async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
     // Open for 2 s at first; the reload makes it 250 ms. Far apart, so
     // which wait an opening lasted shows on a real clock.
-    let path = file("breaker", &service_toml("10", "2s"));
+    let (_scratch, path) = file("breaker", &service_toml("10", "2s"));
     let config = ServiceConfig::from_path(&path).unwrap();
     let server = config.build_server().unwrap();
     let client = config
@@ -411,7 +412,7 @@ async fn an_open_breaker_stays_open_when_only_its_wait_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_changes_nothing_and_says_why() {
-    let path = file("invalid", &service_toml("10", "10s"));
+    let (_scratch, path) = file("invalid", &service_toml("10", "10s"));
     let config = ServiceConfig::from_path(&path).unwrap();
     let server = config.build_server().unwrap();
     let reloader = Reloader::new(&path).server(&server);
@@ -510,7 +511,7 @@ async fn an_invalid_file_changes_nothing_and_says_why() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sighup_reloads() {
-    let path = file("sighup", &service_toml("10", "10s"));
+    let (_scratch, path) = file("sighup", &service_toml("10", "10s"));
     let server = ServiceConfig::from_path(&path)
         .unwrap()
         .build_server()
@@ -537,7 +538,7 @@ async fn sighup_reloads() {
 #[tokio::test]
 async fn reloads_are_announced_on_the_event_feed() {
     use buttress::metrics::{FeedItem, LayerEventKind};
-    let path = file("announce", &service_toml("10", "10s"));
+    let (_scratch, path) = file("announce", &service_toml("10", "10s"));
     let server = ServiceConfig::from_path(&path)
         .unwrap()
         .build_server()
@@ -579,7 +580,7 @@ async fn reloads_are_announced_on_the_event_feed() {
 
 #[tokio::test]
 async fn the_adaptive_limit_takes_new_bounds_at_once() {
-    let path = file("adaptive", &service_toml("10", "10s"));
+    let (_scratch, path) = file("adaptive", &service_toml("10", "10s"));
     let server = ServiceConfig::from_path(&path)
         .unwrap()
         .build_server()
@@ -601,7 +602,7 @@ async fn the_adaptive_limit_takes_new_bounds_at_once() {
 
 #[tokio::test]
 async fn the_shedder_takes_a_new_hint() {
-    let path = file("shed", &service_toml("10", "10s"));
+    let (_scratch, path) = file("shed", &service_toml("10", "10s"));
     let server = ServiceConfig::from_path(&path)
         .unwrap()
         .build_server()
@@ -625,7 +626,7 @@ async fn the_rate_limit_takes_new_quotas_and_every_caller_keeps_its_state() {
                  quota = {{ limit = {limit}, period = \"1m\", burst = {limit} }}\n"
             )
     };
-    let path = file("rate", &with_quota(3));
+    let (_scratch, path) = file("rate", &with_quota(3));
     let server = ServiceConfig::from_path(&path)
         .unwrap()
         .build_server()
@@ -694,7 +695,7 @@ async fn a_balanced_client_reloads_every_endpoint() {
              [clients.dep.balance]\nendpoints = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n"
         )
     };
-    let path = file("balanced", &toml(3, "10s", 8));
+    let (_scratch, path) = file("balanced", &toml(3, "10s", 8));
     let sink = MetricsSink::new();
     let stack = ServiceConfig::from_path(&path).unwrap().clients["dep"].clone();
     let client = buttress::stack::ClientStack::from_config("dep", stack)
@@ -760,7 +761,7 @@ async fn a_balanced_client_reloads_every_endpoint() {
 #[tokio::test]
 async fn a_hedged_client_takes_new_hedge_delays() {
     let toml = |hedge: &str| format!("[clients.dep]\n[clients.dep.hedge]\n{hedge}\n");
-    let path = file("hedged", &toml("delay = \"50ms\""));
+    let (_scratch, path) = file("hedged", &toml("delay = \"50ms\""));
     let client = ServiceConfig::from_path(&path)
         .unwrap()
         .build_client("dep")

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 use crate::support::Connection;
+use crate::support::scratch::Scratch;
 
 #[tokio::test]
 async fn two_hundred_stalled_event_readers_hold_only_the_ring() {
@@ -71,15 +72,17 @@ async fn two_hundred_stalled_event_readers_hold_only_the_ring() {
     drop((stalled, breaker));
 }
 
-fn temp_file(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("buttress-hostile-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("service.toml")
+/// The test's `service.toml` path, in a scratch directory that goes when
+/// the first half of the pair is dropped.
+fn temp_file(test: &str) -> (Scratch, std::path::PathBuf) {
+    let scratch = Scratch::new(&format!("hostile-{test}"));
+    let path = scratch.path("service.toml");
+    (scratch, path)
 }
 
 #[tokio::test]
 async fn absurd_garbage_huge_or_missing_files_change_nothing() {
-    let path = temp_file("reload");
+    let (_scratch, path) = temp_file("reload");
     let good = "[server.bulkhead]\nmax_concurrent = 10\n\n[clients.dep.breaker]\nwait = \"5s\"\n";
     std::fs::write(&path, good).unwrap();
     let config = ServiceConfig::from_path(&path).unwrap();

@@ -6,6 +6,7 @@
 pub mod dependency;
 pub mod example;
 pub mod prometheus;
+pub mod scratch;
 
 use std::future::Future;
 use std::pin::Pin;
