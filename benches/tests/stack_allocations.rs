@@ -71,10 +71,13 @@ fn each_stack_allocates_no_more_than_tower_s_equivalent() {
             over("tower_client"),
         );
         // Today's figures (BENCHMARKS.md): never more, and never more than
-        // tower's. The server stack's 3: the echoed ID's header map (two)
-        // and the generated ID's text; the context rides in no extension.
+        // tower's. The server stack's 4: the echoed ID's header map (two),
+        // the generated ID's text, and the inner layers' response future,
+        // which the stack keeps on the heap so that the edge, metrics,
+        // context and hyper move a pointer, not ~380 bytes (the trade is
+        // measured in BENCHMARKS.md); the context rides in no extension.
         assert!(
-            over("server") <= 3.0,
+            over("server") <= 4.0,
             "{shape}: server stack {}",
             over("server")
         );

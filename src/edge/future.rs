@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -27,8 +28,20 @@ pin_project! {
     #[project = StateProjection]
     enum State<F, B> {
         Running { #[pin] inner: F, protocol: Protocol },
-        Answer { response: Option<Response<EdgeBody<B>>> },
+        // Why the edge answers itself, kept small: the response is built
+        // when polled, so the future is no larger than the one it wraps
+        // (a built response is a few hundred bytes, moved with it).
+        Answer { cause: Option<Cause>, protocol: Protocol, body: PhantomData<fn() -> B> },
+        Done,
     }
+}
+
+/// Why the edge answers a call without its inner service.
+pub(super) enum Cause {
+    /// The inner service failed (or panicked) while getting ready.
+    Error(BoxError),
+    /// The inner service panicked in `call`.
+    Panic(Box<dyn Any + Send>),
 }
 
 impl<F, B> ResponseFuture<F, B> {
@@ -38,10 +51,12 @@ impl<F, B> ResponseFuture<F, B> {
         }
     }
 
-    pub(super) fn answer(response: Response<EdgeBody<B>>) -> Self {
+    pub(super) fn answer(cause: Cause, protocol: Protocol) -> Self {
         ResponseFuture {
             state: State::Answer {
-                response: Some(response),
+                cause: Some(cause),
+                protocol,
+                body: PhantomData,
             },
         }
     }
@@ -75,14 +90,18 @@ where
                     Err(payload) => {
                         let response = answer::panic(&*payload, protocol);
                         // A panicked future must not be polled again: drop it.
-                        state.set(State::Answer { response: None });
+                        state.set(State::Done);
                         response
                     }
                 }
             }
-            StateProjection::Answer { response } => {
-                response.take().expect("polled after completion")
-            }
+            StateProjection::Answer {
+                cause, protocol, ..
+            } => match cause.take().expect("polled after completion") {
+                Cause::Error(error) => answer::error(error, *protocol),
+                Cause::Panic(payload) => answer::panic(&*payload, *protocol),
+            },
+            StateProjection::Done => panic!("polled after completion"),
         };
         Poll::Ready(Ok(response))
     }

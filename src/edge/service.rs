@@ -9,6 +9,7 @@ use buttress_core::BoxError;
 use http::{Request, Response};
 use tower_service::Service;
 
+use super::future::Cause;
 use super::{EdgeBody, ResponseFuture};
 use buttress_core::answer::Protocol;
 use buttress_core::chain;
@@ -96,11 +97,11 @@ where
         // Noted by the context layer outside, when there is one.
         let protocol = chain::protocol().unwrap_or_else(|| Protocol::of(request.headers()));
         if let Some(error) = self.not_ready.take() {
-            return ResponseFuture::answer(super::answer::error(error, protocol));
+            return ResponseFuture::answer(Cause::Error(error), protocol);
         }
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
             Ok(future) => ResponseFuture::running(future, protocol),
-            Err(payload) => ResponseFuture::answer(super::answer::panic(&*payload, protocol)),
+            Err(payload) => ResponseFuture::answer(Cause::Panic(payload), protocol),
         }
     }
 }

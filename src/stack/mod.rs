@@ -11,6 +11,8 @@
 //! - [`ButtressExt`](crate::ButtressExt): the same layers one by one on a
 //!   `tower::ServiceBuilder`, for stacks of your own.
 //! - [`BypassLayer`]: how a stack leaves a layer out with one type.
+//! - [`HeapFutureLayer`]: how the server stack keeps its response future
+//!   small.
 //!
 //! Each stack's documentation has a table of what is on by default, with
 //! which settings, and why; ARCHITECTURE.md explains the order. With the
@@ -19,6 +21,7 @@
 mod bypass;
 #[cfg(feature = "stack")]
 mod defaults;
+mod heap;
 #[cfg(feature = "stack")]
 mod live;
 mod toggle;
@@ -33,6 +36,7 @@ mod endpoint_guards;
 mod server;
 
 pub use self::bypass::BypassLayer;
+pub use self::heap::{HeapFuture, HeapFutureLayer};
 pub use self::toggle::Toggle;
 
 #[cfg(all(feature = "stack", feature = "balance"))]

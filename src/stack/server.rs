@@ -19,6 +19,7 @@ use buttress_metrics::{RedConfig, RedHandle, RedLayer, RedSide};
 use tower_layer::{Identity, Layer, Stack};
 
 use super::defaults::server as defaults;
+use super::heap::HeapFutureLayer;
 use super::live::{self, LiveLayers, Running};
 use super::{BypassLayer, Toggle};
 use crate::edge::EdgeLayer;
@@ -40,10 +41,13 @@ type Layers = Stack<
                 Stack<
                     BypassLayer<RateLimitLayer>,
                     Stack<
-                        EdgeLayer,
+                        HeapFutureLayer,
                         Stack<
-                            BypassLayer<RedLayer>,
-                            Stack<BypassLayer<ServerContextLayer>, Identity>,
+                            EdgeLayer,
+                            Stack<
+                                BypassLayer<RedLayer>,
+                                Stack<BypassLayer<ServerContextLayer>, Identity>,
+                            >,
                         >,
                     >,
                 >,
@@ -300,6 +304,7 @@ impl ServerStack {
             .layer(BypassLayer::new(context))
             .layer(BypassLayer::new(metrics))
             .layer(EdgeLayer::new())
+            .layer(HeapFutureLayer)
             .layer(BypassLayer::new(rate_limit))
             .layer(BypassLayer::new(shed))
             .layer(BypassLayer::new(adaptive))
