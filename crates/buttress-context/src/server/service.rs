@@ -73,8 +73,11 @@ where
             .remove::<RequestContext>()
             .map_or_else(Instant::now, |outer| outer.start());
         let mut protocol = Protocol::Grpc;
+        // Entered before the read, so that an ID minted from the clock
+        // (UUIDv7) takes its time from this one reading too.
+        let chain = chain::enter(start);
         let ctx = settings.read(&request, start, &mut protocol);
-        let _chain = chain::enter(start).with_protocol(protocol);
+        let _chain = chain.with_protocol(protocol);
         // Formats the ID only if a subscriber wants the span.
         let span = tracing::info_span!(
             "request",
