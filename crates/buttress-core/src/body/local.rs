@@ -40,7 +40,10 @@ pin_project! {
     #[project = KindProjection]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Local { chunk: Option<Bytes>, trailers: Option<http::HeaderMap> },
+        // Trailers are rare on a body a layer writes (a gRPC stream ended
+        // after a panic), and a header map is 96 bytes: boxed, the body
+        // costs every response that carries it 88 bytes less to move.
+        Local { chunk: Option<Bytes>, trailers: Option<Box<http::HeaderMap>> },
     }
 }
 
@@ -63,7 +66,7 @@ impl<B> LocalOrInner<B> {
         LocalOrInner {
             kind: Kind::Local {
                 chunk: (!chunk.is_empty()).then_some(chunk),
-                trailers,
+                trailers: trailers.map(Box::new),
             },
         }
     }
@@ -97,7 +100,7 @@ where
             KindProjection::Inner { body } => body.poll_frame(cx).map_err(Into::into),
             KindProjection::Local { chunk, trailers } => Poll::Ready(match chunk.take() {
                 Some(chunk) => Some(Ok(Frame::data(chunk))),
-                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+                None => trailers.take().map(|t| Ok(Frame::trailers(*t))),
             }),
         }
     }
