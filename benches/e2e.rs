@@ -39,15 +39,12 @@
 //!
 //! The user time is a sample of timer ticks, and these cores are shared:
 //! expect ±0.3 µs between runs. For an exact count of the instructions
-//! the server threads execute per request, run the binary (path printed
-//! by cargo) under callgrind twice with different lengths and take the
-//! difference, divided by the difference in answers encoded (calls of
-//! hyper's `<Server as Http1Transaction>::encode` in each thread's file):
-//!
-//! ```text
-//! E2E_ROUNDS=1 E2E_SECS=1 valgrind --tool=callgrind --separate-threads=yes <e2e binary>
-//! E2E_ROUNDS=1 E2E_SECS=4 valgrind --tool=callgrind --separate-threads=yes <e2e binary>
-//! ```
+//! each server thread executes per answer, `scripts/e2e-instructions`
+//! runs this binary under callgrind twice (2 s and 5 s, on one
+//! connection, so that how many requests hyper reads per wake-up does not
+//! vary with valgrind's scheduling) and takes the difference, divided by
+//! the difference in answers encoded (calls of hyper's `<Server as
+//! Http1Transaction>::encode` in each thread's file).
 //!
 //! Settings (environment variables): `E2E_ROUNDS` (default 7),
 //! `E2E_SECS` (measured seconds per round, default 3), `E2E_WARM_UP_SECS`
