@@ -3,7 +3,7 @@
 //! allocates only what `http` itself needs to echo the ID, and keeps no
 //! copy of the context in the request's extensions.
 
-#[path = "support/shapes.rs"]
+#[path = "../../buttress-core/tests/support/shapes.rs"]
 mod shapes;
 
 use buttress_context::ServerContextLayer;
@@ -58,11 +58,11 @@ fn each_allocation_is_named() {
     let generated = ServerContextLayer::public().layer(Bare);
 
     // Warm up once: a callsite's first use may register it.
-    let _ = ready_call(&mut accepted.clone(), wire.request());
-    let _ = ready_call(&mut generated.clone(), wire.request());
+    let _ = ready_call(&mut accepted.clone(), wire.request(()));
+    let _ = ready_call(&mut generated.clone(), wire.request(()));
 
     let measure = |svc: &dyn Fn(http::Request<()>) -> Response<()>| {
-        let req = wire.request();
+        let req = wire.request(());
         count(|| {
             std::hint::black_box(svc(req));
         })

@@ -4,7 +4,7 @@
 //! measured by a counting global allocator. Also measures, and bounds, what
 //! keeping a replay copy of the eight-header request costs.
 
-#[path = "support/shapes.rs"]
+#[path = "../../buttress-core/tests/support/shapes.rs"]
 mod shapes;
 
 use buttress_core::layer::LayerBuilder;

@@ -1,6 +1,7 @@
-//! Request shapes and helpers for the allocation test (`tests/alloc.rs`,
-//! included with `#[path]`). The timing bench is in the `buttress-benches`
-//! package (`benches/retry.rs`), on that package's shared helpers.
+//! Request shapes and helpers for the component crates' allocation tests
+//! (`buttress-context`'s `tests/allocations.rs`, `buttress-retry`'s
+//! `tests/alloc.rs`), each including this one file with `#[path]`. The
+//! timed benches use the `buttress-benches` package's own helpers.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -49,6 +50,12 @@ const VALUES: [&str; 8] = [
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl",
 ];
+
+impl Default for Wire {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Wire {
     /// The buffer, shared.
