@@ -50,11 +50,18 @@ pub(super) fn error<B>(error: BoxError, protocol: Protocol) -> Response<EdgeBody
 
 /// The answer to a panic in the inner service.
 pub(super) fn panic<B>(payload: &(dyn Any + Send), protocol: Protocol) -> Response<EdgeBody<B>> {
-    tracing::error!(panic = panic_message(payload), "inner service panicked");
+    log_panic(payload);
     internal(protocol)
 }
 
-fn internal<B>(protocol: Protocol) -> Response<EdgeBody<B>> {
+/// Logs a panic in the inner service, when it is caught.
+pub(super) fn log_panic(payload: &(dyn Any + Send)) {
+    tracing::error!(panic = panic_message(payload), "inner service panicked");
+}
+
+/// The answer to an internal failure: a panic, or an inner service that
+/// could not get ready.
+pub(super) fn internal<B>(protocol: Protocol) -> Response<EdgeBody<B>> {
     match protocol {
         Protocol::Grpc => empty(grpc_status_response(GrpcCode::Internal, "internal error")),
         Protocol::Http(_) => {

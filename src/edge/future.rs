@@ -40,8 +40,9 @@ pin_project! {
 pub(super) enum Cause {
     /// The inner service failed (or panicked) while getting ready.
     Error(BoxError),
-    /// The inner service panicked in `call`.
-    Panic(Box<dyn Any + Send>),
+    /// The inner service panicked in `call` (logged then, with its
+    /// message; the payload is not kept, so the future stays `Sync`).
+    Panic,
 }
 
 impl<F, B> ResponseFuture<F, B> {
@@ -99,10 +100,37 @@ where
                 cause, protocol, ..
             } => match cause.take().expect("polled after completion") {
                 Cause::Error(error) => answer::error(error, *protocol),
-                Cause::Panic(payload) => answer::panic(&*payload, *protocol),
+                Cause::Panic => answer::internal(*protocol),
             },
             StateProjection::Done => panic!("polled after completion"),
         };
         Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Ready;
+
+    fn send_and_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn the_future_is_send_and_sync_when_what_it_wraps_is() {
+        // A frame that needs `Sync` futures (a `BoxCloneSyncService`'s
+        // users, a struct shared across threads) can hold the edge's: its
+        // own answer keeps no panic payload, which is only `Send`.
+        send_and_sync::<ResponseFuture<Ready<Result<Response<()>, BoxError>>, ()>>();
+    }
+
+    #[test]
+    fn it_is_no_larger_than_its_inner_future_and_a_word_or_two() {
+        type Inner = Ready<Result<Response<()>, BoxError>>;
+        let inner = std::mem::size_of::<Inner>();
+        let edge = std::mem::size_of::<ResponseFuture<Inner, ()>>();
+        assert!(
+            edge <= inner + 16,
+            "edge future {edge} bytes over an inner {inner}"
+        );
     }
 }

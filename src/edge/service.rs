@@ -101,7 +101,10 @@ where
         }
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
             Ok(future) => ResponseFuture::running(future, protocol),
-            Err(payload) => ResponseFuture::answer(Cause::Panic(payload), protocol),
+            Err(payload) => {
+                super::answer::log_panic(&*payload);
+                ResponseFuture::answer(Cause::Panic, protocol)
+            }
         }
     }
 }
