@@ -74,15 +74,20 @@ impl Visit for Instructions {
     }
 }
 
-/// Prints the size of one response future: every layer moves it, so its
-/// size is part of the cost.
+/// Prints the size of one response future, and of the response it gives:
+/// every layer (and hyper) moves both, so their sizes are part of the
+/// cost.
 fn size<S: Service<Request<()>>>(name: &str, mut svc: S) {
     let future = svc.call(Request::new(()));
-    println!("{name:>32}: {:4} bytes", std::mem::size_of_val(&future));
+    println!(
+        "{name:>32}: {:4} bytes (its response {} bytes)",
+        std::mem::size_of_val(&future),
+        std::mem::size_of::<S::Response>()
+    );
 }
 
 /// `--sizes`: each stack's and each layer's response future over the bare
-/// service, and the request context's size.
+/// service, with the response each gives, and the request context's size.
 pub(crate) fn sizes() {
     use buttress_core::timeout::TimeoutLayer;
     use buttress_limit::BulkheadLayer;
