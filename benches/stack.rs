@@ -45,10 +45,10 @@
 //! ```
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use buttress_benches::{
     Bare, allocations_per_call, bench_shapes, oneshot, ready_call, realistic_request, scaling_of,
+    scaling_share,
 };
 use criterion::Criterion;
 use http::Request;
@@ -92,12 +92,11 @@ impl Visit for Allocations {
     }
 }
 
-/// Each variant's 2-thread/1-thread throughput, next to the bare service's
-/// (visited first).
-#[derive(Default)]
-struct Scaling {
-    bare: f64,
-}
+/// Each variant's 2-thread/1-thread throughput as a share of the bare
+/// service's, bare measured beside it in every round (`scaling_share`);
+/// and, once, the bare service's own ratio, to show how free the second
+/// core was.
+struct Scaling;
 
 impl Visit for Scaling {
     fn visit<S>(&mut self, name: &str, svc: S)
@@ -106,14 +105,15 @@ impl Visit for Scaling {
         S::Future: Send,
     {
         // Each thread needs a runtime's context for the timeouts' timer.
-        let ratio = scaling_of(200_000, InRuntime::new(svc));
         if name == "bare" {
-            self.bare = ratio;
+            let ratio = scaling_of(200_000, InRuntime::new(svc));
+            println!("2-thread/1-thread: bare {ratio:.2}");
+            return;
         }
+        let share = scaling_share(7, 200_000, InRuntime::new(Bare), InRuntime::new(svc));
         println!(
-            "2-thread/1-thread: bare {:.2}, {name} {ratio:.2} ({:.0} % of bare's)",
-            self.bare,
-            100.0 * ratio / self.bare
+            "2-thread/1-thread: {name} {:.0} % of bare's (median of 7 rounds, bare beside it in each)",
+            100.0 * share
         );
     }
 }
@@ -172,7 +172,7 @@ fn main() {
     each_ablation(&mut Bench(&mut criterion));
     each_resilience(&mut Bench(&mut criterion));
     if std::env::var_os("SCALING").is_none_or(|v| v != "0") {
-        let mut scaling = Scaling::default();
+        let mut scaling = Scaling;
         each_stack(&mut scaling);
         // The RED layer alone too: its shared histograms are what two
         // threads contend on.
@@ -180,6 +180,29 @@ fn main() {
             name: "layer_red",
             visit: &mut scaling,
         });
+        // Where the stacks' contention is: the stack without each layer,
+        // and the other layers with shared state alone.
+        for name in [
+            "without_metrics",
+            "without_adaptive_limit",
+            "without_context",
+            "edge_only",
+        ] {
+            each_ablation(&mut Only {
+                name,
+                visit: &mut scaling,
+            });
+        }
+        for name in [
+            "layer_adaptive",
+            "layer_shed_in_flight",
+            "layer_context_trusting",
+        ] {
+            each_layer(&mut Only {
+                name,
+                visit: &mut scaling,
+            });
+        }
     }
     criterion.final_summary();
 }
@@ -224,13 +247,16 @@ where
     );
 }
 
-/// A service that enters a shared current-thread runtime's context around
-/// each call, so that the 2-thread scaling runs (plain OS threads) can
-/// create timers.
-#[derive(Clone)]
+/// A service that enters a current-thread runtime's context around each
+/// call, so that the 2-thread scaling runs (plain OS threads) can create
+/// timers. Each clone has a runtime of its own: the scaling runs give
+/// each thread its own clone, and entering one shared runtime from both
+/// threads on every call would bounce its handle's reference count
+/// between the cores, a contention of the harness (it held the bare
+/// service's own 2-thread ratio near 0.6) that every variant then paid.
 struct InRuntime<S> {
     inner: S,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl<S> InRuntime<S> {
@@ -239,10 +265,13 @@ impl<S> InRuntime<S> {
             .enable_time()
             .build()
             .expect("a runtime");
-        InRuntime {
-            inner,
-            runtime: Arc::new(runtime),
-        }
+        InRuntime { inner, runtime }
+    }
+}
+
+impl<S: Clone> Clone for InRuntime<S> {
+    fn clone(&self) -> Self {
+        InRuntime::new(self.inner.clone())
     }
 }
 

@@ -418,6 +418,31 @@ where
     )
 }
 
+/// A service's 2-thread/1-thread throughput as a share of the bare
+/// service's: the median over `rounds` rounds, each of which measures
+/// `bare` and then `svc` back to back. On a shared machine the second
+/// core comes and goes; measuring both in the same round keeps that drift
+/// out of the share better than one bare figure for a whole run.
+pub fn scaling_share<B, S>(rounds: usize, calls: u64, bare: B, svc: S) -> f64
+where
+    B: Service<Request<()>> + Clone + Send + Sync,
+    S: Service<Request<()>> + Clone + Send + Sync,
+{
+    let mut shares: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let bare_ratio = scaling_each(1, calls, || bare.clone(), call_empty);
+            scaling_each(1, calls, || svc.clone(), call_empty) / bare_ratio
+        })
+        .collect();
+    shares.sort_by(f64::total_cmp);
+    shares[shares.len() / 2]
+}
+
+/// One `ready` + `call` of an empty request, its answer dropped.
+fn call_empty<S: Service<Request<()>>>(svc: &mut S) {
+    std::hint::black_box(ready_call(svc, empty_request()).is_ok());
+}
+
 /// 2-thread/1-thread throughput of `ready` + `call` with [`Wire`] requests
 /// (the realistic shape as hyper builds it), each thread on its own clone
 /// of `svc` and its own buffer, as each connection reads into its own; the
