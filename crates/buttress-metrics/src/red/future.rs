@@ -73,21 +73,6 @@ impl InFlight {
             .record(self.start.elapsed().as_secs_f64());
     }
 
-    /// The record, moved out to be finished by the response body: this
-    /// one is left done, recording nothing.
-    fn hand_over(&mut self) -> InFlight {
-        self.done = true;
-        InFlight {
-            shared: self.shared.clone(),
-            start: self.start,
-            route: self.route,
-            pending: self.pending.take(),
-            server: self.server,
-            shape: self.shape,
-            done: false,
-        }
-    }
-
     fn judge<B>(&self, response: &Response<B>) -> RedOutcome {
         // A fallback layer leaves its cause in the extensions: the answer
         // is its, not the dependency's.
@@ -206,22 +191,28 @@ impl<F> ResponseFuture<F> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         let mut record = None;
-        if let Some(in_flight) = this.in_flight.as_mut().filter(|f| !f.done) {
+        if this.in_flight.as_ref().is_some_and(|f| !f.done) {
             match &result {
                 Ok(response) => {
+                    // Moved into the record, not copied: no second
+                    // reference to the shared table counted up and down
+                    // (both cores write that count on every request).
+                    let in_flight = this.in_flight.take().expect("checked just above");
                     let outcome = in_flight.judge(response);
                     let earned = route_exists(response, outcome);
                     let status = in_flight.status_of(response);
                     record = Some(RedRecord {
-                        in_flight: in_flight.hand_over(),
+                        in_flight,
                         status,
                         outcome,
                         earned,
                     });
                 }
                 Err(error) => {
-                    let outcome = error_outcome(error);
-                    in_flight.finish(in_flight.error_status(outcome), outcome, false);
+                    if let Some(in_flight) = this.in_flight.as_mut() {
+                        let outcome = error_outcome(error);
+                        in_flight.finish(in_flight.error_status(outcome), outcome, false);
+                    }
                 }
             }
         }
